@@ -1,0 +1,74 @@
+"""ERP order lines: the delivered file (raw) and typed, de-duplicated lines (staged)."""
+
+
+from datetime import datetime
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from dagster_project.defs.orders.schemas import QUARANTINE_RULES
+from dagster_project.defs.resources import PrivacyResource, SourceCatalogResource
+from dagster_project.lib.assets import ingest_raw, staged_metadata
+from dagster_project.lib.staging import stage_source
+from dagster_project.sources import OrderLinesSource
+
+RAW_KEY = dg.AssetKey(["raw", "order_lines"])
+STAGED_KEY = dg.AssetKey(["staged", "order_lines"])
+FLAGS = ("is_cancellation", "is_guest", "is_product", "is_free_of_charge", "is_extreme_quantity")
+
+
+def staging_params(cfg: OrderLinesSource, now: datetime) -> dict:
+    return {
+        "missing_values": cfg.missing_values,
+        "timestamp_format": cfg.timestamp_format,
+        "cancellation_prefix": cfg.cancellation_prefix,
+        "product_code_pattern": cfg.product_code_pattern,
+        "max_abs_quantity": cfg.max_abs_quantity,
+        "earliest_valid_date": cfg.earliest_valid_date,
+        "latest_valid_at": now,
+        "unknown_country_labels": cfg.unknown_country_labels,
+        "country_alias_from": list(cfg.country_aliases),
+        "country_alias_to": list(cfg.country_aliases.values()),
+    }
+
+
+@dg.asset(
+    key=RAW_KEY,
+    group_name="raw",
+    kinds={"duckdb"},
+    tags={"classification": "pii", "domain": "erp"},
+)
+def raw_order_lines(
+    context: dg.AssetExecutionContext, duckdb: DuckDBResource, catalog: SourceCatalogResource
+) -> dg.MaterializeResult:
+    """ERP order lines exactly as delivered, all text, plus load metadata; one row per file line per delivery."""
+    return ingest_raw(context, duckdb, "order_lines", catalog.load().order_lines)
+
+
+@dg.asset(
+    key=STAGED_KEY,
+    deps=[RAW_KEY],
+    group_name="staged",
+    kinds={"duckdb"},
+    tags={"classification": "confidential", "domain": "erp"},
+)
+def staged_order_lines(
+    context: dg.AssetExecutionContext,
+    duckdb: DuckDBResource,
+    catalog: SourceCatalogResource,
+    privacy: PrivacyResource,
+) -> dg.MaterializeResult:
+    """Typed order lines of the current delivery, customers pseudonymised; one row per clean order line."""
+    cfg = catalog.load().order_lines
+    with duckdb.get_connection() as con:
+        result = stage_source(
+            con,
+            source="order_lines",
+            rulebook=QUARANTINE_RULES,
+            params=staging_params(cfg, datetime.now()),
+            columns=cfg.columns,
+            run_id=context.run_id,
+            pseudonym_key=privacy.pseudonym_key,
+            flags=FLAGS,
+        )
+    return dg.MaterializeResult(metadata=staged_metadata(result))

@@ -1,0 +1,24 @@
+"""Quality checks of the order-line stages, one per dimension per stage."""
+
+from __future__ import annotations
+
+from dagster_project.defs.orders.assets import RAW_KEY, STAGED_KEY
+from dagster_project.defs.orders.schemas import RAW_RULES, STAGED_RULES, StagedOrderLines, raw_schema
+from dagster_project.lib.checks import build_schema_checks
+
+raw_order_lines_checks = build_schema_checks(
+    asset_key=RAW_KEY,
+    prefix="raw_order_lines",
+    table="raw.order_lines__current",
+    rulebook=RAW_RULES,
+    schema=raw_schema,
+)
+
+staged_order_lines_checks = build_schema_checks(
+    asset_key=STAGED_KEY,
+    prefix="staged_order_lines",
+    table="staged.order_lines",
+    rulebook=STAGED_RULES,
+    schema=lambda _catalog: StagedOrderLines.to_schema(),
+    source="order_lines",
+)

@@ -1,0 +1,42 @@
+"""Bodies shared by the raw and staged assets of every source."""
+
+from __future__ import annotations
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from dagster_project.lib.staging import StageResult
+from dagster_project.lib.warehouse import LoadResult, load_source
+from dagster_project.sources import SourceConfig
+
+
+def ingest_raw(
+    context: dg.AssetExecutionContext, duckdb: DuckDBResource, source: str, config: SourceConfig
+) -> dg.MaterializeResult:
+    """Load the source's files as its current raw delivery and describe the load."""
+    with duckdb.get_connection() as con:
+        result: LoadResult = load_source(con, source, config, context.run_id)
+    if result.reused:
+        context.log.info(f"{source}: files unchanged since load {result.load_id}; not loaded again")
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": result.rows,
+            "load_id": result.load_id,
+            "reused_previous_load": result.reused,
+            "files": dg.MetadataValue.json(result.files),
+            "file_columns": dg.MetadataValue.json(result.file_columns),
+            "column_mapping": dg.MetadataValue.json(config.columns),
+        }
+    )
+
+
+def staged_metadata(result: StageResult) -> dict:
+    """Row accounting for a staged asset: rows_in = rows_clean + rows_quarantined."""
+    return {
+        "rows_in": result.rows_in,
+        "rows_clean": result.rows_clean,
+        "rows_quarantined": result.rows_quarantined,
+        "dagster/row_count": result.rows_clean,
+        "quarantined_by_rule": dg.MetadataValue.json(result.quarantined_by_rule),
+        "flagged_rows": dg.MetadataValue.json(result.flagged_rows),
+    }

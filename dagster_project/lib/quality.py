@@ -1,0 +1,237 @@
+"""Rules, dimensions, and turning a Pandera validation into per-dimension Dagster check results.
+
+Every rule, whether a Pandera check or a quarantine rule in staging SQL, has a name, one of the five
+quality dimensions, and a severity. `blocking` rules fail their check with severity ERROR, which
+stops downstream assets; the others report with severity WARN and let the run go on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+import dagster as dg
+import pandera.polars as pa
+import polars as pl
+
+DIMENSIONS = ("accuracy", "completeness", "consistency", "timeliness", "uniqueness")
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    dimension: str
+    description: str
+    blocking: bool = False
+    key: str | None = None  # report distinct values of this column, e.g. "650 stock codes"
+    column: str | None = None  # the pipeline column the rule is about, named in quarantine reasons
+
+    def __post_init__(self) -> None:
+        if self.dimension not in DIMENSIONS:
+            raise ValueError(f"rule {self.name}: unknown dimension {self.dimension!r}")
+
+
+# Pandera's own checks, named by Pandera; they guard the structure of a stage, so they block.
+PANDERA_BUILTINS = {
+    "column_in_dataframe": Rule("column_in_dataframe", "completeness", "a required column is missing", True),
+    "column_in_schema": Rule("column_in_schema", "consistency", "an unexpected column is present", True),
+    "not_nullable": Rule("not_nullable", "completeness", "a required value is null", True),
+    "field_uniqueness": Rule("field_uniqueness", "uniqueness", "a key value repeats", True),
+    "multiple_fields_uniqueness": Rule("multiple_fields_uniqueness", "uniqueness", "a key repeats", True),
+    "dtype": Rule("dtype", "consistency", "a column has the wrong type", True),
+}
+TABLE_HAS_ROWS = Rule("table_has_rows", "completeness", "the table has no rows", blocking=True)
+
+
+class RuleBook:
+    """The named rules of one stage of one source."""
+
+    def __init__(self, *rules: Rule) -> None:
+        self._rules = {r.name: r for r in rules}
+        if len(self._rules) != len(rules):
+            raise ValueError("rule names must be unique within a rule book")
+
+    def __iter__(self) -> Iterator[Rule]:
+        return iter(self._rules.values())
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._rules
+
+    def get(self, check_name: str) -> Rule:
+        if check_name in self._rules:
+            return self._rules[check_name]
+        base = check_name.split("(")[0]
+        if base in PANDERA_BUILTINS:
+            return PANDERA_BUILTINS[base]
+        raise KeyError(f"check {check_name!r} has no rule in the rule book")
+
+    def dimensions(self) -> list[str]:
+        return [d for d in DIMENSIONS if any(r.dimension == d for r in self)]
+
+
+@dataclass
+class Outcome:
+    rule: Rule
+    column: str | None
+    failures: int
+    distinct_keys: int | None = None
+    sample: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    rows_checked: int
+    rules: list[Rule]
+    outcomes: list[Outcome]
+    failed_rows: dict[str, int]  # per dimension, rows failing at least one rule of it
+
+    def failures(self, rule_name: str) -> int:
+        return sum(o.failures for o in self.outcomes if o.rule.name == rule_name)
+
+
+def _schema_rule_names(schema: pa.DataFrameSchema) -> set[str]:
+    names = {c.name for c in schema.checks}
+    for column in schema.columns.values():
+        names |= {c.name for c in column.checks}
+        if not column.nullable:
+            names.add("not_nullable")
+        if column.unique:
+            names.add("field_uniqueness")
+    if schema.unique:
+        names.add("multiple_fields_uniqueness")
+    return names
+
+
+def validate(
+    schema: pa.DataFrameSchema,
+    df: pl.DataFrame,
+    rulebook: RuleBook,
+    extra: Iterable[Outcome] = (),
+    sample_size: int = 5,
+) -> Report:
+    """Run `schema` over all of `df` and sort each failure under its rule and dimension."""
+    outcomes: list[Outcome] = list(extra)
+    failed_index: dict[str, set[int]] = {d: set() for d in DIMENSIONS}
+    if df.height == 0:
+        outcomes.append(Outcome(TABLE_HAS_ROWS, None, 1))
+    try:
+        schema.validate(df, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        cases = exc.failure_cases
+        indexed = df.with_row_index("_index")
+        for (check, column), group in cases.group_by(["check", "column"], maintain_order=True):
+            rule = rulebook.get(check)
+            index = group["index"].drop_nulls().cast(pl.UInt32).unique()
+            failures = len(index) if len(index) else group.height
+            failed_index[rule.dimension] |= set(index.to_list())
+            sample_rows = indexed.filter(pl.col("_index").is_in(index.head(sample_size).implode()))
+            if sample_rows.height == 0:
+                sample = group.head(sample_size).select("failure_case").to_dicts()
+            else:
+                sample = sample_rows.drop("_index").head(sample_size).to_dicts()
+            distinct = None
+            if rule.key is not None and rule.key in df.columns:
+                distinct = indexed.filter(pl.col("_index").is_in(index.implode()))[rule.key].n_unique()
+            outcomes.append(Outcome(rule, column if column != schema.name else None, failures, distinct, sample))
+    names = _schema_rule_names(schema) | {o.rule.name for o in outcomes}
+    rules = [rulebook.get(n) for n in sorted(names)]
+    failed_rows = {d: len(ix) for d, ix in failed_index.items()}
+    for o in outcomes:  # table-level outcomes carry no row index
+        failed_rows[o.rule.dimension] = max(failed_rows[o.rule.dimension], o.failures)
+    return Report(df.height, rules, outcomes, failed_rows)
+
+
+def _md_table(rows: list[dict], limit: int = 5) -> str:
+    if not rows:
+        return "(none)"
+    cols = list(rows[0])
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for row in rows[:limit]:
+        cells = [str(row.get(c, ""))[:60].replace("|", "\\|").replace("\n", " ") for c in cols]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def check_specs(asset_key: dg.AssetKey, prefix: str, rulebook: RuleBook) -> list[dg.AssetCheckSpec]:
+    """One check per quality dimension the rule book covers, named `<prefix>_<dimension>`."""
+    specs = []
+    for dim in rulebook.dimensions():
+        rules = [r for r in rulebook if r.dimension == dim]
+        specs.append(
+            dg.AssetCheckSpec(
+                f"{prefix}_{dim}",
+                asset=asset_key,
+                blocking=any(r.blocking for r in rules),
+                description=f"{dim.capitalize()} of {asset_key.to_user_string()}: "
+                + "; ".join(r.name for r in rules),
+                metadata={"dimension": dim, "rules": [r.name for r in rules]},
+            )
+        )
+    return specs
+
+
+def check_results(
+    report: Report, asset_key: dg.AssetKey, prefix: str, rulebook: RuleBook
+) -> Iterator[dg.AssetCheckResult]:
+    """Yield one result per dimension: ERROR if a blocking rule failed, WARN for the others."""
+    for dim in rulebook.dimensions():
+        rules = [r for r in rulebook if r.dimension == dim]
+        failed = [o for o in report.outcomes if o.rule.dimension == dim and o.failures > 0]
+        blocking_failed = any(o.rule.blocking for o in failed)
+        failed_names = sorted({o.rule.name for o in failed})
+        table = [
+            {
+                "rule": o.rule.name,
+                "column": o.column or "",
+                "failures": o.failures,
+                "distinct_keys": o.distinct_keys if o.distinct_keys is not None else "",
+                "blocking": o.rule.blocking,
+                "description": o.rule.description,
+            }
+            for o in failed
+        ]
+        samples = "\n\n".join(f"**{o.rule.name}**\n\n{_md_table(o.sample)}" for o in failed)
+        metadata = {
+            "dimension": dim,
+            "rows_checked": report.rows_checked,
+            "rows_failed": report.failed_rows.get(dim, 0),
+            "rules_evaluated": len(rules),
+            "rules_failed": len(failed_names),
+            "failed_rules": ", ".join(failed_names) or "none",
+            "failure_count": sum(o.failures for o in failed),
+            "failures_by_rule": dg.MetadataValue.json({o.rule.name: o.failures for o in failed}),
+            "blocking_rules": ", ".join(r.name for r in rules if r.blocking) or "none",
+        }
+        if any(o.distinct_keys is not None for o in failed):
+            metadata["distinct_keys_by_rule"] = dg.MetadataValue.json(
+                {o.rule.name: o.distinct_keys for o in failed if o.distinct_keys is not None}
+            )
+        if failed:
+            metadata["failures"] = dg.MetadataValue.md(_md_table(table, limit=50))
+            metadata["failure_samples"] = dg.MetadataValue.md(samples)
+        yield dg.AssetCheckResult(
+            asset_key=asset_key,
+            check_name=f"{prefix}_{dim}",
+            passed=not failed,
+            severity=dg.AssetCheckSeverity.ERROR if blocking_failed else dg.AssetCheckSeverity.WARN,
+            metadata=metadata,
+        )
+
+
+def column_check(name: str, valid, *, nulls_valid: bool = True) -> pa.Check:
+    """A named check over one column: `valid(pl.col(column))` is true where a value passes."""
+
+    def fn(data) -> pl.LazyFrame:
+        ok = valid(pl.col(data.key))
+        return data.lazyframe.select(ok.fill_null(nulls_valid).alias(data.key))
+
+    return pa.Check(fn, name=name, ignore_na=False)
+
+
+def frame_check(name: str, valid: pl.Expr, *, nulls_valid: bool = True) -> pa.Check:
+    """A named check over whole rows: `valid` is true where a row passes."""
+
+    def fn(data) -> pl.LazyFrame:
+        return data.lazyframe.select(valid.fill_null(nulls_valid).alias("valid"))
+
+    return pa.Check(fn, name=name, ignore_na=False)

@@ -1,0 +1,210 @@
+"""The source catalogue: where each source's files are, their format, and how their columns map.
+
+A business points the pipeline at its own exports by editing `config/sources.yaml` (or pointing
+`AI_ROI_SOURCES` at a copy); nothing about one particular file is hard-coded here.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+from typing import ClassVar, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+class SourceConfigError(ValueError):
+    """The source catalogue is missing, malformed or does not fit the pipeline's contract."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CsvOptions(_Strict):
+    delimiter: str = ","
+    quote: str = '"'
+    encoding: Literal["utf-8", "utf-16", "latin-1"] = "utf-8"
+    header: bool = True
+
+
+class FileSpec(_Strict):
+    path: Path
+    partition: str | None = Field(
+        default=None, description="Label stored with every row of this file, e.g. train/test."
+    )
+
+
+# The pipeline's contract per source: canonical column -> required?
+ORDER_LINE_COLUMNS: dict[str, bool] = {
+    "invoice_no": True,
+    "stock_code": True,
+    "description": False,
+    "quantity": True,
+    "invoice_date": True,
+    "unit_price": True,
+    "customer_id": False,
+    "country": False,
+}
+TICKET_EVENT_COLUMNS: dict[str, bool] = {
+    "ticket_id": True,
+    "state": True,
+    "is_active": False,
+    "reassignment_count": True,
+    "reopen_count": True,
+    "update_count": False,
+    "made_sla": True,
+    "caller_id": False,
+    "opened_by": False,
+    "opened_at": True,
+    "created_by": False,
+    "created_at": False,
+    "updated_by": False,
+    "updated_at": True,
+    "contact_type": False,
+    "location": False,
+    "category": True,
+    "subcategory": False,
+    "symptom": False,
+    "impact": False,
+    "urgency": False,
+    "priority": True,
+    "assignment_group": True,
+    "assigned_to": False,
+    "knowledge": False,
+    "closed_code": False,
+    "resolved_by": False,
+    "resolved_at": True,
+    "closed_at": False,
+}
+MESSAGE_COLUMNS: dict[str, bool] = {"text": True, "label": True}
+
+
+class SourceConfig(_Strict):
+    """Files of one source and how to read them."""
+
+    files: list[FileSpec] = Field(min_length=1)
+    format: Literal["csv", "parquet"] = "csv"
+    csv: CsvOptions = CsvOptions()
+    columns: dict[str, str] = Field(description="pipeline column -> column name in your file")
+    missing_values: list[str] = Field(
+        default_factory=list, description="Tokens that mean 'no value', e.g. '?' or 'N/A'."
+    )
+    timestamp_format: str = "%Y-%m-%d %H:%M:%S"
+    max_quarantine_share: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="Above this share of quarantined rows the staged check blocks downstream.",
+    )
+
+    contract: ClassVar[dict[str, bool]] = {}
+
+    @model_validator(mode="after")
+    def _columns_fit_contract(self) -> SourceConfig:
+        unknown = sorted(set(self.columns) - set(self.contract))
+        if unknown:
+            raise ValueError(
+                f"columns maps unknown pipeline column(s) {unknown}; "
+                f"the pipeline columns are {sorted(self.contract)}"
+            )
+        missing = sorted(c for c, required in self.contract.items() if required and c not in self.columns)
+        if missing:
+            raise ValueError(
+                f"columns has no mapping for required pipeline column(s) {missing}: "
+                "add '<pipeline column>: <column in your file>' for each"
+            )
+        targets = list(self.columns.values())
+        repeated = sorted({t for t in targets if targets.count(t) > 1})
+        if repeated:
+            raise ValueError(f"file column(s) {repeated} are mapped more than once")
+        return self
+
+
+class OrderLinesSource(SourceConfig):
+    contract: ClassVar[dict[str, bool]] = ORDER_LINE_COLUMNS
+    cancellation_prefix: str = Field(
+        default="C", description="Invoice numbers starting with this are cancellations/returns."
+    )
+    product_code_pattern: str = Field(
+        default=r"^\d{5}[A-Za-z]*$",
+        description="Stock codes matching this regex are products; others (postage, fees) are not.",
+    )
+    max_abs_quantity: int = Field(default=10_000, gt=0)
+    earliest_valid_date: date = date(2000, 1, 1)
+    country_aliases: dict[str, str] = Field(default_factory=dict)
+    unknown_country_labels: list[str] = Field(default_factory=list)
+
+    @field_validator("product_code_pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        re.compile(value)
+        return value
+
+
+class TicketEventsSource(SourceConfig):
+    contract: ClassVar[dict[str, bool]] = TICKET_EVENT_COLUMNS
+    valid_states: list[str] = Field(min_length=1)
+    resolved_states: list[str] = Field(min_length=1)
+    closed_states: list[str] = Field(default_factory=list)
+    sla_hours: float = Field(default=0, ge=0, description="Unused when the file has a made_sla flag.")
+    earliest_valid_date: date = date(2000, 1, 1)
+    true_values: list[str] = Field(default_factory=lambda: ["true", "1", "yes", "y", "t"])
+    false_values: list[str] = Field(default_factory=lambda: ["false", "0", "no", "n", "f"])
+
+    @model_validator(mode="after")
+    def _states_consistent(self) -> TicketEventsSource:
+        extra = sorted(set(self.resolved_states + self.closed_states) - set(self.valid_states))
+        if extra:
+            raise ValueError(f"resolved/closed states {extra} are not listed in valid_states")
+        return self
+
+
+class MessagesSource(SourceConfig):
+    contract: ClassVar[dict[str, bool]] = MESSAGE_COLUMNS
+    label_set_path: Path | None = Field(
+        default=None, description="JSON list of allowed labels; when absent, any label is allowed."
+    )
+    min_text_length: int = Field(default=2, ge=1)
+    max_text_length: int = Field(default=2_000, gt=1)
+
+
+class SourceCatalog(_Strict):
+    order_lines: OrderLinesSource
+    ticket_events: TicketEventsSource
+    messages: MessagesSource
+
+
+def _resolve(base: Path, path: Path) -> Path:
+    return path if path.is_absolute() else (base / path).resolve()
+
+
+def load_catalog(path: Path) -> SourceCatalog:
+    """Read and validate the catalogue; relative file paths are relative to the catalogue file."""
+    if not path.exists():
+        raise SourceConfigError(f"source catalogue {path} does not exist (set AI_ROI_SOURCES)")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise SourceConfigError(f"{path} is not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict) or "sources" not in raw:
+        raise SourceConfigError(f"{path} must have a top-level 'sources:' mapping")
+    try:
+        catalog = SourceCatalog.model_validate(raw["sources"])
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"sources.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise SourceConfigError(f"{path}: {problems}") from None
+    base = path.resolve().parent
+    updates = {}
+    for name in SourceCatalog.model_fields:
+        source = getattr(catalog, name)
+        files = [f.model_copy(update={"path": _resolve(base, f.path)}) for f in source.files]
+        changes: dict = {"files": files}
+        if isinstance(source, MessagesSource) and source.label_set_path is not None:
+            changes["label_set_path"] = _resolve(base, source.label_set_path)
+        updates[name] = source.model_copy(update=changes)
+    return catalog.model_copy(update=updates)
