@@ -78,6 +78,12 @@ class Outcome:
     sample: list[dict] = field(default_factory=list)
 
 
+    @property
+    def label(self) -> str:
+        """`rule`, or `rule:column` when one rule is checked on several columns."""
+        return f"{self.rule.name}:{self.column}" if self.column else self.rule.name
+
+
 @dataclass
 class Report:
     rows_checked: int
@@ -199,12 +205,12 @@ def check_results(
             "rules_failed": len(failed_names),
             "failed_rules": ", ".join(failed_names) or "none",
             "failure_count": sum(o.failures for o in failed),
-            "failures_by_rule": dg.MetadataValue.json({o.rule.name: o.failures for o in failed}),
+            "failures_by_rule": dg.MetadataValue.json({o.label: o.failures for o in failed}),
             "blocking_rules": ", ".join(r.name for r in rules if r.blocking) or "none",
         }
         if any(o.distinct_keys is not None for o in failed):
             metadata["distinct_keys_by_rule"] = dg.MetadataValue.json(
-                {o.rule.name: o.distinct_keys for o in failed if o.distinct_keys is not None}
+                {o.label: o.distinct_keys for o in failed if o.distinct_keys is not None}
             )
         if failed:
             metadata["failures"] = dg.MetadataValue.md(_md_table(table, limit=50))

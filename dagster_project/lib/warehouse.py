@@ -23,7 +23,7 @@ from dagster_project.sources import SourceConfig
 
 SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
 SCHEMAS = ("raw", "staged", "quarantine", "quality")
-META_COLUMNS = ("_load_id", "_source_file", "_partition", "_row_number", "_loaded_at")
+META_COLUMNS = ("_load_id", "_source_file", "_partition", "_row_number", "_row_hash", "_loaded_at")
 
 
 class IngestError(RuntimeError):
@@ -175,7 +175,8 @@ def _insert_delivery(con, source, config, files, fingerprint, run_id, table):
     columns_sql = ", ".join(f"{quote_ident(c)} varchar" for c in contract_cols)
     con.execute(
         f"create table if not exists {table} ({columns_sql}, _load_id varchar,"
-        " _source_file varchar, _partition varchar, _row_number bigint, _loaded_at timestamp)"
+        " _source_file varchar, _partition varchar, _row_number bigint, _row_hash ubigint,"
+        " _loaded_at timestamp)"
     )
     file_columns: list[str] = []
     total = 0
@@ -191,10 +192,14 @@ def _insert_delivery(con, source, config, files, fingerprint, run_id, table):
             else f"null::varchar as {quote_ident(c)}"
             for c in contract_cols
         )
+        # hash of the delivered values, so exact duplicate rows can be found in any source
+        row_hash = "hash(" + ", ".join(quote_ident(c) for c in contract_cols) + ")"
         try:
             con.execute(
-                f"insert into {table} select {select}, $load_id, $file, $partition,"
-                " row_number() over (), $loaded_at from rel",
+                f"insert into {table} by name select *, {row_hash} as _row_hash from ("
+                f"select {select}, $load_id as _load_id, $file as _source_file,"
+                " $partition as _partition, row_number() over () as _row_number,"
+                " $loaded_at as _loaded_at from rel)",
                 {
                     "load_id": load_id,
                     "file": path.name,

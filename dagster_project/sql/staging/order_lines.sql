@@ -20,12 +20,7 @@ normalised as (
         clean_text(customer_id, $missing_values) as customer_id,
         clean_text(country, $missing_values) as country_label,
         -- exact copies of a delivered line: the first is kept, later ones are duplicates
-        row_number() over (
-            partition by
-                invoice_no, stock_code, description, quantity, invoice_date, unit_price,
-                customer_id, country
-            order by _row_number
-        ) as copy_number
+        row_number() over (partition by _row_hash order by _row_number) as copy_number
     from source
 ),
 

@@ -1,0 +1,61 @@
+"""CRM support messages with their labelled intent: delivered files (raw) and clean messages (staged)."""
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from dagster_project.defs.messages.schemas import QUARANTINE_RULES, label_set
+from dagster_project.defs.resources import PrivacyResource, SourceCatalogResource
+from dagster_project.lib.assets import ingest_raw, staged_metadata
+from dagster_project.lib.staging import stage_source
+from dagster_project.lib.warehouse import load_sql
+
+RAW_KEY = dg.AssetKey(["raw", "messages"])
+STAGED_KEY = dg.AssetKey(["staged", "messages"])
+
+
+@dg.asset(key=RAW_KEY, group_name="raw", kinds={"duckdb"}, tags={"classification": "pii", "domain": "crm"})
+def raw_messages(
+    context: dg.AssetExecutionContext, duckdb: DuckDBResource, catalog: SourceCatalogResource
+) -> dg.MaterializeResult:
+    """Support messages exactly as delivered, with the file's split; one row per message line per delivery."""
+    return ingest_raw(context, duckdb, "messages", catalog.load().messages)
+
+
+@dg.asset(
+    key=STAGED_KEY,
+    deps=[RAW_KEY],
+    group_name="staged",
+    kinds={"duckdb"},
+    tags={"classification": "confidential", "domain": "crm"},
+)
+def staged_messages(
+    context: dg.AssetExecutionContext,
+    duckdb: DuckDBResource,
+    catalog: SourceCatalogResource,
+    privacy: PrivacyResource,
+) -> dg.MaterializeResult:
+    """Trimmed, labelled support messages with near-duplicate and leakage flags; one row per clean message."""
+    cfg = catalog.load().messages
+    params = {
+        "missing_values": cfg.missing_values,
+        "label_set": label_set(cfg),
+        "min_text_length": cfg.min_text_length,
+        "max_text_length": cfg.max_text_length,
+    }
+    with duckdb.get_connection() as con:
+        result = stage_source(
+            con,
+            source="messages",
+            rulebook=QUARANTINE_RULES,
+            params=params,
+            columns=cfg.columns,
+            run_id=context.run_id,
+            pseudonym_key=privacy.pseudonym_key,
+            flags=("was_trimmed", "has_non_ascii", "is_near_duplicate"),
+        )
+        per_label = con.execute(load_sql("profiles/messages")).fetchall()
+    metadata = staged_metadata(result)
+    metadata["examples_per_label"] = dg.MetadataValue.json(
+        {split: {"labels": n, "min": lo, "max": hi} for split, n, lo, hi in per_label}
+    )
+    return dg.MaterializeResult(metadata=metadata)

@@ -1,0 +1,37 @@
+"""Quality checks of the ticket stages, one per dimension per stage."""
+
+from dagster_project.defs.tickets.assets import EVENTS_KEY, RAW_KEY, TICKETS_KEY
+from dagster_project.defs.tickets.schemas import (
+    RAW_RULES,
+    STAGED_EVENT_RULES,
+    TICKET_RULES,
+    raw_schema,
+    staged_events_schema,
+    tickets_schema,
+)
+from dagster_project.lib.checks import build_schema_checks
+
+raw_ticket_events_checks = build_schema_checks(
+    asset_key=RAW_KEY,
+    prefix="raw_ticket_events",
+    table="raw.ticket_events__current",
+    rulebook=RAW_RULES,
+    schema=raw_schema,
+)
+
+staged_ticket_events_checks = build_schema_checks(
+    asset_key=EVENTS_KEY,
+    prefix="staged_ticket_events",
+    table="staged.ticket_events",
+    rulebook=STAGED_EVENT_RULES,
+    schema=staged_events_schema,
+    source="ticket_events",
+)
+
+staged_tickets_checks = build_schema_checks(
+    asset_key=TICKETS_KEY,
+    prefix="staged_tickets",
+    table="staged.tickets",
+    rulebook=TICKET_RULES,
+    schema=tickets_schema,
+)

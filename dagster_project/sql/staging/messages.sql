@@ -1,0 +1,58 @@
+-- Support messages: every delivered message once, whitespace trimmed, with the rules it breaks.
+with source as (
+    select * from raw.messages__current
+),
+
+normalised as (
+    select
+        _load_id,
+        _source_file,
+        _partition,
+        _row_number,
+        to_json(source) as _record,
+        row_number() over (partition by _partition, _row_hash order by _row_number) as copy_number,
+        clean_text(text, $missing_values) as text,
+        clean_text(label, $missing_values) as label,
+        text as text_delivered
+    from source
+),
+
+ruled as (
+    select
+        *,
+        list_filter([
+            case when text is null then 'text_missing' end,
+            case when label is null then 'label_missing' end,
+            case when len($label_set) > 0 and not list_contains($label_set, label) then 'label_unknown' end,
+            case
+                when length(text) < $min_text_length or length(text) > $max_text_length
+                    then 'text_length_out_of_range'
+            end,
+            case when copy_number > 1 then 'duplicate_message' end
+        ], lambda rule: rule is not null) as broken_rules,
+        -- the same question worded with other case, punctuation or spacing
+        trim(regexp_replace(
+            regexp_replace(lower(text), '[!-/:-@\[-`{-~]', '', 'g'), '\s+', ' ', 'g'
+        )) as near_duplicate_key
+    from normalised
+)
+
+select
+    _load_id,
+    _source_file,
+    _partition,
+    _row_number,
+    _record,
+    broken_rules,
+    coalesce(_partition, 'all') || '-' || lpad(_row_number::varchar, 6, '0') as message_id,
+    _partition as split,
+    text,
+    label,
+    length(text) as text_length,
+    text is distinct from text_delivered as was_trimmed,
+    regexp_matches(text, '[^\x00-\x7F]') as has_non_ascii,
+    near_duplicate_key,
+    row_number() over (
+        partition by _partition, near_duplicate_key, len(broken_rules) = 0 order by _row_number
+    ) > 1 as is_near_duplicate
+from ruled
