@@ -5,8 +5,14 @@ from __future__ import annotations
 import dagster as dg
 
 from dagster_project import settings  # noqa: F401  (sets environment defaults first)
-from dagster_project.defs import marts, messages, orders, tickets
+from dagster_project.defs.marts import assets as mart_assets
+from dagster_project.defs.messages import assets as message_assets
+from dagster_project.defs.messages import checks as message_checks
+from dagster_project.defs.orders import assets as order_assets
+from dagster_project.defs.orders import checks as order_checks
 from dagster_project.defs.resources import build_resources
+from dagster_project.defs.tickets import assets as ticket_assets
+from dagster_project.defs.tickets import checks as ticket_checks
 
 # Owners are declared once, per group.
 GROUP_OWNERS = {
@@ -16,10 +22,13 @@ GROUP_OWNERS = {
 }
 
 _modules = [
-    orders.assets, orders.checks,
-    tickets.assets, tickets.checks,
-    messages.assets, messages.checks,
-    marts.assets,
+    order_assets,
+    order_checks,
+    ticket_assets,
+    ticket_checks,
+    message_assets,
+    message_checks,
+    mart_assets,
 ]
 
 

@@ -28,6 +28,7 @@ def _apply_defaults() -> None:
         os.environ.setdefault(name, value)
     state = Path(os.environ["AI_ROI_STATE_DIR"])
     os.environ.setdefault("AI_ROI_DUCKDB_PATH", str(state / "warehouse.duckdb"))
+    os.environ.setdefault("DAGSTER_HOME", str(state / "dagster_home"))
     if "AI_ROI_PSEUDONYM_KEY" not in os.environ:
         warnings.warn(
             "AI_ROI_PSEUDONYM_KEY is not set: personal identifiers are pseudonymised with a "
@@ -50,3 +51,13 @@ def duckdb_path() -> Path:
 
 def sources_path() -> Path:
     return Path(os.environ["AI_ROI_SOURCES"])
+
+
+def ensure_dagster_home() -> Path:
+    """Create DAGSTER_HOME with a dagster.yaml, so runs and check history persist."""
+    home = Path(os.environ["DAGSTER_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+    return home

@@ -15,7 +15,7 @@ def ingest_raw(
 ) -> dg.MaterializeResult:
     """Load the source's files as its current raw delivery and describe the load."""
     with duckdb.get_connection() as con:
-        result: LoadResult = load_source(con, source, config, context.run_id)
+        result: LoadResult = load_source(con, source, config, context.run.run_id)
     if result.reused:
         context.log.info(f"{source}: files unchanged since load {result.load_id}; not loaded again")
     return dg.MaterializeResult(

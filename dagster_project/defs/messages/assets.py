@@ -49,7 +49,7 @@ def staged_messages(
             rulebook=QUARANTINE_RULES,
             params=params,
             columns=cfg.columns,
-            run_id=context.run_id,
+            run_id=context.run.run_id,
             pseudonym_key=privacy.pseudonym_key,
             flags=("was_trimmed", "has_non_ascii", "is_near_duplicate"),
         )

@@ -67,7 +67,7 @@ def staged_order_lines(
             rulebook=QUARANTINE_RULES,
             params=staging_params(cfg, datetime.now()),
             columns=cfg.columns,
-            run_id=context.run_id,
+            run_id=context.run.run_id,
             pseudonym_key=privacy.pseudonym_key,
             flags=FLAGS,
         )

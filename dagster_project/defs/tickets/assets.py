@@ -61,7 +61,7 @@ def staged_ticket_events(
             rulebook=QUARANTINE_RULES,
             params=staging_params(cfg, datetime.now()),
             columns=cfg.columns,
-            run_id=context.run_id,
+            run_id=context.run.run_id,
             pseudonym_key=privacy.pseudonym_key,
             flags=("is_resolved_state", "is_closed_state"),
         )

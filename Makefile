@@ -1,0 +1,52 @@
+# Two commands a new user needs: `make run` (whole pipeline on the embedded data) and `make test`.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+# uv from PATH, else the one pip installs next to this Python
+UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+export UV_COMPILE_BYTECODE := 1
+export UV_LINK_MODE := copy
+export DBT_TARGET ?= dev
+export AI_ROI_STATE_DIR ?= $(CURDIR)/state
+export DAGSTER_HOME ?= $(AI_ROI_STATE_DIR)/dagster_home
+DBT_FILES := $(shell find dbt/models dbt/macros dbt/tests -type f 2>/dev/null) dbt/dbt_project.yml dbt/profiles.yml
+MANIFEST := dbt/target/manifest.json
+
+.PHONY: setup run test dev lint format summary clean
+
+setup: $(VENV)/.installed $(MANIFEST)
+
+$(VENV)/.installed: pyproject.toml uv.lock
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv
+	$(UV) sync --frozen --python "$(PYTHON)"
+	@touch $@
+
+# Dagster reads dbt's manifest when it loads the definitions.
+$(MANIFEST): $(VENV)/.installed $(DBT_FILES)
+	cd dbt && ../$(BIN)/dbt parse --quiet --profiles-dir . --target $(DBT_TARGET)
+	@touch $@
+
+run: setup  ## materialise every asset and check on the embedded data, then print a summary
+	$(BIN)/ai-roi run
+
+summary: setup  ## print what the warehouse holds now
+	$(BIN)/ai-roi summary
+
+test: setup  ## the whole test suite
+	$(BIN)/pytest
+
+dev: setup  ## the Dagster UI on http://127.0.0.1:3000
+	$(BIN)/python -c 'from dagster_project import settings; settings.ensure_dagster_home()'
+	$(BIN)/dagster dev -m dagster_project.definitions -h 127.0.0.1 -p 3000
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:  ## remove generated state (warehouse, Dagster history, dbt target); keeps the venv
+	rm -rf state dbt/target dbt/logs

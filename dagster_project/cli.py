@@ -1,0 +1,125 @@
+"""`ai-roi run`: materialise the pipeline on the configured sources and print what it did.
+
+    ai-roi run                     # every asset and check
+    ai-roi run --select 'group:raw'
+    ai-roi summary                 # the summary of what the warehouse holds now
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+
+import dagster as dg
+import duckdb
+
+from dagster_project import settings
+
+
+def _warehouse_summary(con: duckdb.DuckDBPyConnection) -> dict:
+    stages = con.execute(
+        "select 'raw', source, rows from raw._loads where is_current"
+    ).fetchall()
+    staged = con.execute(
+        "select table_name from duckdb_tables() where schema_name = 'staged' order by 1"
+    ).fetchall()
+    for (table,) in staged:
+        n = con.execute(f'select count(*) from staged."{table}"').fetchone()[0]
+        stages.append(("staged", table, n))
+    marts = con.execute(
+        "select schema_name, table_name from duckdb_tables() where schema_name = 'marts' order by 2"
+    ).fetchall()
+    for schema, table in marts:
+        n = con.execute(f'select count(*) from {schema}."{table}"').fetchone()[0]
+        stages.append(("marts", table, n))
+    quarantine = con.execute(
+        "select source, rule, dimension, count(*) from quarantine.rows group by all order by 1, 4 desc"
+    ).fetchall()
+    return {"stages": stages, "quarantine": quarantine}
+
+
+def print_summary(check_rows: list[tuple[str, str, str, str]] | None = None) -> None:
+    path = settings.duckdb_path()
+    if not path.exists():
+        print(f"No warehouse at {path} yet: run `make run` first.")
+        return
+    with duckdb.connect(str(path), read_only=True) as con:
+        summary = _warehouse_summary(con)
+    print("\nRows per stage")
+    for stage, name, rows in summary["stages"]:
+        print(f"  {stage:<8} {name:<28} {rows:>10,}")
+    print("\nQuarantined rows by rule")
+    if not summary["quarantine"]:
+        print("  none")
+    for source, rule, dimension, rows in summary["quarantine"]:
+        print(f"  {source:<14} {rule:<38} {dimension:<13} {rows:>8,}")
+    if check_rows is not None:
+        outcome = Counter(status for _, _, status, _ in check_rows)
+        print(
+            f"\nChecks: {len(check_rows)} run, {outcome['passed']} passed, "
+            f"{outcome['warn']} warned, {outcome['failed']} failed (blocking)"
+        )
+        for asset, check, status, detail in check_rows:
+            if status != "passed":
+                print(f"  {status:<6} {asset:<22} {check:<34} {detail}")
+    print(f"\nWarehouse: {path}")
+    print("Look at it: `make dev` (Dagster UI, http://127.0.0.1:3000) or open the file with duckdb.")
+
+
+def _check_rows(result: dg.ExecuteInProcessResult) -> list[tuple[str, str, str, str]]:
+    rows = []
+    for evaluation in result.get_asset_check_evaluations():
+        if evaluation.passed:
+            status = "passed"
+        elif evaluation.severity == dg.AssetCheckSeverity.ERROR:
+            status = "failed"
+        else:
+            status = "warn"
+        counts = evaluation.metadata.get("failures_by_rule")
+        detail = ""
+        if counts is not None and counts.value:
+            detail = ", ".join(f"{rule} {n:,}" for rule, n in counts.value.items())
+        rows.append((evaluation.asset_key.to_user_string(), evaluation.check_name, status, detail))
+    return sorted(rows)
+
+
+def run(selection: str | None) -> int:
+    from dagster_project.definitions import defs
+
+    settings.ensure_dagster_home()
+    settings.state_dir().mkdir(parents=True, exist_ok=True)
+    job = defs.resolve_implicit_global_asset_job_def()
+    asset_selection = None
+    if selection:
+        graph = defs.resolve_asset_graph()
+        asset_selection = list(dg.AssetSelection.from_string(selection).resolve(graph))
+    with dg.DagsterInstance.get() as instance:
+        result = job.execute_in_process(
+            instance=instance, asset_selection=asset_selection, raise_on_error=False
+        )
+    print_summary(_check_rows(result))
+    if not result.success:
+        failed = [e.step_key for e in result.all_events if e.is_step_failure]
+        print(f"\nRun {result.run_id} failed at: {', '.join(failed)}. "
+              "Downstream assets were not rebuilt; the last good tables are unchanged.")
+        return 1
+    print(f"\nRun {result.run_id} succeeded.")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ai-roi", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run_parser = sub.add_parser("run", help="materialise assets and run their checks")
+    run_parser.add_argument("--select", help="Dagster asset selection, e.g. 'group:raw'")
+    sub.add_parser("summary", help="print what the warehouse holds")
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        return run(args.select)
+    print_summary()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

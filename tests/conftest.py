@@ -1,0 +1,105 @@
+"""Shared fixtures: a temporary warehouse and a source catalogue pointing at test files."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+import yaml
+
+from dagster_project import settings
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests" / "fixtures"
+PRODUCT_CATALOG = yaml.safe_load((ROOT / "config" / "sources.yaml").read_text(encoding="utf-8"))
+FIXTURE_FILES = {
+    "order_lines": [{"path": str(FIXTURES / "order_lines.csv.gz")}],
+    "ticket_events": [{"path": str(FIXTURES / "ticket_events.csv.gz")}],
+    "messages": [
+        {"path": str(FIXTURES / "messages_train.csv.gz"), "partition": "train"},
+        {"path": str(FIXTURES / "messages_test.csv.gz"), "partition": "test"},
+    ],
+}
+
+
+def catalog_dict(files: dict | None = None, **overrides: dict) -> dict:
+    """The product's catalogue with test files; `overrides[source]` replaces fields of a source."""
+    catalog = copy.deepcopy(PRODUCT_CATALOG)
+    sources = catalog["sources"]
+    for name, specs in (files or FIXTURE_FILES).items():
+        sources[name]["files"] = specs
+    sources["messages"]["label_set_path"] = str(ROOT / "data" / "banking77" / "categories.json")
+    for name, fields in overrides.items():
+        sources[name].update(fields)
+    return catalog
+
+
+@dataclass
+class Warehouse:
+    """A temporary DuckDB file and catalogue that the pipeline's resources pick up."""
+
+    root: Path
+    db_path: Path
+    catalog_path: Path
+    monkeypatch: pytest.MonkeyPatch
+
+    def write_catalog(self, files: dict | None = None, **overrides: dict) -> Path:
+        self.catalog_path.write_text(yaml.safe_dump(catalog_dict(files, **overrides)), encoding="utf-8")
+        return self.catalog_path
+
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        return duckdb.connect(str(self.db_path), read_only=True)
+
+    def query(self, sql: str, params: dict | None = None) -> list[tuple]:
+        with self.connect() as con:
+            return con.execute(sql, params or {}).fetchall()
+
+    def scalar(self, sql: str, params: dict | None = None):
+        return self.query(sql, params)[0][0]
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Warehouse:
+    wh = Warehouse(tmp_path, tmp_path / "warehouse.duckdb", tmp_path / "sources.yaml", monkeypatch)
+    monkeypatch.setenv("AI_ROI_DUCKDB_PATH", str(wh.db_path))
+    monkeypatch.setenv("AI_ROI_SOURCES", str(wh.catalog_path))
+    monkeypatch.setenv("AI_ROI_STATE_DIR", str(tmp_path))
+    wh.write_catalog()
+    return wh
+
+
+def run_pipeline(selection: str | None = None) -> dg.ExecuteInProcessResult:
+    """Materialise (a selection of) the real definitions in-process, as `ai-roi run` does."""
+    from dagster_project.definitions import defs
+
+    job = defs.resolve_implicit_global_asset_job_def()
+    keys = None
+    if selection:
+        keys = list(dg.AssetSelection.from_string(selection).resolve(defs.resolve_asset_graph()))
+    return job.execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(), asset_selection=keys, raise_on_error=False
+    )
+
+
+@pytest.fixture
+def pipeline() -> Callable[..., dg.ExecuteInProcessResult]:
+    return run_pipeline
+
+
+def materialization_metadata(result: dg.ExecuteInProcessResult, key: str) -> dict:
+    """Metadata values of the asset's materialisation in `result`."""
+    events = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == key]
+    assert events, f"{key} was not materialised"
+    return {k: v.value for k, v in events[-1].materialization.metadata.items()}
+
+
+def check_evaluations(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
+    return {e.check_name: e for e in result.get_asset_check_evaluations()}
+
+
+__all__ = ["settings", "ROOT", "FIXTURES", "materialization_metadata", "check_evaluations", "run_pipeline"]
