@@ -140,7 +140,10 @@ class OrderLinesSource(SourceConfig):
     @field_validator("product_code_pattern")
     @classmethod
     def _compiles(cls, value: str) -> str:
-        re.compile(value)
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from None
         return value
 
 

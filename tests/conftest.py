@@ -63,14 +63,28 @@ class Warehouse:
         return self.query(sql, params)[0][0]
 
 
-@pytest.fixture
-def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Warehouse:
+def make_warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Warehouse:
     wh = Warehouse(tmp_path, tmp_path / "warehouse.duckdb", tmp_path / "sources.yaml", monkeypatch)
     monkeypatch.setenv("AI_ROI_DUCKDB_PATH", str(wh.db_path))
     monkeypatch.setenv("AI_ROI_SOURCES", str(wh.catalog_path))
     monkeypatch.setenv("AI_ROI_STATE_DIR", str(tmp_path))
     wh.write_catalog()
     return wh
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Warehouse:
+    return make_warehouse(tmp_path, monkeypatch)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """The whole pipeline built once on the fixtures, shared by a module's read-only tests."""
+    with pytest.MonkeyPatch.context() as mp:
+        wh = make_warehouse(tmp_path_factory.mktemp("built"), mp)
+        result = run_pipeline()
+        assert result.success, [e.message for e in result.all_events if e.is_failure]
+        yield wh, result
 
 
 def run_pipeline(selection: str | None = None) -> dg.ExecuteInProcessResult:

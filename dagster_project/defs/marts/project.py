@@ -8,6 +8,12 @@ from dagster_dbt import DbtCliResource, DbtProject
 
 from dagster_project import settings
 
+# dbt from this environment: sys.prefix is the venv even where sys.executable is resolved, and
+# dagster-dbt's own helpers (prepare_if_dev under `dagster dev`) look dbt up on PATH.
+DBT_EXECUTABLE = Path(sys.prefix) / "bin" / "dbt"
+if DBT_EXECUTABLE.exists() and str(DBT_EXECUTABLE.parent) not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ["PATH"] = os.pathsep.join([str(DBT_EXECUTABLE.parent), os.environ.get("PATH", "")])
+
 dbt_project = DbtProject(
     project_dir=settings.DBT_PROJECT_DIR,
     profiles_dir=settings.DBT_PROJECT_DIR,
@@ -18,9 +24,7 @@ dbt_project.prepare_if_dev()
 
 
 def dbt_resource() -> DbtCliResource:
-    # dbt from this interpreter's environment, whatever PATH says
-    dbt_executable = Path(sys.executable).parent / "dbt"
     return DbtCliResource(
         project_dir=dbt_project,
-        dbt_executable=str(dbt_executable) if dbt_executable.exists() else "dbt",
+        dbt_executable=str(DBT_EXECUTABLE) if DBT_EXECUTABLE.exists() else "dbt",
     )

@@ -1,0 +1,91 @@
+"""A failing blocking check stops everything downstream and the last good tables stay intact."""
+
+from __future__ import annotations
+
+import gzip
+
+import duckdb
+
+from dagster_project.lib.warehouse import table_fingerprint
+from tests.conftest import FIXTURE_FILES, FIXTURES, check_evaluations
+
+MARTS = ("fct_order_lines", "dim_products", "dim_customers", "mart_demand_weekly", "fct_support_tickets")
+
+
+def _fingerprints(warehouse, tables) -> dict[str, str]:
+    with warehouse.connect() as con:
+        return {t: table_fingerprint(con, t) for t in tables}
+
+
+def _materialised(result) -> set[str]:
+    return {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+
+
+def _orders_with_garbled_dates(path, every: int) -> None:
+    """The order-line fixture with one invoice date in `every` unreadable (a botched export)."""
+    con = duckdb.connect()
+    con.execute(
+        f"""
+        copy (
+            select * replace (
+                case when row_number() over () % {every} = 0 then 'not a date' else InvoiceDate end as InvoiceDate
+            )
+            from read_csv('{FIXTURES / "order_lines.csv.gz"}', all_varchar = true)
+        ) to '{path}' (header, compression gzip)
+        """
+    )
+
+
+def test_blocking_staged_check_stops_marts_and_keeps_them(warehouse, pipeline):
+    assert pipeline().success
+    marts = [f"marts.{m}" for m in MARTS]
+    before = _fingerprints(warehouse, marts)
+
+    bad = warehouse.root / "orders_bad_dates.csv.gz"
+    _orders_with_garbled_dates(bad, every=4)  # 25 % of lines, far above max_quarantine_share 5 %
+    warehouse.write_catalog(files={**FIXTURE_FILES, "order_lines": [{"path": str(bad)}]})
+    result = pipeline()
+
+    assert not result.success
+    evaluation = check_evaluations(result)["staged_order_lines_accuracy"]
+    assert not evaluation.passed and evaluation.severity.value == "ERROR"
+    assert "quarantine_share_within_limit" in evaluation.metadata["failed_rules"].value
+    assert not any(key.startswith(("marts/", "stg/")) for key in _materialised(result))
+    assert _fingerprints(warehouse, marts) == before
+    # the bad lines are held with their reason, and the previous good delivery is still in raw
+    held = warehouse.scalar(
+        "select count(*) from quarantine.rows where source = 'order_lines' and rule = 'invoice_date_unparseable'"
+    )
+    assert held > 0
+    assert warehouse.scalar("select count(distinct _load_id) from raw.order_lines") == 2
+
+
+def test_empty_delivery_blocks_at_raw_and_keeps_staged_tables(warehouse, pipeline):
+    assert pipeline().success
+    staged = ["staged.order_lines"] + [f"marts.{m}" for m in MARTS]
+    before = _fingerprints(warehouse, staged)
+
+    header_only = warehouse.root / "orders_header_only.csv.gz"
+    with gzip.open(FIXTURES / "order_lines.csv.gz", "rt", encoding="utf-8") as src:
+        header = src.readline()
+    with gzip.open(header_only, "wt", encoding="utf-8") as out:
+        out.write(header)
+    warehouse.write_catalog(files={**FIXTURE_FILES, "order_lines": [{"path": str(header_only)}]})
+    result = pipeline()
+
+    assert not result.success
+    completeness = check_evaluations(result)["raw_order_lines_completeness"]
+    assert not completeness.passed and completeness.severity.value == "ERROR"
+    assert "table_has_rows" in completeness.metadata["failed_rules"].value
+    materialised = _materialised(result)
+    assert "staged/order_lines" not in materialised
+    assert not any(key.startswith("marts/") for key in materialised)
+    assert _fingerprints(warehouse, staged) == before
+
+
+def test_warnings_do_not_block(built):
+    """The real data's known problems warn (raw checks) but the marts are still built."""
+    _, result = built
+    warned = [e for e in result.get_asset_check_evaluations() if not e.passed]
+    assert warned and all(e.severity.value == "WARN" for e in warned)
+    assert any(key.startswith("marts/") for key in _materialised(result))

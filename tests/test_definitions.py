@@ -1,0 +1,66 @@
+"""The code location loads, every asset is governed, and the graph matches its reviewed snapshot.
+
+After an intended change to the graph, refresh the snapshot with
+`UPDATE_SNAPSHOTS=1 .venv/bin/pytest tests/test_definitions.py` and review the diff.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from dagster_project.definitions import defs
+
+SNAPSHOT = Path(__file__).parent / "snapshots" / "definitions.json"
+CLASSIFICATIONS = {"public", "internal", "confidential", "pii"}
+
+
+def _graph() -> dict:
+    checks: dict[str, list[str]] = {}
+    for key in defs.resolve_asset_graph().asset_check_keys:
+        checks.setdefault(key.asset_key.to_user_string(), []).append(key.name)
+    graph = {}
+    for spec in defs.resolve_all_asset_specs():
+        key = spec.key.to_user_string()
+        graph[key] = {
+            "group": spec.group_name,
+            "owners": sorted(spec.owners),
+            "kinds": sorted(spec.kinds),
+            "tags": {k: v for k, v in sorted(spec.tags.items()) if not k.startswith("dagster/")},
+            "deps": sorted(d.asset_key.to_user_string() for d in spec.deps),
+            "checks": sorted(checks.get(key, [])),
+        }
+    return dict(sorted(graph.items()))
+
+
+def test_graph_matches_snapshot():
+    graph = _graph()
+    if os.environ.get("UPDATE_SNAPSHOTS") == "1":
+        SNAPSHOT.parent.mkdir(exist_ok=True)
+        SNAPSHOT.write_text(json.dumps(graph, indent=2) + "\n", encoding="utf-8")
+    assert graph == json.loads(SNAPSHOT.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("spec", list(defs.resolve_all_asset_specs()), ids=lambda s: s.key.to_user_string())
+def test_every_asset_has_owner_group_kind_classification_and_grain(spec):
+    assert spec.owners, "owner missing"
+    assert spec.group_name and spec.group_name != "default", "group missing"
+    assert spec.kinds, "kinds missing"
+    assert spec.tags.get("classification") in CLASSIFICATIONS, "classification tag missing"
+    assert spec.description and "one row per" in spec.description.lower(), "grain missing from description"
+
+
+def test_every_python_stage_has_checks_on_every_dimension_it_covers():
+    graph = _graph()
+    for key in ("raw/order_lines", "staged/order_lines", "raw/ticket_events", "staged/ticket_events", "raw/messages", "staged/messages"):
+        dims = {name.rsplit("_", 1)[1] for name in graph[key]["checks"]}
+        assert {"accuracy", "completeness", "consistency", "uniqueness"} <= dims, key
+
+
+def test_raw_identifiers_only_in_the_raw_layer():
+    for spec in defs.resolve_all_asset_specs():
+        if spec.tags.get("classification") == "pii":
+            assert spec.group_name == "raw", spec.key

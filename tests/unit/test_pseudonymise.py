@@ -1,0 +1,26 @@
+"""Keyed pseudonyms: stable for one key, different under another, never the raw value."""
+
+from __future__ import annotations
+
+import duckdb
+
+from dagster_project.lib.staging import PSEUDONYM_HEX_CHARS, register_pseudonymiser
+
+
+def _pseudonyms(key: str, values: list[str | None]) -> list[str | None]:
+    con = duckdb.connect()
+    register_pseudonymiser(con, key)
+    con.execute("create table t as select unnest($v::varchar[]) as v", {"v": values})
+    return [r[0] for r in con.execute("select pseudonymise(v) from t").fetchall()]
+
+
+def test_same_key_same_pseudonym_and_nulls_stay_null():
+    first = _pseudonyms("k1", ["17850", "17850", "12345", None])
+    assert first[0] == first[1] != first[2]
+    assert first[3] is None
+    assert all(len(p) == PSEUDONYM_HEX_CHARS and int(p, 16) >= 0 for p in first[:3])
+    assert "17850" not in first
+
+
+def test_another_key_gives_other_pseudonyms():
+    assert _pseudonyms("k1", ["17850"]) != _pseudonyms("k2", ["17850"])

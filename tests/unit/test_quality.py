@@ -1,0 +1,90 @@
+"""Turning Pandera failures into per-dimension check results."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pandera.polars as pa
+import polars as pl
+import pytest
+
+from dagster_project.lib.quality import (
+    TABLE_HAS_ROWS,
+    Rule,
+    RuleBook,
+    check_results,
+    check_specs,
+    column_check,
+    frame_check,
+    validate,
+)
+
+RULES = RuleBook(
+    TABLE_HAS_ROWS,
+    Rule("id_present", "completeness", "id is missing", blocking=True),
+    Rule("amount_positive", "accuracy", "amount not positive"),
+    Rule("pair_unique", "uniqueness", "pair repeats", key="id"),
+)
+SCHEMA = pa.DataFrameSchema(
+    name="t",
+    columns={
+        "id": pa.Column(pl.String, nullable=True, checks=[column_check("id_present", lambda c: c.is_not_null(), nulls_valid=False)]),
+        "amount": pa.Column(pl.Int64, nullable=True, checks=[column_check("amount_positive", lambda c: c > 0)]),
+    },
+    checks=[frame_check("pair_unique", ~pl.struct("id", "amount").is_duplicated())],
+)
+KEY = dg.AssetKey(["test", "t"])
+
+
+def _results(df: pl.DataFrame) -> dict[str, dg.AssetCheckResult]:
+    report = validate(SCHEMA, df, RULES)
+    return {r.check_name: r for r in check_results(report, KEY, "t", RULES)}
+
+
+def test_one_check_per_dimension_and_blocking_only_where_a_rule_blocks():
+    specs = {s.name: s for s in check_specs(KEY, "t", RULES)}
+    assert set(specs) == {"t_accuracy", "t_completeness", "t_uniqueness"}
+    assert specs["t_completeness"].blocking and not specs["t_accuracy"].blocking
+
+
+def test_clean_data_passes_every_dimension():
+    results = _results(pl.DataFrame({"id": ["a", "b"], "amount": [1, 2]}))
+    assert all(r.passed for r in results.values())
+
+
+def test_failures_are_counted_per_rule_with_severity_by_blocking():
+    df = pl.DataFrame({"id": ["a", None, "c", "c"], "amount": [1, 2, -3, -3]})
+    results = _results(df)
+    completeness = results["t_completeness"]
+    assert not completeness.passed and completeness.severity == dg.AssetCheckSeverity.ERROR
+    assert completeness.metadata["failures_by_rule"].value == {"id_present:id": 1}
+    accuracy = results["t_accuracy"]
+    assert not accuracy.passed and accuracy.severity == dg.AssetCheckSeverity.WARN
+    assert accuracy.metadata["failures_by_rule"].value == {"amount_positive:amount": 2}
+    uniqueness = results["t_uniqueness"]
+    assert uniqueness.metadata["failures_by_rule"].value == {"pair_unique": 2}
+    assert uniqueness.metadata["distinct_keys_by_rule"].value == {"pair_unique": 1}
+    assert "c" in uniqueness.metadata["failure_samples"].value
+
+
+def test_an_empty_table_fails_completeness_as_blocking():
+    results = _results(pl.DataFrame({"id": [], "amount": []}, schema={"id": pl.String, "amount": pl.Int64}))
+    completeness = results["t_completeness"]
+    assert not completeness.passed and completeness.severity == dg.AssetCheckSeverity.ERROR
+    assert "table_has_rows" in completeness.metadata["failed_rules"].value
+
+
+def test_a_missing_column_is_a_blocking_completeness_failure():
+    results = _results(pl.DataFrame({"id": ["a"]}))
+    assert results["t_completeness"].severity == dg.AssetCheckSeverity.ERROR
+    assert "column_in_dataframe" in results["t_completeness"].metadata["failed_rules"].value
+
+
+def test_a_check_without_a_rule_is_a_programming_error():
+    schema = SCHEMA.add_columns({"x": pa.Column(pl.Int64, checks=[column_check("unlisted", lambda c: c > 0)])})
+    with pytest.raises(KeyError, match="unlisted"):
+        validate(schema, pl.DataFrame({"id": ["a"], "amount": [1], "x": [-1]}), RULES)
+
+
+def test_unknown_dimension_is_rejected():
+    with pytest.raises(ValueError, match="dimension"):
+        Rule("r", "validity", "not one of the five")

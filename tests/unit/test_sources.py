@@ -1,0 +1,70 @@
+"""The source catalogue rejects what would break a run, with errors that name the field."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from dagster_project.sources import SourceConfigError, load_catalog
+from tests.conftest import catalog_dict
+
+
+def _write(tmp_path, catalog: dict):
+    path = tmp_path / "sources.yaml"
+    path.write_text(yaml.safe_dump(catalog), encoding="utf-8")
+    return path
+
+
+def test_product_catalog_loads_with_paths_relative_to_the_file():
+    from tests.conftest import ROOT
+
+    catalog = load_catalog(ROOT / "config" / "sources.yaml")
+    for source in (catalog.order_lines, catalog.ticket_events, catalog.messages):
+        for spec in source.files:
+            assert spec.path.is_absolute() and spec.path.exists()
+
+
+def test_missing_required_mapping_is_named(tmp_path):
+    catalog = catalog_dict()
+    del catalog["sources"]["order_lines"]["columns"]["invoice_no"]
+    with pytest.raises(SourceConfigError, match=r"sources\.order_lines.*invoice_no"):
+        load_catalog(_write(tmp_path, catalog))
+
+
+def test_unknown_pipeline_column_is_rejected(tmp_path):
+    catalog = catalog_dict()
+    catalog["sources"]["order_lines"]["columns"]["invoice_number"] = "InvoiceNo2"
+    with pytest.raises(SourceConfigError, match="invoice_number"):
+        load_catalog(_write(tmp_path, catalog))
+
+
+def test_one_file_column_cannot_feed_two_pipeline_columns(tmp_path):
+    catalog = catalog_dict()
+    catalog["sources"]["order_lines"]["columns"]["description"] = "StockCode"
+    with pytest.raises(SourceConfigError, match="StockCode"):
+        load_catalog(_write(tmp_path, catalog))
+
+
+def test_resolved_state_must_be_a_valid_state(tmp_path):
+    catalog = catalog_dict(ticket_events={"resolved_states": ["Done"]})
+    with pytest.raises(SourceConfigError, match="Done"):
+        load_catalog(_write(tmp_path, catalog))
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("max_quarantine_share", 1.5), ("format", "xlsx"), ("product_code_pattern", "([unclosed")],
+)
+def test_invalid_settings_are_rejected_with_their_field(tmp_path, field, value):
+    catalog = catalog_dict(order_lines={field: value})
+    with pytest.raises(SourceConfigError, match=field):
+        load_catalog(_write(tmp_path, catalog))
+
+
+def test_missing_catalog_and_bad_yaml_are_explained(tmp_path):
+    with pytest.raises(SourceConfigError, match="AI_ROI_SOURCES"):
+        load_catalog(tmp_path / "nowhere.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("sources: [unclosed", encoding="utf-8")
+    with pytest.raises(SourceConfigError, match="not valid YAML"):
+        load_catalog(bad)

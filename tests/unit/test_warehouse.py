@@ -1,0 +1,102 @@
+"""Loading files into the raw layer: clear errors on bad files, nothing stored is lost."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from dagster_project.lib.warehouse import IngestError, load_source
+from dagster_project.sources import load_catalog
+from tests.conftest import FIXTURES, catalog_dict
+
+import yaml
+
+
+def _orders_config(tmp_path: Path, path: Path, **fields):
+    catalog = catalog_dict(files={"order_lines": [{"path": str(path)}]}, order_lines=fields)
+    cat_path = tmp_path / "sources.yaml"
+    cat_path.write_text(yaml.safe_dump(catalog), encoding="utf-8")
+    return load_catalog(cat_path).order_lines
+
+
+def _fixture_lines(n: int | None = None) -> list[str]:
+    with gzip.open(FIXTURES / "order_lines.csv.gz", "rt", encoding="utf-8") as handle:
+        lines = handle.readlines()
+    return lines if n is None else lines[:n]
+
+
+def _write(path: Path, lines: list[str]) -> Path:
+    path.write_text("".join(lines), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def con(tmp_path):
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as connection:
+        yield connection
+
+
+def test_renamed_column_names_file_column_and_likely_new_name(tmp_path, con):
+    lines = _fixture_lines(50)
+    lines[0] = lines[0].replace("InvoiceNo", "Invoice_No")
+    path = _write(tmp_path / "orders.csv", lines)
+    with pytest.raises(IngestError) as error:
+        load_source(con, "order_lines", _orders_config(tmp_path, path), "run")
+    message = str(error.value)
+    assert "orders.csv" in message and "'InvoiceNo'" in message and "'Invoice_No'" in message
+    assert "sources.order_lines.columns" in message
+
+
+def test_empty_file_is_refused_and_previous_delivery_stays_current(tmp_path, con):
+    good = _write(tmp_path / "good.csv", _fixture_lines(100))
+    first = load_source(con, "order_lines", _orders_config(tmp_path, good), "run1")
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    with pytest.raises(IngestError, match="empty"):
+        load_source(con, "order_lines", _orders_config(tmp_path, empty), "run2")
+    current = con.execute("select load_id from raw._loads where is_current").fetchall()
+    assert current == [(first.load_id,)]
+    assert con.execute("select count(*) from raw.order_lines__current").fetchone()[0] == 99
+
+
+def test_same_file_twice_is_loaded_once(tmp_path, con):
+    path = _write(tmp_path / "orders.csv", _fixture_lines(200))
+    config = _orders_config(tmp_path, path)
+    first = load_source(con, "order_lines", config, "run1")
+    second = load_source(con, "order_lines", config, "run2")
+    assert second.reused and second.load_id == first.load_id
+    assert con.execute("select count(*) from raw.order_lines").fetchone()[0] == 199
+
+
+def test_a_renamed_copy_of_a_file_is_the_same_delivery(tmp_path, con):
+    lines = _fixture_lines(200)
+    first = load_source(con, "order_lines", _orders_config(tmp_path, _write(tmp_path / "a.csv", lines)), "r1")
+    again = load_source(con, "order_lines", _orders_config(tmp_path, _write(tmp_path / "b.csv", lines)), "r2")
+    assert again.reused and again.load_id == first.load_id
+
+
+def test_wrong_delimiter_is_reported_as_missing_columns(tmp_path, con):
+    path = _write(tmp_path / "orders.csv", [line.replace(",", ";") for line in _fixture_lines(20)])
+    with pytest.raises(IngestError, match="missing column"):
+        load_source(con, "order_lines", _orders_config(tmp_path, path), "run")
+
+
+def test_truncated_gzip_fails_clearly_and_keeps_the_last_good_load(tmp_path, con):
+    good = _write(tmp_path / "good.csv", _fixture_lines(100))
+    load_source(con, "order_lines", _orders_config(tmp_path, good), "run1")
+    data = (FIXTURES / "order_lines.csv.gz").read_bytes()
+    cut = tmp_path / "cut.csv.gz"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(IngestError, match="cut.csv.gz"):
+        load_source(con, "order_lines", _orders_config(tmp_path, cut), "run2")
+    assert con.execute("select count(*) from raw.order_lines__current").fetchone()[0] == 99
+    assert con.execute("select count(*) from raw._loads").fetchone()[0] == 1
+
+
+def test_missing_file_names_the_setting(tmp_path, con):
+    config = _orders_config(tmp_path, tmp_path / "absent.csv")
+    with pytest.raises(IngestError, match=r"absent\.csv.*files\[\]\.path"):
+        load_source(con, "order_lines", config, "run")
