@@ -1,8 +1,8 @@
 """`ai-roi run`: materialise the pipeline on the configured sources and print what it did.
 
-    ai-roi run                     # every asset and check
-    ai-roi run --select 'group:raw'
-    ai-roi summary                 # the summary of what the warehouse holds now
+ai-roi run                     # every asset and check
+ai-roi run --select 'group:raw'
+ai-roi summary                 # the summary of what the warehouse holds now
 """
 
 from __future__ import annotations
@@ -18,9 +18,7 @@ from dagster_project import settings
 
 
 def _warehouse_summary(con: duckdb.DuckDBPyConnection) -> dict:
-    stages = con.execute(
-        "select 'raw', source, rows from raw._loads where is_current"
-    ).fetchall()
+    stages = con.execute("select 'raw', source, rows from raw._loads where is_current").fetchall()
     staged = con.execute(
         "select table_name from duckdb_tables() where schema_name = 'staged' order by 1"
     ).fetchall()
@@ -64,7 +62,9 @@ def print_summary(check_rows: list[tuple[str, str, str, str]] | None = None) -> 
             if status != "passed":
                 print(f"  {status:<6} {asset:<22} {check:<34} {detail}")
     print(f"\nWarehouse: {path}")
-    print("Look at it: `make dev` (Dagster UI, http://127.0.0.1:3000) or open the file with duckdb.")
+    print(
+        "Look at it: `make dev` (Dagster UI, http://127.0.0.1:3000) or open the file with duckdb."
+    )
 
 
 def _check_rows(result: dg.ExecuteInProcessResult) -> list[tuple[str, str, str, str]]:
@@ -101,8 +101,10 @@ def run(selection: str | None) -> int:
     print_summary(_check_rows(result))
     if not result.success:
         failed = [e.step_key for e in result.all_events if e.is_step_failure]
-        print(f"\nRun {result.run_id} failed at: {', '.join(failed)}. "
-              "Downstream assets were not rebuilt; the last good tables are unchanged.")
+        print(
+            f"\nRun {result.run_id} failed at: {', '.join(failed)}. "
+            "Downstream assets were not rebuilt; the last good tables are unchanged."
+        )
         return 1
     print(f"\nRun {result.run_id} succeeded.")
     return 0

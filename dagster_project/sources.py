@@ -110,7 +110,9 @@ class SourceConfig(_Strict):
                 f"columns maps unknown pipeline column(s) {unknown}; "
                 f"the pipeline columns are {sorted(self.contract)}"
             )
-        missing = sorted(c for c, required in self.contract.items() if required and c not in self.columns)
+        missing = sorted(
+            c for c, required in self.contract.items() if required and c not in self.columns
+        )
         if missing:
             raise ValueError(
                 f"columns has no mapping for required pipeline column(s) {missing}: "
@@ -152,7 +154,9 @@ class TicketEventsSource(SourceConfig):
     valid_states: list[str] = Field(min_length=1)
     resolved_states: list[str] = Field(min_length=1)
     closed_states: list[str] = Field(default_factory=list)
-    sla_hours: float = Field(default=0, ge=0, description="Unused when the file has a made_sla flag.")
+    sla_hours: float = Field(
+        default=0, ge=0, description="Unused when the file has a made_sla flag."
+    )
     earliest_valid_date: date = date(2000, 1, 1)
     true_values: list[str] = Field(default_factory=lambda: ["true", "1", "yes", "y", "t"])
     false_values: list[str] = Field(default_factory=lambda: ["false", "0", "no", "n", "f"])

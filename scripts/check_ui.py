@@ -1,6 +1,6 @@
 """Start the Dagster UI as `make dev` does and confirm it serves every asset and check.
 
-    .venv/bin/python scripts/check_ui.py        # prints what the UI reports, exits 1 on a mismatch
+.venv/bin/python scripts/check_ui.py        # prints what the UI reports, exits 1 on a mismatch
 """
 
 from __future__ import annotations
@@ -46,12 +46,25 @@ def ui_asset_graph(timeout_s: float = 180) -> dict[str, dict]:
     env = dict(os.environ)
     env.setdefault("DAGSTER_HOME", tempfile.mkdtemp(prefix="dagster_home_"))
     Path(env["DAGSTER_HOME"], "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    command = [str(Path(sys.executable).parent / "dagster"), "dev", "-m", "dagster_project.definitions",
-               "-h", "127.0.0.1", "-p", str(port)]
+    command = [
+        str(Path(sys.executable).parent / "dagster"),
+        "dev",
+        "-m",
+        "dagster_project.definitions",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+    ]
     # dagster dev inherits an ignored SIGINT from a background parent; reset it so it can be stopped
     process = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        command,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         deadline = time.monotonic() + timeout_s
@@ -59,16 +72,23 @@ def ui_asset_graph(timeout_s: float = 180) -> dict[str, dict]:
             try:
                 entries = _query(port, STATUS)["data"]["workspaceOrError"]["locationEntries"]
                 if entries and all(e["loadStatus"] == "LOADED" for e in entries):
-                    errors = [e["locationOrLoadError"] for e in entries
-                              if e["locationOrLoadError"]["__typename"] == "PythonError"]
+                    errors = [
+                        e["locationOrLoadError"]
+                        for e in entries
+                        if e["locationOrLoadError"]["__typename"] == "PythonError"
+                    ]
                     if errors:
-                        raise RuntimeError(f"the code location failed to load: {errors[0]['message']}")
+                        raise RuntimeError(
+                            f"the code location failed to load: {errors[0]['message']}"
+                        )
                     data = _query(port, QUERY)["data"]["assetNodes"]
                     break
             except (OSError, KeyError, TypeError):
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"dagster dev did not serve the asset graph within {timeout_s:.0f} s")
+                raise RuntimeError(
+                    f"dagster dev did not serve the asset graph within {timeout_s:.0f} s"
+                )
             time.sleep(2)
     finally:
         os.killpg(process.pid, signal.SIGINT)
@@ -92,8 +112,10 @@ def main() -> int:
     served = ui_asset_graph()
     expected = {s.key.to_user_string() for s in defs.resolve_all_asset_specs()}
     checks = sum(len(v["checks"]) for v in served.values())
-    print(f"UI serves {len(served)} assets and {checks} checks in groups "
-          f"{sorted({v['group'] for v in served.values()})}")
+    print(
+        f"UI serves {len(served)} assets and {checks} checks in groups "
+        f"{sorted({v['group'] for v in served.values()})}"
+    )
     missing = expected - set(served)
     if missing:
         print(f"missing from the UI: {sorted(missing)}")

@@ -49,7 +49,9 @@ class Warehouse:
     monkeypatch: pytest.MonkeyPatch
 
     def write_catalog(self, files: dict | None = None, **overrides: dict) -> Path:
-        self.catalog_path.write_text(yaml.safe_dump(catalog_dict(files, **overrides)), encoding="utf-8")
+        self.catalog_path.write_text(
+            yaml.safe_dump(catalog_dict(files, **overrides)), encoding="utf-8"
+        )
         return self.catalog_path
 
     def connect(self) -> duckdb.DuckDBPyConnection:
@@ -107,7 +109,9 @@ def pipeline() -> Callable[..., dg.ExecuteInProcessResult]:
 
 def materialization_metadata(result: dg.ExecuteInProcessResult, key: str) -> dict:
     """Metadata values of the asset's materialisation in `result`."""
-    events = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == key]
+    events = [
+        e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == key
+    ]
     assert events, f"{key} was not materialised"
     return {k: v.value for k, v in events[-1].materialization.metadata.items()}
 
@@ -116,4 +120,11 @@ def check_evaluations(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCh
     return {e.check_name: e for e in result.get_asset_check_evaluations()}
 
 
-__all__ = ["settings", "ROOT", "FIXTURES", "materialization_metadata", "check_evaluations", "run_pipeline"]
+__all__ = [
+    "settings",
+    "ROOT",
+    "FIXTURES",
+    "materialization_metadata",
+    "check_evaluations",
+    "run_pipeline",
+]

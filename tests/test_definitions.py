@@ -44,18 +44,29 @@ def test_graph_matches_snapshot():
     assert graph == json.loads(SNAPSHOT.read_text(encoding="utf-8"))
 
 
-@pytest.mark.parametrize("spec", list(defs.resolve_all_asset_specs()), ids=lambda s: s.key.to_user_string())
+@pytest.mark.parametrize(
+    "spec", list(defs.resolve_all_asset_specs()), ids=lambda s: s.key.to_user_string()
+)
 def test_every_asset_has_owner_group_kind_classification_and_grain(spec):
     assert spec.owners, "owner missing"
     assert spec.group_name and spec.group_name != "default", "group missing"
     assert spec.kinds, "kinds missing"
     assert spec.tags.get("classification") in CLASSIFICATIONS, "classification tag missing"
-    assert spec.description and "one row per" in spec.description.lower(), "grain missing from description"
+    assert spec.description and "one row per" in spec.description.lower(), (
+        "grain missing from description"
+    )
 
 
 def test_every_python_stage_has_checks_on_every_dimension_it_covers():
     graph = _graph()
-    for key in ("raw/order_lines", "staged/order_lines", "raw/ticket_events", "staged/ticket_events", "raw/messages", "staged/messages"):
+    for key in (
+        "raw/order_lines",
+        "staged/order_lines",
+        "raw/ticket_events",
+        "staged/ticket_events",
+        "raw/messages",
+        "staged/messages",
+    ):
         dims = {name.rsplit("_", 1)[1] for name in graph[key]["checks"]}
         assert {"accuracy", "completeness", "consistency", "uniqueness"} <= dims, key
 

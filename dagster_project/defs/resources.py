@@ -1,6 +1,5 @@
 """Shared clients. Every path and secret comes from the environment (see dagster_project.settings)."""
 
-
 from pathlib import Path
 
 import dagster as dg

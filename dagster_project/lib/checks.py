@@ -1,6 +1,5 @@
 """Build the per-dimension Pandera checks of one stage of one source."""
 
-
 from collections.abc import Callable
 
 import dagster as dg
@@ -8,7 +7,14 @@ import pandera.polars as pa
 from dagster_duckdb import DuckDBResource
 
 from dagster_project.defs.resources import SourceCatalogResource
-from dagster_project.lib.quality import Outcome, Rule, RuleBook, check_results, check_specs, validate
+from dagster_project.lib.quality import (
+    Outcome,
+    Rule,
+    RuleBook,
+    check_results,
+    check_specs,
+    validate,
+)
 from dagster_project.sources import SourceCatalog
 
 QUARANTINE_SHARE = Rule(

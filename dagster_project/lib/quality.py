@@ -33,11 +33,17 @@ class Rule:
 
 # Pandera's own checks, named by Pandera; they guard the structure of a stage, so they block.
 PANDERA_BUILTINS = {
-    "column_in_dataframe": Rule("column_in_dataframe", "completeness", "a required column is missing", True),
-    "column_in_schema": Rule("column_in_schema", "consistency", "an unexpected column is present", True),
+    "column_in_dataframe": Rule(
+        "column_in_dataframe", "completeness", "a required column is missing", True
+    ),
+    "column_in_schema": Rule(
+        "column_in_schema", "consistency", "an unexpected column is present", True
+    ),
     "not_nullable": Rule("not_nullable", "completeness", "a required value is null", True),
     "field_uniqueness": Rule("field_uniqueness", "uniqueness", "a key value repeats", True),
-    "multiple_fields_uniqueness": Rule("multiple_fields_uniqueness", "uniqueness", "a key repeats", True),
+    "multiple_fields_uniqueness": Rule(
+        "multiple_fields_uniqueness", "uniqueness", "a key repeats", True
+    ),
     "dtype": Rule("dtype", "consistency", "a column has the wrong type", True),
 }
 TABLE_HAS_ROWS = Rule("table_has_rows", "completeness", "the table has no rows", blocking=True)
@@ -76,7 +82,6 @@ class Outcome:
     failures: int
     distinct_keys: int | None = None
     sample: list[dict] = field(default_factory=list)
-
 
     @property
     def label(self) -> str:
@@ -137,8 +142,12 @@ def validate(
                 sample = sample_rows.drop("_index").head(sample_size).to_dicts()
             distinct = None
             if rule.key is not None and rule.key in df.columns:
-                distinct = indexed.filter(pl.col("_index").is_in(index.implode()))[rule.key].n_unique()
-            outcomes.append(Outcome(rule, column if column != schema.name else None, failures, distinct, sample))
+                distinct = indexed.filter(pl.col("_index").is_in(index.implode()))[
+                    rule.key
+                ].n_unique()
+            outcomes.append(
+                Outcome(rule, column if column != schema.name else None, failures, distinct, sample)
+            )
     names = _schema_rule_names(schema) | {o.rule.name for o in outcomes}
     rules = [rulebook.get(n) for n in sorted(names)]
     failed_rows = {d: len(ix) for d, ix in failed_index.items()}
@@ -241,3 +250,13 @@ def frame_check(name: str, valid: pl.Expr, *, nulls_valid: bool = True) -> pa.Ch
         return data.lazyframe.select(valid.fill_null(nulls_valid).alias("valid"))
 
     return pa.Check(fn, name=name, ignore_na=False)
+
+
+def is_present(missing_tokens: list[str]):
+    """Column test for `column_check`: a value that is neither empty nor a missing-value token."""
+
+    def valid(c: pl.Expr) -> pl.Expr:
+        stripped = c.str.strip_chars()
+        return c.is_not_null() & (stripped != "") & ~stripped.is_in(missing_tokens)
+
+    return valid

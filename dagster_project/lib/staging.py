@@ -9,6 +9,7 @@ the previous staged table and quarantine untouched, and rows_in = rows_clean + r
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 from dataclasses import dataclass
@@ -39,10 +40,8 @@ def register_pseudonymiser(con: duckdb.DuckDBPyConnection, key: str) -> None:
             out.append(memo[value])
         return pa.array(out, pa.string())
 
-    try:
+    with contextlib.suppress(duckdb.Error):  # not registered on this connection yet
         con.remove_function("pseudonymise")
-    except duckdb.Error:
-        pass
     con.create_function(
         "pseudonymise", pseudonymise, ["VARCHAR"], "VARCHAR", type="arrow", side_effects=False
     )
@@ -88,16 +87,26 @@ def stage_source(
     con.execute(
         f"create or replace temp table _candidates as {load_sql(f'staging/{source}')}", params
     )
-    emitted = {r for (r,) in con.execute("select distinct unnest(broken_rules) from _candidates").fetchall()}
+    emitted = {
+        r
+        for (r,) in con.execute("select distinct unnest(broken_rules) from _candidates").fetchall()
+    }
     unknown = emitted - {r.name for r in rulebook}
     if unknown:
-        raise RuntimeError(f"staging SQL for {source} emits rules missing from its rule book: {unknown}")
+        raise RuntimeError(
+            f"staging SQL for {source} emits rules missing from its rule book: {unknown}"
+        )
 
     reasons = quarantine_reasons(rulebook, columns)
-    con.execute("create or replace temp table _rules (name varchar, dimension varchar, reason varchar)")
+    con.execute(
+        "create or replace temp table _rules (name varchar, dimension varchar, reason varchar)"
+    )
     con.executemany(
         "insert into _rules values (?, ?, ?)",
-        [(r.name, r.dimension, reason) for r, reason in zip(rulebook, reasons.values(), strict=True)],
+        [
+            (r.name, r.dimension, reason)
+            for r, reason in zip(rulebook, reasons.values(), strict=True)
+        ],
     )
     con.execute("begin transaction")
     try:
@@ -122,6 +131,8 @@ def stage_source(
     )
     flagged = {}
     for flag in flags:
-        flagged[flag] = con.execute(f"select count(*) from staged.{source} where {flag}").fetchone()[0]
+        flagged[flag] = con.execute(
+            f"select count(*) from staged.{source} where {flag}"
+        ).fetchone()[0]
     con.execute("drop table _candidates")
     return StageResult(rows_in, rows_clean, sum(by_rule.values()), by_rule, flagged)

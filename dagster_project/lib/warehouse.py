@@ -69,7 +69,9 @@ def _read_file(con: duckdb.DuckDBPyConnection, config: SourceConfig, path: Path)
     try:
         if config.format == "parquet":
             rel = con.sql("select * from read_parquet($path)", params={"path": str(path)})
-            return rel.project(", ".join(f"{quote_ident(c)}::varchar as {quote_ident(c)}" for c in rel.columns))
+            return rel.project(
+                ", ".join(f"{quote_ident(c)}::varchar as {quote_ident(c)}" for c in rel.columns)
+            )
         opts = config.csv
         return con.sql(
             "select * from read_csv($path, all_varchar = true, header = $header, delim = $delim,"
@@ -133,7 +135,12 @@ def load_source(
         if size == 0:
             raise IngestError(f"{path}: file is empty (0 bytes); the delivery was not loaded.")
         files.append(
-            {"path": str(path), "partition": spec.partition, "sha256": sha256_file(path), "bytes": size}
+            {
+                "path": str(path),
+                "partition": spec.partition,
+                "sha256": sha256_file(path),
+                "bytes": size,
+            }
         )
     fingerprint = _fingerprint(config, files)
     table = f"raw.{source}"

@@ -9,7 +9,13 @@ import duckdb
 from dagster_project.lib.warehouse import table_fingerprint
 from tests.conftest import FIXTURE_FILES, FIXTURES, check_evaluations
 
-MARTS = ("fct_order_lines", "dim_products", "dim_customers", "mart_demand_weekly", "fct_support_tickets")
+MARTS = (
+    "fct_order_lines",
+    "dim_products",
+    "dim_customers",
+    "mart_demand_weekly",
+    "fct_support_tickets",
+)
 
 
 def _fingerprints(warehouse, tables) -> dict[str, str]:

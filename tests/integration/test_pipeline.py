@@ -9,8 +9,12 @@ from tests.conftest import check_evaluations, materialization_metadata
 
 STAGED_SOURCES = ("order_lines", "ticket_events", "messages")
 MARTS = (
-    "fct_order_lines", "dim_products", "dim_customers", "fct_support_tickets",
-    "mart_support_kpis_weekly", "mart_demand_weekly",
+    "fct_order_lines",
+    "dim_products",
+    "dim_customers",
+    "fct_support_tickets",
+    "mart_support_kpis_weekly",
+    "mart_demand_weekly",
 )
 
 
@@ -18,7 +22,11 @@ def test_every_asset_is_materialised_and_no_check_blocks(built):
     _, result = built
     keys = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert {f"marts/{m}" for m in MARTS} <= keys
-    failed = [name for name, e in check_evaluations(result).items() if not e.passed and e.severity.value == "ERROR"]
+    failed = [
+        name
+        for name, e in check_evaluations(result).items()
+        if not e.passed and e.severity.value == "ERROR"
+    ]
     assert failed == []
 
 
@@ -30,7 +38,11 @@ def test_rows_in_equals_clean_plus_quarantined(built, source):
     raw_rows = warehouse.scalar(f"select count(*) from raw.{source}__current")
     assert meta["rows_in"] == raw_rows
     assert meta["rows_clean"] == warehouse.scalar(f"select count(*) from staged.{source}")
-    held = dict(warehouse.query("select rule, count(*) from quarantine.rows where source = $s group by 1", {"s": source}))
+    held = dict(
+        warehouse.query(
+            "select rule, count(*) from quarantine.rows where source = $s group by 1", {"s": source}
+        )
+    )
     assert held == meta["quarantined_by_rule"]
 
 
@@ -56,7 +68,7 @@ def test_quarantine_rows_carry_rule_reason_and_delivered_values(built):
         " where source = 'order_lines' and rule = 'negative_quantity_not_cancellation'"
     )
     assert rows, "the fixture holds stock write-offs; they must be quarantined"
-    for rule, dimension, reason, quantity in rows:
+    for _rule, dimension, reason, quantity in rows:
         assert dimension == "accuracy"
         assert "'Quantity'" in reason  # names the column as the user's file calls it
         assert int(quantity) < 0
@@ -67,14 +79,24 @@ def test_bad_row_policy(built):
     # guests stay in the order facts and demand, but never become customers
     guests = warehouse.scalar("select count(*) from marts.fct_order_lines where is_guest")
     assert guests > 0
-    assert warehouse.scalar("select count(*) from marts.dim_customers where customer_key is null") == 0
+    assert (
+        warehouse.scalar("select count(*) from marts.dim_customers where customer_key is null") == 0
+    )
     # cancellations become returns with negative quantity
-    assert warehouse.scalar(
-        "select count(*) from marts.fct_order_lines where line_type = 'return' and quantity >= 0"
-    ) == 0
-    assert warehouse.scalar("select count(*) from marts.fct_order_lines where line_type = 'return'") > 0
+    assert (
+        warehouse.scalar(
+            "select count(*) from marts.fct_order_lines where line_type = 'return' and quantity >= 0"
+        )
+        == 0
+    )
+    assert (
+        warehouse.scalar("select count(*) from marts.fct_order_lines where line_type = 'return'")
+        > 0
+    )
     # postage, fees and manual lines are kept as order lines but not counted as product demand
-    non_products = warehouse.query("select distinct stock_code from marts.fct_order_lines where not is_product")
+    non_products = warehouse.query(
+        "select distinct stock_code from marts.fct_order_lines where not is_product"
+    )
     assert non_products
     in_demand = warehouse.scalar(
         "select count(*) from marts.mart_demand_weekly where stock_code in"
@@ -97,8 +119,18 @@ def test_demand_is_net_of_returns(built):
 
 def test_no_raw_identifier_reaches_a_mart(built):
     warehouse, _ = built
-    customers = {r[0] for r in warehouse.query("select distinct customer_id from raw.order_lines where customer_id is not null")}
-    callers = {r[0] for r in warehouse.query("select distinct caller_id from raw.ticket_events where caller_id <> '?'")}
+    customers = {
+        r[0]
+        for r in warehouse.query(
+            "select distinct customer_id from raw.order_lines where customer_id is not null"
+        )
+    }
+    callers = {
+        r[0]
+        for r in warehouse.query(
+            "select distinct caller_id from raw.ticket_events where caller_id <> '?'"
+        )
+    }
     assert customers and callers
     columns = warehouse.query(
         "select table_name, column_name from duckdb_columns() where schema_name = 'marts' and data_type = 'VARCHAR'"
@@ -108,7 +140,9 @@ def test_no_raw_identifier_reaches_a_mart(built):
         assert not values & callers, f"marts.{table}.{column} holds raw caller ids"
         # customer ids are 5-digit numbers like stock codes, so a few coincide by chance;
         # a leaked customer column would hold most of them
-        assert len(values & customers) < 0.05 * len(customers), f"marts.{table}.{column} holds customer ids"
+        assert len(values & customers) < 0.05 * len(customers), (
+            f"marts.{table}.{column} holds customer ids"
+        )
 
 
 def test_rerunning_the_same_input_changes_nothing(warehouse, pipeline):
@@ -130,6 +164,10 @@ def test_rerunning_the_same_input_changes_nothing(warehouse, pipeline):
 
 def test_dbt_tests_ran_as_asset_checks_and_passed(built):
     _, result = built
-    dbt_checks = {name: e for name, e in check_evaluations(result).items() if name.startswith(("unique_", "not_null_", "relationships_"))}
+    dbt_checks = {
+        name: e
+        for name, e in check_evaluations(result).items()
+        if name.startswith(("unique_", "not_null_", "relationships_"))
+    }
     assert len(dbt_checks) >= 10
     assert all(e.passed for e in dbt_checks.values())

@@ -75,10 +75,19 @@ def test_order_line_quarantine_and_flags_match_the_readme(real_run):
 def test_ticket_problems_match_the_readme(real_run):
     completeness = failures(real_run, "raw_ticket_events_completeness")
     readme_placeholders = {
-        "caller_id": 29, "opened_by": 4_835, "created_by": 53_076, "created_at": 53_076,
-        "location": 76, "category": 78, "subcategory": 111, "symptom": 32_964,
-        "assignment_group": 14_213, "assigned_to": 27_496, "closed_code": 714,
-        "resolved_by": 226, "resolved_at": 3_141,
+        "caller_id": 29,
+        "opened_by": 4_835,
+        "created_by": 53_076,
+        "created_at": 53_076,
+        "location": 76,
+        "category": 78,
+        "subcategory": 111,
+        "symptom": 32_964,
+        "assignment_group": 14_213,
+        "assigned_to": 27_496,
+        "closed_code": 714,
+        "resolved_by": 226,
+        "resolved_at": 3_141,
     }
     for column, count in readme_placeholders.items():
         assert completeness[f"value_present:{column}"] == count, column
@@ -91,7 +100,10 @@ def test_ticket_problems_match_the_readme(real_run):
     assert keys["priority_stable_within_ticket"] == 383
     assert keys["category_stable_within_ticket"] == 1_216
     # the leakage: working-state events already carry the final resolution time
-    assert failures(real_run, "raw_ticket_events_timeliness")["open_event_has_no_resolution_time"] >= 36_392
+    assert (
+        failures(real_run, "raw_ticket_events_timeliness")["open_event_has_no_resolution_time"]
+        >= 36_392
+    )
 
 
 def test_tickets_reduce_to_the_readme_figures(real_run):

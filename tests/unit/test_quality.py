@@ -27,8 +27,14 @@ RULES = RuleBook(
 SCHEMA = pa.DataFrameSchema(
     name="t",
     columns={
-        "id": pa.Column(pl.String, nullable=True, checks=[column_check("id_present", lambda c: c.is_not_null(), nulls_valid=False)]),
-        "amount": pa.Column(pl.Int64, nullable=True, checks=[column_check("amount_positive", lambda c: c > 0)]),
+        "id": pa.Column(
+            pl.String,
+            nullable=True,
+            checks=[column_check("id_present", lambda c: c.is_not_null(), nulls_valid=False)],
+        ),
+        "amount": pa.Column(
+            pl.Int64, nullable=True, checks=[column_check("amount_positive", lambda c: c > 0)]
+        ),
     },
     checks=[frame_check("pair_unique", ~pl.struct("id", "amount").is_duplicated())],
 )
@@ -67,7 +73,9 @@ def test_failures_are_counted_per_rule_with_severity_by_blocking():
 
 
 def test_an_empty_table_fails_completeness_as_blocking():
-    results = _results(pl.DataFrame({"id": [], "amount": []}, schema={"id": pl.String, "amount": pl.Int64}))
+    results = _results(
+        pl.DataFrame({"id": [], "amount": []}, schema={"id": pl.String, "amount": pl.Int64})
+    )
     completeness = results["t_completeness"]
     assert not completeness.passed and completeness.severity == dg.AssetCheckSeverity.ERROR
     assert "table_has_rows" in completeness.metadata["failed_rules"].value
@@ -80,7 +88,9 @@ def test_a_missing_column_is_a_blocking_completeness_failure():
 
 
 def test_a_check_without_a_rule_is_a_programming_error():
-    schema = SCHEMA.add_columns({"x": pa.Column(pl.Int64, checks=[column_check("unlisted", lambda c: c > 0)])})
+    schema = SCHEMA.add_columns(
+        {"x": pa.Column(pl.Int64, checks=[column_check("unlisted", lambda c: c > 0)])}
+    )
     with pytest.raises(KeyError, match="unlisted"):
         validate(schema, pl.DataFrame({"id": ["a"], "amount": [1], "x": [-1]}), RULES)
 

@@ -7,12 +7,11 @@ from pathlib import Path
 
 import duckdb
 import pytest
+import yaml
 
 from dagster_project.lib.warehouse import IngestError, load_source
 from dagster_project.sources import load_catalog
 from tests.conftest import FIXTURES, catalog_dict
-
-import yaml
 
 
 def _orders_config(tmp_path: Path, path: Path, **fields):
@@ -73,8 +72,12 @@ def test_same_file_twice_is_loaded_once(tmp_path, con):
 
 def test_a_renamed_copy_of_a_file_is_the_same_delivery(tmp_path, con):
     lines = _fixture_lines(200)
-    first = load_source(con, "order_lines", _orders_config(tmp_path, _write(tmp_path / "a.csv", lines)), "r1")
-    again = load_source(con, "order_lines", _orders_config(tmp_path, _write(tmp_path / "b.csv", lines)), "r2")
+    first = load_source(
+        con, "order_lines", _orders_config(tmp_path, _write(tmp_path / "a.csv", lines)), "r1"
+    )
+    again = load_source(
+        con, "order_lines", _orders_config(tmp_path, _write(tmp_path / "b.csv", lines)), "r2"
+    )
     assert again.reused and again.load_id == first.load_id
 
 

@@ -11,7 +11,9 @@ from dagster_project import settings
 # dbt from this environment: sys.prefix is the venv even where sys.executable is resolved, and
 # dagster-dbt's own helpers (prepare_if_dev under `dagster dev`) look dbt up on PATH.
 DBT_EXECUTABLE = Path(sys.prefix) / "bin" / "dbt"
-if DBT_EXECUTABLE.exists() and str(DBT_EXECUTABLE.parent) not in os.environ.get("PATH", "").split(os.pathsep):
+if DBT_EXECUTABLE.exists() and str(DBT_EXECUTABLE.parent) not in os.environ.get("PATH", "").split(
+    os.pathsep
+):
     os.environ["PATH"] = os.pathsep.join([str(DBT_EXECUTABLE.parent), os.environ.get("PATH", "")])
 
 dbt_project = DbtProject(

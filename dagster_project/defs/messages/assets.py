@@ -13,7 +13,9 @@ RAW_KEY = dg.AssetKey(["raw", "messages"])
 STAGED_KEY = dg.AssetKey(["staged", "messages"])
 
 
-@dg.asset(key=RAW_KEY, group_name="raw", kinds={"duckdb"}, tags={"classification": "pii", "domain": "crm"})
+@dg.asset(
+    key=RAW_KEY, group_name="raw", kinds={"duckdb"}, tags={"classification": "pii", "domain": "crm"}
+)
 def raw_messages(
     context: dg.AssetExecutionContext, duckdb: DuckDBResource, catalog: SourceCatalogResource
 ) -> dg.MaterializeResult:

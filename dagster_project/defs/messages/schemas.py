@@ -7,7 +7,14 @@ import json
 import pandera.polars as pa
 import polars as pl
 
-from dagster_project.lib.quality import TABLE_HAS_ROWS, Rule, RuleBook, column_check, frame_check
+from dagster_project.lib.quality import (
+    TABLE_HAS_ROWS,
+    Rule,
+    RuleBook,
+    column_check,
+    frame_check,
+    is_present,
+)
 from dagster_project.sources import MessagesSource, SourceCatalog
 
 R = Rule
@@ -18,18 +25,44 @@ RAW_RULES = RuleBook(
     R("text_present", "completeness", "message text is empty"),
     R("label_present", "completeness", "message has no label"),
     R("label_in_label_set", "accuracy", "label is not in the label set"),
-    R("text_length_in_range", "accuracy", "text shorter than min_text_length or longer than max_text_length"),
+    R(
+        "text_length_in_range",
+        "accuracy",
+        "text shorter than min_text_length or longer than max_text_length",
+    ),
     R("text_is_trimmed", "consistency", "text has leading or trailing whitespace"),
-    R("text_is_ascii", "consistency", "text has non-ASCII characters (curly quotes, currency signs)"),
-    R("text_unique_within_split", "uniqueness", "repeats an earlier message of its split, ignoring case, punctuation and spacing"),
-    R("text_not_in_other_split", "uniqueness", "same text (ignoring case and outer spaces) already in an earlier split: leakage"),
+    R(
+        "text_is_ascii",
+        "consistency",
+        "text has non-ASCII characters (curly quotes, currency signs)",
+    ),
+    R(
+        "text_unique_within_split",
+        "uniqueness",
+        "repeats an earlier message of its split, ignoring case, punctuation and spacing",
+    ),
+    R(
+        "text_not_in_other_split",
+        "uniqueness",
+        "same text (ignoring case and outer spaces) already in an earlier split: leakage",
+    ),
 )
 
 QUARANTINE_RULES = RuleBook(
     R("text_missing", "completeness", "message text is empty", column="text"),
     R("label_missing", "completeness", "message has no label", column="label"),
-    R("label_unknown", "accuracy", "label is not in the label set (label_set_path)", column="label"),
-    R("text_length_out_of_range", "accuracy", "text shorter than min_text_length or longer than max_text_length", column="text"),
+    R(
+        "label_unknown",
+        "accuracy",
+        "label is not in the label set (label_set_path)",
+        column="label",
+    ),
+    R(
+        "text_length_out_of_range",
+        "accuracy",
+        "text shorter than min_text_length or longer than max_text_length",
+        column="text",
+    ),
     R("duplicate_message", "uniqueness", "exact copy of an earlier message of the same split"),
 )
 
@@ -38,8 +71,17 @@ STAGED_RULES = RuleBook(
     R("message_id_is_unique", "uniqueness", "two messages share an id", blocking=True),
     R("label_in_label_set", "accuracy", "label is not in the label set", blocking=True),
     R("text_is_trimmed", "consistency", "text has leading or trailing whitespace", blocking=True),
-    R("near_duplicates_flagged", "uniqueness", "near-duplicate messages within a split (kept, flagged)"),
-    R("quarantine_share_within_limit", "accuracy", "too much of the delivery was quarantined", blocking=True),
+    R(
+        "near_duplicates_flagged",
+        "uniqueness",
+        "near-duplicate messages within a split (kept, flagged)",
+    ),
+    R(
+        "quarantine_share_within_limit",
+        "accuracy",
+        "too much of the delivery was quarantined",
+        blocking=True,
+    ),
 )
 
 
@@ -62,28 +104,52 @@ def raw_schema(catalog: SourceCatalog) -> pa.DataFrameSchema:
     cfg = catalog.messages
     labels = label_set(cfg)
     text = pl.col("text")
-    near_key = text.str.to_lowercase().str.replace_all(ASCII_PUNCTUATION, "").str.replace_all(r"\s+", " ").str.strip_chars()
+    near_key = (
+        text.str.to_lowercase()
+        .str.replace_all(ASCII_PUNCTUATION, "")
+        .str.replace_all(r"\s+", " ")
+        .str.strip_chars()
+    )
     leak_key = text.str.strip_chars().str.to_lowercase()
     return pa.DataFrameSchema(
         name="raw_messages",
         columns={
-            "text": pa.Column(pl.String, nullable=True, checks=[
-                column_check("text_present", lambda c: c.str.strip_chars() != "", nulls_valid=False),
-                column_check("text_is_trimmed", lambda c: c == c.str.strip_chars()),
-                column_check("text_is_ascii", lambda c: ~c.str.contains(r"[^\x00-\x7F]")),
-                column_check(
-                    "text_length_in_range",
-                    lambda c: c.str.strip_chars().str.len_chars().is_between(cfg.min_text_length, cfg.max_text_length),
-                ),
-            ]),
-            "label": pa.Column(pl.String, nullable=True, checks=[
-                column_check("label_present", lambda c: c.str.strip_chars() != "", nulls_valid=False),
-                column_check("label_in_label_set", _label_ok(labels)),
-            ]),
+            "text": pa.Column(
+                pl.String,
+                nullable=True,
+                checks=[
+                    column_check("text_present", is_present(cfg.missing_values), nulls_valid=False),
+                    column_check("text_is_trimmed", lambda c: c == c.str.strip_chars()),
+                    column_check("text_is_ascii", lambda c: ~c.str.contains(r"[^\x00-\x7F]")),
+                    column_check(
+                        "text_length_in_range",
+                        lambda c: (
+                            c.str.strip_chars()
+                            .str.len_chars()
+                            .is_between(cfg.min_text_length, cfg.max_text_length)
+                        ),
+                    ),
+                ],
+            ),
+            "label": pa.Column(
+                pl.String,
+                nullable=True,
+                checks=[
+                    column_check(
+                        "label_present", is_present(cfg.missing_values), nulls_valid=False
+                    ),
+                    column_check("label_in_label_set", _label_ok(labels)),
+                ],
+            ),
         },
         checks=[
-            frame_check("text_unique_within_split", near_key.is_first_distinct().over("_partition")),
-            frame_check("text_not_in_other_split", pl.col("_partition") == pl.col("_partition").first().over(leak_key)),
+            frame_check(
+                "text_unique_within_split", near_key.is_first_distinct().over("_partition")
+            ),
+            frame_check(
+                "text_not_in_other_split",
+                pl.col("_partition") == pl.col("_partition").first().over(leak_key),
+            ),
         ],
         strict=False,
     )
@@ -96,10 +162,18 @@ def staged_schema(catalog: SourceCatalog) -> pa.DataFrameSchema:
         name="staged_messages",
         columns={
             "message_id": pa.Column(pl.String, nullable=False),
-            "text": pa.Column(pl.String, nullable=False, checks=[
-                column_check("text_is_trimmed", lambda c: c == c.str.strip_chars()),
-            ]),
-            "label": pa.Column(pl.String, nullable=False, checks=[column_check("label_in_label_set", _label_ok(labels))]),
+            "text": pa.Column(
+                pl.String,
+                nullable=False,
+                checks=[
+                    column_check("text_is_trimmed", lambda c: c == c.str.strip_chars()),
+                ],
+            ),
+            "label": pa.Column(
+                pl.String,
+                nullable=False,
+                checks=[column_check("label_in_label_set", _label_ok(labels))],
+            ),
         },
         checks=[
             frame_check("message_id_is_unique", ~pl.col("message_id").is_duplicated()),

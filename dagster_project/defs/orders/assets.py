@@ -1,6 +1,5 @@
 """ERP order lines: the delivered file (raw) and typed, de-duplicated lines (staged)."""
 
-
 from datetime import datetime
 
 import dagster as dg

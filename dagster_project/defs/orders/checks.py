@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from dagster_project.defs.orders.assets import RAW_KEY, STAGED_KEY
-from dagster_project.defs.orders.schemas import RAW_RULES, STAGED_RULES, StagedOrderLines, raw_schema
+from dagster_project.defs.orders.schemas import (
+    RAW_RULES,
+    STAGED_RULES,
+    StagedOrderLines,
+    raw_schema,
+)
 from dagster_project.lib.checks import build_schema_checks
 
 raw_order_lines_checks = build_schema_checks(

@@ -7,7 +7,14 @@ from typing import Annotated
 import pandera.polars as pa
 import polars as pl
 
-from dagster_project.lib.quality import TABLE_HAS_ROWS, Rule, RuleBook, column_check, frame_check
+from dagster_project.lib.quality import (
+    TABLE_HAS_ROWS,
+    Rule,
+    RuleBook,
+    column_check,
+    frame_check,
+    is_present,
+)
 from dagster_project.sources import OrderLinesSource, SourceCatalog
 
 R = Rule
@@ -16,25 +23,69 @@ RAW_RULES = RuleBook(
     TABLE_HAS_ROWS,
     R("customer_id_present", "completeness", "order line has no customer (guest order)"),
     R("description_present", "completeness", "order line has no product description"),
-    R("order_line_is_unique", "uniqueness", "line is an exact copy of another line (all copies counted)"),
+    R(
+        "order_line_is_unique",
+        "uniqueness",
+        "line is an exact copy of another line (all copies counted)",
+    ),
     R("quantity_is_integer", "accuracy", "quantity is not a whole number"),
     R("quantity_is_positive", "accuracy", "quantity is zero or negative"),
-    R("negative_quantity_only_on_cancellations", "accuracy", "negative quantity on an invoice that is not a cancellation"),
+    R(
+        "negative_quantity_only_on_cancellations",
+        "accuracy",
+        "negative quantity on an invoice that is not a cancellation",
+    ),
     R("quantity_within_plausible_range", "accuracy", "absolute quantity above max_abs_quantity"),
     R("unit_price_is_numeric", "accuracy", "unit price is not a number"),
     R("unit_price_not_zero", "accuracy", "unit price is zero"),
     R("unit_price_not_negative", "accuracy", "unit price is negative"),
-    R("stock_code_is_product", "consistency", "stock code is not a product code (postage, fees, manual lines)"),
-    R("product_code_is_uppercase", "consistency", "product code has lower-case letters", key="stock_code"),
+    R(
+        "stock_code_is_product",
+        "consistency",
+        "stock code is not a product code (postage, fees, manual lines)",
+    ),
+    R(
+        "product_code_is_uppercase",
+        "consistency",
+        "product code has lower-case letters",
+        key="stock_code",
+    ),
     R("description_is_trimmed", "consistency", "description has leading or trailing whitespace"),
-    R("description_has_uppercase", "consistency", "description has no upper-case letter (a note, not a product name)"),
-    R("stock_code_has_one_description", "consistency", "stock code appears with more than one description", key="stock_code"),
-    R("description_has_one_stock_code", "consistency", "description appears under more than one stock code", key="description"),
-    R("customer_has_one_country", "consistency", "customer appears under more than one country", key="customer_id"),
+    R(
+        "description_has_uppercase",
+        "consistency",
+        "description has no upper-case letter (a note, not a product name)",
+    ),
+    R(
+        "stock_code_has_one_description",
+        "consistency",
+        "stock code appears with more than one description",
+        key="stock_code",
+    ),
+    R(
+        "description_has_one_stock_code",
+        "consistency",
+        "description appears under more than one stock code",
+        key="description",
+    ),
+    R(
+        "customer_has_one_country",
+        "consistency",
+        "customer appears under more than one country",
+        key="customer_id",
+    ),
     R("country_is_recognised", "consistency", "country label is an alias or not a country"),
     R("invoice_date_parses", "timeliness", "invoice date does not match timestamp_format"),
-    R("invoice_date_in_valid_range", "timeliness", "invoice date before earliest_valid_date or in the future"),
-    R("invoice_month_is_complete", "timeliness", "line belongs to a month the delivery covers only in part"),
+    R(
+        "invoice_date_in_valid_range",
+        "timeliness",
+        "invoice date before earliest_valid_date or in the future",
+    ),
+    R(
+        "invoice_month_is_complete",
+        "timeliness",
+        "line belongs to a month the delivery covers only in part",
+    ),
 )
 
 QUARANTINE_RULES = RuleBook(
@@ -42,13 +93,38 @@ QUARANTINE_RULES = RuleBook(
     R("stock_code_missing", "completeness", "stock code is empty", column="stock_code"),
     R("quantity_not_integer", "accuracy", "quantity is not a whole number", column="quantity"),
     R("unit_price_not_numeric", "accuracy", "unit price is not a number", column="unit_price"),
-    R("invoice_date_unparseable", "timeliness", "invoice date does not match timestamp_format", column="invoice_date"),
-    R("invoice_date_out_of_range", "timeliness", "invoice date before earliest_valid_date or after the load", column="invoice_date"),
+    R(
+        "invoice_date_unparseable",
+        "timeliness",
+        "invoice date does not match timestamp_format",
+        column="invoice_date",
+    ),
+    R(
+        "invoice_date_out_of_range",
+        "timeliness",
+        "invoice date before earliest_valid_date or after the load",
+        column="invoice_date",
+    ),
     R("duplicate_order_line", "uniqueness", "exact copy of an earlier line of the same delivery"),
     R("quantity_zero", "accuracy", "quantity is zero", column="quantity"),
-    R("negative_quantity_not_cancellation", "accuracy", "negative quantity on a non-cancellation invoice: a stock adjustment, not a sale", column="quantity"),
-    R("cancellation_with_positive_quantity", "consistency", "cancellation invoice with a positive quantity", column="invoice_no"),
-    R("unit_price_negative", "accuracy", "negative unit price: an accounting adjustment, not a sale", column="unit_price"),
+    R(
+        "negative_quantity_not_cancellation",
+        "accuracy",
+        "negative quantity on a non-cancellation invoice: a stock adjustment, not a sale",
+        column="quantity",
+    ),
+    R(
+        "cancellation_with_positive_quantity",
+        "consistency",
+        "cancellation invoice with a positive quantity",
+        column="invoice_no",
+    ),
+    R(
+        "unit_price_negative",
+        "accuracy",
+        "negative unit price: an accounting adjustment, not a sale",
+        column="unit_price",
+    ),
 )
 
 STAGED_RULES = RuleBook(
@@ -56,11 +132,36 @@ STAGED_RULES = RuleBook(
     R("order_line_is_unique", "uniqueness", "two staged lines are identical", blocking=True),
     R("quantity_not_zero", "accuracy", "quantity is zero", blocking=True),
     R("unit_price_not_negative", "accuracy", "unit price is negative", blocking=True),
-    R("sign_matches_invoice_type", "consistency", "sales must be positive and cancellations negative", blocking=True),
-    R("line_amount_is_quantity_times_price", "consistency", "line_amount differs from quantity x unit_price", blocking=True),
-    R("customer_key_is_pseudonym", "accuracy", "customer key is not a pseudonym (raw identifier leaked)", blocking=True),
-    R("invoiced_at_not_in_future", "timeliness", "invoice timestamp is after the load", blocking=True),
-    R("quarantine_share_within_limit", "accuracy", "too much of the delivery was quarantined", blocking=True),
+    R(
+        "sign_matches_invoice_type",
+        "consistency",
+        "sales must be positive and cancellations negative",
+        blocking=True,
+    ),
+    R(
+        "line_amount_is_quantity_times_price",
+        "consistency",
+        "line_amount differs from quantity x unit_price",
+        blocking=True,
+    ),
+    R(
+        "customer_key_is_pseudonym",
+        "accuracy",
+        "customer key is not a pseudonym (raw identifier leaked)",
+        blocking=True,
+    ),
+    R(
+        "invoiced_at_not_in_future",
+        "timeliness",
+        "invoice timestamp is after the load",
+        blocking=True,
+    ),
+    R(
+        "quarantine_share_within_limit",
+        "accuracy",
+        "too much of the delivery was quarantined",
+        blocking=True,
+    ),
 )
 
 
@@ -75,11 +176,13 @@ def _last_month_is_partial(ts: pl.Expr) -> pl.Expr:
 def raw_schema(catalog: SourceCatalog) -> pa.DataFrameSchema:
     """Order lines as delivered: every value still text, rules measured on all delivered rows."""
     cfg: OrderLinesSource = catalog.order_lines
-    missing = cfg.missing_values
-    present = lambda c: c.is_not_null() & ~c.str.strip_chars().is_in(missing) & (c.str.strip_chars() != "")  # noqa: E731
+    present = is_present(cfg.missing_values)
     qty = pl.col("quantity").str.strip_chars().cast(pl.Int64, strict=False)
-    price = pl.col("unit_price").str.strip_chars().cast(pl.Float64, strict=False)
-    when = pl.col("invoice_date").str.strip_chars().str.strptime(pl.Datetime, cfg.timestamp_format, strict=False)
+    when = (
+        pl.col("invoice_date")
+        .str.strip_chars()
+        .str.strptime(pl.Datetime, cfg.timestamp_format, strict=False)
+    )
     is_product = pl.col("stock_code").str.contains(cfg.product_code_pattern)
     cancellation = pl.col("invoice_no").str.starts_with(cfg.cancellation_prefix)
     desc = pl.col("description")  # as delivered: "A" and "A " are two descriptions
@@ -90,44 +193,116 @@ def raw_schema(catalog: SourceCatalog) -> pa.DataFrameSchema:
         name="raw_order_lines",
         columns={
             "invoice_no": text,
-            "stock_code": pa.Column(pl.String, nullable=True, checks=[
-                column_check("stock_code_is_product", lambda c: c.str.contains(cfg.product_code_pattern)),
-            ]),
-            "description": pa.Column(pl.String, nullable=True, checks=[
-                column_check("description_present", present, nulls_valid=False),
-                column_check("description_is_trimmed", lambda c: c == c.str.strip_chars()),
-                column_check("description_has_uppercase", lambda c: c.str.contains("[A-Z]")),
-            ]),
-            "quantity": pa.Column(pl.String, nullable=True, checks=[
-                column_check("quantity_is_integer", lambda c: c.str.strip_chars().cast(pl.Int64, strict=False).is_not_null()),
-                column_check("quantity_is_positive", lambda c: c.str.strip_chars().cast(pl.Int64, strict=False) > 0),
-                column_check("quantity_within_plausible_range", lambda c: c.str.strip_chars().cast(pl.Int64, strict=False).abs() <= cfg.max_abs_quantity),
-            ]),
-            "invoice_date": pa.Column(pl.String, nullable=True, checks=[
-                column_check("invoice_date_parses", lambda c: c.str.strip_chars().str.strptime(pl.Datetime, cfg.timestamp_format, strict=False).is_not_null()),
-            ]),
-            "unit_price": pa.Column(pl.String, nullable=True, checks=[
-                column_check("unit_price_is_numeric", lambda c: c.str.strip_chars().cast(pl.Float64, strict=False).is_not_null()),
-                column_check("unit_price_not_zero", lambda c: c.str.strip_chars().cast(pl.Float64, strict=False) != 0),
-                column_check("unit_price_not_negative", lambda c: c.str.strip_chars().cast(pl.Float64, strict=False) >= 0),
-            ]),
-            "customer_id": pa.Column(pl.String, nullable=True, checks=[
-                column_check("customer_id_present", present, nulls_valid=False),
-            ]),
-            "country": pa.Column(pl.String, nullable=True, checks=[
-                column_check("country_is_recognised", lambda c: ~c.is_in(odd_countries)),
-            ]),
+            "stock_code": pa.Column(
+                pl.String,
+                nullable=True,
+                checks=[
+                    column_check(
+                        "stock_code_is_product", lambda c: c.str.contains(cfg.product_code_pattern)
+                    ),
+                ],
+            ),
+            "description": pa.Column(
+                pl.String,
+                nullable=True,
+                checks=[
+                    column_check("description_present", present, nulls_valid=False),
+                    column_check("description_is_trimmed", lambda c: c == c.str.strip_chars()),
+                    column_check("description_has_uppercase", lambda c: c.str.contains("[A-Z]")),
+                ],
+            ),
+            "quantity": pa.Column(
+                pl.String,
+                nullable=True,
+                checks=[
+                    column_check(
+                        "quantity_is_integer",
+                        lambda c: c.str.strip_chars().cast(pl.Int64, strict=False).is_not_null(),
+                    ),
+                    column_check(
+                        "quantity_is_positive",
+                        lambda c: c.str.strip_chars().cast(pl.Int64, strict=False) > 0,
+                    ),
+                    column_check(
+                        "quantity_within_plausible_range",
+                        lambda c: (
+                            c.str.strip_chars().cast(pl.Int64, strict=False).abs()
+                            <= cfg.max_abs_quantity
+                        ),
+                    ),
+                ],
+            ),
+            "invoice_date": pa.Column(
+                pl.String,
+                nullable=True,
+                checks=[
+                    column_check(
+                        "invoice_date_parses",
+                        lambda c: (
+                            c.str.strip_chars()
+                            .str.strptime(pl.Datetime, cfg.timestamp_format, strict=False)
+                            .is_not_null()
+                        ),
+                    ),
+                ],
+            ),
+            "unit_price": pa.Column(
+                pl.String,
+                nullable=True,
+                checks=[
+                    column_check(
+                        "unit_price_is_numeric",
+                        lambda c: c.str.strip_chars().cast(pl.Float64, strict=False).is_not_null(),
+                    ),
+                    column_check(
+                        "unit_price_not_zero",
+                        lambda c: c.str.strip_chars().cast(pl.Float64, strict=False) != 0,
+                    ),
+                    column_check(
+                        "unit_price_not_negative",
+                        lambda c: c.str.strip_chars().cast(pl.Float64, strict=False) >= 0,
+                    ),
+                ],
+            ),
+            "customer_id": pa.Column(
+                pl.String,
+                nullable=True,
+                checks=[
+                    column_check("customer_id_present", present, nulls_valid=False),
+                ],
+            ),
+            "country": pa.Column(
+                pl.String,
+                nullable=True,
+                checks=[
+                    column_check("country_is_recognised", lambda c: ~c.is_in(odd_countries)),
+                ],
+            ),
         },
         checks=[
             frame_check("order_line_is_unique", ~pl.struct(business).is_duplicated()),
             frame_check("negative_quantity_only_on_cancellations", (qty >= 0) | cancellation),
-            frame_check("product_code_is_uppercase", ~(is_product & pl.col("stock_code").str.contains("[a-z]"))),
-            frame_check("stock_code_has_one_description", desc.drop_nulls().n_unique().over("stock_code") <= 1),
-            frame_check("description_has_one_stock_code", desc.is_null() | (pl.col("stock_code").n_unique().over(desc) <= 1)),
-            frame_check("customer_has_one_country", pl.col("customer_id").is_null() | (pl.col("country").n_unique().over("customer_id") <= 1)),
+            frame_check(
+                "product_code_is_uppercase",
+                ~(is_product & pl.col("stock_code").str.contains("[a-z]")),
+            ),
+            frame_check(
+                "stock_code_has_one_description",
+                desc.drop_nulls().n_unique().over("stock_code") <= 1,
+            ),
+            frame_check(
+                "description_has_one_stock_code",
+                desc.is_null() | (pl.col("stock_code").n_unique().over(desc) <= 1),
+            ),
+            frame_check(
+                "customer_has_one_country",
+                pl.col("customer_id").is_null()
+                | (pl.col("country").n_unique().over("customer_id") <= 1),
+            ),
             frame_check(
                 "invoice_date_in_valid_range",
-                (when >= pl.lit(cfg.earliest_valid_date).cast(pl.Datetime)) & (when <= pl.lit(_now())),
+                (when >= pl.lit(cfg.earliest_valid_date).cast(pl.Datetime))
+                & (when <= pl.lit(_now())),
             ),
             frame_check("invoice_month_is_complete", _last_month_is_partial(when)),
         ],
@@ -159,8 +334,16 @@ class StagedOrderLines(pa.DataFrameModel):
 
     @pa.dataframe_check(name="order_line_is_unique")
     def _unique(cls, data) -> pl.LazyFrame:
-        business = ["invoice_no", "stock_code", "description", "quantity", "unit_price",
-                    "invoiced_at", "customer_key", "country"]
+        business = [
+            "invoice_no",
+            "stock_code",
+            "description",
+            "quantity",
+            "unit_price",
+            "invoiced_at",
+            "customer_key",
+            "country",
+        ]
         return data.lazyframe.select(~pl.struct(business).is_duplicated())
 
     @pa.check("quantity", name="quantity_not_zero")
@@ -178,7 +361,10 @@ class StagedOrderLines(pa.DataFrameModel):
     @pa.dataframe_check(name="line_amount_is_quantity_times_price")
     def _amount(cls, data) -> pl.LazyFrame:
         return data.lazyframe.select(
-            pl.col("line_amount") == (pl.col("quantity").cast(pl.Decimal(38, 4)) * pl.col("unit_price")).cast(pl.Decimal(18, 4))
+            pl.col("line_amount")
+            == (pl.col("quantity").cast(pl.Decimal(38, 4)) * pl.col("unit_price")).cast(
+                pl.Decimal(18, 4)
+            )
         )
 
     @pa.check("customer_key", name="customer_key_is_pseudonym")

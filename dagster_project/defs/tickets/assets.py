@@ -31,7 +31,9 @@ def staging_params(cfg: TicketEventsSource, now: datetime) -> dict:
     }
 
 
-@dg.asset(key=RAW_KEY, group_name="raw", kinds={"duckdb"}, tags={"classification": "pii", "domain": "crm"})
+@dg.asset(
+    key=RAW_KEY, group_name="raw", kinds={"duckdb"}, tags={"classification": "pii", "domain": "crm"}
+)
 def raw_ticket_events(
     context: dg.AssetExecutionContext, duckdb: DuckDBResource, catalog: SourceCatalogResource
 ) -> dg.MaterializeResult:
@@ -80,10 +82,21 @@ def staged_tickets(duckdb: DuckDBResource) -> dg.MaterializeResult:
     with duckdb.get_connection() as con:
         register_macros(con)
         con.execute(f"create or replace table staged.tickets as {load_sql('staging/tickets')}")
-        rows_in = con.execute("select count(distinct ticket_id) from staged.ticket_events").fetchone()[0]
+        rows_in = con.execute(
+            "select count(distinct ticket_id) from staged.ticket_events"
+        ).fetchone()[0]
         stats = con.execute(load_sql("profiles/tickets")).fetchone()
-    names = ["tickets", "resolved", "reassigned", "reopened", "missed_sla", "median_resolution_hours",
-             "final_event_without_resolved_at", "priority_changed", "category_changed"]
+    names = [
+        "tickets",
+        "resolved",
+        "reassigned",
+        "reopened",
+        "missed_sla",
+        "median_resolution_hours",
+        "final_event_without_resolved_at",
+        "priority_changed",
+        "category_changed",
+    ]
     profile = dict(zip(names, stats, strict=True))
     return dg.MaterializeResult(
         metadata={
