@@ -19,7 +19,7 @@ setup: $(VENV)/.installed $(MANIFEST)
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv
-	$(UV) sync --frozen --python "$(PYTHON)"
+	$(UV) sync --frozen --quiet --python "$(PYTHON)"
 	@touch $@
 
 # Dagster reads dbt's manifest when it loads the definitions.

@@ -77,14 +77,19 @@ def _check_rows(result: dg.ExecuteInProcessResult) -> list[tuple[str, str, str, 
         else:
             status = "warn"
         counts = evaluation.metadata.get("failures_by_rule")
+        keys = evaluation.metadata.get("distinct_keys_by_rule")
+        keys = keys.value if keys is not None else {}
         detail = ""
         if counts is not None and counts.value:
-            detail = ", ".join(f"{rule} {n:,}" for rule, n in counts.value.items())
+            detail = ", ".join(
+                f"{rule} {keys[rule]:,} keys ({n:,} rows)" if rule in keys else f"{rule} {n:,}"
+                for rule, n in counts.value.items()
+            )
         rows.append((evaluation.asset_key.to_user_string(), evaluation.check_name, status, detail))
     return sorted(rows)
 
 
-def run(selection: str | None) -> int:
+def run(selection: str | None, log_level: str = "warning") -> int:
     from dagster_project.definitions import defs
 
     settings.ensure_dagster_home()
@@ -96,7 +101,10 @@ def run(selection: str | None) -> int:
         asset_selection = list(dg.AssetSelection.from_string(selection).resolve(graph))
     with dg.DagsterInstance.get() as instance:
         result = job.execute_in_process(
-            instance=instance, asset_selection=asset_selection, raise_on_error=False
+            instance=instance,
+            asset_selection=asset_selection,
+            raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": log_level.upper()}}}},
         )
     print_summary(_check_rows(result))
     if not result.success:
@@ -115,10 +123,16 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     run_parser = sub.add_parser("run", help="materialise assets and run their checks")
     run_parser.add_argument("--select", help="Dagster asset selection, e.g. 'group:raw'")
+    run_parser.add_argument(
+        "--log-level",
+        default="warning",
+        choices=["debug", "info", "warning", "error"],
+        help="how much of the run's log to print (the Dagster UI keeps all of it)",
+    )
     sub.add_parser("summary", help="print what the warehouse holds")
     args = parser.parse_args(argv)
     if args.command == "run":
-        return run(args.select)
+        return run(args.select, args.log_level)
     print_summary()
     return 0
 
