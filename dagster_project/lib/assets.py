@@ -5,7 +5,8 @@ from __future__ import annotations
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from dagster_project.lib.staging import StageResult
+from dagster_project.lib.quality import RuleBook
+from dagster_project.lib.staging import StageResult, stage_source
 from dagster_project.lib.warehouse import LoadResult, load_source
 from dagster_project.sources import SourceConfig
 
@@ -28,6 +29,31 @@ def ingest_raw(
             "column_mapping": dg.MetadataValue.json(config.columns),
         }
     )
+
+
+def run_staging(
+    context: dg.AssetExecutionContext,
+    duckdb: DuckDBResource,
+    pseudonym_key: str,
+    *,
+    source: str,
+    config: SourceConfig,
+    rulebook: RuleBook,
+    params: dict,
+    flags: tuple[str, ...] = (),
+) -> StageResult:
+    """Stage the source's current delivery and split off its quarantine (see lib.staging)."""
+    with duckdb.get_connection() as con:
+        return stage_source(
+            con,
+            source=source,
+            rulebook=rulebook,
+            params={"missing_values": config.missing_values, **params},
+            columns=config.columns,
+            run_id=context.run.run_id,
+            pseudonym_key=pseudonym_key,
+            flags=flags,
+        )
 
 
 def staged_metadata(result: StageResult) -> dict:

@@ -8,21 +8,14 @@ from dagster_duckdb import DuckDBResource
 
 from dagster_project.defs.resources import SourceCatalogResource
 from dagster_project.lib.quality import (
+    QUARANTINE_SHARE,
     Outcome,
-    Rule,
     RuleBook,
     check_results,
     check_specs,
     validate,
 )
 from dagster_project.sources import SourceCatalog
-
-QUARANTINE_SHARE = Rule(
-    "quarantine_share_within_limit",
-    "accuracy",
-    "more of the delivery was quarantined than the source's max_quarantine_share allows",
-    blocking=True,
-)
 
 
 def build_schema_checks(

@@ -47,6 +47,12 @@ PANDERA_BUILTINS = {
     "dtype": Rule("dtype", "consistency", "a column has the wrong type", True),
 }
 TABLE_HAS_ROWS = Rule("table_has_rows", "completeness", "the table has no rows", blocking=True)
+QUARANTINE_SHARE = Rule(
+    "quarantine_share_within_limit",
+    "accuracy",
+    "more of the delivery was quarantined than the source's max_quarantine_share allows",
+    blocking=True,
+)
 
 
 class RuleBook:

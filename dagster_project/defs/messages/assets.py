@@ -5,8 +5,7 @@ from dagster_duckdb import DuckDBResource
 
 from dagster_project.defs.messages.schemas import QUARANTINE_RULES, label_set
 from dagster_project.defs.resources import PrivacyResource, SourceCatalogResource
-from dagster_project.lib.assets import ingest_raw, staged_metadata
-from dagster_project.lib.staging import stage_source
+from dagster_project.lib.assets import ingest_raw, run_staging, staged_metadata
 from dagster_project.lib.warehouse import load_sql
 
 RAW_KEY = dg.AssetKey(["raw", "messages"])
@@ -39,22 +38,21 @@ def staged_messages(
     """Trimmed, labelled support messages with near-duplicate and leakage flags; one row per clean message."""
     cfg = catalog.load().messages
     params = {
-        "missing_values": cfg.missing_values,
         "label_set": label_set(cfg),
         "min_text_length": cfg.min_text_length,
         "max_text_length": cfg.max_text_length,
     }
+    result = run_staging(
+        context,
+        duckdb,
+        privacy.pseudonym_key,
+        source="messages",
+        config=cfg,
+        rulebook=QUARANTINE_RULES,
+        params=params,
+        flags=("was_trimmed", "has_non_ascii", "is_near_duplicate", "appears_in_other_split"),
+    )
     with duckdb.get_connection() as con:
-        result = stage_source(
-            con,
-            source="messages",
-            rulebook=QUARANTINE_RULES,
-            params=params,
-            columns=cfg.columns,
-            run_id=context.run.run_id,
-            pseudonym_key=privacy.pseudonym_key,
-            flags=("was_trimmed", "has_non_ascii", "is_near_duplicate"),
-        )
         per_label = con.execute(load_sql("profiles/messages")).fetchall()
     metadata = staged_metadata(result)
     metadata["examples_per_label"] = dg.MetadataValue.json(

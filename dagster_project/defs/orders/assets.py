@@ -7,8 +7,7 @@ from dagster_duckdb import DuckDBResource
 
 from dagster_project.defs.orders.schemas import QUARANTINE_RULES
 from dagster_project.defs.resources import PrivacyResource, SourceCatalogResource
-from dagster_project.lib.assets import ingest_raw, staged_metadata
-from dagster_project.lib.staging import stage_source
+from dagster_project.lib.assets import ingest_raw, run_staging, staged_metadata
 from dagster_project.sources import OrderLinesSource
 
 RAW_KEY = dg.AssetKey(["raw", "order_lines"])
@@ -18,7 +17,6 @@ FLAGS = ("is_cancellation", "is_guest", "is_product", "is_free_of_charge", "is_e
 
 def staging_params(cfg: OrderLinesSource, now: datetime) -> dict:
     return {
-        "missing_values": cfg.missing_values,
         "timestamp_format": cfg.timestamp_format,
         "cancellation_prefix": cfg.cancellation_prefix,
         "product_code_pattern": cfg.product_code_pattern,
@@ -59,15 +57,14 @@ def staged_order_lines(
 ) -> dg.MaterializeResult:
     """Typed order lines of the current delivery, customers pseudonymised; one row per clean order line."""
     cfg = catalog.load().order_lines
-    with duckdb.get_connection() as con:
-        result = stage_source(
-            con,
-            source="order_lines",
-            rulebook=QUARANTINE_RULES,
-            params=staging_params(cfg, datetime.now()),
-            columns=cfg.columns,
-            run_id=context.run.run_id,
-            pseudonym_key=privacy.pseudonym_key,
-            flags=FLAGS,
-        )
+    result = run_staging(
+        context,
+        duckdb,
+        privacy.pseudonym_key,
+        source="order_lines",
+        config=cfg,
+        rulebook=QUARANTINE_RULES,
+        params=staging_params(cfg, datetime.now()),
+        flags=FLAGS,
+    )
     return dg.MaterializeResult(metadata=staged_metadata(result))

@@ -8,6 +8,7 @@ import pandera.polars as pa
 import polars as pl
 
 from dagster_project.lib.quality import (
+    QUARANTINE_SHARE,
     TABLE_HAS_ROWS,
     Rule,
     RuleBook,
@@ -156,12 +157,7 @@ STAGED_RULES = RuleBook(
         "invoice timestamp is after the load",
         blocking=True,
     ),
-    R(
-        "quarantine_share_within_limit",
-        "accuracy",
-        "too much of the delivery was quarantined",
-        blocking=True,
-    ),
+    QUARANTINE_SHARE,
 )
 
 

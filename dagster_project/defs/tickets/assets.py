@@ -7,8 +7,8 @@ from dagster_duckdb import DuckDBResource
 
 from dagster_project.defs.resources import PrivacyResource, SourceCatalogResource
 from dagster_project.defs.tickets.schemas import QUARANTINE_RULES
-from dagster_project.lib.assets import ingest_raw, staged_metadata
-from dagster_project.lib.staging import register_macros, stage_source
+from dagster_project.lib.assets import ingest_raw, run_staging, staged_metadata
+from dagster_project.lib.staging import register_macros
 from dagster_project.lib.warehouse import load_sql
 from dagster_project.sources import TicketEventsSource
 
@@ -19,7 +19,6 @@ TICKETS_KEY = dg.AssetKey(["staged", "tickets"])
 
 def staging_params(cfg: TicketEventsSource, now: datetime) -> dict:
     return {
-        "missing_values": cfg.missing_values,
         "timestamp_format": cfg.timestamp_format,
         "valid_states": cfg.valid_states,
         "resolved_states": cfg.resolved_states,
@@ -56,17 +55,16 @@ def staged_ticket_events(
 ) -> dg.MaterializeResult:
     """Typed ticket events of the current delivery, people pseudonymised; one row per clean event."""
     cfg = catalog.load().ticket_events
-    with duckdb.get_connection() as con:
-        result = stage_source(
-            con,
-            source="ticket_events",
-            rulebook=QUARANTINE_RULES,
-            params=staging_params(cfg, datetime.now()),
-            columns=cfg.columns,
-            run_id=context.run.run_id,
-            pseudonym_key=privacy.pseudonym_key,
-            flags=("is_resolved_state", "is_closed_state"),
-        )
+    result = run_staging(
+        context,
+        duckdb,
+        privacy.pseudonym_key,
+        source="ticket_events",
+        config=cfg,
+        rulebook=QUARANTINE_RULES,
+        params=staging_params(cfg, datetime.now()),
+        flags=("is_resolved_state", "is_closed_state"),
+    )
     return dg.MaterializeResult(metadata=staged_metadata(result))
 
 

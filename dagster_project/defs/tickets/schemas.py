@@ -6,6 +6,7 @@ import pandera.polars as pa
 import polars as pl
 
 from dagster_project.lib.quality import (
+    QUARANTINE_SHARE,
     TABLE_HAS_ROWS,
     Rule,
     RuleBook,
@@ -159,12 +160,7 @@ STAGED_EVENT_RULES = RuleBook(
         "two events share ticket and sequence number",
         blocking=True,
     ),
-    R(
-        "quarantine_share_within_limit",
-        "accuracy",
-        "too much of the delivery was quarantined",
-        blocking=True,
-    ),
+    QUARANTINE_SHARE,
 )
 
 TICKET_RULES = RuleBook(

@@ -54,5 +54,7 @@ select
     near_duplicate_key,
     row_number() over (
         partition by _partition, near_duplicate_key, len(broken_rules) = 0 order by _row_number
-    ) > 1 as is_near_duplicate
+    ) > 1 as is_near_duplicate,
+    -- the same text (ignoring case) in another split: leakage between training and evaluation
+    count(distinct _partition) over (partition by lower(text)) > 1 as appears_in_other_split
 from ruled
