@@ -135,6 +135,7 @@ class OrderLinesSource(SourceConfig):
         description="Stock codes matching this regex are products; others (postage, fees) are not.",
     )
     max_abs_quantity: int = Field(default=10_000, gt=0)
+    max_unit_price: float = Field(default=10_000, gt=0, description="Higher prices are flagged.")
     earliest_valid_date: date = date(2000, 1, 1)
     country_aliases: dict[str, str] = Field(default_factory=dict)
     unknown_country_labels: list[str] = Field(default_factory=list)

@@ -40,6 +40,7 @@ RAW_RULES = RuleBook(
     R("unit_price_is_numeric", "accuracy", "unit price is not a number"),
     R("unit_price_not_zero", "accuracy", "unit price is zero"),
     R("unit_price_not_negative", "accuracy", "unit price is negative"),
+    R("unit_price_within_plausible_range", "accuracy", "unit price above max_unit_price"),
     R(
         "stock_code_is_product",
         "consistency",
@@ -253,6 +254,12 @@ def raw_schema(catalog: SourceCatalog) -> pa.DataFrameSchema:
                     column_check(
                         "unit_price_not_zero",
                         lambda c: c.str.strip_chars().cast(pl.Float64, strict=False) != 0,
+                    ),
+                    column_check(
+                        "unit_price_within_plausible_range",
+                        lambda c: (
+                            c.str.strip_chars().cast(pl.Float64, strict=False) <= cfg.max_unit_price
+                        ),
                     ),
                     column_check(
                         "unit_price_not_negative",

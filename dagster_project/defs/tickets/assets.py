@@ -94,6 +94,9 @@ def staged_tickets(duckdb: DuckDBResource) -> dg.MaterializeResult:
         "final_event_without_resolved_at",
         "priority_changed",
         "category_changed",
+        "tickets_in_busiest_3_months",
+        "events_top_contact_type_pct",
+        "events_top_priority_pct",
     ]
     profile = dict(zip(names, stats, strict=True))
     return dg.MaterializeResult(
