@@ -19,6 +19,9 @@ DEV_PSEUDONYM_KEY = "development-only-key-set-AI_ROI_PSEUDONYM_KEY"
 _DEFAULTS = {
     "AI_ROI_STATE_DIR": str(PROJECT_ROOT / "state"),
     "AI_ROI_SOURCES": str(PROJECT_ROOT / "config" / "sources.yaml"),
+    "AI_ROI_PARAMS": str(PROJECT_ROOT / "params.yaml"),
+    # outputs that DVC versions: data extracts, champion models, metrics
+    "AI_ROI_OUTPUT_DIR": str(PROJECT_ROOT),
     "DBT_TARGET": "dev",
 }
 
@@ -29,6 +32,9 @@ def _apply_defaults() -> None:
     state = Path(os.environ["AI_ROI_STATE_DIR"])
     os.environ.setdefault("AI_ROI_DUCKDB_PATH", str(state / "warehouse.duckdb"))
     os.environ.setdefault("DAGSTER_HOME", str(state / "dagster_home"))
+    # MLflow: a local sqlite tracking store and artifact folder unless told otherwise
+    os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{state / 'mlflow' / 'mlflow.db'}")
+    os.environ.setdefault("AI_ROI_MLFLOW_ARTIFACTS", str(state / "mlflow" / "artifacts"))
     if "AI_ROI_PSEUDONYM_KEY" not in os.environ:
         warnings.warn(
             "AI_ROI_PSEUDONYM_KEY is not set: personal identifiers are pseudonymised with a "
