@@ -13,7 +13,7 @@ export DAGSTER_HOME ?= $(AI_ROI_STATE_DIR)/dagster_home
 DBT_FILES := $(shell find dbt/models dbt/macros dbt/tests -type f 2>/dev/null) dbt/dbt_project.yml dbt/profiles.yml
 MANIFEST := dbt/target/manifest.json
 
-.PHONY: setup run test dev lint format summary clean
+.PHONY: setup run test dev lint format summary repro mlflow clean
 
 setup: $(VENV)/.installed $(MANIFEST)
 
@@ -39,6 +39,14 @@ test: setup  ## the whole test suite
 dev: setup  ## the Dagster UI on http://127.0.0.1:3000
 	$(BIN)/python -c 'from dagster_project import settings; settings.ensure_dagster_home()'
 	$(BIN)/dagster dev -m dagster_project.definitions -h 127.0.0.1 -p 3000
+
+repro: setup  ## rebuild what changed (data, code or params.yaml) with DVC; then `dvc metrics diff`
+	$(BIN)/dvc repro
+	$(BIN)/dvc metrics show
+
+mlflow: setup  ## the MLflow UI on http://127.0.0.1:5000 to compare runs and model versions
+	$(BIN)/mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(AI_ROI_STATE_DIR)/mlflow/mlflow.db}" \
+		--default-artifact-root "$(AI_ROI_STATE_DIR)/mlflow/artifacts" -h 127.0.0.1 -p 5000 --workers 1
 
 lint: setup
 	$(BIN)/ruff check .

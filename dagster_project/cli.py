@@ -8,6 +8,7 @@ ai-roi summary                 # the summary of what the warehouse holds now
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections import Counter
 
@@ -61,10 +62,34 @@ def print_summary(check_rows: list[tuple[str, str, str, str]] | None = None) -> 
         for asset, check, status, detail in check_rows:
             if status != "passed":
                 print(f"  {status:<6} {asset:<22} {check:<34} {detail}")
+    _print_ai_metrics()
     print(f"\nWarehouse: {path}")
     print(
         "Look at it: `make dev` (Dagster UI, http://127.0.0.1:3000) or open the file with duckdb."
     )
+
+
+def _print_ai_metrics() -> None:
+    metrics = settings.output_dir() / "metrics"
+    router_file, forecast_file = metrics / "router.json", metrics / "forecast.json"
+    if not (router_file.exists() or forecast_file.exists()):
+        return
+    print(f"\nAI use cases ({metrics}; compare runs with `make mlflow`)")
+    if router_file.exists():
+        r = json.loads(router_file.read_text(encoding="utf-8"))
+        print(
+            f"  intent router      accuracy {r['accuracy']:.1%}, macro-F1 {r['macro_f1']:.1%}; "
+            f"answers {r['automation_rate']:.1%} of messages automatically at "
+            f"{r['auto_precision']:.1%} precision, {r['human_queue_rate']:.1%} go to a person"
+        )
+    if forecast_file.exists():
+        f = json.loads(forecast_file.read_text(encoding="utf-8"))
+        print(
+            f"  demand forecaster  WAPE {f['wape_model']:.3f} vs naive {f['wape_naive']:.3f} "
+            f"({f['wape_improvement_vs_naive_pct']:.1f} % better), seasonal naive "
+            f"{f['wape_seasonal_naive']:.3f}, moving average {f['wape_moving_average']:.3f}; "
+            f"bias {f['bias_model']:+.1%}"
+        )
 
 
 def _check_rows(result: dg.ExecuteInProcessResult) -> list[tuple[str, str, str, str]]:

@@ -7,12 +7,16 @@ import warnings
 import dagster as dg
 
 from dagster_project import settings  # noqa: F401  (sets environment defaults first)
+from dagster_project.defs.forecast import assets as forecast_assets
+from dagster_project.defs.forecast import checks as forecast_checks
 from dagster_project.defs.marts import assets as mart_assets
 from dagster_project.defs.messages import assets as message_assets
 from dagster_project.defs.messages import checks as message_checks
 from dagster_project.defs.orders import assets as order_assets
 from dagster_project.defs.orders import checks as order_checks
 from dagster_project.defs.resources import build_resources
+from dagster_project.defs.router import assets as router_assets
+from dagster_project.defs.router import checks as router_checks
 from dagster_project.defs.tickets import assets as ticket_assets
 from dagster_project.defs.tickets import checks as ticket_checks
 
@@ -21,6 +25,9 @@ GROUP_OWNERS = {
     "raw": ["team:data-engineering"],
     "staged": ["team:data-engineering"],
     "marts": ["team:analytics-engineering"],
+    "features": ["team:ml-engineering"],
+    "router": ["team:ml-engineering"],
+    "forecast": ["team:ml-engineering"],
 }
 
 _modules = [
@@ -31,6 +38,10 @@ _modules = [
     message_assets,
     message_checks,
     mart_assets,
+    router_assets,
+    router_checks,
+    forecast_assets,
+    forecast_checks,
 ]
 
 

@@ -35,6 +35,7 @@ def _apply_defaults() -> None:
     # MLflow: a local sqlite tracking store and artifact folder unless told otherwise
     os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{state / 'mlflow' / 'mlflow.db'}")
     os.environ.setdefault("AI_ROI_MLFLOW_ARTIFACTS", str(state / "mlflow" / "artifacts"))
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     if "AI_ROI_PSEUDONYM_KEY" not in os.environ:
         warnings.warn(
             "AI_ROI_PSEUDONYM_KEY is not set: personal identifiers are pseudonymised with a "
@@ -53,6 +54,10 @@ def state_dir() -> Path:
 
 def duckdb_path() -> Path:
     return Path(os.environ["AI_ROI_DUCKDB_PATH"])
+
+
+def output_dir() -> Path:
+    return Path(os.environ["AI_ROI_OUTPUT_DIR"])
 
 
 def sources_path() -> Path:

@@ -17,6 +17,25 @@ from dagster_project import settings
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
 PRODUCT_CATALOG = yaml.safe_load((ROOT / "config" / "sources.yaml").read_text(encoding="utf-8"))
+PRODUCT_PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+# The fixtures are small: 12 messages per intent, ~1.5 % of the invoices. Same models, smaller bars.
+FIXTURE_PARAMS = {
+    "router": {
+        "gate": {
+            "min_accuracy": 0.3,
+            "min_macro_f1": 0.3,
+            "min_auto_precision": 0.5,
+            "min_automation_rate": 0.05,
+        }
+    },
+    "forecast": {
+        "min_active_weeks": 10,
+        "top_products": 25,
+        "lags": 4,
+        "backtest_origins": 4,
+        "gate": {"max_wape_ratio_to_naive": 1.5, "max_wape_ratio_to_seasonal_naive": 1.5},
+    },
+}
 FIXTURE_FILES = {
     "order_lines": [{"path": str(FIXTURES / "order_lines.csv.gz")}],
     "ticket_events": [{"path": str(FIXTURES / "ticket_events.csv.gz")}],
@@ -39,6 +58,18 @@ def catalog_dict(files: dict | None = None, **overrides: dict) -> dict:
     return catalog
 
 
+def _merge(base: dict, changes: dict) -> dict:
+    merged = copy.deepcopy(base)
+    for key, value in changes.items():
+        merged[key] = _merge(merged[key], value) if isinstance(value, dict) else value
+    return merged
+
+
+def params_dict(**changes: dict) -> dict:
+    """The product's params.yaml with the fixture-sized bars, then `changes` on top."""
+    return _merge(_merge(PRODUCT_PARAMS, FIXTURE_PARAMS), changes)
+
+
 @dataclass
 class Warehouse:
     """A temporary DuckDB file and catalogue that the pipeline's resources pick up."""
@@ -53,6 +84,11 @@ class Warehouse:
             yaml.safe_dump(catalog_dict(files, **overrides)), encoding="utf-8"
         )
         return self.catalog_path
+
+    def write_params(self, **changes: dict) -> Path:
+        path = self.root / "params.yaml"
+        path.write_text(yaml.safe_dump(params_dict(**changes)), encoding="utf-8")
+        return path
 
     def connect(self) -> duckdb.DuckDBPyConnection:
         return duckdb.connect(str(self.db_path), read_only=True)
@@ -70,7 +106,12 @@ def make_warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Warehouse
     monkeypatch.setenv("AI_ROI_DUCKDB_PATH", str(wh.db_path))
     monkeypatch.setenv("AI_ROI_SOURCES", str(wh.catalog_path))
     monkeypatch.setenv("AI_ROI_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("AI_ROI_PARAMS", str(tmp_path / "params.yaml"))
+    monkeypatch.setenv("AI_ROI_OUTPUT_DIR", str(tmp_path / "outputs"))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}")
+    monkeypatch.setenv("AI_ROI_MLFLOW_ARTIFACTS", str(tmp_path / "mlflow" / "artifacts"))
     wh.write_catalog()
+    wh.write_params()
     return wh
 
 

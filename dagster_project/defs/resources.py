@@ -6,6 +6,8 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from dagster_project import settings
+from dagster_project.ml.tracking import use_store
+from dagster_project.params import Params, load_params
 from dagster_project.sources import SourceCatalog, load_catalog
 
 
@@ -28,6 +30,37 @@ class PrivacyResource(dg.ConfigurableResource):
         return self.pseudonym_key == settings.DEV_PSEUDONYM_KEY
 
 
+class ParamsResource(dg.ConfigurableResource):
+    """params.yaml: hyper-parameters and promotion bars of the AI use cases."""
+
+    path: str
+
+    def load(self) -> Params:
+        return load_params(Path(self.path))
+
+
+class MlflowResource(dg.ConfigurableResource):
+    """The MLflow tracking store and model registry (local sqlite and folder by default)."""
+
+    tracking_uri: str
+    artifact_root: str
+
+    def experiment(self, name: str) -> str:
+        """Point MLflow at this store; the id of experiment `name`, created if new."""
+        return use_store(self.tracking_uri, self.artifact_root, name)
+
+
+class OutputsResource(dg.ConfigurableResource):
+    """Folder holding what DVC versions: data extracts, champion models and metrics."""
+
+    root: str
+
+    def path(self, *parts: str) -> Path:
+        target = Path(self.root, *parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return target
+
+
 def duckdb_resource() -> DuckDBResource:
     return DuckDBResource(database=dg.EnvVar("AI_ROI_DUCKDB_PATH"))
 
@@ -40,4 +73,10 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
         "catalog": SourceCatalogResource(path=dg.EnvVar("AI_ROI_SOURCES")),
         "privacy": PrivacyResource(pseudonym_key=dg.EnvVar("AI_ROI_PSEUDONYM_KEY")),
         "dbt": dbt_resource(),
+        "params": ParamsResource(path=dg.EnvVar("AI_ROI_PARAMS")),
+        "mlflow_store": MlflowResource(
+            tracking_uri=dg.EnvVar("MLFLOW_TRACKING_URI"),
+            artifact_root=dg.EnvVar("AI_ROI_MLFLOW_ARTIFACTS"),
+        ),
+        "outputs": OutputsResource(root=dg.EnvVar("AI_ROI_OUTPUT_DIR")),
     }

@@ -17,6 +17,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from dagster_project.params import ForecastParams
 
 BASELINES = ("naive", "seasonal_naive", "moving_average")
+TRUSTED_TYPES = ["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"]
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,9 @@ class Panel:
     @classmethod
     def from_long(cls, frame: pd.DataFrame) -> Panel:
         """From rows (stock_code, week_start, units); missing product-weeks are zero demand."""
-        wide = frame.pivot_table(index="stock_code", columns="week_start", values="units", aggfunc="sum")
+        wide = frame.pivot_table(
+            index="stock_code", columns="week_start", values="units", aggfunc="sum"
+        )
         weeks = pd.date_range(wide.columns.min(), wide.columns.max(), freq="7D")
         wide = wide.reindex(columns=weeks, fill_value=0).fillna(0).sort_index()
         return cls(list(wide.index), weeks, wide.to_numpy(dtype=float))
@@ -48,7 +51,14 @@ def baseline(name: str, history: np.ndarray, h: int, p: ForecastParams) -> np.nd
 
 
 FEATURES_FIXED = (
-    "horizon", "ma_4", "ma_8", "std_8", "mean_to_date", "active_share_13", "weeks_since_sale", "log_level",
+    "horizon",
+    "ma_4",
+    "ma_8",
+    "std_8",
+    "mean_to_date",
+    "active_share_13",
+    "weeks_since_sale",
+    "log_level",
 )
 LEVEL_WEEKS = 13
 
@@ -57,7 +67,9 @@ def feature_names(p: ForecastParams) -> list[str]:
     return [f"lag_{k}" for k in range(1, p.lags + 1)] + list(FEATURES_FIXED)
 
 
-def features_at(units: np.ndarray, t: int, h: int, p: ForecastParams) -> tuple[np.ndarray, np.ndarray]:
+def features_at(
+    units: np.ndarray, t: int, h: int, p: ForecastParams
+) -> tuple[np.ndarray, np.ndarray]:
     """Features of every product at origin week index t (inclusive) for horizon h, and its level.
 
     Quantities are divided by the product's level (mean of the last 13 weeks + 1), so one model
@@ -95,7 +107,9 @@ def training_set(units: np.ndarray, last: int, p: ForecastParams) -> tuple[np.nd
     return np.vstack(xs), np.concatenate(ys)
 
 
-def fit_model(units: np.ndarray, last: int, p: ForecastParams, seed: int) -> HistGradientBoostingRegressor:
+def fit_model(
+    units: np.ndarray, last: int, p: ForecastParams, seed: int
+) -> HistGradientBoostingRegressor:
     x, y = training_set(units, last, p)
     model = HistGradientBoostingRegressor(
         loss=p.model.loss,
@@ -106,13 +120,15 @@ def fit_model(units: np.ndarray, last: int, p: ForecastParams, seed: int) -> His
         min_samples_leaf=p.model.min_samples_leaf,
         random_state=seed,
     )
-    return model.fit(x, y)
+    return model.fit(pd.DataFrame(x, columns=feature_names(p)), y)
 
 
-def predict_units(model: HistGradientBoostingRegressor, units: np.ndarray, t: int, h: int, p: ForecastParams) -> tuple[np.ndarray, np.ndarray]:
+def predict_units(
+    model: HistGradientBoostingRegressor, units: np.ndarray, t: int, h: int, p: ForecastParams
+) -> tuple[np.ndarray, np.ndarray]:
     """Forecast units h weeks after origin t for every product, and the products' levels."""
     x, level = features_at(units, t, h, p)
-    return np.maximum(0, model.predict(x) * level), level
+    return np.maximum(0, model.predict(pd.DataFrame(x, columns=feature_names(p))) * level), level
 
 
 def origins(panel: Panel, p: ForecastParams) -> list[int]:
@@ -184,7 +200,9 @@ def interval_offsets(bt: pd.DataFrame, p: ForecastParams) -> pd.DataFrame:
     return pd.DataFrame({"low": grouped.quantile(low), "high": grouped.quantile(high)})
 
 
-def forecast(panel: Panel, p: ForecastParams, seed: int, offsets: pd.DataFrame) -> tuple[pd.DataFrame, HistGradientBoostingRegressor]:
+def forecast(
+    panel: Panel, p: ForecastParams, seed: int, offsets: pd.DataFrame
+) -> tuple[pd.DataFrame, HistGradientBoostingRegressor]:
     """Fit on all history and forecast the next `horizon_weeks` with prediction intervals."""
     t = panel.units.shape[1] - 1
     model = fit_model(panel.units, t, p, seed)

@@ -21,6 +21,10 @@ from sklearn.svm import LinearSVC
 from dagster_project.params import RouterParams
 
 TEXT = "text"
+CALIBRATION_TYPES = [
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+]
 AUTO, HUMAN = "auto", "human"
 
 
@@ -31,7 +35,9 @@ def build_pipeline(params: RouterParams, seed: int) -> Pipeline:
             ("word", TfidfVectorizer(ngram_range=params.word_ngrams, sublinear_tf=True), TEXT),
             (
                 "char",
-                TfidfVectorizer(analyzer="char_wb", ngram_range=params.char_ngrams, sublinear_tf=True, min_df=2),
+                TfidfVectorizer(
+                    analyzer="char_wb", ngram_range=params.char_ngrams, sublinear_tf=True, min_df=2
+                ),
                 TEXT,
             ),
         ]
@@ -100,7 +106,9 @@ def predict(model: Pipeline, texts: pd.Series, threshold: float) -> pd.DataFrame
     )
 
 
-def evaluate(model: Pipeline, texts: pd.Series, labels: pd.Series, threshold: float) -> tuple[dict, pd.DataFrame, dict]:
+def evaluate(
+    model: Pipeline, texts: pd.Series, labels: pd.Series, threshold: float
+) -> tuple[dict, pd.DataFrame, dict]:
     """Headline metrics, the precision/coverage curve, and F1 per intent on a held-out split."""
     routed = predict(model, texts, threshold)
     correct = (routed["predicted_intent"] == labels).to_numpy()

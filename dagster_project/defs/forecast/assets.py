@@ -1,0 +1,233 @@
+"""Product demand forecaster: weekly history -> backtested model -> champion -> forecast table."""
+
+import json
+
+import dagster as dg
+import mlflow
+import numpy as np
+import pandas as pd
+import sklearn
+from dagster_duckdb import DuckDBResource
+from mlflow.models import infer_signature
+
+from dagster_project.defs.resources import MlflowResource, OutputsResource, ParamsResource
+from dagster_project.lib.ml_assets import latest_metadata, write_json, write_parquet
+from dagster_project.lib.warehouse import load_sql
+from dagster_project.ml import forecast, tracking
+
+NAME = "demand_forecaster"
+HISTORY_KEY = dg.AssetKey(["ml", "demand_history"])
+MODEL_KEY = dg.AssetKey(["ml", "demand_model"])
+CHAMPION_KEY = dg.AssetKey(["ml", "demand_champion"])
+FORECAST_KEY = dg.AssetKey(["ml", "demand_forecast"])
+ML_TAGS = {"classification": "internal", "domain": "ai"}
+
+
+def _panel(outputs: OutputsResource) -> forecast.Panel:
+    return forecast.Panel.from_long(
+        pd.read_parquet(outputs.path("extracts", "demand_weekly.parquet"))
+    )
+
+
+@dg.asset(
+    key=HISTORY_KEY,
+    deps=[dg.AssetKey(["marts", "mart_demand_weekly"])],
+    group_name="features",
+    kinds={"duckdb", "parquet"},
+    tags=ML_TAGS,
+)
+def demand_history(
+    duckdb: DuckDBResource, params: ParamsResource, outputs: OutputsResource
+) -> dg.MaterializeResult:
+    """Full weeks of demand of the planned products, extracted to extracts/demand_weekly.parquet; one row per product-week."""
+    p = params.load().forecast
+    path = outputs.path("extracts", "demand_weekly.parquet")
+    with duckdb.get_connection() as con:
+        rows = write_parquet(
+            con,
+            load_sql("ml/demand_history"),
+            {"min_active_weeks": p.min_active_weeks, "top_products": p.top_products},
+            path,
+        )
+    if rows == 0:
+        raise dg.Failure(
+            f"no product was sold in at least {p.min_active_weeks} weeks: lower "
+            "forecast.min_active_weeks in params.yaml or load more history"
+        )
+    data = pd.read_parquet(path)
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": rows,
+            "products": int(data["stock_code"].nunique()),
+            "first_week": str(data["week_start"].min().date()),
+            "last_week": str(data["week_start"].max().date()),
+            **tracking.file_hashes(path),
+        }
+    )
+
+
+@dg.asset(
+    key=MODEL_KEY,
+    deps=[HISTORY_KEY],
+    group_name="forecast",
+    kinds={"mlflow", "sklearn"},
+    tags=ML_TAGS,
+)
+def demand_model(
+    context: dg.AssetExecutionContext,
+    params: ParamsResource,
+    mlflow_store: MlflowResource,
+    outputs: OutputsResource,
+) -> dg.MaterializeResult:
+    """Forecaster backtested on rolling origins against naive baselines, then fitted on all history; one MLflow model version per run."""
+    p = params.load()
+    fp = p.forecast
+    panel = _panel(outputs)
+    path = outputs.path("extracts", "demand_weekly.parquet")
+    try:
+        backtest = forecast.backtest(panel, fp, p.seed)
+        first_origin = forecast.origins(panel, fp)[0]
+    except ValueError as exc:
+        raise dg.Failure(str(exc)) from None
+    scores = forecast.scores(backtest, forecast.naive_scale(panel, first_origin))
+    offsets = forecast.interval_offsets(backtest, fp)
+    future, model = forecast.forecast(panel, fp, p.seed, offsets)
+    summary = {
+        f"{metric}_{method}": value for method, m in scores.items() for metric, value in m.items()
+    }
+    summary["wape_ratio_to_naive"] = scores["model"]["wape"] / scores["naive"]["wape"]
+    summary["wape_ratio_to_seasonal_naive"] = (
+        scores["model"]["wape"] / scores["seasonal_naive"]["wape"]
+    )
+    summary["wape_improvement_vs_naive_pct"] = 100 * (1 - summary["wape_ratio_to_naive"])
+
+    experiment = mlflow_store.experiment(NAME)
+    with mlflow.start_run(
+        experiment_id=experiment, run_name=f"forecast-{context.run.run_id[:8]}"
+    ) as run:
+        mlflow.set_tags(
+            {
+                "dagster_run_id": context.run.run_id,
+                "git_commit": tracking.git_commit(),
+                "data_path": path.name,
+                **tracking.file_hashes(path),
+            }
+        )
+        flat = {k: v for k, v in fp.model_dump().items() if k not in ("model", "gate")}
+        mlflow.log_params(
+            {"seed": p.seed, **flat, **{f"model.{k}": v for k, v in fp.model.model_dump().items()}}
+        )
+        mlflow.log_params({"products": len(panel.products), "weeks": panel.units.shape[1]})
+        mlflow.log_metrics(summary)
+        mlflow.log_dict(
+            {str(h): row for h, row in offsets.to_dict("index").items()}, "interval_offsets.json"
+        )
+        mlflow.log_table(
+            backtest.assign(
+                origin=backtest["origin"].astype(str), week_start=backtest["week_start"].astype(str)
+            ),
+            "backtest.json",
+        )
+        names = forecast.feature_names(fp)
+        x, _ = forecast.features_at(panel.units, panel.units.shape[1] - 1, 1, fp)
+        example = pd.DataFrame(x[:3], columns=names)
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            signature=infer_signature(example, model.predict(example)),
+            input_example=example,
+            registered_model_name=NAME,
+            pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
+            # our own file, written by this run: skops may load the tree nodes it holds
+            skops_trusted_types=forecast.TRUSTED_TYPES,
+        )
+    rounded = {k: round(v, 6) for k, v in summary.items()}
+    write_json(outputs.path("metrics", "forecast.json"), rounded)
+    per_origin = (
+        backtest.assign(
+            **{m: (backtest[m] - backtest["actual"]).abs() for m in ("model", *forecast.BASELINES)}
+        )
+        .groupby("origin")[["actual", "model", *forecast.BASELINES]]
+        .sum()
+    )
+    wape_by_origin = (
+        per_origin[["model", *forecast.BASELINES]].div(per_origin["actual"], axis=0).round(6)
+    )
+    wape_by_origin.reset_index().assign(origin=lambda d: d["origin"].dt.date.astype(str)).to_csv(
+        outputs.path("metrics", "forecast_backtest.csv"), index=False
+    )
+    return dg.MaterializeResult(
+        metadata={
+            **{k: float(v) for k, v in summary.items()},
+            "mlflow_run_id": run.info.run_id,
+            "model_version": str(info.registered_model_version),
+            "products": len(panel.products),
+            "backtest_rows": len(backtest),
+        }
+    )
+
+
+@dg.asset(key=CHAMPION_KEY, deps=[MODEL_KEY], group_name="forecast", kinds={"mlflow"}, tags=ML_TAGS)
+def demand_champion(
+    context: dg.AssetExecutionContext, mlflow_store: MlflowResource, outputs: OutputsResource
+) -> dg.MaterializeResult:
+    """The forecaster version that cleared the promotion gate, aliased champion and exported to models/demand_forecaster; one model."""
+    version = latest_metadata(context, MODEL_KEY)["model_version"]
+    mlflow_store.experiment(NAME)
+    tracking.promote(NAME, version)
+    folder = tracking.export_champion(NAME, outputs.path("models", NAME))
+    return dg.MaterializeResult(metadata={"champion_version": version, "exported_to": str(folder)})
+
+
+@dg.asset(
+    key=FORECAST_KEY, deps=[CHAMPION_KEY], group_name="forecast", kinds={"duckdb"}, tags=ML_TAGS
+)
+def demand_forecast(
+    duckdb: DuckDBResource,
+    params: ParamsResource,
+    mlflow_store: MlflowResource,
+    outputs: OutputsResource,
+) -> dg.MaterializeResult:
+    """Units forecast by the champion for the weeks after the history, with a prediction interval; one row per product-week."""
+    fp = params.load().forecast
+    mlflow_store.experiment(NAME)
+    best = tracking.champion(NAME)
+    if best is None:
+        raise dg.Failure(f"no {NAME} champion yet: materialise ml/demand_champion first")
+    model = mlflow.sklearn.load_model(f"models:/{NAME}@{tracking.CHAMPION}")
+    offsets_raw = mlflow.artifacts.load_dict(f"runs:/{best.run_id}/interval_offsets.json")
+    offsets = pd.DataFrame.from_dict(offsets_raw, orient="index")
+    offsets.index = offsets.index.astype(int)
+    panel = _panel(outputs)
+    t = panel.units.shape[1] - 1
+    frames = []
+    for h in range(1, fp.horizon_weeks + 1):
+        point, level = forecast.predict_units(model, panel.units, t, h, fp)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "stock_code": panel.products,
+                    "week_start": panel.weeks[t] + pd.Timedelta(weeks=h),
+                    "horizon": h,
+                    "forecast_units": point,
+                    "lower_units": np.maximum(0, point + offsets.loc[h, "low"] * level),
+                    "upper_units": np.maximum(0, point + offsets.loc[h, "high"] * level),
+                    "model_version": best.version,
+                }
+            )
+        )
+    forecast_frame = pd.concat(frames, ignore_index=True)
+    with duckdb.get_connection() as con:
+        con.execute("create schema if not exists ml")
+        con.execute("create or replace table ml.demand_forecast as select * from forecast_frame")
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(forecast_frame),
+            "weeks": dg.MetadataValue.json(
+                sorted({str(w.date()) for w in forecast_frame["week_start"]})
+            ),
+            "total_forecast_units": float(forecast_frame["forecast_units"].sum()),
+            "champion_version": best.version,
+            "interval": json.dumps(list(fp.interval)),
+        }
+    )

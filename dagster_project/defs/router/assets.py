@@ -1,0 +1,220 @@
+"""Support-request intent router: dataset -> model -> evaluation -> champion -> routed messages."""
+
+import re
+
+import dagster as dg
+import mlflow
+import pandas as pd
+import sklearn
+from dagster_duckdb import DuckDBResource
+from mlflow.models import infer_signature
+
+from dagster_project.defs.resources import MlflowResource, OutputsResource, ParamsResource
+from dagster_project.lib.ml_assets import latest_metadata, write_json, write_parquet
+from dagster_project.lib.warehouse import load_sql
+from dagster_project.ml import router, tracking
+
+NAME = "intent_router"
+DATASET_KEY = dg.AssetKey(["ml", "router_dataset"])
+MODEL_KEY = dg.AssetKey(["ml", "router_model"])
+EVALUATION_KEY = dg.AssetKey(["ml", "router_evaluation"])
+CHAMPION_KEY = dg.AssetKey(["ml", "router_champion"])
+ROUTED_KEY = dg.AssetKey(["ml", "routed_messages"])
+TRAIN, TEST = "train", "test"
+ML_TAGS = {"classification": "internal", "domain": "ai"}
+
+
+def _dataset(outputs: OutputsResource) -> pd.DataFrame:
+    return pd.read_parquet(outputs.path("extracts", "router_messages.parquet"))
+
+
+@dg.asset(
+    key=DATASET_KEY,
+    deps=[dg.AssetKey(["stg", "stg_crm__messages"])],
+    group_name="features",
+    kinds={"duckdb", "parquet"},
+    tags={"classification": "confidential", "domain": "ai"},
+)
+def router_dataset(duckdb: DuckDBResource, outputs: OutputsResource) -> dg.MaterializeResult:
+    """Labelled support messages with their split, extracted to extracts/router_messages.parquet; one row per message."""
+    path = outputs.path("extracts", "router_messages.parquet")
+    with duckdb.get_connection() as con:
+        rows = write_parquet(con, load_sql("ml/router_dataset"), {}, path)
+    data = pd.read_parquet(path)
+    counts = data["split"].value_counts().to_dict()
+    if not {TRAIN, TEST} <= set(counts):
+        raise dg.Failure(
+            f"the router needs messages in splits '{TRAIN}' and '{TEST}'; found {sorted(counts)}. "
+            "Set `partition:` on the message files in the source catalogue."
+        )
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": rows,
+            "rows_by_split": dg.MetadataValue.json(counts),
+            "labels": int(data["label"].nunique()),
+            "path": str(path),
+            **tracking.file_hashes(path),
+        }
+    )
+
+
+@dg.asset(
+    key=MODEL_KEY,
+    deps=[DATASET_KEY],
+    group_name="router",
+    kinds={"mlflow", "sklearn"},
+    tags=ML_TAGS,
+)
+def router_model(
+    context: dg.AssetExecutionContext,
+    params: ParamsResource,
+    mlflow_store: MlflowResource,
+    outputs: OutputsResource,
+) -> dg.MaterializeResult:
+    """Intent router trained on the train split, threshold chosen by cross-validation; one MLflow model version per run."""
+    p = params.load()
+    data = _dataset(outputs)
+    train = data[data["split"] == TRAIN]
+    path = outputs.path("extracts", "router_messages.parquet")
+    experiment = mlflow_store.experiment(NAME)
+    with mlflow.start_run(
+        experiment_id=experiment, run_name=f"router-{context.run.run_id[:8]}"
+    ) as run:
+        mlflow.set_tags(
+            {
+                "dagster_run_id": context.run.run_id,
+                "git_commit": tracking.git_commit(),
+                "data_path": path.name,
+                **tracking.file_hashes(path),
+            }
+        )
+        mlflow.log_params(
+            {"seed": p.seed, **{k: v for k, v in p.router.model_dump().items() if k != "gate"}}
+        )
+        mlflow.log_params({"train_rows": len(train), "labels": train["label"].nunique()})
+        threshold = router.choose_threshold(train["text"], train["label"], p.router, p.seed)
+        model = router.build_pipeline(p.router, p.seed).fit(train[["text"]], train["label"])
+        mlflow.log_metrics(
+            {
+                "threshold": threshold.value,
+                "cv_auto_precision": threshold.cv_precision,
+                "cv_automation_rate": threshold.cv_coverage,
+            }
+        )
+        example = train[["text"]].head(3)
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            signature=infer_signature(example, model.predict(example)),
+            input_example=example,
+            registered_model_name=NAME,
+            pip_requirements=[f"scikit-learn=={sklearn.__version__}", f"pandas=={pd.__version__}"],
+            metadata={"threshold": threshold.value, "target_precision": p.router.target_precision},
+            # skops (MLflow's safe format) must be told these calibration classes are expected
+            skops_trusted_types=router.CALIBRATION_TYPES,
+        )
+    return dg.MaterializeResult(
+        metadata={
+            "mlflow_run_id": run.info.run_id,
+            "model_version": str(info.registered_model_version),
+            "threshold": threshold.value,
+            "cv_auto_precision": threshold.cv_precision,
+            "cv_automation_rate": threshold.cv_coverage,
+        }
+    )
+
+
+@dg.asset(key=EVALUATION_KEY, deps=[MODEL_KEY], group_name="router", kinds={"mlflow"}, tags=ML_TAGS)
+def router_evaluation(
+    context: dg.AssetExecutionContext, mlflow_store: MlflowResource, outputs: OutputsResource
+) -> dg.MaterializeResult:
+    """The new router version scored once on the held-out test split; one set of metrics per model version."""
+    trained = latest_metadata(context, MODEL_KEY)
+    mlflow_store.experiment(NAME)
+    model = mlflow.sklearn.load_model(f"models:/{NAME}/{trained['model_version']}")
+    test = _dataset(outputs).query("split == @TEST")
+    metrics, curve, per_intent = router.evaluate(
+        model, test["text"], test["label"], trained["threshold"]
+    )
+    with mlflow.start_run(run_id=trained["mlflow_run_id"]):
+        mlflow.log_metrics(metrics)
+        # MLflow metric names allow letters, digits and _-. :/ only; labels are the user's own
+        mlflow.log_metrics(
+            {re.sub(r"[^\w\-. :/]", "_", f"f1.{i}"): f1 for i, f1 in per_intent.items()}
+        )
+        mlflow.log_dict(per_intent, "per_intent_f1.json")
+        mlflow.log_table(curve, "coverage_at_precision.json")
+    summary = {k: round(v, 6) for k, v in {**metrics, "threshold": trained["threshold"]}.items()}
+    write_json(outputs.path("metrics", "router.json"), summary)
+    grid = curve.iloc[:: max(1, len(curve) // 100)].round(6)
+    grid.to_csv(outputs.path("metrics", "router_coverage.csv"), index=False)
+    worst = sorted(per_intent.items(), key=lambda kv: kv[1])[:5]
+    return dg.MaterializeResult(
+        metadata={
+            **{k: float(v) for k, v in metrics.items()},
+            "model_version": trained["model_version"],
+            "mlflow_run_id": trained["mlflow_run_id"],
+            "threshold": trained["threshold"],
+            "weakest_intents": dg.MetadataValue.json(dict(worst)),
+        }
+    )
+
+
+@dg.asset(
+    key=CHAMPION_KEY, deps=[EVALUATION_KEY], group_name="router", kinds={"mlflow"}, tags=ML_TAGS
+)
+def router_champion(
+    context: dg.AssetExecutionContext, mlflow_store: MlflowResource, outputs: OutputsResource
+) -> dg.MaterializeResult:
+    """The router version that cleared the promotion gate, aliased champion and exported to models/intent_router; one model."""
+    version = latest_metadata(context, EVALUATION_KEY)["model_version"]
+    mlflow_store.experiment(NAME)
+    tracking.promote(NAME, version)
+    folder = tracking.export_champion(NAME, outputs.path("models", NAME))
+    return dg.MaterializeResult(metadata={"champion_version": version, "exported_to": str(folder)})
+
+
+@dg.asset(
+    key=ROUTED_KEY,
+    deps=[CHAMPION_KEY],
+    group_name="router",
+    kinds={"duckdb"},
+    tags={"classification": "confidential", "domain": "ai"},
+)
+def routed_messages(
+    duckdb: DuckDBResource,
+    params: ParamsResource,
+    mlflow_store: MlflowResource,
+    outputs: OutputsResource,
+) -> dg.MaterializeResult:
+    """Test-split messages routed by the champion: intent, confidence, auto or human, and why; one row per message."""
+    p = params.load()
+    mlflow_store.experiment(NAME)
+    best = tracking.champion(NAME)
+    if best is None:
+        raise dg.Failure(f"no {NAME} champion yet: materialise ml/router_champion first")
+    model = mlflow.sklearn.load_model(f"models:/{NAME}@{tracking.CHAMPION}")
+    test = _dataset(outputs).query("split == @TEST").reset_index(drop=True)
+    routed = router.predict(model, test["text"], best.metrics["threshold"])
+    routed["explanation"] = router.explain(
+        model, test["text"], routed["predicted_intent"], p.router.explanation_terms
+    )
+    routed_frame = pd.concat([test[["message_id", "text", "label"]], routed], axis=1).rename(
+        columns={"label": "labelled_intent"}
+    )
+    routed_frame["model_version"] = best.version
+    with duckdb.get_connection() as con:
+        con.execute("create schema if not exists ml")
+        con.execute("create or replace table ml.routed_messages as select * from routed_frame")
+    auto = routed_frame["route"] == router.AUTO
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(routed_frame),
+            "auto": int(auto.sum()),
+            "human_queue": int((~auto).sum()),
+            "auto_precision": float(
+                (routed_frame["predicted_intent"] == routed_frame["labelled_intent"])[auto].mean()
+            ),
+            "champion_version": best.version,
+        }
+    )

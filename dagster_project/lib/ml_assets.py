@@ -1,0 +1,66 @@
+"""Helpers shared by the AI use-case assets: extracts, upstream metadata, the promotion gate."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pyarrow.parquet as pq
+
+
+def write_parquet(con: duckdb.DuckDBPyConnection, sql: str, params: dict, path: Path) -> int:
+    """Write a query's result to `path` atomically (same rows, same bytes on a rerun); its row count."""
+    tmp = path.with_suffix(".tmp.parquet")
+    con.execute(sql, params).df().to_parquet(tmp, index=False)
+    os.replace(tmp, path)
+    return pq.read_metadata(path).num_rows
+
+
+def write_json(path: Path, payload: dict) -> None:
+    path.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def latest_metadata(context, key: dg.AssetKey) -> dict:
+    """Metadata of the latest materialisation of `key`: how assets hand a model version on."""
+    event = context.instance.get_latest_materialization_event(key)
+    if event is None or event.asset_materialization is None:
+        raise dg.Failure(
+            f"{key.to_user_string()} has not been materialised yet; materialise it first"
+        )
+    return {k: v.value for k, v in event.asset_materialization.metadata.items()}
+
+
+def upstream_check_failures(context: dg.AssetCheckExecutionContext, key: dg.AssetKey) -> list[str]:
+    """Blocking-severity failures among the latest results of every check upstream of `key`."""
+    graph = context.job_def.asset_layer.asset_graph
+    ancestors = graph.get_ancestor_asset_keys(key)
+    failures = []
+    for check_key in sorted(graph.get_check_keys_for_assets(ancestors), key=str):
+        record = context.instance.get_latest_asset_check_evaluation_record(check_key)
+        evaluation = None
+        if (
+            record is not None
+            and record.event is not None
+            and record.event.dagster_event is not None
+        ):
+            evaluation = record.event.dagster_event.event_specific_data
+        if (
+            evaluation is not None
+            and not evaluation.passed
+            and evaluation.severity == dg.AssetCheckSeverity.ERROR
+        ):
+            failures.append(
+                f"upstream check {check_key.asset_key.to_user_string()}:{check_key.name} failed"
+            )
+    return failures
+
+
+def gate_result(failures: list[str], metadata: dict) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        passed=not failures,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={**metadata, "failures": "; ".join(failures) or "none"},
+    )

@@ -1,0 +1,134 @@
+"""MLflow bookkeeping shared by the AI use cases, and the promotion decision.
+
+Every training run records its parameters, metrics, the model (with signature and input
+example), the git commit, the exact data it was trained on (file hashes, the same md5 DVC uses)
+and the Dagster run id. Each model is registered as a new version; `champion` is an alias.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from dagster_project import settings
+
+CHAMPION = "champion"
+
+
+def file_hashes(path: Path) -> dict[str, str]:
+    """md5 (as DVC records it) and sha256 of a data file: the data version a model was trained on."""
+    md5, sha = hashlib.md5(), hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            md5.update(chunk)
+            sha.update(chunk)
+    return {"data_md5": md5.hexdigest(), "data_sha256": sha.hexdigest()}
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=settings.PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=settings.PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        return out.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def use_store(tracking_uri: str, artifact_root: str, experiment: str) -> str:
+    """Point MLflow at the store and return the experiment id (created with its artifact folder)."""
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    if tracking_uri.startswith("sqlite:///"):
+        Path(tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    found = mlflow.get_experiment_by_name(experiment)
+    if found is not None:
+        return found.experiment_id
+    location = Path(artifact_root) / experiment
+    location.mkdir(parents=True, exist_ok=True)
+    return mlflow.create_experiment(experiment, artifact_location=location.resolve().as_uri())
+
+
+@dataclass(frozen=True)
+class Champion:
+    version: str
+    run_id: str
+    metrics: dict[str, float]
+
+
+def champion(name: str) -> Champion | None:
+    client = MlflowClient()
+    try:
+        version = client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        return None
+    return Champion(str(version.version), version.run_id, client.get_run(version.run_id).data.metrics)
+
+
+def promote(name: str, version: str) -> None:
+    MlflowClient().set_registered_model_alias(name, CHAMPION, version)
+
+
+def export_champion(name: str, destination: Path) -> Path:
+    """Copy the champion's MLflow model folder to `destination` (replacing what was there)."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=destination.parent) as tmp:
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=f"models:/{name}@{CHAMPION}", dst_path=str(Path(tmp) / "download")
+        )
+        if destination.exists():
+            shutil.rmtree(destination)
+        shutil.move(local, destination)
+    return destination
+
+
+def gate_failures(
+    metrics: dict[str, float],
+    minimums: dict[str, float],
+    maximums: dict[str, float],
+    higher_is_better: dict[str, bool],
+    champion_metrics: dict[str, float] | None,
+    tolerance: float,
+) -> list[str]:
+    """Why a candidate may not become champion; empty when it may.
+
+    It must meet every bar and be no worse than the current champion by more than `tolerance`
+    on any metric in `higher_is_better`.
+    """
+    failures = []
+    for name, bar in minimums.items():
+        if metrics[name] < bar:
+            failures.append(f"{name} {metrics[name]:.4f} is below the bar {bar:.4f}")
+    for name, bar in maximums.items():
+        if metrics[name] > bar:
+            failures.append(f"{name} {metrics[name]:.4f} is above the bar {bar:.4f}")
+    if champion_metrics:
+        for name, higher in higher_is_better.items():
+            if name not in champion_metrics:
+                continue
+            ours, theirs = metrics[name], champion_metrics[name]
+            worse = theirs - ours if higher else ours - theirs
+            if worse > tolerance:
+                failures.append(
+                    f"{name} {ours:.4f} is worse than the champion's {theirs:.4f} by more than {tolerance}"
+                )
+    return failures

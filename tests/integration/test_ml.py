@@ -1,0 +1,143 @@
+"""The AI use cases on fixtures: tracked in MLflow, gated, promoted, exported, reproducible."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.conftest import FIXTURE_FILES, FIXTURES, check_evaluations, materialization_metadata
+
+ML_GROUPS = "group:features or group:router or group:forecast"
+
+
+def _client() -> MlflowClient:
+    import os
+
+    mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
+    return MlflowClient()
+
+
+def _outputs(warehouse) -> Path:
+    return warehouse.root / "outputs"
+
+
+def test_training_is_tracked_registered_promoted_and_exported(built):
+    warehouse, result = built
+    client = _client()
+    for name, model_key in (("intent_router", "ml/router_model"), ("demand_forecaster", "ml/demand_model")):
+        meta = materialization_metadata(result, model_key)
+        run = client.get_run(meta["mlflow_run_id"])
+        assert run.data.tags["dagster_run_id"] == result.run_id
+        assert run.data.tags["git_commit"]
+        assert len(run.data.tags["data_md5"]) == 32
+        assert run.data.params["seed"] == "42"
+        version = client.get_model_version(name, meta["model_version"])
+        assert version.run_id == run.info.run_id
+        assert str(client.get_model_version_by_alias(name, "champion").version) == meta["model_version"]
+        mlmodel = (_outputs(warehouse) / "models" / name / "MLmodel").read_text()
+        assert "signature" in mlmodel and "sklearn" in mlmodel
+    router_run = client.get_run(materialization_metadata(result, "ml/router_model")["mlflow_run_id"])
+    for metric in ("accuracy", "macro_f1", "auto_precision", "automation_rate", "threshold"):
+        assert metric in router_run.data.metrics
+    assert any(m.startswith("f1.") for m in router_run.data.metrics)
+    forecast_run = client.get_run(materialization_metadata(result, "ml/demand_model")["mlflow_run_id"])
+    for metric in ("wape_model", "wape_naive", "wape_seasonal_naive", "mase_model", "bias_model"):
+        assert metric in forecast_run.data.metrics
+    for gate in ("router_clears_promotion_gate", "forecaster_clears_promotion_gate"):
+        assert check_evaluations(result)[gate].passed
+
+
+def test_routed_messages_and_forecasts_are_tables_a_person_can_use(built):
+    warehouse, _ = built
+    routes = dict(warehouse.query("select route, count(*) from ml.routed_messages group by 1"))
+    assert set(routes) <= {"auto", "human"} and sum(routes.values()) == warehouse.scalar(
+        "select count(*) from stg.stg_crm__messages where split = 'test'"
+    )
+    explained = warehouse.scalar("select count(*) from ml.routed_messages where explanation <> ''")
+    assert explained > 0.9 * sum(routes.values())
+    bad_intervals = warehouse.scalar(
+        "select count(*) from ml.demand_forecast where not (lower_units <= forecast_units and forecast_units <= upper_units)"
+    )
+    assert bad_intervals == 0
+    assert warehouse.scalar("select count(distinct horizon) from ml.demand_forecast") == 4
+
+
+def test_metrics_files_match_mlflow(built):
+    warehouse, result = built
+    router_metrics = json.loads((_outputs(warehouse) / "metrics" / "router.json").read_text())
+    run = _client().get_run(materialization_metadata(result, "ml/router_model")["mlflow_run_id"])
+    assert router_metrics["accuracy"] == round(run.data.metrics["accuracy"], 6)
+    forecast_metrics = json.loads((_outputs(warehouse) / "metrics" / "forecast.json").read_text())
+    ratio = forecast_metrics["wape_model"] / forecast_metrics["wape_naive"]
+    assert forecast_metrics["wape_ratio_to_naive"] == pytest.approx(ratio, abs=1e-5)
+
+
+def test_rerun_on_the_same_data_gives_identical_metrics(warehouse, pipeline):
+    assert pipeline().success
+    first = {f: (_outputs(warehouse) / "metrics" / f).read_bytes() for f in ("router.json", "forecast.json")}
+    assert pipeline(ML_GROUPS).success
+    second = {f: (_outputs(warehouse) / "metrics" / f).read_bytes() for f in ("router.json", "forecast.json")}
+    assert first == second
+    assert str(_client().get_model_version_by_alias("intent_router", "champion").version) == "2"
+
+
+def _write_messages(path: Path, frame: pd.DataFrame) -> None:
+    with gzip.open(path, "wt", encoding="utf-8") as handle:
+        frame.to_csv(handle, index=False)
+
+
+def test_shuffled_labels_are_registered_but_not_promoted(warehouse, pipeline):
+    assert pipeline().success
+    client = _client()
+    assert str(client.get_model_version_by_alias("intent_router", "champion").version) == "1"
+
+    train = pd.read_csv(FIXTURES / "messages_train.csv.gz")
+    train["category"] = np.random.default_rng(7).permutation(train["category"].to_numpy())
+    damaged = warehouse.root / "messages_train_shuffled.csv.gz"
+    _write_messages(damaged, train)
+    files = {**FIXTURE_FILES, "messages": [{"path": str(damaged), "partition": "train"}, FIXTURE_FILES["messages"][1]]}
+    warehouse.write_catalog(files=files)
+    result = pipeline()
+
+    assert not result.success
+    gate = check_evaluations(result)["router_clears_promotion_gate"]
+    assert not gate.passed and gate.severity.value == "ERROR"
+    assert "below the bar" in gate.metadata["failures"].value
+    assert str(client.get_model_version("intent_router", "2").version) == "2"  # registered...
+    assert str(client.get_model_version_by_alias("intent_router", "champion").version) == "1"  # ...not promoted
+    materialised = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert "ml/router_champion" not in materialised and "ml/routed_messages" not in materialised
+
+
+def test_router_retrains_on_a_business_own_label_set(warehouse, pipeline):
+    def relabel(label: str) -> str:
+        for group in ("card", "transfer", "top_up"):
+            if group in label:
+                return group
+        return "other"
+
+    files = {}
+    for spec in FIXTURE_FILES["messages"]:
+        frame = pd.read_csv(spec["path"]).rename(columns={"text": "question", "category": "topic"})
+        frame["topic"] = frame["topic"].map(relabel)
+        path = warehouse.root / f"shop_{spec['partition']}.csv.gz"
+        _write_messages(path, frame)
+        files.setdefault("messages", []).append({"path": str(path), "partition": spec["partition"]})
+    labels = warehouse.root / "labels.json"
+    labels.write_text(json.dumps(["card", "transfer", "top_up", "other"]))
+    warehouse.write_catalog(
+        files={**FIXTURE_FILES, **files},
+        messages={"columns": {"text": "question", "label": "topic"}, "label_set_path": str(labels)},
+    )
+    result = pipeline()
+    assert result.success
+    intents = {r[0] for r in warehouse.query("select distinct predicted_intent from ml.routed_messages")}
+    assert intents <= {"card", "transfer", "top_up", "other"} and len(intents) >= 3
+    assert materialization_metadata(result, "ml/router_dataset")["labels"] == 4

@@ -1,0 +1,99 @@
+"""Pure ML logic: threshold choice, promotion decisions, baselines and forecast scores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from dagster_project.ml import forecast, router, tracking
+from dagster_project.params import ParamsError, load_params
+from tests.conftest import params_dict
+
+PARAMS = load_params(Path(__file__).resolve().parents[2] / "params.yaml")
+
+
+def test_curve_and_threshold_reach_the_target_precision():
+    confidence = np.array([0.99, 0.95, 0.9, 0.8, 0.7, 0.6])
+    correct = np.array([True, True, True, False, True, False])
+    curve = router.precision_coverage_curve(confidence, correct)
+    assert curve["coverage"].tolist() == pytest.approx([1 / 6, 2 / 6, 3 / 6, 4 / 6, 5 / 6, 1])
+    assert router.threshold_for_precision(curve, 1.0) == 0.9  # the first three are all right
+    assert router.threshold_for_precision(curve, 0.8) == 0.7  # 4 of the top 5
+    assert router.threshold_for_precision(curve, 1.01) > 1  # unreachable: nothing goes auto
+
+
+def test_ties_in_confidence_never_split_across_the_threshold():
+    curve = router.precision_coverage_curve(np.array([0.9, 0.9, 0.5]), np.array([True, False, True]))
+    assert curve["threshold"].tolist() == [0.9, 0.5]
+    assert curve["precision"].iloc[0] == 0.5
+
+
+def test_gate_needs_bars_met_and_champion_not_beaten():
+    higher = {"accuracy": True, "wape": False}
+    ok = tracking.gate_failures({"accuracy": 0.9, "wape": 0.5}, {"accuracy": 0.85}, {"wape": 0.6}, higher, None, 0.01)
+    assert ok == []
+    below = tracking.gate_failures({"accuracy": 0.8, "wape": 0.5}, {"accuracy": 0.85}, {}, higher, None, 0.01)
+    assert len(below) == 1 and "accuracy" in below[0]
+    champion = {"accuracy": 0.92, "wape": 0.45}
+    within = tracking.gate_failures({"accuracy": 0.915, "wape": 0.455}, {}, {}, higher, champion, 0.01)
+    assert within == []
+    worse = tracking.gate_failures({"accuracy": 0.90, "wape": 0.47}, {}, {}, higher, champion, 0.01)
+    assert len(worse) == 2
+
+
+def _panel(rows: list[list[float]]) -> forecast.Panel:
+    units = np.array(rows, dtype=float)
+    weeks = pd.date_range("2011-01-03", periods=units.shape[1], freq="7D")
+    return forecast.Panel([f"P{i}" for i in range(len(rows))], weeks, units)
+
+
+def test_baselines_look_back_the_right_number_of_weeks():
+    p = PARAMS.forecast.model_copy(update={"season_length": 4, "moving_average_weeks": 2})
+    history = np.array([[1, 2, 3, 4, 5, 6, 7, 8]], dtype=float)
+    assert forecast.baseline("naive", history, 3, p)[0] == 8
+    assert forecast.baseline("moving_average", history, 1, p)[0] == 7.5
+    # same position in the last full season: h=1 -> week 5, h=4 -> week 8, h=5 -> week 5 again
+    assert [forecast.baseline("seasonal_naive", history, h, p)[0] for h in (1, 4, 5)] == [5, 8, 5]
+
+
+def test_scores_are_wape_mase_and_bias_of_each_method():
+    bt = pd.DataFrame(
+        {"stock_code": ["A", "A", "B"], "actual": [10.0, 0.0, 5.0], "model": [8.0, 1.0, 5.0],
+         "naive": [10.0, 10.0, 0.0], "seasonal_naive": [0.0, 0.0, 0.0], "moving_average": [5.0, 5.0, 5.0]}
+    )
+    scores = forecast.scores(bt, pd.Series({"A": 2.0, "B": 1.0}))
+    assert scores["model"]["wape"] == pytest.approx((2 + 1 + 0) / 15)
+    assert scores["model"]["bias"] == pytest.approx((-2 + 1 + 0) / 15)
+    assert scores["model"]["mase"] == pytest.approx(np.mean([2 / 2, 1 / 2, 0 / 1]))
+    assert scores["naive"]["wape"] == pytest.approx((0 + 10 + 5) / 15)
+
+
+def test_backtest_never_uses_the_week_it_forecasts():
+    rng = np.random.default_rng(0)
+    panel = _panel(rng.poisson(5, size=(3, 30)).tolist())
+    p = PARAMS.forecast.model_copy(update={"lags": 3, "backtest_origins": 3, "horizon_weeks": 2})
+    bt = forecast.backtest(panel, p, seed=0)
+    assert (bt["week_start"] > bt["origin"]).all()
+    assert set(bt["horizon"]) == {1, 2}
+    # the naive forecast is the origin week's units
+    origin_index = {w: i for i, w in enumerate(panel.weeks)}
+    first = bt.iloc[0]
+    assert first["naive"] == panel.units[0, origin_index[first["origin"]]]
+
+
+def test_too_little_history_is_an_actionable_error():
+    p = PARAMS.forecast.model_copy(update={"lags": 8, "horizon_weeks": 4})
+    with pytest.raises(ValueError, match="lags=8"):
+        forecast.origins(_panel([[1.0] * 10]), p)
+
+
+def test_invalid_params_name_the_field(tmp_path):
+    bad = params_dict(router={"target_precision": 1.5})
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(bad))
+    with pytest.raises(ParamsError, match="router.target_precision"):
+        load_params(path)
