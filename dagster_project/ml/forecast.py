@@ -200,6 +200,13 @@ def interval_offsets(bt: pd.DataFrame, p: ForecastParams) -> pd.DataFrame:
     return pd.DataFrame({"low": grouped.quantile(low), "high": grouped.quantile(high)})
 
 
+def interval_coverage(bt: pd.DataFrame, offsets: pd.DataFrame) -> float:
+    """Share of backtest actuals inside their interval (in-sample: offsets come from the same errors)."""
+    low = np.maximum(0, bt["model"] + bt["horizon"].map(offsets["low"]) * bt["level"])
+    high = bt["model"] + bt["horizon"].map(offsets["high"]) * bt["level"]
+    return float(((bt["actual"] >= low) & (bt["actual"] <= high)).mean())
+
+
 def forecast(
     panel: Panel, p: ForecastParams, seed: int, offsets: pd.DataFrame
 ) -> tuple[pd.DataFrame, HistGradientBoostingRegressor]:

@@ -81,7 +81,9 @@ def champion(name: str) -> Champion | None:
         version = client.get_model_version_by_alias(name, CHAMPION)
     except MlflowException:
         return None
-    return Champion(str(version.version), version.run_id, client.get_run(version.run_id).data.metrics)
+    return Champion(
+        str(version.version), version.run_id, client.get_run(version.run_id).data.metrics
+    )
 
 
 def promote(name: str, version: str) -> None:

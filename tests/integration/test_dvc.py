@@ -19,7 +19,9 @@ pytestmark = pytest.mark.slow
 
 def _run(args: list[str], cwd: Path, env: dict) -> str:
     done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
-    assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    assert done.returncode == 0, (
+        f"{' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    )
     return done.stdout
 
 
@@ -34,7 +36,12 @@ def test_dvc_repro_on_a_clean_clone(tmp_path):
         "AI_ROI_SOURCES": str(clone / "config" / "sources.yaml"),
         "AI_ROI_PARAMS": str(clone / "params.yaml"),
     }
-    for name in ("AI_ROI_DUCKDB_PATH", "DAGSTER_HOME", "MLFLOW_TRACKING_URI", "AI_ROI_MLFLOW_ARTIFACTS"):
+    for name in (
+        "AI_ROI_DUCKDB_PATH",
+        "DAGSTER_HOME",
+        "MLFLOW_TRACKING_URI",
+        "AI_ROI_MLFLOW_ARTIFACTS",
+    ):
         env.pop(name, None)
     dvc = str(clone / ".venv" / "bin" / "dvc")
 

@@ -31,7 +31,10 @@ def _outputs(warehouse) -> Path:
 def test_training_is_tracked_registered_promoted_and_exported(built):
     warehouse, result = built
     client = _client()
-    for name, model_key in (("intent_router", "ml/router_model"), ("demand_forecaster", "ml/demand_model")):
+    for name, model_key in (
+        ("intent_router", "ml/router_model"),
+        ("demand_forecaster", "ml/demand_model"),
+    ):
         meta = materialization_metadata(result, model_key)
         run = client.get_run(meta["mlflow_run_id"])
         assert run.data.tags["dagster_run_id"] == result.run_id
@@ -40,14 +43,21 @@ def test_training_is_tracked_registered_promoted_and_exported(built):
         assert run.data.params["seed"] == "42"
         version = client.get_model_version(name, meta["model_version"])
         assert version.run_id == run.info.run_id
-        assert str(client.get_model_version_by_alias(name, "champion").version) == meta["model_version"]
+        assert (
+            str(client.get_model_version_by_alias(name, "champion").version)
+            == meta["model_version"]
+        )
         mlmodel = (_outputs(warehouse) / "models" / name / "MLmodel").read_text()
         assert "signature" in mlmodel and "sklearn" in mlmodel
-    router_run = client.get_run(materialization_metadata(result, "ml/router_model")["mlflow_run_id"])
+    router_run = client.get_run(
+        materialization_metadata(result, "ml/router_model")["mlflow_run_id"]
+    )
     for metric in ("accuracy", "macro_f1", "auto_precision", "automation_rate", "threshold"):
         assert metric in router_run.data.metrics
     assert any(m.startswith("f1.") for m in router_run.data.metrics)
-    forecast_run = client.get_run(materialization_metadata(result, "ml/demand_model")["mlflow_run_id"])
+    forecast_run = client.get_run(
+        materialization_metadata(result, "ml/demand_model")["mlflow_run_id"]
+    )
     for metric in ("wape_model", "wape_naive", "wape_seasonal_naive", "mase_model", "bias_model"):
         assert metric in forecast_run.data.metrics
     for gate in ("router_clears_promotion_gate", "forecaster_clears_promotion_gate"):
@@ -81,9 +91,15 @@ def test_metrics_files_match_mlflow(built):
 
 def test_rerun_on_the_same_data_gives_identical_metrics(warehouse, pipeline):
     assert pipeline().success
-    first = {f: (_outputs(warehouse) / "metrics" / f).read_bytes() for f in ("router.json", "forecast.json")}
+    first = {
+        f: (_outputs(warehouse) / "metrics" / f).read_bytes()
+        for f in ("router.json", "forecast.json")
+    }
     assert pipeline(ML_GROUPS).success
-    second = {f: (_outputs(warehouse) / "metrics" / f).read_bytes() for f in ("router.json", "forecast.json")}
+    second = {
+        f: (_outputs(warehouse) / "metrics" / f).read_bytes()
+        for f in ("router.json", "forecast.json")
+    }
     assert first == second
     assert str(_client().get_model_version_by_alias("intent_router", "champion").version) == "2"
 
@@ -102,7 +118,10 @@ def test_shuffled_labels_are_registered_but_not_promoted(warehouse, pipeline):
     train["category"] = np.random.default_rng(7).permutation(train["category"].to_numpy())
     damaged = warehouse.root / "messages_train_shuffled.csv.gz"
     _write_messages(damaged, train)
-    files = {**FIXTURE_FILES, "messages": [{"path": str(damaged), "partition": "train"}, FIXTURE_FILES["messages"][1]]}
+    files = {
+        **FIXTURE_FILES,
+        "messages": [{"path": str(damaged), "partition": "train"}, FIXTURE_FILES["messages"][1]],
+    }
     warehouse.write_catalog(files=files)
     result = pipeline()
 
@@ -111,7 +130,9 @@ def test_shuffled_labels_are_registered_but_not_promoted(warehouse, pipeline):
     assert not gate.passed and gate.severity.value == "ERROR"
     assert "below the bar" in gate.metadata["failures"].value
     assert str(client.get_model_version("intent_router", "2").version) == "2"  # registered...
-    assert str(client.get_model_version_by_alias("intent_router", "champion").version) == "1"  # ...not promoted
+    assert (
+        str(client.get_model_version_by_alias("intent_router", "champion").version) == "1"
+    )  # ...not promoted
     materialised = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert "ml/router_champion" not in materialised and "ml/routed_messages" not in materialised
 
@@ -138,6 +159,8 @@ def test_router_retrains_on_a_business_own_label_set(warehouse, pipeline):
     )
     result = pipeline()
     assert result.success
-    intents = {r[0] for r in warehouse.query("select distinct predicted_intent from ml.routed_messages")}
+    intents = {
+        r[0] for r in warehouse.query("select distinct predicted_intent from ml.routed_messages")
+    }
     assert intents <= {"card", "transfer", "top_up", "other"} and len(intents) >= 3
     assert materialization_metadata(result, "ml/router_dataset")["labels"] == 4

@@ -27,19 +27,27 @@ def test_curve_and_threshold_reach_the_target_precision():
 
 
 def test_ties_in_confidence_never_split_across_the_threshold():
-    curve = router.precision_coverage_curve(np.array([0.9, 0.9, 0.5]), np.array([True, False, True]))
+    curve = router.precision_coverage_curve(
+        np.array([0.9, 0.9, 0.5]), np.array([True, False, True])
+    )
     assert curve["threshold"].tolist() == [0.9, 0.5]
     assert curve["precision"].iloc[0] == 0.5
 
 
 def test_gate_needs_bars_met_and_champion_not_beaten():
     higher = {"accuracy": True, "wape": False}
-    ok = tracking.gate_failures({"accuracy": 0.9, "wape": 0.5}, {"accuracy": 0.85}, {"wape": 0.6}, higher, None, 0.01)
+    ok = tracking.gate_failures(
+        {"accuracy": 0.9, "wape": 0.5}, {"accuracy": 0.85}, {"wape": 0.6}, higher, None, 0.01
+    )
     assert ok == []
-    below = tracking.gate_failures({"accuracy": 0.8, "wape": 0.5}, {"accuracy": 0.85}, {}, higher, None, 0.01)
+    below = tracking.gate_failures(
+        {"accuracy": 0.8, "wape": 0.5}, {"accuracy": 0.85}, {}, higher, None, 0.01
+    )
     assert len(below) == 1 and "accuracy" in below[0]
     champion = {"accuracy": 0.92, "wape": 0.45}
-    within = tracking.gate_failures({"accuracy": 0.915, "wape": 0.455}, {}, {}, higher, champion, 0.01)
+    within = tracking.gate_failures(
+        {"accuracy": 0.915, "wape": 0.455}, {}, {}, higher, champion, 0.01
+    )
     assert within == []
     worse = tracking.gate_failures({"accuracy": 0.90, "wape": 0.47}, {}, {}, higher, champion, 0.01)
     assert len(worse) == 2
@@ -62,8 +70,14 @@ def test_baselines_look_back_the_right_number_of_weeks():
 
 def test_scores_are_wape_mase_and_bias_of_each_method():
     bt = pd.DataFrame(
-        {"stock_code": ["A", "A", "B"], "actual": [10.0, 0.0, 5.0], "model": [8.0, 1.0, 5.0],
-         "naive": [10.0, 10.0, 0.0], "seasonal_naive": [0.0, 0.0, 0.0], "moving_average": [5.0, 5.0, 5.0]}
+        {
+            "stock_code": ["A", "A", "B"],
+            "actual": [10.0, 0.0, 5.0],
+            "model": [8.0, 1.0, 5.0],
+            "naive": [10.0, 10.0, 0.0],
+            "seasonal_naive": [0.0, 0.0, 0.0],
+            "moving_average": [5.0, 5.0, 5.0],
+        }
     )
     scores = forecast.scores(bt, pd.Series({"A": 2.0, "B": 1.0}))
     assert scores["model"]["wape"] == pytest.approx((2 + 1 + 0) / 15)

@@ -100,6 +100,7 @@ def demand_model(
         scores["model"]["wape"] / scores["seasonal_naive"]["wape"]
     )
     summary["wape_improvement_vs_naive_pct"] = 100 * (1 - summary["wape_ratio_to_naive"])
+    summary["interval_coverage"] = forecast.interval_coverage(backtest, offsets)
 
     experiment = mlflow_store.experiment(NAME)
     with mlflow.start_run(
@@ -171,7 +172,7 @@ def demand_model(
 def demand_champion(
     context: dg.AssetExecutionContext, mlflow_store: MlflowResource, outputs: OutputsResource
 ) -> dg.MaterializeResult:
-    """The forecaster version that cleared the promotion gate, aliased champion and exported to models/demand_forecaster; one model."""
+    """The forecaster version that cleared the promotion gate, aliased champion and exported to models/demand_forecaster; one champion version per model name."""
     version = latest_metadata(context, MODEL_KEY)["model_version"]
     mlflow_store.experiment(NAME)
     tracking.promote(NAME, version)

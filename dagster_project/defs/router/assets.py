@@ -166,7 +166,7 @@ def router_evaluation(
 def router_champion(
     context: dg.AssetExecutionContext, mlflow_store: MlflowResource, outputs: OutputsResource
 ) -> dg.MaterializeResult:
-    """The router version that cleared the promotion gate, aliased champion and exported to models/intent_router; one model."""
+    """The router version that cleared the promotion gate, aliased champion and exported to models/intent_router; one champion version per model name."""
     version = latest_metadata(context, EVALUATION_KEY)["model_version"]
     mlflow_store.experiment(NAME)
     tracking.promote(NAME, version)
