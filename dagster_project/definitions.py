@@ -7,6 +7,7 @@ import warnings
 import dagster as dg
 
 from dagster_project import settings  # noqa: F401  (sets environment defaults first)
+from dagster_project.defs.features import assets as feature_assets
 from dagster_project.defs.forecast import assets as forecast_assets
 from dagster_project.defs.forecast import checks as forecast_checks
 from dagster_project.defs.marts import assets as mart_assets
@@ -38,6 +39,7 @@ _modules = [
     message_assets,
     message_checks,
     mart_assets,
+    feature_assets,
     router_assets,
     router_checks,
     forecast_assets,

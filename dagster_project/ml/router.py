@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -21,6 +22,7 @@ from sklearn.svm import LinearSVC
 from dagster_project.params import RouterParams
 
 TEXT = "text"
+EMBEDDING_PREFIX = "emb_"
 CALIBRATION_TYPES = [
     "sklearn.calibration._CalibratedClassifier",
     "sklearn.calibration._SigmoidCalibration",
@@ -28,24 +30,38 @@ CALIBRATION_TYPES = [
 AUTO, HUMAN = "auto", "human"
 
 
-def build_pipeline(params: RouterParams, seed: int) -> Pipeline:
-    """Word and character TF-IDF into a calibrated linear SVM; input: a frame with a `text` column."""
-    features = ColumnTransformer(
-        [
-            ("word", TfidfVectorizer(ngram_range=params.word_ngrams, sublinear_tf=True), TEXT),
-            (
-                "char",
-                TfidfVectorizer(
-                    analyzer="char_wb", ngram_range=params.char_ngrams, sublinear_tf=True, min_df=2
-                ),
-                TEXT,
-            ),
-        ]
+def embedding_columns(frame: pd.DataFrame) -> list[str]:
+    return [c for c in frame.columns if c.startswith(EMBEDDING_PREFIX)]
+
+
+def model_inputs(frame: pd.DataFrame, params: RouterParams) -> pd.DataFrame:
+    """The columns the router reads: the text, and its sentence embedding unless switched off."""
+    columns = [TEXT] + (embedding_columns(frame) if params.embedding_weight > 0 else [])
+    return frame[columns]
+
+
+def build_pipeline(params: RouterParams, seed: int, embedding_cols: list[str] = ()) -> Pipeline:
+    """Word and character TF-IDF, plus the sentence embedding when given, into a calibrated linear SVM."""
+    char = TfidfVectorizer(
+        analyzer="char_wb", ngram_range=params.char_ngrams, sublinear_tf=True, min_df=2
     )
+    parts = [
+        ("word", TfidfVectorizer(ngram_range=params.word_ngrams, sublinear_tf=True), TEXT),
+        ("char", char, TEXT),
+    ]
+    weights = None
+    if embedding_cols:
+        parts.append(("embedding", "passthrough", list(embedding_cols)))
+        weights = {"word": 1.0, "char": 1.0, "embedding": params.embedding_weight}
     classifier = CalibratedClassifierCV(
         LinearSVC(C=params.C, random_state=seed), cv=params.calibration_folds
     )
-    return Pipeline([("features", features), ("classifier", classifier)])
+    return Pipeline(
+        [
+            ("features", ColumnTransformer(parts, transformer_weights=weights)),
+            ("classifier", classifier),
+        ]
+    )
 
 
 def precision_coverage_curve(confidence: np.ndarray, correct: np.ndarray) -> pd.DataFrame:
@@ -73,13 +89,12 @@ class Threshold:
 
 
 def choose_threshold(
-    texts: pd.Series, labels: pd.Series, params: RouterParams, seed: int
+    inputs: pd.DataFrame, labels: pd.Series, params: RouterParams, seed: int
 ) -> Threshold:
     """Threshold reaching the target precision on out-of-fold predictions of the training split."""
     folds = StratifiedKFold(params.threshold_folds, shuffle=True, random_state=seed)
-    proba = cross_val_predict(
-        build_pipeline(params, seed), texts.to_frame(TEXT), labels, cv=folds, method="predict_proba"
-    )
+    pipeline = build_pipeline(params, seed, embedding_columns(inputs))
+    proba = cross_val_predict(pipeline, inputs, labels, cv=folds, method="predict_proba")
     classes = np.array(sorted(labels.unique()))
     confidence = proba.max(axis=1)
     correct = classes[proba.argmax(axis=1)] == labels.to_numpy()
@@ -93,8 +108,8 @@ def choose_threshold(
     )
 
 
-def predict(model: Pipeline, texts: pd.Series, threshold: float) -> pd.DataFrame:
-    proba = model.predict_proba(texts.to_frame(TEXT))
+def predict(model: Pipeline, inputs: pd.DataFrame, threshold: float) -> pd.DataFrame:
+    proba = model.predict_proba(inputs)
     confidence = proba.max(axis=1)
     return pd.DataFrame(
         {
@@ -102,15 +117,15 @@ def predict(model: Pipeline, texts: pd.Series, threshold: float) -> pd.DataFrame
             "confidence": confidence,
             "route": np.where(confidence >= threshold, AUTO, HUMAN),
         },
-        index=texts.index,
+        index=inputs.index,
     )
 
 
 def evaluate(
-    model: Pipeline, texts: pd.Series, labels: pd.Series, threshold: float
+    model: Pipeline, inputs: pd.DataFrame, labels: pd.Series, threshold: float
 ) -> tuple[dict, pd.DataFrame, dict]:
     """Headline metrics, the precision/coverage curve, and F1 per intent on a held-out split."""
-    routed = predict(model, texts, threshold)
+    routed = predict(model, inputs, threshold)
     correct = (routed["predicted_intent"] == labels).to_numpy()
     auto = (routed["route"] == AUTO).to_numpy()
     metrics = {
@@ -126,10 +141,10 @@ def evaluate(
     return metrics, curve, dict(zip(intents, map(float, per_intent), strict=True))
 
 
-def explain(model: Pipeline, texts: pd.Series, predicted: pd.Series, top: int) -> list[str]:
+def explain(model: Pipeline, inputs: pd.DataFrame, predicted: pd.Series, top: int) -> list[str]:
     """The words that pushed each message most towards its predicted intent."""
     features = model.named_steps["features"]
-    matrix = features.transform(texts.to_frame(TEXT)).tocsr()
+    matrix = sp.csr_matrix(features.transform(inputs))
     names = features.get_feature_names_out()
     word = np.char.startswith(names.astype(str), "word__")
     classifier = model.named_steps["classifier"]

@@ -1,12 +1,14 @@
-"""`dvc repro` on a clean clone reproduces the committed metrics, offline, and then has nothing to do.
+"""`dvc repro` on a clean checkout reproduces the committed metrics, offline, and then has nothing to do.
 
-This clones the committed HEAD (uncommitted changes are not part of it) and runs the real pipeline
-on the embedded data through DVC, so it takes a minute or two.
+The checkout is a fresh git repository holding the files git tracks here, as they are in the working
+tree (so it tests the code that is being run), with no generated state. It runs the real pipeline on
+the embedded data through DVC, so it takes a few minutes.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -25,9 +27,23 @@ def _run(args: list[str], cwd: Path, env: dict) -> str:
     return done.stdout
 
 
-def test_dvc_repro_on_a_clean_clone(tmp_path):
+def _fresh_checkout(target: Path) -> None:
+    tracked = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split("\0")
+    for name in filter(None, tracked):
+        source = ROOT / name
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "checkout"]):
+        subprocess.run(git + args, cwd=target, check=True)
+
+
+def test_dvc_repro_on_a_clean_checkout(tmp_path):
     clone = tmp_path / "clone"
-    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+    _fresh_checkout(clone)
     (clone / ".venv").symlink_to(ROOT / ".venv")
     env = {
         **os.environ,

@@ -10,13 +10,12 @@ import sklearn
 from dagster_duckdb import DuckDBResource
 from mlflow.models import infer_signature
 
+from dagster_project.defs.features.assets import DEMAND_EXTRACT, DEMAND_HISTORY_KEY
 from dagster_project.defs.resources import MlflowResource, OutputsResource, ParamsResource
-from dagster_project.lib.ml_assets import latest_metadata, write_json, write_parquet
-from dagster_project.lib.warehouse import load_sql
+from dagster_project.lib.ml_assets import latest_metadata, write_json
 from dagster_project.ml import forecast, tracking
 
 NAME = "demand_forecaster"
-HISTORY_KEY = dg.AssetKey(["ml", "demand_history"])
 MODEL_KEY = dg.AssetKey(["ml", "demand_model"])
 CHAMPION_KEY = dg.AssetKey(["ml", "demand_champion"])
 FORECAST_KEY = dg.AssetKey(["ml", "demand_forecast"])
@@ -24,51 +23,12 @@ ML_TAGS = {"classification": "internal", "domain": "ai"}
 
 
 def _panel(outputs: OutputsResource) -> forecast.Panel:
-    return forecast.Panel.from_long(
-        pd.read_parquet(outputs.path("extracts", "demand_weekly.parquet"))
-    )
-
-
-@dg.asset(
-    key=HISTORY_KEY,
-    deps=[dg.AssetKey(["marts", "mart_demand_weekly"])],
-    group_name="features",
-    kinds={"duckdb", "parquet"},
-    tags=ML_TAGS,
-)
-def demand_history(
-    duckdb: DuckDBResource, params: ParamsResource, outputs: OutputsResource
-) -> dg.MaterializeResult:
-    """Full weeks of demand of the planned products, extracted to extracts/demand_weekly.parquet; one row per product-week."""
-    p = params.load().forecast
-    path = outputs.path("extracts", "demand_weekly.parquet")
-    with duckdb.get_connection() as con:
-        rows = write_parquet(
-            con,
-            load_sql("ml/demand_history"),
-            {"min_active_weeks": p.min_active_weeks, "top_products": p.top_products},
-            path,
-        )
-    if rows == 0:
-        raise dg.Failure(
-            f"no product was sold in at least {p.min_active_weeks} weeks: lower "
-            "forecast.min_active_weeks in params.yaml or load more history"
-        )
-    data = pd.read_parquet(path)
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": rows,
-            "products": int(data["stock_code"].nunique()),
-            "first_week": str(data["week_start"].min().date()),
-            "last_week": str(data["week_start"].max().date()),
-            **tracking.file_hashes(path),
-        }
-    )
+    return forecast.Panel.from_long(pd.read_parquet(outputs.path(*DEMAND_EXTRACT)))
 
 
 @dg.asset(
     key=MODEL_KEY,
-    deps=[HISTORY_KEY],
+    deps=[DEMAND_HISTORY_KEY],
     group_name="forecast",
     kinds={"mlflow", "sklearn"},
     tags=ML_TAGS,
@@ -83,7 +43,7 @@ def demand_model(
     p = params.load()
     fp = p.forecast
     panel = _panel(outputs)
-    path = outputs.path("extracts", "demand_weekly.parquet")
+    path = outputs.path(*DEMAND_EXTRACT)
     try:
         backtest = forecast.backtest(panel, fp, p.seed)
         first_origin = forecast.origins(panel, fp)[0]

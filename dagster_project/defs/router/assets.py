@@ -9,58 +9,31 @@ import sklearn
 from dagster_duckdb import DuckDBResource
 from mlflow.models import infer_signature
 
+from dagster_project.defs.features.assets import ROUTER_DATASET_KEY, ROUTER_EXTRACT, TEST, TRAIN
 from dagster_project.defs.resources import MlflowResource, OutputsResource, ParamsResource
-from dagster_project.lib.ml_assets import latest_metadata, write_json, write_parquet
-from dagster_project.lib.warehouse import load_sql
+from dagster_project.lib.ml_assets import latest_metadata, write_json
 from dagster_project.ml import router, tracking
 
 NAME = "intent_router"
-DATASET_KEY = dg.AssetKey(["ml", "router_dataset"])
 MODEL_KEY = dg.AssetKey(["ml", "router_model"])
 EVALUATION_KEY = dg.AssetKey(["ml", "router_evaluation"])
 CHAMPION_KEY = dg.AssetKey(["ml", "router_champion"])
 ROUTED_KEY = dg.AssetKey(["ml", "routed_messages"])
-TRAIN, TEST = "train", "test"
 ML_TAGS = {"classification": "internal", "domain": "ai"}
 
 
 def _dataset(outputs: OutputsResource) -> pd.DataFrame:
-    return pd.read_parquet(outputs.path("extracts", "router_messages.parquet"))
+    return pd.read_parquet(outputs.path(*ROUTER_EXTRACT))
 
 
-@dg.asset(
-    key=DATASET_KEY,
-    deps=[dg.AssetKey(["stg", "stg_crm__messages"])],
-    group_name="features",
-    kinds={"duckdb", "parquet"},
-    tags={"classification": "confidential", "domain": "ai"},
-)
-def router_dataset(duckdb: DuckDBResource, outputs: OutputsResource) -> dg.MaterializeResult:
-    """Labelled support messages with their split, extracted to extracts/router_messages.parquet; one row per message."""
-    path = outputs.path("extracts", "router_messages.parquet")
-    with duckdb.get_connection() as con:
-        rows = write_parquet(con, load_sql("ml/router_dataset"), {}, path)
-    data = pd.read_parquet(path)
-    counts = data["split"].value_counts().to_dict()
-    if not {TRAIN, TEST} <= set(counts):
-        raise dg.Failure(
-            f"the router needs messages in splits '{TRAIN}' and '{TEST}'; found {sorted(counts)}. "
-            "Set `partition:` on the message files in the source catalogue."
-        )
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": rows,
-            "rows_by_split": dg.MetadataValue.json(counts),
-            "labels": int(data["label"].nunique()),
-            "path": str(path),
-            **tracking.file_hashes(path),
-        }
-    )
+def _test_split(outputs: OutputsResource) -> pd.DataFrame:
+    data = _dataset(outputs)
+    return data[data["split"] == TEST].reset_index(drop=True)
 
 
 @dg.asset(
     key=MODEL_KEY,
-    deps=[DATASET_KEY],
+    deps=[ROUTER_DATASET_KEY],
     group_name="router",
     kinds={"mlflow", "sklearn"},
     tags=ML_TAGS,
@@ -75,7 +48,7 @@ def router_model(
     p = params.load()
     data = _dataset(outputs)
     train = data[data["split"] == TRAIN]
-    path = outputs.path("extracts", "router_messages.parquet")
+    path = outputs.path(*ROUTER_EXTRACT)
     experiment = mlflow_store.experiment(NAME)
     with mlflow.start_run(
         experiment_id=experiment, run_name=f"router-{context.run.run_id[:8]}"
@@ -92,8 +65,10 @@ def router_model(
             {"seed": p.seed, **{k: v for k, v in p.router.model_dump().items() if k != "gate"}}
         )
         mlflow.log_params({"train_rows": len(train), "labels": train["label"].nunique()})
-        threshold = router.choose_threshold(train["text"], train["label"], p.router, p.seed)
-        model = router.build_pipeline(p.router, p.seed).fit(train[["text"]], train["label"])
+        inputs = router.model_inputs(train, p.router)
+        threshold = router.choose_threshold(inputs, train["label"], p.router, p.seed)
+        model = router.build_pipeline(p.router, p.seed, router.embedding_columns(inputs))
+        model.fit(inputs, train["label"])
         mlflow.log_metrics(
             {
                 "threshold": threshold.value,
@@ -101,7 +76,7 @@ def router_model(
                 "cv_automation_rate": threshold.cv_coverage,
             }
         )
-        example = train[["text"]].head(3)
+        example = inputs.head(3)
         info = mlflow.sklearn.log_model(
             model,
             name="model",
@@ -132,10 +107,9 @@ def router_evaluation(
     trained = latest_metadata(context, MODEL_KEY)
     mlflow_store.experiment(NAME)
     model = mlflow.sklearn.load_model(f"models:/{NAME}/{trained['model_version']}")
-    test = _dataset(outputs).query("split == @TEST")
-    metrics, curve, per_intent = router.evaluate(
-        model, test["text"], test["label"], trained["threshold"]
-    )
+    test = _test_split(outputs)
+    inputs = test[list(model.feature_names_in_)]
+    metrics, curve, per_intent = router.evaluate(model, inputs, test["label"], trained["threshold"])
     with mlflow.start_run(run_id=trained["mlflow_run_id"]):
         mlflow.log_metrics(metrics)
         # MLflow metric names allow letters, digits and _-. :/ only; labels are the user's own
@@ -194,10 +168,11 @@ def routed_messages(
     if best is None:
         raise dg.Failure(f"no {NAME} champion yet: materialise ml/router_champion first")
     model = mlflow.sklearn.load_model(f"models:/{NAME}@{tracking.CHAMPION}")
-    test = _dataset(outputs).query("split == @TEST").reset_index(drop=True)
-    routed = router.predict(model, test["text"], best.metrics["threshold"])
+    test = _test_split(outputs)
+    inputs = test[list(model.feature_names_in_)]
+    routed = router.predict(model, inputs, best.metrics["threshold"])
     routed["explanation"] = router.explain(
-        model, test["text"], routed["predicted_intent"], p.router.explanation_terms
+        model, inputs, routed["predicted_intent"], p.router.explanation_terms
     )
     routed_frame = pd.concat([test[["message_id", "text", "label"]], routed], axis=1).rename(
         columns={"label": "labelled_intent"}
