@@ -10,6 +10,8 @@ import dagster as dg
 import duckdb
 import pyarrow.parquet as pq
 
+from dagster_project.ml import tracking
+
 
 def write_parquet(con: duckdb.DuckDBPyConnection, sql: str, params: dict, path: Path) -> int:
     """Write a query's result to `path` atomically (same rows, same bytes on a rerun); its row count."""
@@ -58,9 +60,37 @@ def upstream_check_failures(context: dg.AssetCheckExecutionContext, key: dg.Asse
     return failures
 
 
-def gate_result(failures: list[str], metadata: dict) -> dg.AssetCheckResult:
+def promotion_gate(
+    context: dg.AssetCheckExecutionContext,
+    *,
+    model_name: str,
+    asset_key: dg.AssetKey,
+    candidate_version: str,
+    observed: dict[str, float],
+    minimums: dict[str, float],
+    maximums: dict[str, float],
+    higher_is_better: dict[str, bool],
+    tolerance: float,
+) -> dg.AssetCheckResult:
+    """Pass only if upstream blocking checks passed, the bars are met, and the champion is not beaten."""
+    current = tracking.champion(model_name)
+    incumbent = current.metrics if current and current.version != candidate_version else None
+    failures = upstream_check_failures(context, asset_key)
+    failures += tracking.gate_failures(
+        observed, minimums, maximums, higher_is_better, incumbent, tolerance
+    )
+    compared = {k: incumbent[k] for k in higher_is_better if k in incumbent} if incumbent else {}
     return dg.AssetCheckResult(
         passed=not failures,
         severity=dg.AssetCheckSeverity.ERROR,
-        metadata={**metadata, "failures": "; ".join(failures) or "none"},
+        metadata={
+            "candidate_version": candidate_version,
+            "champion_version": current.version if current else "none",
+            "observed": dg.MetadataValue.json(observed),
+            "minimums": dg.MetadataValue.json(minimums),
+            "maximums": dg.MetadataValue.json(maximums),
+            "champion_metrics": dg.MetadataValue.json(compared),
+            "tolerance": tolerance,
+            "failures": "; ".join(failures) or "none",
+        },
     )

@@ -207,15 +207,14 @@ def interval_coverage(bt: pd.DataFrame, offsets: pd.DataFrame) -> float:
     return float(((bt["actual"] >= low) & (bt["actual"] <= high)).mean())
 
 
-def forecast(
-    panel: Panel, p: ForecastParams, seed: int, offsets: pd.DataFrame
-) -> tuple[pd.DataFrame, HistGradientBoostingRegressor]:
-    """Fit on all history and forecast the next `horizon_weeks` with prediction intervals."""
+def future(
+    model: HistGradientBoostingRegressor, panel: Panel, p: ForecastParams, offsets: pd.DataFrame
+) -> pd.DataFrame:
+    """Forecasts for the `horizon_weeks` after the panel's last week, with prediction intervals."""
     t = panel.units.shape[1] - 1
-    model = fit_model(panel.units, t, p, seed)
     frames = []
     for h in range(1, p.horizon_weeks + 1):
-        point, spread = predict_units(model, panel.units, t, h, p)
+        point, level = predict_units(model, panel.units, t, h, p)
         frames.append(
             pd.DataFrame(
                 {
@@ -223,9 +222,17 @@ def forecast(
                     "week_start": panel.weeks[t] + pd.Timedelta(weeks=h),
                     "horizon": h,
                     "forecast_units": point,
-                    "lower_units": np.maximum(0, point + offsets.loc[h, "low"] * spread),
-                    "upper_units": np.maximum(0, point + offsets.loc[h, "high"] * spread),
+                    "lower_units": np.maximum(0, point + offsets.loc[h, "low"] * level),
+                    "upper_units": np.maximum(0, point + offsets.loc[h, "high"] * level),
                 }
             )
         )
-    return pd.concat(frames, ignore_index=True), model
+    return pd.concat(frames, ignore_index=True)
+
+
+def forecast(
+    panel: Panel, p: ForecastParams, seed: int, offsets: pd.DataFrame
+) -> tuple[pd.DataFrame, HistGradientBoostingRegressor]:
+    """Fit on all history and forecast the next `horizon_weeks` with prediction intervals."""
+    model = fit_model(panel.units, panel.units.shape[1] - 1, p, seed)
+    return future(model, panel, p, offsets), model

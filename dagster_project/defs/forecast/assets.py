@@ -4,7 +4,6 @@ import json
 
 import dagster as dg
 import mlflow
-import numpy as np
 import pandas as pd
 import sklearn
 from dagster_duckdb import DuckDBResource
@@ -159,25 +158,8 @@ def demand_forecast(
     offsets_raw = mlflow.artifacts.load_dict(f"runs:/{best.run_id}/interval_offsets.json")
     offsets = pd.DataFrame.from_dict(offsets_raw, orient="index")
     offsets.index = offsets.index.astype(int)
-    panel = _panel(outputs)
-    t = panel.units.shape[1] - 1
-    frames = []
-    for h in range(1, fp.horizon_weeks + 1):
-        point, level = forecast.predict_units(model, panel.units, t, h, fp)
-        frames.append(
-            pd.DataFrame(
-                {
-                    "stock_code": panel.products,
-                    "week_start": panel.weeks[t] + pd.Timedelta(weeks=h),
-                    "horizon": h,
-                    "forecast_units": point,
-                    "lower_units": np.maximum(0, point + offsets.loc[h, "low"] * level),
-                    "upper_units": np.maximum(0, point + offsets.loc[h, "high"] * level),
-                    "model_version": best.version,
-                }
-            )
-        )
-    forecast_frame = pd.concat(frames, ignore_index=True)
+    forecast_frame = forecast.future(model, _panel(outputs), fp, offsets)
+    forecast_frame["model_version"] = best.version
     with duckdb.get_connection() as con:
         con.execute("create schema if not exists ml")
         con.execute("create or replace table ml.demand_forecast as select * from forecast_frame")

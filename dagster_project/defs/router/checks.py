@@ -4,8 +4,7 @@ import dagster as dg
 
 from dagster_project.defs.resources import MlflowResource, ParamsResource
 from dagster_project.defs.router.assets import EVALUATION_KEY, NAME
-from dagster_project.lib.ml_assets import gate_result, latest_metadata, upstream_check_failures
-from dagster_project.ml import tracking
+from dagster_project.lib.ml_assets import latest_metadata, promotion_gate
 
 HIGHER_IS_BETTER = {
     "accuracy": True,
@@ -22,32 +21,20 @@ def router_clears_promotion_gate(
     """Promote only if upstream data checks passed, the bars in params.yaml are met, and the champion is not beaten."""
     gate = params.load().router.gate
     candidate = latest_metadata(context, EVALUATION_KEY)
-    metrics = {k: candidate[k] for k in HIGHER_IS_BETTER}
     mlflow_store.experiment(NAME)
-    current = tracking.champion(NAME)
-    incumbent = (
-        current.metrics if current and current.version != candidate["model_version"] else None
-    )
-    bars = {
-        "accuracy": gate.min_accuracy,
-        "macro_f1": gate.min_macro_f1,
-        "auto_precision": gate.min_auto_precision,
-        "automation_rate": gate.min_automation_rate,
-    }
-    failures = upstream_check_failures(context, EVALUATION_KEY)
-    failures += tracking.gate_failures(
-        metrics, bars, {}, HIGHER_IS_BETTER, incumbent, gate.tolerance
-    )
-    return gate_result(
-        failures,
-        {
-            "candidate_version": candidate["model_version"],
-            "champion_version": current.version if current else "none",
-            "observed": dg.MetadataValue.json(metrics),
-            "minimums": dg.MetadataValue.json(bars),
-            "champion_metrics": dg.MetadataValue.json(
-                {k: incumbent[k] for k in HIGHER_IS_BETTER if k in incumbent} if incumbent else {}
-            ),
-            "tolerance": gate.tolerance,
+    return promotion_gate(
+        context,
+        model_name=NAME,
+        asset_key=EVALUATION_KEY,
+        candidate_version=candidate["model_version"],
+        observed={k: candidate[k] for k in HIGHER_IS_BETTER},
+        minimums={
+            "accuracy": gate.min_accuracy,
+            "macro_f1": gate.min_macro_f1,
+            "auto_precision": gate.min_auto_precision,
+            "automation_rate": gate.min_automation_rate,
         },
+        maximums={},
+        higher_is_better=HIGHER_IS_BETTER,
+        tolerance=gate.tolerance,
     )
