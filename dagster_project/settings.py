@@ -60,10 +60,6 @@ def output_dir() -> Path:
     return Path(os.environ["AI_ROI_OUTPUT_DIR"])
 
 
-def sources_path() -> Path:
-    return Path(os.environ["AI_ROI_SOURCES"])
-
-
 def ensure_dagster_home() -> Path:
     """Create DAGSTER_HOME with a dagster.yaml, so runs and check history persist."""
     home = Path(os.environ["DAGSTER_HOME"])

@@ -5,7 +5,6 @@ from pathlib import Path
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from dagster_project import settings
 from dagster_project.ml.tracking import use_store
 from dagster_project.params import Params, load_params
 from dagster_project.sources import SourceCatalog, load_catalog
@@ -24,10 +23,6 @@ class PrivacyResource(dg.ConfigurableResource):
     """Secret used to pseudonymise personal identifiers before they leave the raw layer."""
 
     pseudonym_key: str
-
-    @property
-    def is_development_key(self) -> bool:
-        return self.pseudonym_key == settings.DEV_PSEUDONYM_KEY
 
 
 class ParamsResource(dg.ConfigurableResource):

@@ -7,18 +7,16 @@ import os
 from pathlib import Path
 
 import dagster as dg
-import duckdb
-import pyarrow.parquet as pq
+import pandas as pd
 
 from dagster_project.ml import tracking
 
 
-def write_parquet(con: duckdb.DuckDBPyConnection, sql: str, params: dict, path: Path) -> int:
-    """Write a query's result to `path` atomically (same rows, same bytes on a rerun); its row count."""
+def write_frame(frame: pd.DataFrame, path: Path) -> None:
+    """Write `frame` to `path` atomically: readers see the old file or the new one, never half."""
     tmp = path.with_suffix(".tmp.parquet")
-    con.execute(sql, params).df().to_parquet(tmp, index=False)
+    frame.to_parquet(tmp, index=False)
     os.replace(tmp, path)
-    return pq.read_metadata(path).num_rows
 
 
 def write_json(path: Path, payload: dict) -> None:

@@ -98,25 +98,8 @@ class Outcome:
 @dataclass
 class Report:
     rows_checked: int
-    rules: list[Rule]
     outcomes: list[Outcome]
     failed_rows: dict[str, int]  # per dimension, rows failing at least one rule of it
-
-    def failures(self, rule_name: str) -> int:
-        return sum(o.failures for o in self.outcomes if o.rule.name == rule_name)
-
-
-def _schema_rule_names(schema: pa.DataFrameSchema) -> set[str]:
-    names = {c.name for c in schema.checks}
-    for column in schema.columns.values():
-        names |= {c.name for c in column.checks}
-        if not column.nullable:
-            names.add("not_nullable")
-        if column.unique:
-            names.add("field_uniqueness")
-    if schema.unique:
-        names.add("multiple_fields_uniqueness")
-    return names
 
 
 def validate(
@@ -154,12 +137,10 @@ def validate(
             outcomes.append(
                 Outcome(rule, column if column != schema.name else None, failures, distinct, sample)
             )
-    names = _schema_rule_names(schema) | {o.rule.name for o in outcomes}
-    rules = [rulebook.get(n) for n in sorted(names)]
     failed_rows = {d: len(ix) for d, ix in failed_index.items()}
     for o in outcomes:  # table-level outcomes carry no row index
         failed_rows[o.rule.dimension] = max(failed_rows[o.rule.dimension], o.failures)
-    return Report(df.height, rules, outcomes, failed_rows)
+    return Report(df.height, outcomes, failed_rows)
 
 
 def _md_table(rows: list[dict], limit: int = 5) -> str:

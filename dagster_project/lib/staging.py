@@ -103,10 +103,7 @@ def stage_source(
     )
     con.executemany(
         "insert into _rules values (?, ?, ?)",
-        [
-            (r.name, r.dimension, reason)
-            for r, reason in zip(rulebook, reasons.values(), strict=True)
-        ],
+        [(r.name, r.dimension, reasons[r.name]) for r in rulebook],
     )
     con.execute("begin transaction")
     try:

@@ -23,7 +23,6 @@ from dagster_project.sources import SourceConfig
 
 SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
 SCHEMAS = ("raw", "staged", "quarantine", "quality")
-META_COLUMNS = ("_load_id", "_source_file", "_partition", "_row_number", "_row_hash", "_loaded_at")
 
 
 class IngestError(RuntimeError):

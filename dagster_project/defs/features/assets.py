@@ -6,7 +6,7 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from dagster_project.defs.resources import OutputsResource, ParamsResource
-from dagster_project.lib.ml_assets import write_parquet
+from dagster_project.lib.ml_assets import write_frame
 from dagster_project.lib.warehouse import load_sql
 from dagster_project.ml import embeddings, router, tracking
 
@@ -61,19 +61,16 @@ def router_dataset(duckdb: DuckDBResource, outputs: OutputsResource) -> dg.Mater
         vectors, columns=[f"{router.EMBEDDING_PREFIX}{i:03d}" for i in range(vectors.shape[1])]
     )
     data = pd.concat([messages, emb], axis=1)
-    tmp = path.with_suffix(".tmp.parquet")
-    data.to_parquet(tmp, index=False)
-    tmp.replace(path)
-    rows = len(data)
     counts = data["split"].value_counts().to_dict()
     if not {TRAIN, TEST} <= set(counts):
         raise dg.Failure(
             f"the router needs messages in splits '{TRAIN}' and '{TEST}'; found {sorted(counts)}. "
             "Set `partition:` on the message files in the source catalogue."
         )
+    write_frame(data, path)
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": rows,
+            "dagster/row_count": len(data),
             "rows_by_split": dg.MetadataValue.json(counts),
             "labels": int(data["label"].nunique()),
             "embedding_model": embeddings.MODEL_NAME,
@@ -98,21 +95,19 @@ def demand_history(
     p = params.load().forecast
     path = outputs.path(*DEMAND_EXTRACT)
     with duckdb.get_connection() as con:
-        rows = write_parquet(
-            con,
+        data = con.execute(
             load_sql("ml/demand_history"),
             {"min_active_weeks": p.min_active_weeks, "top_products": p.top_products},
-            path,
-        )
-    if rows == 0:
+        ).df()
+    if data.empty:
         raise dg.Failure(
             f"no product was sold in at least {p.min_active_weeks} weeks: lower "
             "forecast.min_active_weeks in params.yaml or load more history"
         )
-    data = pd.read_parquet(path)
+    write_frame(data, path)
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": rows,
+            "dagster/row_count": len(data),
             "products": int(data["stock_code"].nunique()),
             "first_week": str(data["week_start"].min().date()),
             "last_week": str(data["week_start"].max().date()),
