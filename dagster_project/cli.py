@@ -110,36 +110,75 @@ def _check_rows(result: dg.ExecuteInProcessResult) -> list[tuple[str, str, str, 
                 f"{rule} {keys[rule]:,} keys ({n:,} rows)" if rule in keys else f"{rule} {n:,}"
                 for rule, n in counts.value.items()
             )
+        summary = evaluation.metadata.get("summary")
+        if not detail and summary is not None:
+            detail = summary.value
         rows.append((evaluation.asset_key.to_user_string(), evaluation.check_name, status, detail))
     return sorted(rows)
 
 
+def failure_reasons(result: dg.ExecuteInProcessResult) -> list[str]:
+    """What each failed step said, without Dagster's wrapper: the reason a user can act on."""
+    reasons = []
+    for event in result.all_events:
+        if not event.is_step_failure:
+            continue
+        data = event.step_failure_data
+        if data.user_failure_data is not None and data.user_failure_data.description:
+            reasons.append(f"{event.step_key}: {data.user_failure_data.description}")
+            continue
+        error = data.error
+        while error is not None and error.cause is not None:
+            error = error.cause
+        reasons.append(f"{event.step_key}: {error.message.strip() if error else 'unknown error'}")
+    return reasons
+
+
+def _execute(job, instance, keys, log_level: str) -> dg.ExecuteInProcessResult:
+    return job.execute_in_process(
+        instance=instance,
+        asset_selection=keys,
+        raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": log_level.upper()}}}},
+    )
+
+
 def run(selection: str | None, log_level: str = "warning") -> int:
     from dagster_project.definitions import defs
+    from dagster_project.defs.quality.assets import REPORT_KEY, REPORT_PATH
 
     settings.ensure_dagster_home()
     settings.state_dir().mkdir(parents=True, exist_ok=True)
     job = defs.resolve_implicit_global_asset_job_def()
-    asset_selection = None
-    if selection:
-        graph = defs.resolve_asset_graph()
-        asset_selection = list(dg.AssetSelection.from_string(selection).resolve(graph))
+    graph = defs.resolve_asset_graph()
+    keys = list(dg.AssetSelection.from_string(selection or "*").resolve(graph))
+    # the quality page reads every check of the run, so it is written after the run's checks
+    page = REPORT_KEY in keys
+    keys = [k for k in keys if k != REPORT_KEY]
     with dg.DagsterInstance.get() as instance:
-        result = job.execute_in_process(
-            instance=instance,
-            asset_selection=asset_selection,
-            raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": log_level.upper()}}}},
-        )
-    print_summary(_check_rows(result))
-    if not result.success:
+        result = _execute(job, instance, keys, log_level) if keys else None
+        page_result = _execute(job, instance, [REPORT_KEY], log_level) if page else None
+    print_summary(_check_rows(result) if result else None)
+    if page_result is not None and page_result.success:
+        print(f"Quality page: {settings.output_dir().joinpath(*REPORT_PATH)}")
+    if result is not None and not result.success:
         failed = [e.step_key for e in result.all_events if e.is_step_failure]
+        for reason in failure_reasons(result):
+            print(f"  {reason}")
+        failed_checks = [
+            f"{e.asset_key.to_user_string()}:{e.check_name}"
+            for e in result.get_asset_check_evaluations()
+            if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
+        ]
         print(
-            f"\nRun {result.run_id} failed at: {', '.join(failed)}. "
+            f"\nRun {result.run_id} failed at: {', '.join(failed + failed_checks)}. "
             "Downstream assets were not rebuilt; the last good tables are unchanged."
         )
         return 1
-    print(f"\nRun {result.run_id} succeeded.")
+    if page_result is not None and not page_result.success:
+        print("\nThe quality page could not be written; see the Dagster log.")
+        return 1
+    print(f"\nRun {result.run_id if result else page_result.run_id} succeeded.")
     return 0
 
 

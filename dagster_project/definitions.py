@@ -8,6 +8,7 @@ import dagster as dg
 
 from dagster_project import settings  # noqa: F401  (sets environment defaults first)
 from dagster_project.defs.features import assets as feature_assets
+from dagster_project.defs.features import checks as feature_checks
 from dagster_project.defs.forecast import assets as forecast_assets
 from dagster_project.defs.forecast import checks as forecast_checks
 from dagster_project.defs.marts import assets as mart_assets
@@ -15,6 +16,7 @@ from dagster_project.defs.messages import assets as message_assets
 from dagster_project.defs.messages import checks as message_checks
 from dagster_project.defs.orders import assets as order_assets
 from dagster_project.defs.orders import checks as order_checks
+from dagster_project.defs.quality import assets as quality_assets
 from dagster_project.defs.resources import build_resources
 from dagster_project.defs.router import assets as router_assets
 from dagster_project.defs.router import checks as router_checks
@@ -29,6 +31,7 @@ GROUP_OWNERS = {
     "features": ["team:ml-engineering"],
     "router": ["team:ml-engineering"],
     "forecast": ["team:ml-engineering"],
+    "quality": ["team:data-engineering"],
 }
 
 _modules = [
@@ -40,10 +43,12 @@ _modules = [
     message_checks,
     mart_assets,
     feature_assets,
+    feature_checks,
     router_assets,
     router_checks,
     forecast_assets,
     forecast_checks,
+    quality_assets,
 ]
 
 
@@ -56,7 +61,7 @@ with warnings.catch_warnings():
     # map_resolved_asset_specs is marked preview; the versions are pinned in uv.lock
     warnings.simplefilter("ignore", dg.PreviewWarning if hasattr(dg, "PreviewWarning") else Warning)
     defs = dg.Definitions(
-        assets=dg.load_assets_from_modules(_modules),
+        assets=[*dg.load_assets_from_modules(_modules), quality_assets.check_results],
         asset_checks=dg.load_asset_checks_from_modules(_modules),
         resources=build_resources(),
         # DuckDB allows one writer per file: run steps one after another in one process.

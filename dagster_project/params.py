@@ -72,10 +72,37 @@ class ForecastParams(_Strict):
         return self
 
 
+class VolumeParams(_Strict):
+    sensitivity: float = Field(
+        gt=0, description="Band half-width in robust standard deviations (1.4826 x MAD)"
+    )
+    min_history: int = Field(ge=2, description="Fewer earlier loads or months: no band, pass")
+    min_change: float = Field(ge=0, description="Smallest relative change ever flagged")
+    history_window: int = Field(ge=2, description="Earlier loads the band is computed from")
+
+
+class DriftParams(_Strict):
+    psi_warn: float = Field(gt=0, description="Population stability index that warns")
+    vocabulary_warn: float = Field(
+        gt=0, le=1, description="Share of new-data words unseen in training that warns"
+    )
+    share_change_warn: float = Field(
+        gt=0, le=1, description="Change in the share of zero-demand weeks that warns"
+    )
+    bins: int = Field(ge=2, le=50)
+    recent_weeks: int = Field(ge=1, description="Demand weeks compared with the earlier ones")
+
+
+class QualityParams(_Strict):
+    volume: VolumeParams
+    drift: DriftParams
+
+
 class Params(_Strict):
     seed: int
     router: RouterParams
     forecast: ForecastParams
+    quality: QualityParams
 
 
 def load_params(path: Path) -> Params:

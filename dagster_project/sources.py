@@ -7,7 +7,7 @@ A business points the pipeline at its own exports by editing `config/sources.yam
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import ClassVar, Literal
 
@@ -28,6 +28,17 @@ class CsvOptions(_Strict):
     quote: str = '"'
     encoding: Literal["utf-8", "utf-16", "latin-1"] = "utf-8"
     header: bool = True
+
+
+class Freshness(_Strict):
+    """How fresh the newest event must be, judged at `as_of` (a fixed date for historical data)."""
+
+    max_lag_hours: float = Field(
+        gt=0, description="Expected cadence: newest event at most this old"
+    )
+    as_of: datetime | None = Field(
+        default=None, description="Judge freshness as of this time; empty means now."
+    )
 
 
 class FileSpec(_Strict):
@@ -93,6 +104,13 @@ class SourceConfig(_Strict):
         default_factory=list, description="Tokens that mean 'no value', e.g. '?' or 'N/A'."
     )
     timestamp_format: str = "%Y-%m-%d %H:%M:%S"
+    freshness: Freshness | None = Field(
+        default=None, description="Cadence of a time-based source; unset means no freshness check."
+    )
+    accepted_schema_changes: list[str] = Field(
+        default_factory=list,
+        description="File columns whose appearance, disappearance or type change you accept.",
+    )
     max_quarantine_share: float = Field(
         default=0.05,
         ge=0,

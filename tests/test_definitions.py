@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from dagster_project.definitions import defs
+from dagster_project.lib.quality import DIMENSIONS
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "definitions.json"
 CLASSIFICATIONS = {"public", "internal", "confidential", "pii"}
@@ -76,3 +77,10 @@ def test_raw_identifiers_only_in_the_raw_layer():
     for spec in defs.resolve_all_asset_specs():
         if spec.tags.get("classification") == "pii":
             assert spec.group_name == "raw", spec.key
+
+
+def test_every_check_carries_a_quality_dimension():
+    graph = defs.resolve_asset_graph()
+    for key in graph.asset_check_keys:
+        dimension = (graph.get_check_spec(key).metadata or {}).get("dimension")
+        assert getattr(dimension, "value", dimension) in DIMENSIONS, key

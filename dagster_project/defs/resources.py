@@ -1,8 +1,11 @@
 """Shared clients. Every path and secret comes from the environment (see dagster_project.settings)."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 from dagster_duckdb import DuckDBResource
 
 from dagster_project.ml.tracking import use_store
@@ -56,8 +59,25 @@ class OutputsResource(dg.ConfigurableResource):
         return target
 
 
+class WarehouseResource(DuckDBResource):
+    """The DuckDB warehouse; closes its connection when a step fails too.
+
+    DuckDBResource leaves the connection open when the code using it raises, and DuckDB allows one
+    writer per file, so a failed step would lock the warehouse for the rest of the process.
+    """
+
+    @contextmanager
+    def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        config = {"custom_user_agent": "dagster", **self.connection_config}
+        conn = duckdb.connect(database=self.database, read_only=False, config=config)
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+
 def duckdb_resource() -> DuckDBResource:
-    return DuckDBResource(database=dg.EnvVar("AI_ROI_DUCKDB_PATH"))
+    return WarehouseResource(database=dg.EnvVar("AI_ROI_DUCKDB_PATH"))
 
 
 def build_resources() -> dict[str, dg.ConfigurableResource]:

@@ -6,8 +6,8 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from dagster_project.lib.quality import RuleBook
-from dagster_project.lib.staging import StageResult, stage_source
-from dagster_project.lib.warehouse import LoadResult, load_source
+from dagster_project.lib.staging import StageResult, StagingRefused, stage_source
+from dagster_project.lib.warehouse import IngestError, LoadResult, load_source
 from dagster_project.sources import SourceConfig
 
 
@@ -15,8 +15,11 @@ def ingest_raw(
     context: dg.AssetExecutionContext, duckdb: DuckDBResource, source: str, config: SourceConfig
 ) -> dg.MaterializeResult:
     """Load the source's files as its current raw delivery and describe the load."""
-    with duckdb.get_connection() as con:
-        result: LoadResult = load_source(con, source, config, context.run.run_id)
+    try:
+        with duckdb.get_connection() as con:
+            result: LoadResult = load_source(con, source, config, context.run.run_id)
+    except IngestError as error:  # a clear message, not a traceback: the file is the problem
+        raise dg.Failure(description=str(error), allow_retries=False) from None
     if result.reused:
         context.log.info(f"{source}: files unchanged since load {result.load_id}; not loaded again")
     return dg.MaterializeResult(
@@ -43,17 +46,21 @@ def run_staging(
     flags: tuple[str, ...] = (),
 ) -> StageResult:
     """Stage the source's current delivery and split off its quarantine (see lib.staging)."""
-    with duckdb.get_connection() as con:
-        return stage_source(
-            con,
-            source=source,
-            rulebook=rulebook,
-            params={"missing_values": config.missing_values, **params},
-            columns=config.columns,
-            run_id=context.run.run_id,
-            pseudonym_key=pseudonym_key,
-            flags=flags,
-        )
+    try:
+        with duckdb.get_connection() as con:
+            return stage_source(
+                con,
+                source=source,
+                rulebook=rulebook,
+                params={"missing_values": config.missing_values, **params},
+                columns=config.columns,
+                run_id=context.run.run_id,
+                pseudonym_key=pseudonym_key,
+                flags=flags,
+                max_quarantine_share=config.max_quarantine_share,
+            )
+    except StagingRefused as refused:
+        raise dg.Failure(description=str(refused), allow_retries=False) from None
 
 
 def staged_metadata(result: StageResult) -> dict:

@@ -82,6 +82,7 @@ def promotion_gate(
         passed=not failures,
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={
+            "dimension": "accuracy",  # of the model: a gate on predictive quality
             "candidate_version": candidate_version,
             "champion_version": current.version if current else "none",
             "observed": dg.MetadataValue.json(observed),

@@ -100,6 +100,28 @@ class Report:
     rows_checked: int
     outcomes: list[Outcome]
     failed_rows: dict[str, int]  # per dimension, rows failing at least one rule of it
+    columns: dict[str, list[str]] = field(default_factory=dict)  # per dimension, columns covered
+
+
+def covered_columns(schema: pa.DataFrameSchema, rulebook: RuleBook) -> dict[str, list[str]]:
+    """Per dimension, the columns at least one check of the schema looks at.
+
+    A declared type is a consistency check, a non-nullable column a completeness check, a unique
+    column a uniqueness check; named column checks count under their rule's dimension. Checks over
+    whole rows count for the table, not for a column.
+    """
+    covered: dict[str, set[str]] = {d: set() for d in DIMENSIONS}
+    for name, column in schema.columns.items():
+        if column.dtype is not None:
+            covered["consistency"].add(name)
+        if not column.nullable:
+            covered["completeness"].add(name)
+        if column.unique:
+            covered["uniqueness"].add(name)
+        for check in column.checks:
+            if check.name in rulebook:
+                covered[rulebook.get(check.name).dimension].add(name)
+    return {d: sorted(cols) for d, cols in covered.items()}
 
 
 def validate(
@@ -140,10 +162,10 @@ def validate(
     failed_rows = {d: len(ix) for d, ix in failed_index.items()}
     for o in outcomes:  # table-level outcomes carry no row index
         failed_rows[o.rule.dimension] = max(failed_rows[o.rule.dimension], o.failures)
-    return Report(df.height, outcomes, failed_rows)
+    return Report(df.height, outcomes, failed_rows, covered_columns(schema, rulebook))
 
 
-def _md_table(rows: list[dict], limit: int = 5) -> str:
+def md_table(rows: list[dict], limit: int = 5) -> str:
     if not rows:
         return "(none)"
     cols = list(rows[0])
@@ -192,9 +214,10 @@ def check_results(
             }
             for o in failed
         ]
-        samples = "\n\n".join(f"**{o.rule.name}**\n\n{_md_table(o.sample)}" for o in failed)
+        samples = "\n\n".join(f"**{o.rule.name}**\n\n{md_table(o.sample)}" for o in failed)
         metadata = {
             "dimension": dim,
+            "columns": report.columns.get(dim, []),
             "rows_checked": report.rows_checked,
             "rows_failed": report.failed_rows.get(dim, 0),
             "rules_evaluated": len(rules),
@@ -209,7 +232,7 @@ def check_results(
                 {o.label: o.distinct_keys for o in failed if o.distinct_keys is not None}
             )
         if failed:
-            metadata["failures"] = dg.MetadataValue.md(_md_table(table, limit=50))
+            metadata["failures"] = dg.MetadataValue.md(md_table(table, limit=50))
             metadata["failure_samples"] = dg.MetadataValue.md(samples)
         yield dg.AssetCheckResult(
             asset_key=asset_key,

@@ -60,6 +60,10 @@ def quarantine_reasons(rulebook: RuleBook, columns: dict[str, str]) -> dict[str,
     return reasons
 
 
+class StagingRefused(RuntimeError):
+    """Too much of a delivery breaks row rules to publish it; nothing staged was changed."""
+
+
 @dataclass(frozen=True)
 class StageResult:
     rows_in: int
@@ -79,8 +83,13 @@ def stage_source(
     run_id: str,
     pseudonym_key: str,
     flags: tuple[str, ...] = (),
+    max_quarantine_share: float | None = None,
 ) -> StageResult:
-    """Build `staged.<source>` and its quarantine rows from `raw.<source>__current`."""
+    """Build `staged.<source>` and its quarantine rows from `raw.<source>__current`.
+
+    When more than `max_quarantine_share` of the rows break a rule, nothing is published: the
+    staged table and quarantine keep the last good delivery and `StagingRefused` says why.
+    """
     ensure_schemas(con)
     register_macros(con)
     register_pseudonymiser(con, pseudonym_key)
@@ -97,6 +106,8 @@ def stage_source(
             f"staging SQL for {source} emits rules missing from its rule book: {unknown}"
         )
 
+    if max_quarantine_share is not None:
+        _refuse_if_mostly_bad(con, source, max_quarantine_share)
     reasons = quarantine_reasons(rulebook, columns)
     con.execute(
         "create or replace temp table _rules (name varchar, dimension varchar, reason varchar)"
@@ -133,3 +144,24 @@ def stage_source(
         ).fetchone()[0]
     con.execute("drop table _candidates")
     return StageResult(rows_in, rows_clean, sum(by_rule.values()), by_rule, flagged)
+
+
+def _refuse_if_mostly_bad(con: duckdb.DuckDBPyConnection, source: str, limit: float) -> None:
+    total, held = con.execute(
+        "select count(*), count(*) filter (where len(broken_rules) > 0) from _candidates"
+    ).fetchone()
+    if total == 0 or held / total <= limit:
+        return
+    by_rule = con.execute(
+        "select broken_rules[1], count(*) from _candidates where len(broken_rules) > 0"
+        " group by 1 order by 2 desc"
+    ).fetchall()
+    con.execute("drop table _candidates")
+    rules = ", ".join(f"{rule} {n:,}" for rule, n in by_rule)
+    raise StagingRefused(
+        f"{source}: {held:,} of {total:,} delivered rows ({held / total:.1%}) break row rules "
+        f"({rules}), more than max_quarantine_share {limit:.0%}. Nothing was published: the "
+        f"staged table and quarantine still hold the last good delivery, and raw.{source} keeps "
+        f"this one for inspection. Fix the file, or raise sources.{source}.max_quarantine_share "
+        "if this share is expected."
+    )

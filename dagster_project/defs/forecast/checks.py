@@ -1,18 +1,28 @@
 """The forecaster's promotion gate: a blocking check in front of the champion alias."""
 
 import dagster as dg
+from dagster_duckdb import DuckDBResource
 
 from dagster_project.defs.forecast.assets import MODEL_KEY, NAME
 from dagster_project.defs.resources import MlflowResource, ParamsResource
+from dagster_project.lib.history import recorded
 from dagster_project.lib.ml_assets import latest_metadata, promotion_gate
 
 # lower WAPE and MASE are better
 HIGHER_IS_BETTER = {"wape_model": False, "mase_model": False}
 
 
-@dg.asset_check(asset=MODEL_KEY, blocking=True, name="forecaster_clears_promotion_gate")
+@dg.asset_check(
+    asset=MODEL_KEY,
+    blocking=True,
+    metadata={"dimension": "accuracy"},
+    name="forecaster_clears_promotion_gate",
+)
 def forecaster_clears_promotion_gate(
-    context: dg.AssetCheckExecutionContext, params: ParamsResource, mlflow_store: MlflowResource
+    context: dg.AssetCheckExecutionContext,
+    params: ParamsResource,
+    mlflow_store: MlflowResource,
+    duckdb: DuckDBResource,
 ) -> dg.AssetCheckResult:
     """Promote only if upstream data checks passed, the model beats the naive baselines by the bars in params.yaml, and the champion is not beaten."""
     gate = params.load().forecast.gate
@@ -22,7 +32,7 @@ def forecaster_clears_promotion_gate(
         "wape_ratio_to_seasonal_naive": gate.max_wape_ratio_to_seasonal_naive,
     }
     mlflow_store.experiment(NAME)
-    return promotion_gate(
+    result = promotion_gate(
         context,
         model_name=NAME,
         asset_key=MODEL_KEY,
@@ -35,3 +45,4 @@ def forecaster_clears_promotion_gate(
         higher_is_better=HIGHER_IS_BETTER,
         tolerance=gate.tolerance,
     )
+    return recorded(context, duckdb, [result], kind="gate", asset_key=MODEL_KEY)[0]

@@ -2,7 +2,7 @@
 
 from dagster_project.defs.messages.assets import RAW_KEY, STAGED_KEY
 from dagster_project.defs.messages.schemas import RAW_RULES, STAGED_RULES, raw_schema, staged_schema
-from dagster_project.lib.checks import build_schema_checks
+from dagster_project.lib.checks import build_raw_monitors, build_schema_checks
 
 raw_messages_checks = build_schema_checks(
     asset_key=RAW_KEY,
@@ -20,3 +20,5 @@ staged_messages_checks = build_schema_checks(
     schema=staged_schema,
     source="messages",
 )
+
+raw_messages_monitors = build_raw_monitors(asset_key=RAW_KEY, source="messages")

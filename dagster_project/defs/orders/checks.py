@@ -9,7 +9,11 @@ from dagster_project.defs.orders.schemas import (
     StagedOrderLines,
     raw_schema,
 )
-from dagster_project.lib.checks import build_schema_checks
+from dagster_project.lib.checks import (
+    build_raw_monitors,
+    build_schema_checks,
+    build_staged_monitors,
+)
 
 raw_order_lines_checks = build_schema_checks(
     asset_key=RAW_KEY,
@@ -26,4 +30,13 @@ staged_order_lines_checks = build_schema_checks(
     rulebook=STAGED_RULES,
     schema=lambda _catalog: StagedOrderLines.to_schema(),
     source="order_lines",
+)
+
+raw_order_lines_monitors = build_raw_monitors(asset_key=RAW_KEY, source="order_lines")
+
+staged_order_lines_monitors = build_staged_monitors(
+    asset_key=STAGED_KEY,
+    source="order_lines",
+    table="staged.order_lines",
+    time_column="invoiced_at",
 )

@@ -1,9 +1,11 @@
 """The router's promotion gate: a blocking check in front of the champion alias."""
 
 import dagster as dg
+from dagster_duckdb import DuckDBResource
 
 from dagster_project.defs.resources import MlflowResource, ParamsResource
 from dagster_project.defs.router.assets import EVALUATION_KEY, NAME
+from dagster_project.lib.history import recorded
 from dagster_project.lib.ml_assets import latest_metadata, promotion_gate
 
 HIGHER_IS_BETTER = {
@@ -14,15 +16,23 @@ HIGHER_IS_BETTER = {
 }
 
 
-@dg.asset_check(asset=EVALUATION_KEY, blocking=True, name="router_clears_promotion_gate")
+@dg.asset_check(
+    asset=EVALUATION_KEY,
+    blocking=True,
+    metadata={"dimension": "accuracy"},
+    name="router_clears_promotion_gate",
+)
 def router_clears_promotion_gate(
-    context: dg.AssetCheckExecutionContext, params: ParamsResource, mlflow_store: MlflowResource
+    context: dg.AssetCheckExecutionContext,
+    params: ParamsResource,
+    mlflow_store: MlflowResource,
+    duckdb: DuckDBResource,
 ) -> dg.AssetCheckResult:
     """Promote only if upstream data checks passed, the bars in params.yaml are met, and the champion is not beaten."""
     gate = params.load().router.gate
     candidate = latest_metadata(context, EVALUATION_KEY)
     mlflow_store.experiment(NAME)
-    return promotion_gate(
+    result = promotion_gate(
         context,
         model_name=NAME,
         asset_key=EVALUATION_KEY,
@@ -38,3 +48,4 @@ def router_clears_promotion_gate(
         higher_is_better=HIGHER_IS_BETTER,
         tolerance=gate.tolerance,
     )
+    return recorded(context, duckdb, [result], kind="gate", asset_key=EVALUATION_KEY)[0]

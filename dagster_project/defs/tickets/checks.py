@@ -9,7 +9,11 @@ from dagster_project.defs.tickets.schemas import (
     staged_events_schema,
     tickets_schema,
 )
-from dagster_project.lib.checks import build_schema_checks
+from dagster_project.lib.checks import (
+    build_raw_monitors,
+    build_schema_checks,
+    build_staged_monitors,
+)
 
 raw_ticket_events_checks = build_schema_checks(
     asset_key=RAW_KEY,
@@ -34,4 +38,13 @@ staged_tickets_checks = build_schema_checks(
     table="staged.tickets",
     rulebook=TICKET_RULES,
     schema=tickets_schema,
+)
+
+raw_ticket_events_monitors = build_raw_monitors(asset_key=RAW_KEY, source="ticket_events")
+
+staged_ticket_events_monitors = build_staged_monitors(
+    asset_key=EVENTS_KEY,
+    source="ticket_events",
+    table="staged.ticket_events",
+    time_column="updated_at",
 )

@@ -26,3 +26,42 @@ create table if not exists quarantine.rows (
     record json not null,
     quarantined_at timestamp not null
 );
+
+-- Quality history: one row per check evaluation (Pandera, monitor, dbt test, promotion gate).
+-- rows_checked/rows_failed are null for table-level checks (volume, freshness, schema, drift, gates).
+create table if not exists quality.check_results (
+    run_id varchar not null,
+    evaluated_at timestamp not null,
+    asset_key varchar not null,
+    check_name varchar not null,
+    dimension varchar not null,
+    check_kind varchar not null,  -- pandera | monitor | dbt | gate
+    passed boolean not null,
+    severity varchar not null,    -- ERROR stops downstream when the check fails, WARN does not
+    rows_checked bigint,
+    rows_failed bigint,
+    columns varchar[] not null,   -- columns the check covers; empty for table-level checks
+    observed json                 -- figures and thresholds, as in the check's metadata
+);
+
+-- Accepted and rejected schemas of each source's deliveries (see the schema-change monitor).
+create table if not exists quality.source_schemas (
+    source varchar not null,
+    load_id varchar not null,
+    decided_at timestamp not null,
+    status varchar not null,      -- accepted | rejected
+    file_schema json not null,    -- [{column, type}] as delivered
+    mapping json not null,        -- pipeline column -> file column at the time
+    differences json not null
+);
+
+-- Check coverage per run: which assets and how many of their columns each dimension checks.
+create table if not exists quality.check_coverage (
+    run_id varchar not null,
+    computed_at timestamp not null,
+    asset_key varchar not null,
+    dimension varchar not null,
+    checks integer not null,
+    columns integer,              -- null where the asset is not a DuckDB table (files, models)
+    columns_covered integer
+);

@@ -1,0 +1,210 @@
+"""The quality history as an asset, check coverage, and the human-readable quality page."""
+
+import json
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from dagster_project.defs.resources import OutputsResource
+from dagster_project.lib.quality import DIMENSIONS, md_table
+from dagster_project.lib.warehouse import ensure_schemas
+from dagster_project.reports.quality_page import render_quality_page
+
+CHECK_RESULTS_KEY = dg.AssetKey(["quality", "check_results"])
+REPORT_KEY = dg.AssetKey(["reports", "quality_page"])
+REPORT_PATH = ("reports", "quality.html")
+
+check_results = dg.AssetSpec(
+    key=CHECK_RESULTS_KEY,
+    group_name="quality",
+    kinds={"duckdb"},
+    tags={"classification": "internal", "domain": "quality"},
+    description="Every check evaluation (Pandera, monitors, dbt tests, promotion gates) with its "
+    "dimension and row counts, appended by the checks themselves as they run. "
+    "Grain: one row per check per run.",
+)
+
+
+def _relations(con) -> dict[str, list[str]]:
+    """Columns of every table and view, by `schema/name` (raw views without `__current`)."""
+    columns: dict[str, list[str]] = {}
+    for schema, table, column in con.execute(
+        "select table_schema, table_name, column_name from information_schema.columns"
+        " where table_schema in ('raw', 'staged', 'stg', 'marts') and not starts_with(column_name, '_')"
+        " order by table_schema, table_name, ordinal_position"
+    ).fetchall():
+        columns.setdefault(f"{schema}/{table.removesuffix('__current')}", []).append(column)
+    return columns
+
+
+def coverage(
+    graph_checks: dict[str, dict[str, set[str]]], assets: list[str], relations, recorded_columns
+) -> list[dict]:
+    """Per asset and dimension: is any check on it, and the share of its columns checked.
+
+    `graph_checks[asset][dimension]` holds the names of the checks defined on the asset;
+    `recorded_columns[(asset, check)]` the columns each check reported looking at.
+    """
+    rows = []
+    for asset in assets:
+        table_columns = relations.get(asset)
+        for dim in DIMENSIONS:
+            checks = graph_checks.get(asset, {}).get(dim, set())
+            covered = set()
+            for check in checks:
+                covered |= set(recorded_columns.get((asset, check), []))
+            row = {"asset_key": asset, "dimension": dim, "checks": len(checks)}
+            if table_columns:
+                hit = covered & set(table_columns)
+                row |= {"columns": len(table_columns), "columns_covered": len(hit)}
+            else:
+                row |= {"columns": None, "columns_covered": None}
+            rows.append(row)
+    return rows
+
+
+@dg.asset(
+    key=REPORT_KEY,
+    deps=[dg.AssetKey(["marts", "mart_data_quality"]), CHECK_RESULTS_KEY],
+    group_name="quality",
+    kinds={"duckdb", "html"},
+    tags={"classification": "internal", "domain": "quality"},
+)
+def quality_page(
+    context: dg.AssetExecutionContext, duckdb: DuckDBResource, outputs: OutputsResource
+) -> dg.MaterializeResult:
+    """Scores per dimension over runs, check coverage, the last failures and the quarantine by rule, as reports/quality.html; one page per run of the pipeline."""
+    from dagster_project.definitions import defs  # the code location this asset belongs to
+
+    graph = defs.resolve_asset_graph()
+    assets = sorted(
+        k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).is_materializable
+    )
+    graph_checks: dict[str, dict[str, set[str]]] = {}
+    for key in graph.asset_check_keys:
+        spec = graph.get_check_spec(key)
+        dim = (spec.metadata or {}).get("dimension")
+        dim = getattr(dim, "value", dim)
+        graph_checks.setdefault(key.asset_key.to_user_string(), {}).setdefault(dim, set()).add(
+            key.name
+        )
+    with duckdb.get_connection() as con:
+        ensure_schemas(con)
+        relations = _relations(con)
+        recorded_columns = {
+            (a, c): cols
+            for a, c, cols in con.execute(
+                "select asset_key, check_name, arg_max(columns, evaluated_at)"
+                " from quality.check_results group by all"
+            ).fetchall()
+        }
+        rows = coverage(graph_checks, assets, relations, recorded_columns)
+        run_id = context.run.run_id
+        con.execute("delete from quality.check_coverage where run_id = $r", {"r": run_id})
+        con.executemany(
+            "insert into quality.check_coverage values (?, current_timestamp, ?, ?, ?, ?, ?)",
+            [
+                (
+                    run_id,
+                    r["asset_key"],
+                    r["dimension"],
+                    r["checks"],
+                    r["columns"],
+                    r["columns_covered"],
+                )
+                for r in rows
+            ],
+        )
+        data = _page_data(con)
+    data["coverage"] = rows
+    path = outputs.path(*REPORT_PATH)
+    path.write_text(render_quality_page(data), encoding="utf-8")
+    by_dim = _coverage_by_dimension(rows)
+    return dg.MaterializeResult(
+        metadata={
+            "path": str(path),
+            "coverage_by_dimension": dg.MetadataValue.md(md_table(by_dim, limit=10)),
+            "latest_scores": dg.MetadataValue.md(md_table(data["latest"], limit=200)),
+            "assets": len(assets),
+        }
+    )
+
+
+def _coverage_by_dimension(rows: list[dict]) -> list[dict]:
+    out = []
+    for dim in DIMENSIONS:
+        of_dim = [r for r in rows if r["dimension"] == dim]
+        with_cols = [r for r in of_dim if r["columns"]]
+        columns = sum(r["columns"] for r in with_cols)
+        out.append(
+            {
+                "dimension": dim,
+                "assets_covered_pct": round(
+                    100 * sum(r["checks"] > 0 for r in of_dim) / max(len(of_dim), 1), 1
+                ),
+                "columns_covered_pct": round(
+                    100 * sum(r["columns_covered"] for r in with_cols) / max(columns, 1), 1
+                ),
+            }
+        )
+    return out
+
+
+def _fetch(con, sql: str, params: dict | None = None) -> list[dict]:
+    cursor = con.execute(sql, params or {})
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _page_data(con) -> dict:
+    has_mart = con.execute(
+        "select count(*) from duckdb_views() where schema_name = 'marts'"
+        " and view_name = 'mart_data_quality'"
+    ).fetchone()[0]
+    history = (
+        _fetch(
+            con,
+            "select run_id, evaluated_at, asset_key, dimension, score, check_pass_rate,"
+            " checks_failed, blocking_failures from marts.mart_data_quality"
+            " where run_id in (select run_id from marts.mart_data_quality group by run_id"
+            "   order by min(evaluated_at) desc limit 20)"
+            " order by evaluated_at",
+        )
+        if has_mart
+        else []
+    )
+    last_run = history[-1]["run_id"] if history else None
+    latest = [
+        {k: r[k] for k in ("asset_key", "dimension", "score", "check_pass_rate", "checks_failed")}
+        for r in history
+        if r["run_id"] == last_run
+    ]
+    failures = _fetch(
+        con,
+        "select asset_key, check_name, dimension, severity, observed from quality.check_results"
+        " where not passed and run_id = (select arg_max(run_id, evaluated_at) from quality.check_results)"
+        " order by severity, asset_key, check_name",
+    )
+    for f in failures:
+        observed = json.loads(f.pop("observed") or "{}")
+        f["detail"] = (
+            observed.get("summary")
+            or observed.get("failed_rules")
+            or observed.get("failures")
+            or ""
+        )
+        if isinstance(observed.get("failures_by_rule"), dict):
+            f["detail"] = ", ".join(f"{k} {v:,}" for k, v in observed["failures_by_rule"].items())
+    quarantine = _fetch(
+        con,
+        "select source, rule, dimension, any_value(reason) as reason, count(*) as rows,"
+        " arg_min(record, source_row)::varchar as sample from quarantine.rows"
+        " group by source, rule, dimension order by source, rows desc",
+    )
+    return {
+        "history": history,
+        "latest": latest,
+        "failures": failures,
+        "quarantine": quarantine,
+        "run_id": last_run,
+    }

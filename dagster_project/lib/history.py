@@ -1,0 +1,161 @@
+"""Quality history: every check evaluation, whatever ran it, as one row of `quality.check_results`.
+
+Checks report `dimension`, `rows_checked` and `rows_failed` in their metadata; this module turns a
+check's results into rows, so the dbt mart `mart_data_quality` can score each asset and dimension
+per run (see README, "Quality scores").
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import dagster as dg
+import duckdb
+
+from dagster_project.lib.warehouse import ensure_schemas
+
+# metadata that is presentation, not a figure: kept in Dagster, not copied to the history
+NOT_OBSERVED = {"failures", "failure_samples", "details", "quality_history"}
+
+
+@dataclass(frozen=True)
+class CheckRecord:
+    asset_key: str
+    check_name: str
+    dimension: str
+    check_kind: str
+    passed: bool
+    severity: str
+    rows_checked: int | None = None
+    rows_failed: int | None = None
+    columns: list[str] = field(default_factory=list)
+    observed: dict = field(default_factory=dict)
+
+
+def _plain(value):
+    value = value.value if isinstance(value, dg.MetadataValue) else value
+    if isinstance(value, int | float | str | bool) or value is None:
+        return value
+    if isinstance(value, list | dict):
+        return value
+    return str(value)
+
+
+def from_result(
+    result: dg.AssetCheckResult,
+    kind: str,
+    asset_key: dg.AssetKey | None = None,
+    check_name: str | None = None,
+) -> CheckRecord:
+    """The history row of one check result; its metadata must name the dimension."""
+    meta = {k: _plain(v) for k, v in (result.metadata or {}).items()}
+    key = result.asset_key or asset_key
+    name = result.check_name or check_name
+    if key is None or name is None:
+        raise ValueError("a recorded check result needs its asset key and check name")
+    dimension = meta.pop("dimension", None)
+    if dimension is None:
+        raise ValueError(f"check {result.check_name} reports no quality dimension")
+    columns = meta.pop("columns", None) or []
+    return CheckRecord(
+        asset_key=key.to_user_string(),
+        check_name=name,
+        dimension=dimension,
+        check_kind=kind,
+        passed=result.passed,
+        severity=result.severity.value,
+        rows_checked=meta.get("rows_checked"),
+        rows_failed=meta.get("rows_failed"),
+        columns=list(columns),
+        observed={k: v for k, v in meta.items() if k not in NOT_OBSERVED and "/" not in k},
+    )
+
+
+def record(con: duckdb.DuckDBPyConnection, run_id: str, records: Iterable[CheckRecord]) -> int:
+    """Append the records of one run to the history; returns how many were written."""
+    ensure_schemas(con)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    rows = [
+        (
+            run_id,
+            now,
+            r.asset_key,
+            r.check_name,
+            r.dimension,
+            r.check_kind,
+            r.passed,
+            r.severity,
+            r.rows_checked,
+            r.rows_failed,
+            r.columns,
+            json.dumps(r.observed, default=str),
+        )
+        for r in records
+    ]
+    if rows:
+        con.executemany(
+            "insert into quality.check_results values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
+        )
+    return len(rows)
+
+
+def recent_scores(
+    con: duckdb.DuckDBPyConnection, asset_key: str, dimension: str, runs: int = 10
+) -> list[dict]:
+    """The last `runs` recorded outcomes of one asset and dimension, oldest first, for metadata."""
+    ensure_schemas(con)
+    rows = con.execute(
+        """
+        select min(evaluated_at) as run_at, max(rows_checked) as checked, max(rows_failed) as failed,
+               count(*) filter (where not passed) as checks_failed
+        from quality.check_results
+        where asset_key = $asset and dimension = $dim
+        group by run_id order by run_at desc limit $n
+        """,
+        {"asset": asset_key, "dim": dimension, "n": runs},
+    ).fetchall()
+    out = []
+    for at, checked, failed, checks_failed in reversed(rows):
+        score = None if not checked else round(100 * (1 - min(failed or 0, checked) / checked), 2)
+        out.append(
+            {
+                "run_at": at.isoformat(timespec="seconds"),
+                "score": score,
+                "checks_failed": checks_failed,
+            }
+        )
+    return out
+
+
+def _history_table(history: list[dict]) -> str:
+    lines = ["| run at | score | checks failed |", "|---|---|---|"]
+    for h in history:
+        score = "-" if h["score"] is None else h["score"]
+        lines.append(f"| {h['run_at']} | {score} | {h['checks_failed']} |")
+    return "\n".join(lines)
+
+
+def recorded(
+    context: dg.AssetCheckExecutionContext,
+    duckdb_resource,
+    results: list[dg.AssetCheckResult],
+    *,
+    kind: str,
+    asset_key: dg.AssetKey | None = None,
+) -> list[dg.AssetCheckResult]:
+    """Write `results` to the quality history and return them with their recent history attached."""
+    specs = list(context.check_specs)
+    default_name = specs[0].name if len(specs) == 1 else None
+    records = [from_result(r, kind, asset_key, default_name) for r in results]
+    out = []
+    with duckdb_resource.get_connection() as con:
+        record(con, context.run.run_id, records)
+        for result, rec in zip(results, records, strict=True):
+            history = recent_scores(con, rec.asset_key, rec.dimension)
+            metadata = dict(result.metadata or {})
+            metadata["quality_history"] = dg.MetadataValue.md(_history_table(history))
+            out.append(result.with_metadata(metadata))
+    return out

@@ -1,0 +1,539 @@
+"""Monitors beside the rule checks: volume change, freshness, schema change and input drift.
+
+Each monitor reads aggregates from DuckDB and returns a `Finding`: passed or not, a one-line
+summary, the observed figures and thresholds, and a small table for the Dagster UI.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import duckdb
+import numpy as np
+
+from dagster_project.lib.warehouse import ensure_schemas, quote_ident
+from dagster_project.params import DriftParams, VolumeParams
+from dagster_project.sources import Freshness, SourceConfig
+
+MAD_TO_SIGMA = 1.4826  # MAD of a normal distribution times this is its standard deviation
+
+
+@dataclass
+class Finding:
+    passed: bool
+    summary: str
+    observed: dict = field(default_factory=dict)
+    table: list[dict] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- volume
+
+
+@dataclass(frozen=True)
+class Band:
+    low: float
+    high: float
+    median: float
+
+
+def robust_band(history: list[float], p: VolumeParams) -> Band | None:
+    """Median/MAD band on log counts, or None when the history is shorter than `min_history`."""
+    values = [v for v in history if v > 0]
+    if len(values) < p.min_history:
+        return None
+    logs = np.log(values)
+    centre = float(np.median(logs))
+    sigma = MAD_TO_SIGMA * float(np.median(np.abs(logs - centre)))
+    half = max(p.sensitivity * sigma, math.log1p(p.min_change))
+    return Band(math.exp(centre - half), math.exp(centre + half), math.exp(centre))
+
+
+def _judge(label: str, count: int, band: Band | None) -> dict:
+    if band is None:
+        return {"for": label, "rows": count, "expected": "no band yet", "status": "ok"}
+    inside = band.low <= count <= band.high
+    return {
+        "for": label,
+        "rows": count,
+        "expected": f"{band.low:,.0f} – {band.high:,.0f} (median {band.median:,.0f})",
+        "status": "ok" if inside else ("too few" if count < band.low else "too many"),
+    }
+
+
+def load_volume(con: duckdb.DuckDBPyConnection, source: str, p: VolumeParams) -> Finding:
+    """Rows of the current delivery (per partition) against the earlier deliveries."""
+    loads = con.execute(
+        "select load_id, is_current from raw._loads where source = $s order by loaded_at",
+        {"s": source},
+    ).fetchall()
+    current = next((lid for lid, is_current in loads if is_current), None)
+    if current is None:
+        return Finding(False, f"{source}: no current delivery")
+    earlier = [lid for lid, _ in loads if lid != current][-p.history_window :]
+    counts = con.execute(
+        f"select _load_id, coalesce(_partition, 'all rows'), count(*) from raw.{source}"
+        " where _load_id in (select unnest($ids)) group by all",
+        {"ids": [*earlier, current]},
+    ).fetchall()
+    by_partition: dict[str, dict[str, int]] = {}
+    for load_id, partition, n in counts:
+        by_partition.setdefault(partition, {})[load_id] = n
+    table = []
+    for partition, per_load in sorted(by_partition.items()):
+        band = robust_band([per_load.get(lid, 0) for lid in earlier], p)
+        table.append(_judge(partition, per_load.get(current, 0), band))
+    flagged = [r for r in table if r["status"] != "ok"]
+    if len(earlier) < p.min_history:
+        summary = (
+            f"{len(earlier)} earlier deliveries, {p.min_history} needed for a band: "
+            "counts recorded, not judged"
+        )
+    elif flagged:
+        summary = "; ".join(
+            f"{r['for']}: {r['rows']:,} rows, expected {r['expected']}" for r in flagged
+        )
+    else:
+        summary = f"row counts within the band of {len(earlier)} earlier deliveries"
+    return Finding(
+        not flagged,
+        summary,
+        {
+            "earlier_deliveries": len(earlier),
+            "sensitivity": p.sensitivity,
+            "min_change": p.min_change,
+        },
+        table,
+    )
+
+
+def monthly_volume(
+    con: duckdb.DuckDBPyConnection, table: str, time_column: str, p: VolumeParams
+) -> Finding:
+    """Rows per complete calendar month of `table` against the other months.
+
+    With two years or more of complete months each month is compared with the same month a year
+    earlier (seasonality); otherwise with the median month. Months the data covers only in part
+    (its first and last) are listed but not judged.
+    """
+    col = quote_ident(time_column)
+    rows = con.execute(
+        f"""
+        with bounds as (select min({col}) as first_at, max({col}) as last_at from {table}),
+        months as (
+            select date_trunc('month', {col}) as month, count(*) as n from {table}
+            where {col} is not null group by 1
+        )
+        select month::date, n,
+               month = date_trunc('month', first_at) and first_at::date > month::date
+                   as starts_late,
+               month = date_trunc('month', last_at) and last_at::date < last_day(month)
+                   as ends_early
+        from months, bounds order by month
+        """
+    ).fetchall()
+    complete = [(m, n) for m, n, late, early in rows if not late and not early]
+    partial = [(m, n) for m, n, late, early in rows if late or early]
+    seasonal = len(complete) >= 24
+    counts = dict(complete)
+    table_rows = []
+    for month, n in complete:
+        if seasonal:
+            year_ago = counts.get(month.replace(year=month.year - 1))
+            if year_ago is None:
+                continue
+            ratios = [
+                counts[m] / counts[m.replace(year=m.year - 1)]
+                for m in counts
+                if m.replace(year=m.year - 1) in counts
+            ]
+            band = robust_band(ratios, p)
+            judged = _judge(str(month)[:7], n, None)
+            if band is not None:
+                expected = Band(band.low * year_ago, band.high * year_ago, band.median * year_ago)
+                judged = _judge(str(month)[:7], n, expected)
+        else:
+            judged = _judge(str(month)[:7], n, robust_band([c for _, c in complete], p))
+        table_rows.append(judged)
+    for month, n in partial:
+        table_rows.append(
+            {"for": str(month)[:7], "rows": n, "expected": "partial month", "status": "not judged"}
+        )
+    table_rows.sort(key=lambda r: r["for"])
+    flagged = [r for r in table_rows if r["status"] in ("too few", "too many")]
+    if len(complete) < p.min_history:
+        summary = f"{len(complete)} complete months, {p.min_history} needed: not judged"
+    elif flagged:
+        summary = "; ".join(
+            f"{r['for']}: {r['rows']:,} rows, expected {r['expected']}" for r in flagged
+        )
+    else:
+        summary = f"all {len(complete)} complete months within the band"
+    return Finding(
+        not flagged,
+        summary,
+        {
+            "complete_months": len(complete),
+            "partial_months": len(partial),
+            "method": "same month a year earlier" if seasonal else "median month",
+            "sensitivity": p.sensitivity,
+        },
+        table_rows,
+    )
+
+
+# ---------------------------------------------------------------- freshness
+
+
+def freshness(
+    con: duckdb.DuckDBPyConnection, table: str, time_column: str, cfg: Freshness
+) -> Finding:
+    """Lag of the newest event behind `as_of` (now when unset) against the expected cadence."""
+    newest = con.execute(f"select max({quote_ident(time_column)}) from {table}").fetchone()[0]
+    as_of = cfg.as_of or datetime.now(UTC).replace(tzinfo=None)
+    observed = {
+        "as_of": as_of.isoformat(timespec="minutes"),
+        "as_of_source": "configured" if cfg.as_of else "now",
+        "max_lag_hours": cfg.max_lag_hours,
+    }
+    if newest is None:
+        return Finding(False, f"{table} has no {time_column}", observed)
+    lag = (as_of - newest).total_seconds() / 3600
+    observed |= {"newest_event": newest.isoformat(timespec="minutes"), "lag_hours": round(lag, 1)}
+    if lag < 0:
+        return Finding(
+            False,
+            f"newest {time_column} {newest:%Y-%m-%d %H:%M} is after as-of {as_of:%Y-%m-%d %H:%M}",
+            observed,
+        )
+    passed = lag <= cfg.max_lag_hours
+    verdict = "within" if passed else "beyond"
+    return Finding(
+        passed,
+        f"newest {time_column} is {lag:,.1f} h old at {as_of:%Y-%m-%d %H:%M}, "
+        f"{verdict} the expected {cfg.max_lag_hours:g} h",
+        observed,
+    )
+
+
+# ---------------------------------------------------------------- schema change
+
+INTEGER, NUMBER, TEXT, MIXED, EMPTY = "integer", "number", "text", "mixed", "empty"
+
+
+def column_types(
+    con: duckdb.DuckDBPyConnection, source: str, load_id: str, mapping: dict[str, str]
+) -> dict[str, str]:
+    """Type class of each mapped file column in one delivery, from its values.
+
+    integer / number when at least 95 % of non-empty values parse as such, text when at most half
+    parse as numbers, mixed in between; mixed and empty are compatible with any type.
+    """
+    parts = []
+    for canon in mapping:
+        c = f"nullif(trim({quote_ident(canon)}), '')"
+        parts.append(
+            f"count({c}), count(*) filter (where regexp_full_match({c}, '[+-]?[0-9]+')),"
+            f" count(try_cast({c} as double))"
+        )
+    row = con.execute(
+        f"select {', '.join(parts)} from raw.{source} where _load_id = $l", {"l": load_id}
+    ).fetchone()
+    types = {}
+    for i, file_col in enumerate(mapping.values()):
+        n, ints, nums = row[3 * i : 3 * i + 3]
+        if n == 0:
+            kind = EMPTY
+        elif ints >= 0.95 * n:
+            kind = INTEGER
+        elif nums >= 0.95 * n:
+            kind = NUMBER
+        elif nums <= 0.5 * n:
+            kind = TEXT
+        else:
+            kind = MIXED
+        types[file_col] = kind
+    return types
+
+
+def _compatible(a: str | None, b: str | None) -> bool:
+    return a is None or b is None or a == b or MIXED in (a, b) or EMPTY in (a, b)
+
+
+def schema_differences(accepted: dict, current: dict, accepted_changes: list[str]) -> list[dict]:
+    """Differences between two schemas {columns: {file column: type}, mapping: {canon: file col}}.
+
+    A difference is accepted when the mapping explains it (a pipeline column now reads another file
+    column, or is no longer mapped) or its column is listed in `accepted_changes`.
+    """
+    old_cols, new_cols = accepted["columns"], current["columns"]
+    old_map, new_map = accepted["mapping"], current["mapping"]
+    listed = set(accepted_changes)
+    diffs = []
+    renamed_from, renamed_to = set(), set()
+    for canon, old in old_map.items():
+        new = new_map.get(canon)
+        if new is not None and new != old:
+            renamed_from.add(old)
+            renamed_to.add(new)
+            diffs.append(
+                {
+                    "change": "renamed",
+                    "column": f"{old} → {new}",
+                    "detail": f"feeds {canon}",
+                    "accepted": True,
+                    "by": "column mapping",
+                }
+            )
+    unmapped_now = {old for canon, old in old_map.items() if canon not in new_map}
+    missing = [c for c in old_cols if c not in new_cols and c not in renamed_from]
+    added = [c for c in new_cols if c not in old_cols and c not in renamed_to]
+    for col in missing:
+        close = difflib.get_close_matches(col, added, n=1, cutoff=0.6)
+        by = (
+            "column mapping"
+            if col in unmapped_now
+            else ("accepted_schema_changes" if col in listed else "")
+        )
+        diffs.append(
+            {
+                "change": "missing",
+                "column": col,
+                "detail": f"was {old_cols[col] or 'unmapped'}"
+                + (f"; renamed to {close[0]!r}?" if close else ""),
+                "accepted": bool(by),
+                "by": by,
+            }
+        )
+    for col in added:
+        diffs.append(
+            {
+                "change": "new",
+                "column": col,
+                "detail": new_cols[col] or "not mapped",
+                "accepted": col in listed,
+                "by": "accepted_schema_changes" if col in listed else "",
+            }
+        )
+    for col in old_cols:
+        if col in new_cols and not _compatible(old_cols[col], new_cols[col]):
+            diffs.append(
+                {
+                    "change": "retyped",
+                    "column": col,
+                    "detail": f"{old_cols[col]} → {new_cols[col]}",
+                    "accepted": col in listed,
+                    "by": "accepted_schema_changes" if col in listed else "",
+                }
+            )
+    return diffs
+
+
+def schema_change(con: duckdb.DuckDBPyConnection, source: str, config: SourceConfig) -> Finding:
+    """Compare the current delivery's columns and types with the source's last accepted schema."""
+    ensure_schemas(con)
+    load_id, file_columns = con.execute(
+        "select load_id, file_columns from raw._loads where source = $s and is_current",
+        {"s": source},
+    ).fetchone()
+    mapping = dict(config.columns)
+    types = column_types(con, source, load_id, mapping)
+    current = {"columns": {c: types.get(c) for c in json.loads(file_columns)}, "mapping": mapping}
+    last = con.execute(
+        "select load_id, file_schema, mapping from quality.source_schemas"
+        " where source = $s and status = 'accepted' order by decided_at desc limit 1",
+        {"s": source},
+    ).fetchone()
+    if last is None:
+        diffs, note = [], "first delivery: its schema is the accepted baseline"
+    else:
+        accepted = {"columns": json.loads(last[1]), "mapping": json.loads(last[2])}
+        diffs = schema_differences(accepted, current, config.accepted_schema_changes)
+        note = f"compared with the schema accepted at load {last[0][:8]}"
+    open_diffs = [d for d in diffs if not d["accepted"]]
+    con.execute(
+        "insert into quality.source_schemas values ($s, $l, $at, $status, $schema, $map, $diffs)",
+        {
+            "s": source,
+            "l": load_id,
+            "at": datetime.now(UTC).replace(tzinfo=None),
+            "status": "rejected" if open_diffs else "accepted",
+            "schema": json.dumps(current["columns"]),
+            "map": json.dumps(mapping),
+            "diffs": json.dumps(diffs),
+        },
+    )
+    if open_diffs:
+        listed = ", ".join(f"{d['change']} {d['column']} ({d['detail']})" for d in open_diffs)
+        summary = (
+            f"{source}: the delivered schema changed: {listed}. If this is expected, map a renamed "
+            f"column under sources.{source}.columns, or list the column under "
+            f"sources.{source}.accepted_schema_changes in the source catalogue, then run again."
+        )
+    elif diffs:
+        summary = f"{len(diffs)} schema change(s), all accepted by the catalogue; {note}"
+    else:
+        summary = f"no schema change; {note}"
+    return Finding(
+        not open_diffs,
+        summary,
+        {
+            "file_columns": len(current["columns"]),
+            "changes": len(diffs),
+            "open_changes": len(open_diffs),
+        },
+        diffs or [{"column": c, "type": t or "not mapped"} for c, t in current["columns"].items()],
+    )
+
+
+# ---------------------------------------------------------------- drift
+
+
+def psi(expected: np.ndarray, actual: np.ndarray, eps: float = 1e-4) -> float:
+    """Population stability index of two count vectors over the same bins."""
+    e = np.maximum(expected / max(expected.sum(), 1), eps)
+    a = np.maximum(actual / max(actual.sum(), 1), eps)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def numeric_psi(train: np.ndarray, new: np.ndarray, bins: int) -> float:
+    """PSI with quantile bins cut on the training values."""
+    edges = np.unique(np.quantile(train, np.linspace(0, 1, bins + 1)[1:-1]))
+    expected = np.bincount(np.searchsorted(edges, train, side="right"), minlength=len(edges) + 1)
+    actual = np.bincount(np.searchsorted(edges, new, side="right"), minlength=len(edges) + 1)
+    return psi(expected.astype(float), actual.astype(float))
+
+
+def categorical_psi(train: dict[str, int], new: dict[str, int]) -> float:
+    keys = sorted(set(train) | set(new))
+    return psi(
+        np.array([train.get(k, 0) for k in keys], float),
+        np.array([new.get(k, 0) for k in keys], float),
+    )
+
+
+def drift_finding(measures: dict[str, float], limits: dict[str, float], extra: dict) -> Finding:
+    """Warn when any measure is above its limit; the table lists every measure."""
+    table = [
+        {
+            "measure": k,
+            "value": round(v, 4),
+            "warn_above": limits[k],
+            "status": "drift" if v > limits[k] else "ok",
+        }
+        for k, v in measures.items()
+    ]
+    drifted = [r["measure"] for r in table if r["status"] == "drift"]
+    summary = (
+        "drift in "
+        + ", ".join(f"{r['measure']} {r['value']}" for r in table if r["status"] == "drift")
+        if drifted
+        else "no measure above its limit"
+    )
+    return Finding(
+        not drifted, summary, {**{k: round(v, 4) for k, v in measures.items()}, **extra}, table
+    )
+
+
+def router_drift(con: duckdb.DuckDBPyConnection, path: str, p: DriftParams) -> Finding:
+    """Messages to route (test split) against the training messages: length, intents, words."""
+    rel = "read_parquet($path)"
+    lengths = {
+        split: np.array(
+            [
+                n
+                for (n,) in con.execute(
+                    f"select length(text) from {rel} where split = $s", {"path": path, "s": split}
+                ).fetchall()
+            ],
+            float,
+        )
+        for split in ("train", "test")
+    }
+    labels = {
+        split: dict(
+            con.execute(
+                f"select label, count(*) from {rel} where split = $s group by 1",
+                {"path": path, "s": split},
+            ).fetchall()
+        )
+        for split in ("train", "test")
+    }
+    unseen, words, new_terms = con.execute(
+        f"""
+        with words as (
+            select split, unnest(regexp_split_to_array(lower(text), '[^a-z0-9]+')) as word
+            from {rel}
+        ),
+        vocab as (select distinct word from words where split = 'train' and word <> ''),
+        new as (select word from words where split = 'test' and word <> '')
+        select count(*) filter (where word not in (select word from vocab)),
+               count(*),
+               list(distinct word) filter (where word not in (select word from vocab))
+        from new
+        """,
+        {"path": path},
+    ).fetchone()
+    measures = {
+        "text_length_psi": numeric_psi(lengths["train"], lengths["test"], p.bins),
+        "intent_mix_psi": categorical_psi(labels["train"], labels["test"]),
+        "unseen_word_share": unseen / max(words, 1),
+    }
+    limits = {
+        "text_length_psi": p.psi_warn,
+        "intent_mix_psi": p.psi_warn,
+        "unseen_word_share": p.vocabulary_warn,
+    }
+    return drift_finding(
+        measures,
+        limits,
+        {
+            "training_messages": len(lengths["train"]),
+            "new_messages": len(lengths["test"]),
+            "unseen_words_sample": ", ".join(sorted(new_terms or [])[:20]),
+        },
+    )
+
+
+def demand_drift(con: duckdb.DuckDBPyConnection, path: str, p: DriftParams) -> Finding:
+    """The last `recent_weeks` of demand against the weeks before: units, zero weeks, product mix."""
+    rows = con.execute(
+        """
+        with d as (select *, dense_rank() over (order by week_start desc) as weeks_back
+                   from read_parquet($path))
+        select weeks_back <= $recent as recent, stock_code, units from d
+        """,
+        {"path": path, "recent": p.recent_weeks},
+    ).fetchall()
+    train = np.array([u for recent, _, u in rows if not recent], float)
+    new = np.array([u for recent, _, u in rows if recent], float)
+    if len(train) == 0 or len(new) == 0:
+        return Finding(True, "not enough weeks to compare", {"recent_weeks": p.recent_weeks})
+    mix_train: dict[str, int] = {}
+    mix_new: dict[str, int] = {}
+    for recent, code, units in rows:
+        target = mix_new if recent else mix_train
+        target[code] = target.get(code, 0) + units
+    zero_train, zero_new = float(np.mean(train == 0)), float(np.mean(new == 0))
+    measures = {
+        "weekly_units_psi": numeric_psi(np.log1p(train), np.log1p(new), p.bins),
+        "product_mix_psi": categorical_psi(mix_train, mix_new),
+        "zero_week_share_change": abs(zero_new - zero_train),
+    }
+    limits = {
+        "weekly_units_psi": p.psi_warn,
+        "product_mix_psi": p.psi_warn,
+        "zero_week_share_change": p.share_change_warn,
+    }
+    return drift_finding(
+        measures,
+        limits,
+        {
+            "recent_weeks": p.recent_weeks,
+            "training_product_weeks": len(train),
+            "recent_product_weeks": len(new),
+        },
+    )
