@@ -1,15 +1,26 @@
 """Build the checks of a source's stages: per-dimension Pandera checks and the monitors."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
 
 import dagster as dg
 import pandera.polars as pa
 from dagster_duckdb import DuckDBResource
 
-from dagster_project.defs.resources import ParamsResource, SourceCatalogResource
-from dagster_project.lib import monitors
+from dagster_project.defs.resources import (
+    OutputsResource,
+    ParamsResource,
+    SourceCatalogResource,
+)
 from dagster_project.lib.history import recorded
-from dagster_project.lib.monitors import Finding
+from dagster_project.lib.monitors import (
+    Finding,
+    freshness,
+    load_volume,
+    monthly_volume,
+    schema_change,
+)
 from dagster_project.lib.quality import (
     QUARANTINE_SHARE,
     Outcome,
@@ -19,6 +30,7 @@ from dagster_project.lib.quality import (
     md_table,
     validate,
 )
+from dagster_project.params import Params
 from dagster_project.sources import SourceCatalog
 
 
@@ -65,134 +77,145 @@ def build_schema_checks(
                         sample=[{"quarantined": held, "share": round(share, 4), "limit": limit}],
                     )
                 )
-        report = validate(schema(sources), df, rulebook, extra=extra)
-        results = list(check_results(report, asset_key, prefix, rulebook))
-        yield from recorded(context, duckdb, results, kind="pandera")
+            report = validate(schema(sources), df, rulebook, extra=extra)
+            results = list(check_results(report, asset_key, prefix, rulebook))
+            yield from recorded(context, con, results, kind="pandera")
 
     return _checks
 
 
-def finding_result(
-    finding: Finding,
-    asset_key: dg.AssetKey,
-    name: str,
-    dimension: str,
-    columns: list[str],
-    *,
-    blocking: bool = False,
-    rows_checked: int | None = None,
+@dataclass(frozen=True)
+class Monitor:
+    """One monitor check: what it measures, on which dimension and columns, and whether it blocks."""
+
+    name: str
+    dimension: str
+    description: str
+    measure: Callable[["MonitorInputs"], Finding]
+    columns: Callable[["MonitorInputs"], list[str]] = lambda _inputs: []
+    blocking: bool = False
+
+
+class MonitorInputs:
+    """What a monitor may read: the warehouse, and the catalogue, params and outputs on demand."""
+
+    def __init__(self, con, catalog: SourceCatalogResource, params: ParamsResource, outputs):
+        self.con = con
+        self._catalog, self._params, self.outputs = catalog, params, outputs
+
+    @cached_property
+    def sources(self) -> SourceCatalog:
+        return self._catalog.load()
+
+    @cached_property
+    def params(self) -> Params:
+        return self._params.load()
+
+
+def build_monitors(
+    *, asset_key: dg.AssetKey, name: str, monitors: Sequence[Monitor]
+) -> dg.AssetChecksDefinition:
+    """One op running `monitors` on `asset_key`: ERROR where a blocking one fails, WARN otherwise."""
+
+    @dg.multi_asset_check(
+        specs=[
+            dg.AssetCheckSpec(
+                m.name,
+                asset=asset_key,
+                blocking=m.blocking,
+                description=m.description,
+                metadata={"dimension": m.dimension},
+            )
+            for m in monitors
+        ],
+        name=name,
+    )
+    def _monitors(
+        context: dg.AssetCheckExecutionContext,
+        duckdb: DuckDBResource,
+        catalog: SourceCatalogResource,
+        params: ParamsResource,
+        outputs: OutputsResource,
+    ):
+        with duckdb.get_connection() as con:
+            inputs = MonitorInputs(con, catalog, params, outputs)
+            results = [
+                _result(m.measure(inputs), asset_key, m, m.columns(inputs)) for m in monitors
+            ]
+            yield from recorded(context, con, results, kind="monitor")
+
+    return _monitors
+
+
+def _result(
+    finding: Finding, asset_key: dg.AssetKey, monitor: Monitor, columns: list[str]
 ) -> dg.AssetCheckResult:
-    """A monitor's finding as a check result: ERROR when it blocks, WARN otherwise."""
     metadata = {
-        "dimension": dimension,
+        "dimension": monitor.dimension,
         "columns": columns,
         "summary": finding.summary,
         **{k: v for k, v in finding.observed.items() if v is not None},
     }
-    if rows_checked is not None:
-        metadata["rows_checked"] = rows_checked
     if finding.table:
         metadata["details"] = dg.MetadataValue.md(md_table(finding.table, limit=60))
     return dg.AssetCheckResult(
         asset_key=asset_key,
-        check_name=name,
+        check_name=monitor.name,
         passed=finding.passed,
-        severity=dg.AssetCheckSeverity.ERROR if blocking else dg.AssetCheckSeverity.WARN,
+        severity=dg.AssetCheckSeverity.ERROR if monitor.blocking else dg.AssetCheckSeverity.WARN,
         description=finding.summary,
         metadata=metadata,
     )
 
 
-def build_raw_monitors(*, asset_key: dg.AssetKey, source: str) -> dg.AssetChecksDefinition:
-    """Schema change (blocking) and delivery volume (warning) of a source's raw layer."""
-    schema_name, volume_name = f"raw_{source}_schema_change", f"raw_{source}_volume_change"
-
-    @dg.multi_asset_check(
-        specs=[
-            dg.AssetCheckSpec(
-                schema_name,
-                asset=asset_key,
-                blocking=True,
-                description="Columns and their types against the last accepted schema; "
-                "blocks until the change is mapped or accepted in the source catalogue.",
-                metadata={"dimension": "consistency"},
-            ),
-            dg.AssetCheckSpec(
-                volume_name,
-                asset=asset_key,
-                description="Rows per delivery (and partition) against earlier deliveries: "
-                "median/MAD band on log counts.",
-                metadata={"dimension": "completeness"},
-            ),
-        ],
-        name=f"raw_{source}_monitors",
-    )
-    def _monitors(
-        context: dg.AssetCheckExecutionContext,
-        duckdb: DuckDBResource,
-        catalog: SourceCatalogResource,
-        params: ParamsResource,
-    ):
-        config = getattr(catalog.load(), source)
-        volume_params = params.load().quality.volume
-        with duckdb.get_connection() as con:
-            schema = monitors.schema_change(con, source, config)
-            volume = monitors.load_volume(con, source, volume_params)
-        columns = list(config.columns)
-        results = [
-            finding_result(schema, asset_key, schema_name, "consistency", columns, blocking=True),
-            finding_result(volume, asset_key, volume_name, "completeness", []),
-        ]
-        yield from recorded(context, duckdb, results, kind="monitor")
-
-    return _monitors
+def raw_monitors(source: str) -> list[Monitor]:
+    """Schema change (blocking) and delivery volume of a source's raw layer."""
+    return [
+        Monitor(
+            f"raw_{source}_schema_change",
+            "consistency",
+            "Columns and their types against the last accepted schema; blocks until the change "
+            "is mapped or accepted in the source catalogue.",
+            lambda i: schema_change(i.con, source, getattr(i.sources, source)),
+            columns=lambda i: list(getattr(i.sources, source).columns),
+            blocking=True,
+        ),
+        Monitor(
+            f"raw_{source}_volume_change",
+            "completeness",
+            "Rows per delivery (and partition) against earlier deliveries: median/MAD band on "
+            "log counts.",
+            lambda i: load_volume(i.con, source, i.params.quality.volume),
+        ),
+    ]
 
 
-def build_staged_monitors(
-    *, asset_key: dg.AssetKey, source: str, table: str, time_column: str
-) -> dg.AssetChecksDefinition:
-    """Freshness and monthly volume of a time-based staged table (warnings)."""
-    fresh_name, monthly_name = f"staged_{source}_freshness", f"staged_{source}_monthly_volume"
+def staged_monitors(source: str, table: str, time_column: str) -> list[Monitor]:
+    """Freshness and monthly volume of a time-based staged table."""
 
-    @dg.multi_asset_check(
-        specs=[
-            dg.AssetCheckSpec(
-                fresh_name,
-                asset=asset_key,
-                description=f"Lag of the newest {time_column} behind the as-of date against the "
-                "expected cadence (sources.<source>.freshness).",
-                metadata={"dimension": "timeliness"},
-            ),
-            dg.AssetCheckSpec(
-                monthly_name,
-                asset=asset_key,
-                description=f"Rows per complete month of {time_column} against the other months "
-                "(a year earlier where two years of data allow).",
-                metadata={"dimension": "completeness"},
-            ),
-        ],
-        name=f"staged_{source}_monitors",
-    )
-    def _monitors(
-        context: dg.AssetCheckExecutionContext,
-        duckdb: DuckDBResource,
-        catalog: SourceCatalogResource,
-        params: ParamsResource,
-    ):
-        config = getattr(catalog.load(), source)
-        volume_params = params.load().quality.volume
-        with duckdb.get_connection() as con:
-            if config.freshness is None:
-                fresh = monitors.Finding(
-                    True, f"no cadence set: add sources.{source}.freshness to judge freshness"
-                )
-            else:
-                fresh = monitors.freshness(con, table, time_column, config.freshness)
-            monthly = monitors.monthly_volume(con, table, time_column, volume_params)
-        results = [
-            finding_result(fresh, asset_key, fresh_name, "timeliness", [time_column]),
-            finding_result(monthly, asset_key, monthly_name, "completeness", [time_column]),
-        ]
-        yield from recorded(context, duckdb, results, kind="monitor")
+    def fresh(i: MonitorInputs) -> Finding:
+        cadence = getattr(i.sources, source).freshness
+        if cadence is None:
+            return Finding(
+                True, f"no cadence set: add sources.{source}.freshness to judge freshness"
+            )
+        return freshness(i.con, table, time_column, cadence)
 
-    return _monitors
+    return [
+        Monitor(
+            f"staged_{source}_freshness",
+            "timeliness",
+            f"Lag of the newest {time_column} behind the as-of date against the expected cadence "
+            "(sources.<source>.freshness).",
+            fresh,
+            columns=lambda _i: [time_column],
+        ),
+        Monitor(
+            f"staged_{source}_monthly_volume",
+            "completeness",
+            f"Rows per complete month of {time_column} against the other months (a year earlier "
+            "where two years of data allow).",
+            lambda i: monthly_volume(i.con, table, time_column, i.params.quality.volume),
+            columns=lambda _i: [time_column],
+        ),
+    ]

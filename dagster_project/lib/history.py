@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 import dagster as dg
 import duckdb
 
+from dagster_project.lib.quality import md_table
 from dagster_project.lib.warehouse import ensure_schemas
 
 # metadata that is presentation, not a figure: kept in Dagster, not copied to the history
@@ -37,11 +38,8 @@ class CheckRecord:
 
 def _plain(value):
     value = value.value if isinstance(value, dg.MetadataValue) else value
-    if isinstance(value, int | float | str | bool) or value is None:
-        return value
-    if isinstance(value, list | dict):
-        return value
-    return str(value)
+    plain = value is None or isinstance(value, int | float | str | bool | list | dict)
+    return value if plain else str(value)
 
 
 def from_result(
@@ -105,7 +103,7 @@ def record(con: duckdb.DuckDBPyConnection, run_id: str, records: Iterable[CheckR
 def recent_scores(
     con: duckdb.DuckDBPyConnection, asset_key: str, dimension: str, runs: int = 10
 ) -> list[dict]:
-    """The last `runs` recorded outcomes of one asset and dimension, oldest first, for metadata."""
+    """The last `runs` outcomes of one asset and dimension, oldest first, as rows of a table."""
     ensure_schemas(con)
     rows = con.execute(
         """
@@ -122,25 +120,17 @@ def recent_scores(
         score = None if not checked else round(100 * (1 - min(failed or 0, checked) / checked), 2)
         out.append(
             {
-                "run_at": at.isoformat(timespec="seconds"),
-                "score": score,
-                "checks_failed": checks_failed,
+                "run at": at.isoformat(timespec="seconds"),
+                "score": "-" if score is None else score,
+                "checks failed": checks_failed,
             }
         )
     return out
 
 
-def _history_table(history: list[dict]) -> str:
-    lines = ["| run at | score | checks failed |", "|---|---|---|"]
-    for h in history:
-        score = "-" if h["score"] is None else h["score"]
-        lines.append(f"| {h['run_at']} | {score} | {h['checks_failed']} |")
-    return "\n".join(lines)
-
-
 def recorded(
     context: dg.AssetCheckExecutionContext,
-    duckdb_resource,
+    con: duckdb.DuckDBPyConnection,
     results: list[dg.AssetCheckResult],
     *,
     kind: str,
@@ -150,12 +140,13 @@ def recorded(
     specs = list(context.check_specs)
     default_name = specs[0].name if len(specs) == 1 else None
     records = [from_result(r, kind, asset_key, default_name) for r in results]
+    record(con, context.run.run_id, records)
     out = []
-    with duckdb_resource.get_connection() as con:
-        record(con, context.run.run_id, records)
-        for result, rec in zip(results, records, strict=True):
-            history = recent_scores(con, rec.asset_key, rec.dimension)
-            metadata = dict(result.metadata or {})
-            metadata["quality_history"] = dg.MetadataValue.md(_history_table(history))
-            out.append(result.with_metadata(metadata))
+    for result, rec in zip(results, records, strict=True):
+        history = md_table(recent_scores(con, rec.asset_key, rec.dimension), limit=10)
+        out.append(
+            result.with_metadata(
+                {**result.metadata, "quality_history": dg.MetadataValue.md(history)}
+            )
+        )
     return out

@@ -7,9 +7,16 @@ import os
 from pathlib import Path
 
 import dagster as dg
+import mlflow
 import pandas as pd
+from dagster_duckdb import DuckDBResource
 
+from dagster_project.defs.resources import MlflowResource, OutputsResource
+from dagster_project.lib.history import recorded
 from dagster_project.ml import tracking
+
+# Tags of the AI use cases' assets that hold no personal data.
+ML_TAGS = {"classification": "internal", "domain": "ai"}
 
 
 def write_frame(frame: pd.DataFrame, path: Path) -> None:
@@ -60,6 +67,8 @@ def upstream_check_failures(context: dg.AssetCheckExecutionContext, key: dg.Asse
 
 def promotion_gate(
     context: dg.AssetCheckExecutionContext,
+    duckdb: DuckDBResource,
+    mlflow_store: MlflowResource,
     *,
     model_name: str,
     asset_key: dg.AssetKey,
@@ -70,7 +79,11 @@ def promotion_gate(
     higher_is_better: dict[str, bool],
     tolerance: float,
 ) -> dg.AssetCheckResult:
-    """Pass only if upstream blocking checks passed, the bars are met, and the champion is not beaten."""
+    """Pass only if upstream blocking checks passed, the bars are met, and the champion is not beaten.
+
+    The result is recorded in the quality history like every other check.
+    """
+    mlflow_store.experiment(model_name)
     current = tracking.champion(model_name)
     incumbent = current.metrics if current and current.version != candidate_version else None
     failures = upstream_check_failures(context, asset_key)
@@ -78,7 +91,7 @@ def promotion_gate(
         observed, minimums, maximums, higher_is_better, incumbent, tolerance
     )
     compared = {k: incumbent[k] for k in higher_is_better if k in incumbent} if incumbent else {}
-    return dg.AssetCheckResult(
+    result = dg.AssetCheckResult(
         passed=not failures,
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={
@@ -93,3 +106,41 @@ def promotion_gate(
             "failures": "; ".join(failures) or "none",
         },
     )
+    with duckdb.get_connection() as con:
+        return recorded(context, con, [result], kind="gate", asset_key=asset_key)[0]
+
+
+def promote_champion(
+    context: dg.AssetExecutionContext,
+    mlflow_store: MlflowResource,
+    outputs: OutputsResource,
+    *,
+    model_name: str,
+    candidate_key: dg.AssetKey,
+) -> dg.MaterializeResult:
+    """Alias the version `candidate_key` produced as champion and export it to models/<name>."""
+    version = latest_metadata(context, candidate_key)["model_version"]
+    mlflow_store.experiment(model_name)
+    tracking.promote(model_name, version)
+    folder = tracking.export_champion(model_name, outputs.path("models", model_name))
+    return dg.MaterializeResult(metadata={"champion_version": version, "exported_to": str(folder)})
+
+
+def load_champion(mlflow_store: MlflowResource, model_name: str, champion_key: dg.AssetKey):
+    """The champion's registry entry and its loaded model; a clear failure when there is none."""
+    mlflow_store.experiment(model_name)
+    best = tracking.champion(model_name)
+    if best is None:
+        raise dg.Failure(
+            f"no {model_name} champion yet: materialise {champion_key.to_user_string()} first"
+        )
+    return best, mlflow.sklearn.load_model(f"models:/{model_name}@{tracking.CHAMPION}")
+
+
+def publish_table(duckdb: DuckDBResource, frame: pd.DataFrame, table: str) -> None:
+    """Replace DuckDB table `ml.<table>` with `frame`."""
+    with duckdb.get_connection() as con:
+        con.execute("create schema if not exists ml")
+        con.register("_frame", frame)
+        con.execute(f"create or replace table ml.{table} as select * from _frame")
+        con.unregister("_frame")

@@ -64,6 +64,20 @@ def _judge(label: str, count: int, band: Band | None) -> dict:
     }
 
 
+def _volume_finding(table: list[dict], short_history: str | None, quiet: str, observed: dict):
+    """Flag the rows judged out of band; with too short a history nothing is judged."""
+    flagged = [r for r in table if r["status"] in ("too few", "too many")]
+    if short_history:
+        summary = short_history
+    elif flagged:
+        summary = "; ".join(
+            f"{r['for']}: {r['rows']:,} rows, expected {r['expected']}" for r in flagged
+        )
+    else:
+        summary = quiet
+    return Finding(not flagged, summary, observed, table)
+
+
 def load_volume(con: duckdb.DuckDBPyConnection, source: str, p: VolumeParams) -> Finding:
     """Rows of the current delivery (per partition) against the earlier deliveries."""
     loads = con.execute(
@@ -86,27 +100,21 @@ def load_volume(con: duckdb.DuckDBPyConnection, source: str, p: VolumeParams) ->
     for partition, per_load in sorted(by_partition.items()):
         band = robust_band([per_load.get(lid, 0) for lid in earlier], p)
         table.append(_judge(partition, per_load.get(current, 0), band))
-    flagged = [r for r in table if r["status"] != "ok"]
+    short = None
     if len(earlier) < p.min_history:
-        summary = (
+        short = (
             f"{len(earlier)} earlier deliveries, {p.min_history} needed for a band: "
             "counts recorded, not judged"
         )
-    elif flagged:
-        summary = "; ".join(
-            f"{r['for']}: {r['rows']:,} rows, expected {r['expected']}" for r in flagged
-        )
-    else:
-        summary = f"row counts within the band of {len(earlier)} earlier deliveries"
-    return Finding(
-        not flagged,
-        summary,
+    return _volume_finding(
+        table,
+        short,
+        f"row counts within the band of {len(earlier)} earlier deliveries",
         {
             "earlier_deliveries": len(earlier),
             "sensitivity": p.sensitivity,
             "min_change": p.min_change,
         },
-        table,
     )
 
 
@@ -137,52 +145,51 @@ def monthly_volume(
     ).fetchall()
     complete = [(m, n) for m, n, late, early in rows if not late and not early]
     partial = [(m, n) for m, n, late, early in rows if late or early]
-    seasonal = len(complete) >= 24
     counts = dict(complete)
+    seasonal = len(complete) >= 24
+    if seasonal:  # one band of year-on-year ratios, scaled by each month's year-ago count
+        ratio_band = robust_band(
+            [n / counts[_year_before(m)] for m, n in complete if _year_before(m) in counts], p
+        )
+    else:
+        month_band = robust_band([n for _, n in complete], p)
     table_rows = []
     for month, n in complete:
+        band = None if seasonal else month_band
         if seasonal:
-            year_ago = counts.get(month.replace(year=month.year - 1))
+            year_ago = counts.get(_year_before(month))
             if year_ago is None:
                 continue
-            ratios = [
-                counts[m] / counts[m.replace(year=m.year - 1)]
-                for m in counts
-                if m.replace(year=m.year - 1) in counts
-            ]
-            band = robust_band(ratios, p)
-            judged = _judge(str(month)[:7], n, None)
-            if band is not None:
-                expected = Band(band.low * year_ago, band.high * year_ago, band.median * year_ago)
-                judged = _judge(str(month)[:7], n, expected)
-        else:
-            judged = _judge(str(month)[:7], n, robust_band([c for _, c in complete], p))
-        table_rows.append(judged)
+            if ratio_band is not None:
+                band = Band(
+                    ratio_band.low * year_ago,
+                    ratio_band.high * year_ago,
+                    ratio_band.median * year_ago,
+                )
+        table_rows.append(_judge(str(month)[:7], n, band))
     for month, n in partial:
         table_rows.append(
             {"for": str(month)[:7], "rows": n, "expected": "partial month", "status": "not judged"}
         )
     table_rows.sort(key=lambda r: r["for"])
-    flagged = [r for r in table_rows if r["status"] in ("too few", "too many")]
+    short = None
     if len(complete) < p.min_history:
-        summary = f"{len(complete)} complete months, {p.min_history} needed: not judged"
-    elif flagged:
-        summary = "; ".join(
-            f"{r['for']}: {r['rows']:,} rows, expected {r['expected']}" for r in flagged
-        )
-    else:
-        summary = f"all {len(complete)} complete months within the band"
-    return Finding(
-        not flagged,
-        summary,
+        short = f"{len(complete)} complete months, {p.min_history} needed: not judged"
+    return _volume_finding(
+        table_rows,
+        short,
+        f"all {len(complete)} complete months within the band",
         {
             "complete_months": len(complete),
             "partial_months": len(partial),
             "method": "same month a year earlier" if seasonal else "median month",
             "sensitivity": p.sensitivity,
         },
-        table_rows,
     )
+
+
+def _year_before(month):
+    return month.replace(year=month.year - 1)
 
 
 # ---------------------------------------------------------------- freshness

@@ -11,14 +11,19 @@ from mlflow.models import infer_signature
 
 from dagster_project.defs.features.assets import DEMAND_EXTRACT, DEMAND_HISTORY_KEY
 from dagster_project.defs.resources import MlflowResource, OutputsResource, ParamsResource
-from dagster_project.lib.ml_assets import latest_metadata, write_json
+from dagster_project.lib.ml_assets import (
+    ML_TAGS,
+    load_champion,
+    promote_champion,
+    publish_table,
+    write_json,
+)
 from dagster_project.ml import forecast, tracking
 
 NAME = "demand_forecaster"
 MODEL_KEY = dg.AssetKey(["ml", "demand_model"])
 CHAMPION_KEY = dg.AssetKey(["ml", "demand_champion"])
 FORECAST_KEY = dg.AssetKey(["ml", "demand_forecast"])
-ML_TAGS = {"classification": "internal", "domain": "ai"}
 
 
 def _panel(outputs: OutputsResource) -> forecast.Panel:
@@ -132,11 +137,9 @@ def demand_champion(
     context: dg.AssetExecutionContext, mlflow_store: MlflowResource, outputs: OutputsResource
 ) -> dg.MaterializeResult:
     """The forecaster version that cleared the promotion gate, aliased champion and exported to models/demand_forecaster; one champion version per model name."""
-    version = latest_metadata(context, MODEL_KEY)["model_version"]
-    mlflow_store.experiment(NAME)
-    tracking.promote(NAME, version)
-    folder = tracking.export_champion(NAME, outputs.path("models", NAME))
-    return dg.MaterializeResult(metadata={"champion_version": version, "exported_to": str(folder)})
+    return promote_champion(
+        context, mlflow_store, outputs, model_name=NAME, candidate_key=MODEL_KEY
+    )
 
 
 @dg.asset(
@@ -150,19 +153,13 @@ def demand_forecast(
 ) -> dg.MaterializeResult:
     """Units forecast by the champion for the weeks after the history, with a prediction interval; one row per product-week."""
     fp = params.load().forecast
-    mlflow_store.experiment(NAME)
-    best = tracking.champion(NAME)
-    if best is None:
-        raise dg.Failure(f"no {NAME} champion yet: materialise ml/demand_champion first")
-    model = mlflow.sklearn.load_model(f"models:/{NAME}@{tracking.CHAMPION}")
+    best, model = load_champion(mlflow_store, NAME, CHAMPION_KEY)
     offsets_raw = mlflow.artifacts.load_dict(f"runs:/{best.run_id}/interval_offsets.json")
     offsets = pd.DataFrame.from_dict(offsets_raw, orient="index")
     offsets.index = offsets.index.astype(int)
     forecast_frame = forecast.future(model, _panel(outputs), fp, offsets)
     forecast_frame["model_version"] = best.version
-    with duckdb.get_connection() as con:
-        con.execute("create schema if not exists ml")
-        con.execute("create or replace table ml.demand_forecast as select * from forecast_frame")
+    publish_table(duckdb, forecast_frame, "demand_forecast")
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(forecast_frame),

@@ -5,7 +5,6 @@ from dagster_duckdb import DuckDBResource
 
 from dagster_project.defs.forecast.assets import MODEL_KEY, NAME
 from dagster_project.defs.resources import MlflowResource, ParamsResource
-from dagster_project.lib.history import recorded
 from dagster_project.lib.ml_assets import latest_metadata, promotion_gate
 
 # lower WAPE and MASE are better
@@ -31,9 +30,10 @@ def forecaster_clears_promotion_gate(
         "wape_ratio_to_naive": gate.max_wape_ratio_to_naive,
         "wape_ratio_to_seasonal_naive": gate.max_wape_ratio_to_seasonal_naive,
     }
-    mlflow_store.experiment(NAME)
-    result = promotion_gate(
+    return promotion_gate(
         context,
+        duckdb,
+        mlflow_store,
         model_name=NAME,
         asset_key=MODEL_KEY,
         candidate_version=candidate["model_version"],
@@ -45,4 +45,3 @@ def forecaster_clears_promotion_gate(
         higher_is_better=HIGHER_IS_BETTER,
         tolerance=gate.tolerance,
     )
-    return recorded(context, duckdb, [result], kind="gate", asset_key=MODEL_KEY)[0]

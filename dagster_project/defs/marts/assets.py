@@ -6,6 +6,7 @@ from functools import cache
 from typing import Any
 
 import dagster as dg
+import duckdb
 from dagster_dbt import (
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
@@ -75,11 +76,25 @@ class Translator(DagsterDbtTranslator):
         )
 
 
-def _history(results: list[dg.AssetCheckResult], row_counts: dict[str, int]) -> list[CheckRecord]:
-    nodes = {n["name"]: n for n in _manifest()["nodes"].values() if n["resource_type"] == "test"}
+def _row_count(con, relation: str) -> int | None:
+    """Rows of a model, or None where dbt skipped building it."""
+    try:
+        return con.execute(f"select count(*) from {relation}").fetchone()[0]
+    except duckdb.CatalogException:
+        return None
+
+
+def _history(con, results: list[dg.AssetCheckResult]) -> list[CheckRecord]:
+    """History rows of this invocation's dbt tests; rows checked = rows of the tested model."""
+    nodes = _manifest()["nodes"]
+    tests = {n["name"]: n for n in nodes.values() if n["resource_type"] == "test"}
+    row_counts: dict[str, int] = {}
     records = []
     for result in results:
-        node = nodes[result.check_name]
+        node = tests[result.check_name]
+        model = node.get("attached_node")
+        if model and model not in row_counts:  # only models this invocation tested
+            row_counts[model] = _row_count(con, nodes[model]["relation_name"])
         meta = {k: getattr(v, "value", v) for k, v in result.metadata.items()}
         records.append(
             CheckRecord(
@@ -89,22 +104,13 @@ def _history(results: list[dg.AssetCheckResult], row_counts: dict[str, int]) -> 
                 check_kind="dbt",
                 passed=result.passed,
                 severity=result.severity.value,
-                rows_checked=row_counts.get(node.get("attached_node") or ""),
+                rows_checked=row_counts.get(model),
                 rows_failed=meta.get("dagster_dbt/failed_row_count"),
                 columns=test_columns(node),
                 observed={"status": meta.get("status")},
             )
         )
     return records
-
-
-def _row_counts(con, model_ids: set[str]) -> dict[str, int]:
-    counts = {}
-    for unique_id in model_ids:
-        relation = _manifest()["nodes"].get(unique_id, {}).get("relation_name")
-        if relation:
-            counts[unique_id] = con.execute(f"select count(*) from {relation}").fetchone()[0]
-    return counts
 
 
 @dbt_assets(
@@ -122,8 +128,5 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, duckdb: D
             results.append(event)
         yield event
     # dbt has finished and released the DuckDB file: record its tests in the quality history
-    nodes = _manifest()["nodes"]
-    tested = {nodes[n]["attached_node"] for n in nodes if nodes[n]["resource_type"] == "test"}
     with duckdb.get_connection() as con:
-        records = _history(results, _row_counts(con, {t for t in tested if t}))
-        record(con, context.run.run_id, records)
+        record(con, context.run.run_id, _history(con, results))

@@ -2,7 +2,7 @@
 
 from dagster_project.defs.messages.assets import RAW_KEY, STAGED_KEY
 from dagster_project.defs.messages.schemas import RAW_RULES, STAGED_RULES, raw_schema, staged_schema
-from dagster_project.lib.checks import build_raw_monitors, build_schema_checks
+from dagster_project.lib.checks import build_monitors, build_schema_checks, raw_monitors
 
 raw_messages_checks = build_schema_checks(
     asset_key=RAW_KEY,
@@ -21,4 +21,6 @@ staged_messages_checks = build_schema_checks(
     source="messages",
 )
 
-raw_messages_monitors = build_raw_monitors(asset_key=RAW_KEY, source="messages")
+raw_messages_monitors = build_monitors(
+    asset_key=RAW_KEY, name="raw_messages_monitors", monitors=raw_monitors("messages")
+)

@@ -10,9 +10,10 @@ from dagster_project.defs.orders.schemas import (
     raw_schema,
 )
 from dagster_project.lib.checks import (
-    build_raw_monitors,
+    build_monitors,
     build_schema_checks,
-    build_staged_monitors,
+    raw_monitors,
+    staged_monitors,
 )
 
 raw_order_lines_checks = build_schema_checks(
@@ -32,11 +33,12 @@ staged_order_lines_checks = build_schema_checks(
     source="order_lines",
 )
 
-raw_order_lines_monitors = build_raw_monitors(asset_key=RAW_KEY, source="order_lines")
+raw_order_lines_monitors = build_monitors(
+    asset_key=RAW_KEY, name="raw_order_lines_monitors", monitors=raw_monitors("order_lines")
+)
 
-staged_order_lines_monitors = build_staged_monitors(
+staged_order_lines_monitors = build_monitors(
     asset_key=STAGED_KEY,
-    source="order_lines",
-    table="staged.order_lines",
-    time_column="invoiced_at",
+    name="staged_order_lines_monitors",
+    monitors=staged_monitors("order_lines", "staged.order_lines", "invoiced_at"),
 )

@@ -162,6 +162,11 @@ STAGED_RULES = RuleBook(
 )
 
 
+def _as(c: pl.Expr, dtype) -> pl.Expr:
+    """A text column parsed as `dtype`, null where it does not parse."""
+    return c.str.strip_chars().cast(dtype, strict=False)
+
+
 def _last_month_is_partial(ts: pl.Expr) -> pl.Expr:
     """True on rows of the newest month when the data stops before that month's last day."""
     newest = ts.max()
@@ -174,7 +179,7 @@ def raw_schema(catalog: SourceCatalog) -> pa.DataFrameSchema:
     """Order lines as delivered: every value still text, rules measured on all delivered rows."""
     cfg: OrderLinesSource = catalog.order_lines
     present = is_present(cfg.missing_values)
-    qty = pl.col("quantity").str.strip_chars().cast(pl.Int64, strict=False)
+    qty = _as(pl.col("quantity"), pl.Int64)
     when = (
         pl.col("invoice_date")
         .str.strip_chars()
@@ -214,18 +219,15 @@ def raw_schema(catalog: SourceCatalog) -> pa.DataFrameSchema:
                 checks=[
                     column_check(
                         "quantity_is_integer",
-                        lambda c: c.str.strip_chars().cast(pl.Int64, strict=False).is_not_null(),
+                        lambda c: _as(c, pl.Int64).is_not_null(),
                     ),
                     column_check(
                         "quantity_is_positive",
-                        lambda c: c.str.strip_chars().cast(pl.Int64, strict=False) > 0,
+                        lambda c: _as(c, pl.Int64) > 0,
                     ),
                     column_check(
                         "quantity_within_plausible_range",
-                        lambda c: (
-                            c.str.strip_chars().cast(pl.Int64, strict=False).abs()
-                            <= cfg.max_abs_quantity
-                        ),
+                        lambda c: _as(c, pl.Int64).abs() <= cfg.max_abs_quantity,
                     ),
                 ],
             ),
@@ -249,21 +251,19 @@ def raw_schema(catalog: SourceCatalog) -> pa.DataFrameSchema:
                 checks=[
                     column_check(
                         "unit_price_is_numeric",
-                        lambda c: c.str.strip_chars().cast(pl.Float64, strict=False).is_not_null(),
+                        lambda c: _as(c, pl.Float64).is_not_null(),
                     ),
                     column_check(
                         "unit_price_not_zero",
-                        lambda c: c.str.strip_chars().cast(pl.Float64, strict=False) != 0,
+                        lambda c: _as(c, pl.Float64) != 0,
                     ),
                     column_check(
                         "unit_price_within_plausible_range",
-                        lambda c: (
-                            c.str.strip_chars().cast(pl.Float64, strict=False) <= cfg.max_unit_price
-                        ),
+                        lambda c: _as(c, pl.Float64) <= cfg.max_unit_price,
                     ),
                     column_check(
                         "unit_price_not_negative",
-                        lambda c: c.str.strip_chars().cast(pl.Float64, strict=False) >= 0,
+                        lambda c: _as(c, pl.Float64) >= 0,
                     ),
                 ],
             ),

@@ -11,7 +11,14 @@ from mlflow.models import infer_signature
 
 from dagster_project.defs.features.assets import ROUTER_DATASET_KEY, ROUTER_EXTRACT, TEST, TRAIN
 from dagster_project.defs.resources import MlflowResource, OutputsResource, ParamsResource
-from dagster_project.lib.ml_assets import latest_metadata, write_json
+from dagster_project.lib.ml_assets import (
+    ML_TAGS,
+    latest_metadata,
+    load_champion,
+    promote_champion,
+    publish_table,
+    write_json,
+)
 from dagster_project.ml import router, tracking
 
 NAME = "intent_router"
@@ -19,7 +26,6 @@ MODEL_KEY = dg.AssetKey(["ml", "router_model"])
 EVALUATION_KEY = dg.AssetKey(["ml", "router_evaluation"])
 CHAMPION_KEY = dg.AssetKey(["ml", "router_champion"])
 ROUTED_KEY = dg.AssetKey(["ml", "routed_messages"])
-ML_TAGS = {"classification": "internal", "domain": "ai"}
 
 
 def _dataset(outputs: OutputsResource) -> pd.DataFrame:
@@ -141,11 +147,9 @@ def router_champion(
     context: dg.AssetExecutionContext, mlflow_store: MlflowResource, outputs: OutputsResource
 ) -> dg.MaterializeResult:
     """The router version that cleared the promotion gate, aliased champion and exported to models/intent_router; one champion version per model name."""
-    version = latest_metadata(context, EVALUATION_KEY)["model_version"]
-    mlflow_store.experiment(NAME)
-    tracking.promote(NAME, version)
-    folder = tracking.export_champion(NAME, outputs.path("models", NAME))
-    return dg.MaterializeResult(metadata={"champion_version": version, "exported_to": str(folder)})
+    return promote_champion(
+        context, mlflow_store, outputs, model_name=NAME, candidate_key=EVALUATION_KEY
+    )
 
 
 @dg.asset(
@@ -163,11 +167,7 @@ def routed_messages(
 ) -> dg.MaterializeResult:
     """Test-split messages routed by the champion: intent, confidence, auto or human, and why; one row per message."""
     p = params.load()
-    mlflow_store.experiment(NAME)
-    best = tracking.champion(NAME)
-    if best is None:
-        raise dg.Failure(f"no {NAME} champion yet: materialise ml/router_champion first")
-    model = mlflow.sklearn.load_model(f"models:/{NAME}@{tracking.CHAMPION}")
+    best, model = load_champion(mlflow_store, NAME, CHAMPION_KEY)
     test = _test_split(outputs)
     inputs = test[list(model.feature_names_in_)]
     routed = router.predict(model, inputs, best.metrics["threshold"])
@@ -178,9 +178,7 @@ def routed_messages(
         columns={"label": "labelled_intent"}
     )
     routed_frame["model_version"] = best.version
-    with duckdb.get_connection() as con:
-        con.execute("create schema if not exists ml")
-        con.execute("create or replace table ml.routed_messages as select * from routed_frame")
+    publish_table(duckdb, routed_frame, "routed_messages")
     auto = routed_frame["route"] == router.AUTO
     return dg.MaterializeResult(
         metadata={

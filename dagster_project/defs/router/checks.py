@@ -5,7 +5,6 @@ from dagster_duckdb import DuckDBResource
 
 from dagster_project.defs.resources import MlflowResource, ParamsResource
 from dagster_project.defs.router.assets import EVALUATION_KEY, NAME
-from dagster_project.lib.history import recorded
 from dagster_project.lib.ml_assets import latest_metadata, promotion_gate
 
 HIGHER_IS_BETTER = {
@@ -31,9 +30,10 @@ def router_clears_promotion_gate(
     """Promote only if upstream data checks passed, the bars in params.yaml are met, and the champion is not beaten."""
     gate = params.load().router.gate
     candidate = latest_metadata(context, EVALUATION_KEY)
-    mlflow_store.experiment(NAME)
-    result = promotion_gate(
+    return promotion_gate(
         context,
+        duckdb,
+        mlflow_store,
         model_name=NAME,
         asset_key=EVALUATION_KEY,
         candidate_version=candidate["model_version"],
@@ -48,4 +48,3 @@ def router_clears_promotion_gate(
         higher_is_better=HIGHER_IS_BETTER,
         tolerance=gate.tolerance,
     )
-    return recorded(context, duckdb, [result], kind="gate", asset_key=EVALUATION_KEY)[0]

@@ -10,9 +10,10 @@ from dagster_project.defs.tickets.schemas import (
     tickets_schema,
 )
 from dagster_project.lib.checks import (
-    build_raw_monitors,
+    build_monitors,
     build_schema_checks,
-    build_staged_monitors,
+    raw_monitors,
+    staged_monitors,
 )
 
 raw_ticket_events_checks = build_schema_checks(
@@ -40,11 +41,12 @@ staged_tickets_checks = build_schema_checks(
     schema=tickets_schema,
 )
 
-raw_ticket_events_monitors = build_raw_monitors(asset_key=RAW_KEY, source="ticket_events")
+raw_ticket_events_monitors = build_monitors(
+    asset_key=RAW_KEY, name="raw_ticket_events_monitors", monitors=raw_monitors("ticket_events")
+)
 
-staged_ticket_events_monitors = build_staged_monitors(
+staged_ticket_events_monitors = build_monitors(
     asset_key=EVENTS_KEY,
-    source="ticket_events",
-    table="staged.ticket_events",
-    time_column="updated_at",
+    name="staged_ticket_events_monitors",
+    monitors=staged_monitors("ticket_events", "staged.ticket_events", "updated_at"),
 )
