@@ -13,7 +13,7 @@ export DAGSTER_HOME ?= $(AI_ROI_STATE_DIR)/dagster_home
 DBT_FILES := $(shell find dbt/models dbt/macros dbt/tests -type f 2>/dev/null) dbt/dbt_project.yml dbt/profiles.yml
 MANIFEST := dbt/target/manifest.json
 
-.PHONY: setup run test dev lint format summary repro mlflow clean
+.PHONY: setup run report test dev lint format summary repro mlflow clean
 
 setup: $(VENV)/.installed $(MANIFEST)
 
@@ -29,6 +29,10 @@ $(MANIFEST): $(VENV)/.installed $(DBT_FILES)
 
 run: setup  ## materialise every asset and check on the embedded data, then print a summary
 	$(BIN)/ai-roi run
+
+# `make report LANG=ko` writes the Korean report; without it, params.yaml roi.report_language
+report: setup  ## the ROI report again from the current marts
+	$(BIN)/ai-roi report $(if $(filter ko%,$(LANG)),--lang ko,)
 
 summary: setup  ## print what the warehouse holds now
 	$(BIN)/ai-roi summary

@@ -2,6 +2,7 @@
 
 ai-roi run                     # every asset and check
 ai-roi run --select 'group:raw'
+ai-roi report --lang ko        # the ROI report again, from the marts as they are, in Korean
 ai-roi summary                 # the summary of what the warehouse holds now
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections import Counter
 
@@ -143,24 +145,38 @@ def _execute(job, instance, keys, log_level: str) -> dg.ExecuteInProcessResult:
     )
 
 
+def _report_paths(result: dg.ExecuteInProcessResult) -> list[str]:
+    """Where the run's report assets wrote their pages."""
+    paths = []
+    for event in result.get_asset_materialization_events():
+        path = event.materialization.metadata.get("path")
+        if path is not None and event.asset_key.path[0] == "reports":
+            paths.append(path.value)
+    return paths
+
+
 def run(selection: str | None, log_level: str = "warning") -> int:
     from dagster_project.definitions import defs
-    from dagster_project.defs.quality.assets import REPORT_KEY, REPORT_PATH
+    from dagster_project.defs.quality.assets import REPORT_KEY as QUALITY_PAGE
+    from dagster_project.defs.roi.assets import REPORT_KEY as ROI_REPORT
 
     settings.ensure_dagster_home()
     settings.state_dir().mkdir(parents=True, exist_ok=True)
     job = defs.resolve_implicit_global_asset_job_def()
     graph = defs.resolve_asset_graph()
     keys = list(dg.AssetSelection.from_string(selection or "*").resolve(graph))
-    # the quality page reads every check of the run, so it is written after the run's checks
-    page = REPORT_KEY in keys
-    keys = [k for k in keys if k != REPORT_KEY]
+    # the reports read every check of the run, so they are written after the run's checks
+    pages = [k for k in (QUALITY_PAGE, ROI_REPORT) if k in keys]
+    keys = [k for k in keys if k not in pages]
     with dg.DagsterInstance.get() as instance:
         result = _execute(job, instance, keys, log_level) if keys else None
-        page_result = _execute(job, instance, [REPORT_KEY], log_level) if page else None
+        if result is not None and not result.success:
+            pages = []  # a failed run leaves the last good reports as they are
+        page_result = _execute(job, instance, pages, log_level) if pages else None
     print_summary(_check_rows(result) if result else None)
     if page_result is not None and page_result.success:
-        print(f"Quality page: {settings.output_dir().joinpath(*REPORT_PATH)}")
+        for path in _report_paths(page_result):
+            print(f"Report: {path}")
     if result is not None and not result.success:
         failed = [e.step_key for e in result.all_events if e.is_step_failure]
         for reason in failure_reasons(result):
@@ -176,7 +192,9 @@ def run(selection: str | None, log_level: str = "warning") -> int:
         )
         return 1
     if page_result is not None and not page_result.success:
-        print("\nThe quality page could not be written; see the Dagster log.")
+        for reason in failure_reasons(page_result):
+            print(f"  {reason}")
+        print("\nThe reports could not be written; see the Dagster log.")
         return 1
     print(f"\nRun {result.run_id if result else page_result.run_id} succeeded.")
     return 0
@@ -193,10 +211,20 @@ def main(argv: list[str] | None = None) -> int:
         choices=["debug", "info", "warning", "error"],
         help="how much of the run's log to print (the Dagster UI keeps all of it)",
     )
+    report_parser = sub.add_parser("report", help="write the ROI report from the current marts")
+    report_parser.add_argument(
+        "--lang", choices=["en", "ko"], help="language (default: params.yaml roi.report_language)"
+    )
     sub.add_parser("summary", help="print what the warehouse holds")
     args = parser.parse_args(argv)
     if args.command == "run":
         return run(args.select, args.log_level)
+    if args.command == "report":
+        from dagster_project.defs.roi.assets import LANGUAGE_ENV
+
+        if args.lang:
+            os.environ[LANGUAGE_ENV] = args.lang
+        return run('key:"reports/roi_report"')
     print_summary()
     return 0
 

@@ -18,6 +18,7 @@ from dagster_project.defs.orders import assets as order_assets
 from dagster_project.defs.orders import checks as order_checks
 from dagster_project.defs.quality import assets as quality_assets
 from dagster_project.defs.resources import build_resources
+from dagster_project.defs.roi import assets as roi_assets
 from dagster_project.defs.router import assets as router_assets
 from dagster_project.defs.router import checks as router_checks
 from dagster_project.defs.tickets import assets as ticket_assets
@@ -32,6 +33,7 @@ GROUP_OWNERS = {
     "router": ["team:ml-engineering"],
     "forecast": ["team:ml-engineering"],
     "quality": ["team:data-engineering"],
+    "roi": ["team:analytics-engineering"],
 }
 
 _modules = [
@@ -49,6 +51,7 @@ _modules = [
     forecast_assets,
     forecast_checks,
     quality_assets,
+    roi_assets,
 ]
 
 
@@ -61,7 +64,11 @@ with warnings.catch_warnings():
     # map_resolved_asset_specs is marked preview; the versions are pinned in uv.lock
     warnings.simplefilter("ignore", dg.PreviewWarning if hasattr(dg, "PreviewWarning") else Warning)
     defs = dg.Definitions(
-        assets=[*dg.load_assets_from_modules(_modules), quality_assets.check_results],
+        assets=[
+            *dg.load_assets_from_modules(_modules),
+            quality_assets.check_results,
+            quality_assets.quarantine_rows,
+        ],
         asset_checks=dg.load_asset_checks_from_modules(_modules),
         resources=build_resources(),
         # DuckDB allows one writer per file: run steps one after another in one process.

@@ -98,11 +98,101 @@ class QualityParams(_Strict):
     drift: DriftParams
 
 
+def _share(description: str) -> object:
+    return Field(
+        ge=0, le=1, description=f"{description}; a share between 0 and 1, not a percentage"
+    )
+
+
+class SupportAssumptions(_Strict):
+    agent_cost_per_hour: float = Field(gt=0, description="Loaded cost of one agent hour")
+    minutes_per_ticket: float = Field(gt=0, le=24 * 60, description="Agent minutes per ticket")
+    tickets_per_month: float | Literal["measured"] = Field(
+        description="Tickets a month; `measured` = mean of the complete months in the support data"
+    )
+    messages_per_ticket: float = Field(gt=0, description="Messages the router reads per ticket")
+    sla_breach_cost: float = Field(ge=0, description="Cost of one ticket that misses its SLA")
+
+    @model_validator(mode="after")
+    def _positive_volume(self) -> SupportAssumptions:
+        if self.tickets_per_month != "measured" and self.tickets_per_month <= 0:
+            raise ValueError("tickets_per_month must be `measured` or a number above 0")
+        return self
+
+
+class AiCosts(_Strict):
+    price_per_1k_tokens: float = Field(ge=0, description="AI API price per 1,000 tokens")
+    tokens_per_message: float = Field(ge=0, description="Tokens (in + out) per routed message")
+    build_cost: float = Field(ge=0, description="One-off cost to build, booked in month 0")
+    monthly_run_cost: float = Field(ge=0, description="Hosting, monitoring and upkeep a month")
+    monthly_api_budget: float = Field(gt=0, description="FinOps budget for AI API spend a month")
+
+
+class InventoryAssumptions(_Strict):
+    order_currency_rate: float = Field(
+        gt=0, description="Reporting-currency units per unit of the order data's currency"
+    )
+    product_margin: float = _share("Margin on the selling price")
+    holding_cost_rate: float = _share("Cost of holding stock a year, as a share of its cost")
+    weeks_excess_held: float = Field(gt=0, le=52, description="Weeks excess stock is carried")
+
+
+class DataQualityAssumptions(_Strict):
+    bad_decision_cost: float = Field(ge=0, description="Cost of one decision made on bad data")
+    bad_decision_rate: float = _share("Decisions caused per bad row reaching a KPI or a model")
+
+
+class MonteCarloParams(_Strict):
+    draws: int = Field(ge=100, le=100_000)
+    ranges: dict[str, tuple[float, float]] = Field(
+        description="Low and high of each uncertain assumption; triangular around its value"
+    )
+
+
+class RoiParams(_Strict):
+    currency: Literal["KRW", "USD"]
+    support: SupportAssumptions
+    ai: AiCosts
+    inventory: InventoryAssumptions
+    data_quality: DataQualityAssumptions
+    pilot_weeks: int = Field(ge=1, description="Last weeks of support data read as the pilot")
+    horizon_months: int = Field(ge=12, le=120, description="Evaluation horizon")
+    sensitivity: float = Field(gt=0, lt=1, description="One-at-a-time swing, e.g. 0.2 = ±20 %")
+    monte_carlo: MonteCarloParams
+    report_language: Literal["en", "ko"]
+
+    def assumptions(self) -> dict[str, float]:
+        """The numeric assumptions by name (measured volume left out)."""
+        out: dict[str, float] = {}
+        for group in (self.support, self.ai, self.inventory, self.data_quality):
+            for name, value in group.model_dump().items():
+                if isinstance(value, int | float):
+                    out[name] = float(value)
+        return out
+
+    @model_validator(mode="after")
+    def _known_ranges(self) -> RoiParams:
+        known = self.assumptions()
+        for name, (low, high) in self.monte_carlo.ranges.items():
+            if name not in known:
+                raise ValueError(
+                    f"monte_carlo.ranges.{name}: not an assumption; one of {sorted(known)}"
+                )
+            if not low <= known[name] <= high:
+                raise ValueError(
+                    f"monte_carlo.ranges.{name}: [{low}, {high}] must hold its value {known[name]}"
+                )
+            if low < 0:
+                raise ValueError(f"monte_carlo.ranges.{name}: low must not be negative")
+        return self
+
+
 class Params(_Strict):
     seed: int
     router: RouterParams
     forecast: ForecastParams
     quality: QualityParams
+    roi: RoiParams
 
 
 def load_params(path: Path) -> Params:
@@ -113,8 +203,26 @@ def load_params(path: Path) -> Params:
     except (yaml.YAMLError, ValidationError) as exc:
         if isinstance(exc, ValidationError):
             detail = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}{_hint(e['loc'])}"
+                for e in exc.errors()
             )
         else:
             detail = str(exc)
         raise ParamsError(f"{path}: {detail}") from None
+
+
+def _hint(loc: tuple) -> str:
+    """The field's description (its unit), so an error says what the value should have been."""
+    model: type[BaseModel] | None = Params
+    field = None
+    for part in loc:
+        if model is None or not isinstance(part, str) or part not in model.model_fields:
+            break
+        field = model.model_fields[part]
+        annotation = field.annotation
+        model = (
+            annotation
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel)
+            else None
+        )
+    return f" ({field.description})" if field is not None and field.description else ""

@@ -39,11 +39,12 @@ def _panel(outputs: OutputsResource) -> forecast.Panel:
 )
 def demand_model(
     context: dg.AssetExecutionContext,
+    duckdb: DuckDBResource,
     params: ParamsResource,
     mlflow_store: MlflowResource,
     outputs: OutputsResource,
 ) -> dg.MaterializeResult:
-    """Forecaster backtested on rolling origins against naive baselines, then fitted on all history; one MLflow model version per run."""
+    """Forecaster backtested on rolling origins against naive baselines, then fitted on all history; one MLflow model version per run. The backtest is published to ml.demand_backtest (one row per product, origin and horizon) for the ROI."""
     p = params.load()
     fp = p.forecast
     panel = _panel(outputs)
@@ -106,6 +107,13 @@ def demand_model(
             # our own file, written by this run: skops may load the tree nodes it holds
             skops_trusted_types=forecast.TRUSTED_TYPES,
         )
+    publish_table(
+        duckdb,
+        backtest.assign(
+            mlflow_run_id=run.info.run_id, model_version=str(info.registered_model_version)
+        ),
+        "demand_backtest",
+    )
     rounded = {k: round(v, 6) for k, v in summary.items()}
     write_json(outputs.path("metrics", "forecast.json"), rounded)
     per_origin = (

@@ -24,6 +24,20 @@ check_results = dg.AssetSpec(
     "Grain: one row per check per run.",
 )
 
+quarantine_rows = dg.AssetSpec(
+    key=dg.AssetKey(["quarantine", "rows"]),
+    deps=[
+        dg.AssetKey(["staged", name])
+        for name in ("order_lines", "ticket_events", "tickets", "messages")
+    ],
+    group_name="quality",
+    kinds={"duckdb"},
+    tags={"classification": "confidential", "domain": "quality"},
+    description="Source rows kept out of the staged layer, with the rule each broke and the "
+    "record as delivered; written by the staging assets. Grain: one row per quarantined row "
+    "per load.",
+)
+
 
 def _relations(con) -> dict[str, list[str]]:
     """Columns of every table and view, by `schema/name` (raw views without `__current`)."""

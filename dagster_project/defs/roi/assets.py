@@ -1,0 +1,140 @@
+"""AI ROI: scenarios from params.yaml, the dbt ROI marts, the FinOps budget check and the report."""
+
+import os
+
+import dagster as dg
+from dagster_dbt import DbtCliResource, dbt_assets
+from dagster_duckdb import DuckDBResource
+
+from dagster_project.defs.marts.assets import TRANSLATOR, build_and_record
+from dagster_project.defs.marts.project import dbt_project
+from dagster_project.defs.resources import MlflowResource, OutputsResource, ParamsResource
+from dagster_project.lib.history import recorded
+from dagster_project.params import ParamsError
+from dagster_project.reports import roi_report
+from dagster_project.roi import scenarios
+
+SCENARIOS_KEY = dg.AssetKey(["roi", "scenarios"])
+SUMMARY_KEY = dg.AssetKey(["marts", "mart_roi_summary"])
+REPORT_KEY = dg.AssetKey(["reports", "roi_report"])
+ROI_TAGS = {"classification": "internal", "domain": "roi"}
+# The report's language: params.yaml `roi.report_language`, unless this variable says otherwise.
+LANGUAGE_ENV = "AI_ROI_REPORT_LANG"
+
+
+@dg.asset(key=SCENARIOS_KEY, group_name="roi", kinds={"duckdb"}, tags=ROI_TAGS)
+def roi_scenarios(
+    context: dg.AssetExecutionContext, duckdb: DuckDBResource, params: ParamsResource
+) -> dg.MaterializeResult:
+    """The ROI assumptions of params.yaml as scenarios: the base case, each assumption swung low and high, and seeded Monte Carlo draws; one row per scenario."""
+    try:
+        p = params.load()
+    except ParamsError as exc:
+        raise dg.Failure(str(exc)) from None
+    frame = scenarios.build(p.roi, p.seed)
+    with duckdb.get_connection() as con:
+        con.execute("create schema if not exists roi")
+        con.register("_scenarios", frame)
+        con.execute("create or replace table roi.scenarios as select * from _scenarios")
+        con.unregister("_scenarios")
+    kinds = frame["scenario_kind"].value_counts().to_dict()
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(frame),
+            "scenarios_by_kind": dg.MetadataValue.json({k: int(v) for k, v in kinds.items()}),
+            "currency": p.roi.currency,
+            "seed": p.seed,
+            "assumptions": dg.MetadataValue.json(p.roi.assumptions()),
+        }
+    )
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    select="tag:roi",
+    name="roi_models",
+    dagster_dbt_translator=TRANSLATOR,
+)
+def roi_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, duckdb: DuckDBResource):
+    """dbt ROI models: measured inputs, cash flow per scenario, summary, tornado and Monte Carlo marts."""
+    yield from build_and_record(context, dbt, duckdb)
+
+
+@dg.asset_check(
+    asset=SUMMARY_KEY,
+    name="api_spend_within_budget",
+    description="FinOps: projected monthly AI API spend (ticket volume x messages x tokens x price) "
+    "against roi.ai.monthly_api_budget; warns at 80 % of the budget, fails at 100 %.",
+    metadata={"dimension": "consistency"},  # spend consistent with the budget the business set
+)
+def api_spend_within_budget(
+    context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource
+) -> dg.AssetCheckResult:
+    with duckdb.get_connection() as con:
+        spend, budget, currency, tickets = con.execute(
+            "select projected_api_spend_monthly, monthly_api_budget, currency, tickets_per_month"
+            " from marts.mart_roi_summary"
+        ).fetchone()
+        status, share = scenarios.finops_status(spend, budget)
+        result = dg.AssetCheckResult(
+            passed=status == "ok",
+            severity=dg.AssetCheckSeverity.WARN
+            if status != "over"
+            else dg.AssetCheckSeverity.ERROR,
+            metadata={
+                "dimension": "consistency",
+                "projected_monthly_spend": float(spend),
+                "monthly_budget": float(budget),
+                "budget_used_pct": round(100 * share, 2),
+                "tickets_per_month": float(tickets),
+                "currency": currency,
+                "summary": f"{100 * share:.1f} % of the monthly API budget "
+                f"({spend:,.0f} of {budget:,.0f} {currency})",
+            },
+        )
+        return recorded(context, con, [result], kind="monitor", asset_key=SUMMARY_KEY)[0]
+
+
+ROI_MARTS = [
+    SUMMARY_KEY,
+    dg.AssetKey(["marts", "mart_roi_cashflow_monthly"]),
+    dg.AssetKey(["marts", "mart_roi_sensitivity"]),
+    dg.AssetKey(["marts", "mart_roi_uncertainty"]),
+    dg.AssetKey(["marts", "mart_support_productivity_weekly"]),
+]
+
+
+@dg.asset(
+    key=REPORT_KEY,
+    deps=[*ROI_MARTS, dg.AssetKey(["marts", "mart_data_quality"])],
+    group_name="roi",
+    kinds={"html", "plotly"},
+    tags=ROI_TAGS,
+)
+def roi_report_page(
+    duckdb: DuckDBResource,
+    params: ParamsResource,
+    mlflow_store: MlflowResource,
+    outputs: OutputsResource,
+) -> dg.MaterializeResult:
+    """The business owner's report: ROI by axis, cash flow and payback, tornado, uncertainty, support KPIs baseline vs pilot, router automation vs precision, forecast vs actual, data quality; reports/roi_report.html (Korean: roi_report.ko.html). One page per run."""
+    language = os.environ.get(LANGUAGE_ENV) or params.load().roi.report_language
+    if language not in roi_report.LANGUAGES:
+        raise dg.Failure(f"{LANGUAGE_ENV}={language!r}: the report speaks {roi_report.LANGUAGES}")
+    with duckdb.get_connection() as con:
+        data = roi_report.gather(con, mlflow_store)
+    path = outputs.path("reports", roi_report.file_name(language))
+    path.write_text(roi_report.render(data, language), encoding="utf-8")
+    s = data["summary"]
+    return dg.MaterializeResult(
+        metadata={
+            "path": str(path),
+            "language": language,
+            "roi_12m_pct": s["roi_12m_pct"],
+            "roi_horizon_pct": s["roi_horizon_pct"],
+            "net_benefit_12m": s["net_benefit_12m"],
+            "payback_month": s["payback_month"],
+            "sources": dg.MetadataValue.json(data["sources"]),
+        }
+    )
