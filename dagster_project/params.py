@@ -145,7 +145,8 @@ class DataQualityAssumptions(_Strict):
 class MonteCarloParams(_Strict):
     draws: int = Field(ge=100, le=100_000)
     ranges: dict[str, tuple[float, float]] = Field(
-        description="Low and high of each uncertain assumption; triangular around its value"
+        description="Low and high of each uncertain assumption as multiples of its value "
+        "(e.g. [0.8, 1.2]); drawn from a triangular distribution peaking at the value"
     )
 
 
@@ -178,12 +179,11 @@ class RoiParams(_Strict):
                 raise ValueError(
                     f"monte_carlo.ranges.{name}: not an assumption; one of {sorted(known)}"
                 )
-            if not low <= known[name] <= high:
+            if not 0 <= low <= 1 <= high:
                 raise ValueError(
-                    f"monte_carlo.ranges.{name}: [{low}, {high}] must hold its value {known[name]}"
+                    f"monte_carlo.ranges.{name}: [{low}, {high}] are multiples of the value; "
+                    "they need 0 <= low <= 1 <= high"
                 )
-            if low < 0:
-                raise ValueError(f"monte_carlo.ranges.{name}: low must not be negative")
         return self
 
 

@@ -287,6 +287,13 @@ def _table(rows: list[tuple[str, str]], t: dict) -> str:
     return f"<table><tr><th>{t['metric']}</th><th>{t['value']}</th></tr>{body}</table>"
 
 
+def _plain(value) -> str:
+    """An assumption as written: whole numbers without decimals, others to four figures."""
+    if isinstance(value, float):
+        return f"{value:,.0f}" if value.is_integer() else f"{value:,.4g}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
 def _num(value, digits: int = 1) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
@@ -521,9 +528,9 @@ def render(data: dict, language: str) -> str:
         ("blocking_checks_fired", str(s["blocking_checks_fired"])),
     ]
     assumptions = [
-        (k, f"{v:,.0f}" if isinstance(v, float) and v.is_integer() else f"{v:,.4g}")
+        (k, _plain(v))
         for k, v in data["assumptions"].items()
-        if k not in {"scenario_id"} and v is not None
+        if k != "scenario_id" and v is not None
     ]
     how = t["measured_how"] if s["tickets_per_month_is_measured"] else t["given_how"]
     caveats = [
@@ -562,12 +569,12 @@ def render(data: dict, language: str) -> str:
 <h2>{escape(t["sources"])}</h2>
 <table>{sources}</table>
 <p class="muted">{escape(t["generated"].format(when=when, commit=data["git_commit"][:12]))}</p>
-<script type="application/json" id="roi-figures">{escape(json.dumps(_headline(s), default=str))}</script>
+<script type="application/json" id="roi-figures">{escape(json.dumps(headline(s), default=str))}</script>
 </body></html>
 """
 
 
-def _headline(s: dict) -> dict:
+def headline(s: dict) -> dict:
     """The headline figures, machine-readable, so a test can compare the page with the mart."""
     keys = (
         "currency",

@@ -80,9 +80,12 @@ def build(roi: RoiParams, seed: int) -> pd.DataFrame:
     for name in sorted(roi.monte_carlo.ranges):
         low, high = roi.monte_carlo.ranges[name]
         mode = base[name]
-        sampled[name] = (
-            np.full(draws, mode) if low == high else rng.triangular(low, mode, high, size=draws)
+        values = (
+            np.full(draws, mode)
+            if low == high or mode == 0
+            else rng.triangular(low * mode, mode, high * mode, size=draws)
         )
+        sampled[name] = np.minimum(values, bounds.get(name, np.inf))
     for i in range(draws):
         row = {**base, **neutral, **{name: float(values[i]) for name, values in sampled.items()}}
         rows.append(

@@ -10,6 +10,7 @@ from dagster_project.defs.marts.assets import TRANSLATOR, build_and_record
 from dagster_project.defs.marts.project import dbt_project
 from dagster_project.defs.resources import MlflowResource, OutputsResource, ParamsResource
 from dagster_project.lib.history import recorded
+from dagster_project.lib.ml_assets import write_json
 from dagster_project.params import ParamsError
 from dagster_project.reports import roi_report
 from dagster_project.roi import scenarios
@@ -127,6 +128,10 @@ def roi_report_page(
     path = outputs.path("reports", roi_report.file_name(language))
     path.write_text(roi_report.render(data, language), encoding="utf-8")
     s = data["summary"]
+    write_json(
+        outputs.path("metrics", "roi.json"),
+        {k: round(v, 4) if isinstance(v, float) else v for k, v in roi_report.headline(s).items()},
+    )
     return dg.MaterializeResult(
         metadata={
             "path": str(path),

@@ -1,0 +1,219 @@
+"""The ROI on the fixtures: the report shows what the marts hold, assumptions move it, FinOps warns.
+
+One pipeline build per module; the later tests re-run only the ROI group on it, as a user who
+edits params.yaml would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, check_evaluations, make_warehouse, run_pipeline
+
+ROI = 'group:roi or key:"marts/mart_data_quality"'
+
+
+@pytest.fixture(scope="module")
+def roi_built(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:
+        wh = make_warehouse(tmp_path_factory.mktemp("roi"), mp)
+        result = run_pipeline()
+        assert result.success, [e.message for e in result.all_events if e.is_failure]
+        yield wh, result
+
+
+def _summary(wh) -> dict:
+    with wh.connect() as con:
+        cursor = con.execute("select * from marts.mart_roi_summary")
+        names = [d[0] for d in cursor.description]
+        return dict(zip(names, cursor.fetchone(), strict=True))
+
+
+def _report(wh, name: str = "roi_report.html") -> str:
+    return (wh.root / "outputs" / "reports" / name).read_text(encoding="utf-8")
+
+
+def _headline(html: str) -> dict:
+    match = re.search(r'<script type="application/json" id="roi-figures">(.*?)</script>', html)
+    assert match, "the report carries its headline figures"
+    return json.loads(match.group(1).replace("&quot;", '"'))
+
+
+def test_report_shows_the_figures_the_marts_hold(roi_built):
+    wh, _ = roi_built
+    summary = _summary(wh)
+    html = _report(wh)
+    shown = _headline(html)
+    for key, value in shown.items():
+        if isinstance(value, float):
+            assert value == pytest.approx(summary[key]), key
+        else:
+            assert value == summary[key], key
+    # every chart is there, drawn by plotly from the page itself
+    for title in (
+        "ROI by axis",
+        "Cumulative net cash flow and payback",
+        "What moves the",
+        "Support KPIs per week, baseline vs pilot",
+        "Intent router: automation vs precision",
+        "Demand forecast vs actual",
+        "Data quality per dimension",
+    ):
+        assert title in html, title
+    assert html.count('class="plotly-graph-div"') == 7
+    assert html.count("plotly.js v") == 1  # the library inline once: no server, no CDN
+    # each figure names its source: the mart, the MLflow runs, the data version
+    for source in ("marts.mart_roi_cashflow_monthly", "marts.mart_roi_sensitivity", "MLflow run"):
+        assert source in html
+    fingerprints = [f for (f,) in wh.query("select fingerprint from raw._loads where is_current")]
+    assert all(f[:12] in html for f in fingerprints)
+
+
+def test_marts_agree_with_each_other(roi_built):
+    wh, _ = roi_built
+    s = _summary(wh)
+    # the summary's 12 months are the cash-flow mart's months 0..12
+    benefit, cost = wh.query(
+        "select sum(benefit), sum(ai_cost) from marts.mart_roi_cashflow_monthly where month <= 12"
+    )[0]
+    assert s["benefit_12m"] == pytest.approx(benefit)
+    assert s["ai_cost_12m"] == pytest.approx(cost)
+    assert s["roi_12m_pct"] == pytest.approx(100 * (benefit - cost) / cost)
+    # payback: the first month the cumulative net cash flow is no longer negative
+    cumulative = wh.query(
+        "select distinct month, cumulative_net_cash_flow from marts.mart_roi_cashflow_monthly"
+        " order by month"
+    )
+    first = next((m for m, c in cumulative if m >= 1 and c >= 0), None)
+    assert s["payback_month"] == first
+    # the measured automation rate is the routed messages' share sent to `auto`
+    auto = wh.scalar("select avg((route = 'auto')::int) from ml.routed_messages")
+    assert s["automation_rate"] == pytest.approx(auto)
+    # P10 <= P50 <= P90 over the seeded draws, and the tornado ranks by swing
+    assert s["roi_horizon_pct_p10"] <= s["roi_horizon_pct_p50"] <= s["roi_horizon_pct_p90"]
+    swings = [
+        r
+        for (r,) in wh.query(
+            "select roi_swing_pct_points from marts.mart_roi_sensitivity order by rank"
+        )
+    ]
+    assert swings == sorted(swings, reverse=True) and swings[0] > 0
+
+
+def test_dbt_unit_tests_pass_including_the_worked_example(roi_built, tmp_path):
+    wh, _ = roi_built
+    dbt = Path(sys.executable).parent / "dbt"
+    target = tmp_path / "target"
+    completed = subprocess.run(
+        [
+            str(dbt),
+            "test",
+            "--select",
+            "test_type:unit",
+            "--profiles-dir",
+            ".",
+            "--target-path",
+            str(target),
+            "--log-path",
+            str(tmp_path),
+        ],
+        cwd=ROOT / "dbt",
+        env={**os.environ, "AI_ROI_DUCKDB_PATH": str(wh.db_path)},
+        capture_output=True,
+        text=True,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:]
+    results = json.loads((target / "run_results.json").read_text(encoding="utf-8"))["results"]
+    status = {r["unique_id"].split(".")[-1]: r["status"] for r in results}
+    assert status["roi_worked_example_from_the_seed_framework"] == "pass"
+    assert status["roi_payback_is_the_first_month_the_cumulative_net_turns_non_negative"] == "pass"
+
+
+def test_changing_one_assumption_changes_the_roi_accordingly(roi_built):
+    wh, _ = roi_built
+    before = _summary(wh)
+    cost = wh.scalar("select agent_cost_per_hour from roi.scenarios where scenario_id = 'base'")
+    wh.write_params(roi={"support": {"agent_cost_per_hour": cost * 2}})
+    try:
+        result = run_pipeline(ROI)
+        assert result.success
+        after = _summary(wh)
+    finally:
+        wh.write_params()
+    # agent time saved is linear in its cost; nothing else depends on it
+    assert after["benefit_cost_reduction_12m"] == pytest.approx(
+        2 * before["benefit_cost_reduction_12m"]
+    )
+    for unchanged in ("benefit_revenue_12m", "benefit_risk_12m", "ai_cost_12m", "automation_rate"):
+        assert after[unchanged] == pytest.approx(before[unchanged]), unchanged
+    assert after["roi_12m_pct"] > before["roi_12m_pct"]
+    assert after["net_benefit_12m"] - before["net_benefit_12m"] == pytest.approx(
+        before["benefit_cost_reduction_12m"]
+    )
+    # the report was rewritten from the new marts
+    assert _headline(_report(wh))["roi_12m_pct"] == pytest.approx(after["roi_12m_pct"])
+
+
+def test_an_invalid_assumption_stops_the_roi_and_names_the_field(roi_built):
+    wh, _ = roi_built
+    before = _summary(wh)
+    wh.write_params(roi={"ai": {"build_cost": -1}})
+    try:
+        result = run_pipeline(ROI)
+    finally:
+        wh.write_params()
+    assert not result.success
+    failures = [e for e in result.all_events if e.is_step_failure]
+    assert any(
+        "roi.ai.build_cost" in (e.step_failure_data.user_failure_data.description or "")
+        for e in failures
+        if e.step_failure_data.user_failure_data is not None
+    )
+    assert _summary(wh) == before  # the last good marts are untouched
+
+
+@pytest.mark.parametrize(
+    ("share", "passed", "severity"),
+    [(0.9, False, "WARN"), (1.25, False, "ERROR"), (0.5, True, "WARN")],
+)
+def test_finops_check_warns_at_80_and_fails_at_100_percent_of_budget(
+    roi_built, share, passed, severity
+):
+    wh, _ = roi_built
+    projected = _summary(wh)["projected_api_spend_monthly"]
+    wh.write_params(roi={"ai": {"monthly_api_budget": projected / share}})
+    try:
+        result = run_pipeline(ROI)
+    finally:
+        wh.write_params()
+    check = check_evaluations(result)["api_spend_within_budget"]
+    assert check.passed is passed
+    if not passed:
+        assert check.severity.value == severity
+    assert check.metadata["projected_monthly_spend"].value == pytest.approx(projected)
+    assert check.metadata["budget_used_pct"].value == pytest.approx(100 * share, abs=0.01)
+    recorded = wh.scalar(
+        "select count(*) from quality.check_results where check_name = 'api_spend_within_budget'"
+        " and run_id = ?",
+        [result.run_id],
+    )
+    assert recorded == 1
+
+
+def test_korean_report(roi_built, monkeypatch):
+    wh, _ = roi_built
+    monkeypatch.setenv("AI_ROI_REPORT_LANG", "ko")
+    result = run_pipeline('key:"reports/roi_report"')
+    assert result.success
+    html = _report(wh, "roi_report.ko.html")
+    assert '<html lang="ko">' in html
+    assert "축별 ROI" in html and "누적 순현금흐름" in html
+    assert _headline(html) == _headline(_report(wh))
+    assert re.search(r"[\d,]+원", html)  # won amounts in the Korean style
