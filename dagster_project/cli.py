@@ -65,6 +65,7 @@ def print_summary(check_rows: list[tuple[str, str, str, str]] | None = None) -> 
             if status != "passed":
                 print(f"  {status:<6} {asset:<22} {check:<34} {detail}")
     _print_ai_metrics()
+    _print_roi()
     print(f"\nWarehouse: {path}")
     print(
         "Look at it: `make dev` (Dagster UI, http://127.0.0.1:3000) or open the file with duckdb."
@@ -92,6 +93,29 @@ def _print_ai_metrics() -> None:
             f"{f['wape_seasonal_naive']:.3f}, moving average {f['wape_moving_average']:.3f}; "
             f"bias {f['bias_model']:+.1%}"
         )
+
+
+def _print_roi() -> None:
+    roi_file = settings.output_dir() / "metrics" / "roi.json"
+    if not roi_file.exists():
+        return
+    r = json.loads(roi_file.read_text(encoding="utf-8"))
+    cur = r["currency"]
+    payback = f"month {r['payback_month']}" if r["payback_month"] is not None else "not in horizon"
+    print(f"\nAI ROI ({roi_file}; marts.mart_roi_*)")
+    print(
+        f"  first 12 months    net benefit {r['net_benefit_12m']:,.0f} {cur}, "
+        f"ROI {r['roi_12m_pct']:,.1f} %; payback {payback}"
+    )
+    print(
+        f"  over the horizon   ROI {r['roi_horizon_pct']:,.1f} % "
+        f"(Monte Carlo P10 {r['roi_horizon_pct_p10']:,.1f} %, P50 {r['roi_horizon_pct_p50']:,.1f} %,"
+        f" P90 {r['roi_horizon_pct_p90']:,.1f} %)"
+    )
+    print(
+        f"  FinOps             AI API {r['projected_api_spend_monthly']:,.0f} {cur} a month, "
+        f"{100 * r['projected_api_spend_monthly'] / r['monthly_api_budget']:.1f} % of the budget"
+    )
 
 
 def _check_rows(result: dg.ExecuteInProcessResult) -> list[tuple[str, str, str, str]]:
