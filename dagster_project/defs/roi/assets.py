@@ -130,7 +130,7 @@ def roi_report_page(
     s = data["summary"]
     write_json(
         outputs.path("metrics", "roi.json"),
-        {k: round(v, 4) if isinstance(v, float) else v for k, v in roi_report.headline(s).items()},
+        {k: round(v, 2) if isinstance(v, float) else v for k, v in roi_report.headline(s).items()},
     )
     return dg.MaterializeResult(
         metadata={
