@@ -20,6 +20,8 @@ from dagster_project.reports.quality_page import STYLE
 from dagster_project.roi.scenarios import finops_status
 
 LANGUAGES = ("en", "ko")
+# scenario columns that are not the business's assumptions
+INTERNAL_COLUMNS = {"scenario_id", "volume_factor", "automation_factor"}
 ROUTER, FORECASTER = "intent_router", "demand_forecaster"
 
 TEXT = {
@@ -530,7 +532,7 @@ def render(data: dict, language: str) -> str:
     assumptions = [
         (k, _plain(v))
         for k, v in data["assumptions"].items()
-        if k != "scenario_id" and v is not None
+        if k not in INTERNAL_COLUMNS and v is not None
     ]
     how = t["measured_how"] if s["tickets_per_month_is_measured"] else t["given_how"]
     caveats = [

@@ -15,7 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, check_evaluations, make_warehouse, run_pipeline
+from tests.conftest import (
+    ROOT,
+    check_evaluations,
+    make_warehouse,
+    materialization_metadata,
+    run_pipeline,
+)
 
 ROI = 'group:roi or key:"marts/mart_data_quality"'
 
@@ -74,6 +80,20 @@ def test_report_shows_the_figures_the_marts_hold(roi_built):
         assert source in html
     fingerprints = [f for (f,) in wh.query("select fingerprint from raw._loads where is_current")]
     assert all(f[:12] in html for f in fingerprints)
+
+
+def test_the_report_logs_its_assumptions_and_figures_to_mlflow(roi_built):
+    from mlflow.tracking import MlflowClient
+
+    wh, result = roi_built
+    run_id = materialization_metadata(result, "reports/roi_report")["mlflow_run_id"]
+    run = MlflowClient().get_run(run_id)
+    summary = _summary(wh)
+    assert run.data.metrics["roi_12m_pct"] == pytest.approx(summary["roi_12m_pct"])
+    assert run.data.metrics["net_benefit_12m"] == pytest.approx(summary["net_benefit_12m"])
+    cost = wh.scalar("select agent_cost_per_hour from roi.scenarios where scenario_id = 'base'")
+    assert float(run.data.params["agent_cost_per_hour"]) == cost
+    assert run.data.tags["dagster_run_id"] == result.run_id
 
 
 def test_marts_agree_with_each_other(roi_built):

@@ -3,6 +3,7 @@
 import os
 
 import dagster as dg
+import mlflow
 from dagster_dbt import DbtCliResource, dbt_assets
 from dagster_duckdb import DuckDBResource
 
@@ -11,6 +12,8 @@ from dagster_project.defs.marts.project import dbt_project
 from dagster_project.defs.resources import MlflowResource, OutputsResource, ParamsResource
 from dagster_project.lib.history import recorded
 from dagster_project.lib.ml_assets import write_json
+from dagster_project.lib.quality import md_table
+from dagster_project.ml import tracking
 from dagster_project.params import ParamsError
 from dagster_project.reports import roi_report
 from dagster_project.roi import scenarios
@@ -21,6 +24,8 @@ REPORT_KEY = dg.AssetKey(["reports", "roi_report"])
 ROI_TAGS = {"classification": "internal", "domain": "roi"}
 # The report's language: params.yaml `roi.report_language`, unless this variable says otherwise.
 LANGUAGE_ENV = "AI_ROI_REPORT_LANG"
+# MLflow experiment of the ROI: one run per report, so assumption changes compare side by side.
+ROI_EXPERIMENT = "ai_roi"
 
 
 @dg.asset(key=SCENARIOS_KEY, group_name="roi", kinds={"duckdb"}, tags=ROI_TAGS)
@@ -114,6 +119,7 @@ ROI_MARTS = [
     tags=ROI_TAGS,
 )
 def roi_report_page(
+    context: dg.AssetExecutionContext,
     duckdb: DuckDBResource,
     params: ParamsResource,
     mlflow_store: MlflowResource,
@@ -128,6 +134,7 @@ def roi_report_page(
     path = outputs.path("reports", roi_report.file_name(language))
     path.write_text(roi_report.render(data, language), encoding="utf-8")
     s = data["summary"]
+    run_id = _log_to_mlflow(context, mlflow_store, data, language)
     write_json(
         outputs.path("metrics", "roi.json"),
         {k: round(v, 2) if isinstance(v, float) else v for k, v in roi_report.headline(s).items()},
@@ -141,5 +148,34 @@ def roi_report_page(
             "net_benefit_12m": s["net_benefit_12m"],
             "payback_month": s["payback_month"],
             "sources": dg.MetadataValue.json(data["sources"]),
+            "mlflow_run_id": run_id,
+            "monte_carlo": dg.MetadataValue.md(md_table(data["uncertainty"].to_dict("records"))),
         }
     )
+
+
+def _log_to_mlflow(context, mlflow_store: MlflowResource, data: dict, language: str) -> str:
+    """The assumptions, headline figures, tornado and Monte Carlo band as one MLflow run."""
+    experiment = mlflow_store.experiment(ROI_EXPERIMENT)
+    with mlflow.start_run(
+        experiment_id=experiment, run_name=f"roi-{context.run.run_id[:8]}"
+    ) as run:
+        mlflow.set_tags(
+            {
+                "dagster_run_id": context.run.run_id,
+                "git_commit": tracking.git_commit(),
+                "language": language,
+                "data_version": data["sources"]["data_version"],
+            }
+        )
+        mlflow.log_params({k: v for k, v in data["assumptions"].items() if v is not None})
+        mlflow.log_metrics(
+            {
+                k: float(v)
+                for k, v in roi_report.headline(data["summary"]).items()
+                if isinstance(v, int | float) and v is not None
+            }
+        )
+        mlflow.log_text(data["sensitivity"].to_csv(index=False), "tornado.csv")
+        mlflow.log_text(data["uncertainty"].to_csv(index=False), "monte_carlo.csv")
+    return run.info.run_id
