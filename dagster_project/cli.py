@@ -181,6 +181,7 @@ def _report_paths(result: dg.ExecuteInProcessResult) -> list[str]:
 
 def run(selection: str | None, log_level: str = "warning") -> int:
     from dagster_project.definitions import defs
+    from dagster_project.defs.governance.assets import EXPORT_KEY
     from dagster_project.defs.quality.assets import REPORT_KEY as QUALITY_PAGE
     from dagster_project.defs.roi.assets import REPORT_KEY as ROI_REPORT
 
@@ -188,9 +189,15 @@ def run(selection: str | None, log_level: str = "warning") -> int:
     settings.state_dir().mkdir(parents=True, exist_ok=True)
     job = defs.resolve_implicit_global_asset_job_def()
     graph = defs.resolve_asset_graph()
-    keys = list(dg.AssetSelection.from_string(selection or "*").resolve(graph))
-    # the reports read every check of the run, so they are written after the run's checks
-    pages = [k for k in (QUALITY_PAGE, ROI_REPORT) if k in keys]
+    # specs of tables other assets write (quality history, quarantine, loads) are not run
+    keys = [
+        k
+        for k in dg.AssetSelection.from_string(selection or "*").resolve(graph)
+        if graph.get(k).is_executable
+    ]
+    # the reports (and the export the ROI report reads) hold every check of the run, so they are
+    # written after the run's checks
+    pages = [k for k in (QUALITY_PAGE, EXPORT_KEY, ROI_REPORT) if k in keys]
     keys = [k for k in keys if k not in pages]
     with dg.DagsterInstance.get() as instance:
         result = _execute(job, instance, keys, log_level) if keys else None

@@ -11,6 +11,8 @@ from dagster_project.defs.features import assets as feature_assets
 from dagster_project.defs.features import checks as feature_checks
 from dagster_project.defs.forecast import assets as forecast_assets
 from dagster_project.defs.forecast import checks as forecast_checks
+from dagster_project.defs.governance import assets as governance_assets
+from dagster_project.defs.governance import checks as governance_checks
 from dagster_project.defs.marts import assets as mart_assets
 from dagster_project.defs.messages import assets as message_assets
 from dagster_project.defs.messages import checks as message_checks
@@ -34,6 +36,7 @@ GROUP_OWNERS = {
     "forecast": ["team:ml-engineering"],
     "quality": ["team:data-engineering"],
     "roi": ["team:analytics-engineering"],
+    "governance": ["team:data-engineering"],
 }
 
 _modules = [
@@ -52,6 +55,8 @@ _modules = [
     forecast_checks,
     quality_assets,
     roi_assets,
+    governance_assets,
+    governance_checks,
 ]
 
 
@@ -68,6 +73,7 @@ with warnings.catch_warnings():
             *dg.load_assets_from_modules(_modules),
             quality_assets.check_results,
             quality_assets.quarantine_rows,
+            quality_assets.raw_loads,
         ],
         asset_checks=dg.load_asset_checks_from_modules(_modules),
         resources=build_resources(),

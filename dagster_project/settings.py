@@ -31,6 +31,8 @@ def _apply_defaults() -> None:
         os.environ.setdefault(name, value)
     state = Path(os.environ["AI_ROI_STATE_DIR"])
     os.environ.setdefault("AI_ROI_DUCKDB_PATH", str(state / "warehouse.duckdb"))
+    # what consumers (the ROI report, BI tools) read: the marts only, never the raw layer
+    os.environ.setdefault("AI_ROI_EXPORT_PATH", str(state / "exports" / "analytics.duckdb"))
     os.environ.setdefault("DAGSTER_HOME", str(state / "dagster_home"))
     # MLflow: a local sqlite tracking store and artifact folder unless told otherwise
     os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{state / 'mlflow' / 'mlflow.db'}")
@@ -54,6 +56,10 @@ def state_dir() -> Path:
 
 def duckdb_path() -> Path:
     return Path(os.environ["AI_ROI_DUCKDB_PATH"])
+
+
+def export_path() -> Path:
+    return Path(os.environ["AI_ROI_EXPORT_PATH"])
 
 
 def output_dir() -> Path:

@@ -137,7 +137,12 @@ def run_pipeline(selection: str | None = None) -> dg.ExecuteInProcessResult:
     job = defs.resolve_implicit_global_asset_job_def()
     keys = None
     if selection:
-        keys = list(dg.AssetSelection.from_string(selection).resolve(defs.resolve_asset_graph()))
+        graph = defs.resolve_asset_graph()
+        keys = [
+            k
+            for k in dg.AssetSelection.from_string(selection).resolve(graph)
+            if graph.get(k).is_executable
+        ]
     return job.execute_in_process(
         instance=dg.DagsterInstance.ephemeral(), asset_selection=keys, raise_on_error=False
     )

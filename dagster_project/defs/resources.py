@@ -59,6 +59,28 @@ class OutputsResource(dg.ConfigurableResource):
         return target
 
 
+class MartsExportResource(dg.ConfigurableResource):
+    """The consumers' copy of the marts: a separate DuckDB file holding the `marts` schema only.
+
+    Readers open it read-only, so a report or a BI tool can neither change the warehouse nor see
+    its raw, staged or quarantine layers.
+    """
+
+    path: str
+
+    @contextmanager
+    def read(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        if not Path(self.path).exists():
+            raise FileNotFoundError(
+                f"no marts export at {self.path}: materialise exports/marts first"
+            )
+        conn = duckdb.connect(self.path, read_only=True)
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+
 class WarehouseResource(DuckDBResource):
     """The DuckDB warehouse; closes its connection when a step fails too.
 
@@ -94,4 +116,5 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
             artifact_root=dg.EnvVar("AI_ROI_MLFLOW_ARTIFACTS"),
         ),
         "outputs": OutputsResource(root=dg.EnvVar("AI_ROI_OUTPUT_DIR")),
+        "marts_export": MartsExportResource(path=dg.EnvVar("AI_ROI_EXPORT_PATH")),
     }

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import duckdb
 import pyarrow as pa
 
+from dagster_project.lib.pii import register_redactor
 from dagster_project.lib.quality import RuleBook
 from dagster_project.lib.warehouse import ensure_schemas, load_sql
 
@@ -92,6 +93,7 @@ def stage_source(
     """
     ensure_schemas(con)
     register_macros(con)
+    register_redactor(con)
     register_pseudonymiser(con, pseudonym_key)
     con.execute(
         f"create or replace temp table _candidates as {load_sql(f'staging/{source}')}", params

@@ -209,16 +209,16 @@ def _router_curve(run_id: str) -> pd.DataFrame:
 
 
 def gather(con, mlflow_store) -> dict:
-    """Every figure the report shows, with where it came from."""
+    """Every figure the report shows, with where it came from.
+
+    `con` is the consumers' read-only export of the marts: the report never sees other layers.
+    """
     summary = _records(con, "select * from marts.mart_roi_summary")[0]
     router = _champion(mlflow_store, ROUTER)
     forecaster = _champion(mlflow_store, FORECASTER)
-    loads = _records(
-        con,
-        "select source, fingerprint, rows, loaded_at from raw._loads where is_current order by 1",
-    )
+    loads = _records(con, "select source, fingerprint from marts.mart_data_versions order by 1")
     latest_quality_run = (
-        "(select run_id from quality.check_results order by evaluated_at desc limit 1)"
+        "(select run_id from marts.mart_data_quality order by evaluated_at desc limit 1)"
     )
     data = {
         "summary": summary,
@@ -232,9 +232,9 @@ def gather(con, mlflow_store) -> dict:
         ),
         "forecast": _frame(
             con,
-            "select week_start, sum(greatest(actual, 0)) as actual, sum(greatest(model, 0)) as model,"
-            " sum(greatest(naive, 0)) as naive, any_value(mlflow_run_id) as mlflow_run_id"
-            " from ml.demand_backtest where horizon = 1 group by 1 order by 1",
+            "select week_start, actual_units as actual, forecast_units as model,"
+            " naive_units as naive, mlflow_run_id from marts.mart_forecast_backtest_weekly"
+            " order by 1",
         ),
         "quality": _frame(
             con,
@@ -243,11 +243,7 @@ def gather(con, mlflow_store) -> dict:
             " sum(checks_failed) as checks_failed from marts.mart_data_quality"
             f" where run_id = {latest_quality_run} and rows_checked > 0 group by 1 order by 1",
         ),
-        "assumptions": _records(
-            con,
-            "select * exclude (scenario_kind, varied, direction, draw) from roi.scenarios"
-            " where scenario_kind = 'base'",
-        )[0],
+        "assumptions": _records(con, "select * from marts.mart_roi_assumptions")[0],
         "router_curve": _router_curve(router.run_id) if router else pd.DataFrame(),
         "loads": loads,
         "git_commit": tracking.git_commit(),
@@ -264,11 +260,11 @@ def gather(con, mlflow_store) -> dict:
         "router": f"MLflow run {router.run_id} ({ROUTER} v{router.version}), ml.routed_messages"
         if router
         else "no router champion",
-        "forecast": f"ml.demand_backtest, MLflow run {forecast_run}"
+        "forecast": f"marts.mart_forecast_backtest_weekly, MLflow run {forecast_run}"
         + (f" ({FORECASTER} v{forecaster.version})" if forecaster else ""),
         "quality": "marts.mart_data_quality",
         "finops": "marts.mart_roi_summary",
-        "data_version": data_version,
+        "data_version": f"marts.mart_data_versions: {data_version}",
     }
     return data
 

@@ -23,7 +23,7 @@ from tests.conftest import (
     run_pipeline,
 )
 
-ROI = 'group:roi or key:"marts/mart_data_quality"'
+ROI = 'group:roi or group:governance or key:"marts/mart_data_quality" or key:"marts/mart_data_versions"'
 
 
 @pytest.fixture(scope="module")

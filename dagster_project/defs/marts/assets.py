@@ -56,6 +56,20 @@ def _manifest() -> dict:
     return json.loads(dbt_project.manifest_path.read_text(encoding="utf-8"))
 
 
+def mart_keys(*, roi: bool) -> list[dg.AssetKey]:
+    """Asset keys of the dbt models in the `marts` schema: the ROI ones or the others."""
+    return sorted(
+        (
+            dg.AssetKey(["marts", node["name"]])
+            for node in _manifest()["nodes"].values()
+            if node["resource_type"] == "model"
+            and node["schema"] == "marts"
+            and ("roi" in node.get("tags", [])) == roi
+        ),
+        key=lambda k: k.path,
+    )
+
+
 class Translator(DagsterDbtTranslator):
     """Classification from dbt `meta` as a tag; every test check carries its quality dimension."""
 

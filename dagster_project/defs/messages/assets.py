@@ -35,7 +35,7 @@ def staged_messages(
     catalog: SourceCatalogResource,
     privacy: PrivacyResource,
 ) -> dg.MaterializeResult:
-    """Trimmed, labelled support messages with near-duplicate and leakage flags; one row per clean message."""
+    """Trimmed, labelled support messages with near-duplicate and leakage flags, e-mail addresses and phone, card and account numbers redacted; one row per clean message."""
     cfg = catalog.load().messages
     params = {
         "label_set": label_set(cfg),
@@ -50,11 +50,24 @@ def staged_messages(
         config=cfg,
         rulebook=QUARANTINE_RULES,
         params=params,
-        flags=("was_trimmed", "has_non_ascii", "is_near_duplicate", "appears_in_other_split"),
+        flags=(
+            "was_trimmed",
+            "has_non_ascii",
+            "is_near_duplicate",
+            "appears_in_other_split",
+            "has_redacted_pii",
+        ),
     )
     with duckdb.get_connection() as con:
         per_label = con.execute(load_sql("profiles/messages")).fetchall()
+        redactions = dict(
+            con.execute(
+                "select kind, count(*) from (select unnest(redacted_pii) as kind"
+                " from staged.messages) group by kind order by kind"
+            ).fetchall()
+        )
     metadata = staged_metadata(result)
+    metadata["pii_redacted_by_kind"] = dg.MetadataValue.json(redactions)
     metadata["examples_per_label"] = dg.MetadataValue.json(
         {split: {"labels": n, "min": lo, "max": hi} for split, n, lo, hi in per_label}
     )

@@ -24,6 +24,16 @@ check_results = dg.AssetSpec(
     "Grain: one row per check per run.",
 )
 
+raw_loads = dg.AssetSpec(
+    key=dg.AssetKey(["raw", "loads"]),
+    deps=[dg.AssetKey(["raw", name]) for name in ("order_lines", "ticket_events", "messages")],
+    group_name="raw",
+    kinds={"duckdb"},
+    tags={"classification": "internal", "domain": "governance"},
+    description="Bookkeeping of the raw layer (raw._loads): files, sha256 fingerprint, rows and "
+    "which delivery is current; written by the raw assets. Grain: one row per delivery.",
+)
+
 quarantine_rows = dg.AssetSpec(
     key=dg.AssetKey(["quarantine", "rows"]),
     deps=[

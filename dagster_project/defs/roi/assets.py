@@ -7,9 +7,15 @@ import mlflow
 from dagster_dbt import DbtCliResource, dbt_assets
 from dagster_duckdb import DuckDBResource
 
+from dagster_project.defs.governance.assets import EXPORT_KEY
 from dagster_project.defs.marts.assets import TRANSLATOR, build_and_record
 from dagster_project.defs.marts.project import dbt_project
-from dagster_project.defs.resources import MlflowResource, OutputsResource, ParamsResource
+from dagster_project.defs.resources import (
+    MartsExportResource,
+    MlflowResource,
+    OutputsResource,
+    ParamsResource,
+)
 from dagster_project.lib.history import recorded
 from dagster_project.lib.ml_assets import write_json
 from dagster_project.lib.quality import md_table
@@ -102,25 +108,16 @@ def api_spend_within_budget(
         return recorded(context, con, [result], kind="monitor", asset_key=SUMMARY_KEY)[0]
 
 
-ROI_MARTS = [
-    SUMMARY_KEY,
-    dg.AssetKey(["marts", "mart_roi_cashflow_monthly"]),
-    dg.AssetKey(["marts", "mart_roi_sensitivity"]),
-    dg.AssetKey(["marts", "mart_roi_uncertainty"]),
-    dg.AssetKey(["marts", "mart_support_productivity_weekly"]),
-]
-
-
 @dg.asset(
     key=REPORT_KEY,
-    deps=[*ROI_MARTS, dg.AssetKey(["marts", "mart_data_quality"])],
+    deps=[EXPORT_KEY],
     group_name="roi",
     kinds={"html", "plotly"},
     tags=ROI_TAGS,
 )
 def roi_report_page(
     context: dg.AssetExecutionContext,
-    duckdb: DuckDBResource,
+    marts_export: MartsExportResource,
     params: ParamsResource,
     mlflow_store: MlflowResource,
     outputs: OutputsResource,
@@ -129,7 +126,7 @@ def roi_report_page(
     language = os.environ.get(LANGUAGE_ENV) or params.load().roi.report_language
     if language not in roi_report.LANGUAGES:
         raise dg.Failure(f"{LANGUAGE_ENV}={language!r}: the report speaks {roi_report.LANGUAGES}")
-    with duckdb.get_connection() as con:
+    with marts_export.read() as con:  # the consumers' read-only path: marts only
         data = roi_report.gather(con, mlflow_store)
     path = outputs.path("reports", roi_report.file_name(language))
     path.write_text(roi_report.render(data, language), encoding="utf-8")

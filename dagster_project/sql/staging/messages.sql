@@ -11,10 +11,19 @@ normalised as (
         _row_number,
         to_json(source) as _record,
         row_number() over (partition by _partition, _row_hash order by _row_number) as copy_number,
-        clean_text(text, $missing_values) as text,
+        clean_text(text, $missing_values) as text_clean,
         clean_text(label, $missing_values) as label,
         text as text_delivered
     from source
+),
+
+-- e-mail addresses, phone, card and account numbers never leave the raw layer (lib/pii.py)
+redacted as (
+    select
+        *,
+        redact_pii(text_clean) as text,
+        coalesce(pii_kinds(text_clean), []) as redacted_pii
+    from normalised
 ),
 
 ruled as (
@@ -34,7 +43,7 @@ ruled as (
         trim(regexp_replace(
             regexp_replace(lower(text), '[!-/:-@\[-`{-~]', '', 'g'), '\s+', ' ', 'g'
         )) as near_duplicate_key
-    from normalised
+    from redacted
 )
 
 select
@@ -49,7 +58,9 @@ select
     text,
     label,
     length(text) as text_length,
-    text is distinct from text_delivered as was_trimmed,
+    text_clean is distinct from text_delivered as was_trimmed,
+    redacted_pii,
+    len(redacted_pii) > 0 as has_redacted_pii,
     regexp_matches(text, '[^\x00-\x7F]') as has_non_ascii,
     near_duplicate_key,
     row_number() over (

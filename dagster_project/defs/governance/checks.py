@@ -1,0 +1,134 @@
+"""PII scan: a blocking check on every mart, so personal data never reaches a consumer in clear.
+
+It fails when a text column of the mart matches an e-mail, phone, card or account pattern
+(lib/pii.py), or when most of a column's values are raw identifiers from the raw layer (customer
+ids, callers, agents). Core marts and ROI marts get separate checks: they are built by different
+dbt invocations, and a blocking check must sit between a mart and what reads it.
+"""
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from dagster_project.defs.governance.assets import EXPORT_KEY
+from dagster_project.defs.marts.assets import mart_keys
+from dagster_project.defs.resources import MartsExportResource
+from dagster_project.lib.history import recorded
+from dagster_project.lib.pii import PERSONAL_COLUMNS, scan_identifiers, scan_patterns
+
+CHECK_NAME = "pii_scan"
+# A column is taken for raw identifiers when this share of its distinct values are ones.
+IDENTIFIER_SHARE = 0.5
+
+
+def identifiers_query(con) -> str:
+    """Raw identifiers of the current deliveries (those with a digit: not missing-value tokens)."""
+    present = {
+        t
+        for (t,) in con.execute(
+            "select view_name from duckdb_views() where schema_name = 'raw'"
+        ).fetchall()
+    }
+    parts = [
+        f'select "{column}" as value from raw.{source}__current'
+        f" where regexp_matches(\"{column}\", '\\d')"
+        for source, columns in PERSONAL_COLUMNS.items()
+        if f"{source}__current" in present
+        for column in columns
+    ]
+    return " union ".join(parts) or "select null::varchar as value where false"
+
+
+def scan_result(
+    con, key: dg.AssetKey, catalog: str, schema: str, tables: list[str]
+) -> dg.AssetCheckResult:
+    """One check result over `tables`: what personal data each holds, if any."""
+    ids = identifiers_query(con)
+    patterns, identifiers, rows = {}, {}, 0
+    for table in tables:
+        prefix = f"{table}." if len(tables) > 1 else ""
+        for label, n in scan_patterns(con, catalog, schema, table).items():
+            patterns[prefix + label] = n
+        for column, share in scan_identifiers(
+            con, catalog, schema, table, ids, IDENTIFIER_SHARE
+        ).items():
+            identifiers[prefix + column] = share
+        rows += con.execute(f'select count(*) from "{catalog}"."{schema}"."{table}"').fetchone()[0]
+    findings = [f"{label} {n:,} rows" for label, n in patterns.items()] + [
+        f"{column}: {share:.0%} of values are raw identifiers"
+        for column, share in identifiers.items()
+    ]
+    return dg.AssetCheckResult(
+        asset_key=key,
+        check_name=CHECK_NAME,
+        passed=not findings,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={
+            "dimension": "consistency",  # consistent with the privacy policy: no PII past staging
+            "relations": dg.MetadataValue.json([f"{schema}.{t}" for t in tables]),
+            "rows_checked": rows,
+            "pattern_matches": dg.MetadataValue.json(patterns),
+            "identifier_columns": dg.MetadataValue.json(identifiers),
+            "summary": "; ".join(findings) or "no personal data found",
+        },
+    )
+
+
+def pii_scan_checks(name: str, keys: list[dg.AssetKey]) -> dg.AssetChecksDefinition:
+    @dg.multi_asset_check(
+        name=name,
+        specs=[
+            dg.AssetCheckSpec(
+                CHECK_NAME,
+                asset=key,
+                blocking=True,
+                description="No e-mail, phone, card or account number and no raw identifier "
+                "in any text column (blocking).",
+                metadata={"dimension": "consistency"},
+            )
+            for key in keys
+        ],
+        can_subset=True,
+    )
+    def _scan(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource):
+        with duckdb.get_connection() as con:
+            catalog = con.execute("select current_database()").fetchone()[0]
+            results = [
+                scan_result(con, check.asset_key, catalog, "marts", [check.asset_key.path[-1]])
+                for check in sorted(context.selected_asset_check_keys, key=str)
+            ]
+            yield from recorded(context, con, results, kind="monitor")
+
+    return _scan
+
+
+core_marts_pii_scan = pii_scan_checks("core_marts_pii_scan", mart_keys(roi=False))
+roi_marts_pii_scan = pii_scan_checks("roi_marts_pii_scan", mart_keys(roi=True))
+
+
+@dg.asset_check(
+    asset=EXPORT_KEY,
+    name=CHECK_NAME,
+    blocking=True,
+    description="The consumers' export holds no e-mail, phone, card or account number and no raw "
+    "identifier in any table (blocking).",
+    metadata={"dimension": "consistency"},
+)
+def export_pii_scan(
+    context: dg.AssetCheckExecutionContext,
+    duckdb: DuckDBResource,
+    marts_export: MartsExportResource,
+) -> dg.AssetCheckResult:
+    with duckdb.get_connection() as con:
+        con.execute(f"attach '{marts_export.path}' as export (read_only)")
+        try:
+            tables = [
+                t
+                for (t,) in con.execute(
+                    "select table_name from information_schema.tables"
+                    " where table_catalog = 'export' and table_schema = 'marts' order by 1"
+                ).fetchall()
+            ]
+            result = scan_result(con, EXPORT_KEY, "export", "marts", tables)
+        finally:
+            con.execute("detach export")
+        return recorded(context, con, [result], kind="monitor")[0]

@@ -1,0 +1,127 @@
+"""Personal data in free text and in marts: the patterns, redaction in DuckDB, and the scan.
+
+Patterns are RE2 (DuckDB's regex engine, no look-around), so each one is wrapped in a boundary
+group: a match must not touch a letter or digit on either side. That keeps hexadecimal pseudonyms,
+stock codes and ticket numbers from looking like card or phone numbers.
+
+Why regular expressions rather than a PII library: the maintained ones (Presidio, scrubadub) need
+spaCy language models downloaded at run time for names, which this product must not do, and for
+the kinds asked here (e-mail, phone, card and account numbers) they use regular expressions too.
+Names in free text are therefore not detected; see the README.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+# What a pattern finds and the token it is replaced with.
+_EDGE_L, _EDGE_R = "(^|[^0-9A-Za-z])", "([^0-9A-Za-z]|$)"
+PATTERNS: dict[str, str] = {
+    "email": r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
+    # 13 to 19 digits, optionally in groups: payment card numbers
+    "card": _EDGE_L + r"\d(?:[ -]?\d){12,18}" + _EDGE_R,
+    # international (+…) or national (leading 0) numbers of 9 digits or more
+    "phone": _EDGE_L
+    + r"(?:\+\d{1,3}[ .-]?(?:\(?\d{1,4}\)?[ .-]?){1,4}\d{3,4}|0\d{1,3}[ .-]?\d{3,4}[ .-]?\d{3,6})"
+    + _EDGE_R,
+    # IBAN, or a bare run of 8 to 12 digits: bank account numbers
+    "account": _EDGE_L + r"(?:[A-Z]{2}\d{2}[A-Z0-9]{11,30}|\d{8,12})" + _EDGE_R,
+}
+TOKENS = {kind: f"[{kind.upper()}]" for kind in PATTERNS}
+
+
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def register_redactor(con: duckdb.DuckDBPyConnection) -> None:
+    """Add `redact_pii(text)` and `pii_kinds(text)` (the kinds found) to this connection."""
+    redacted = "value"
+    for kind, pattern in PATTERNS.items():
+        # keep the boundary characters the pattern consumed on either side
+        edged = pattern.startswith(_EDGE_L)
+        replacement = f"\\1{TOKENS[kind]}\\2" if edged else TOKENS[kind]
+        redacted = (
+            f"regexp_replace({redacted}, {_sql_string(pattern)}, {_sql_string(replacement)}, 'g')"
+        )
+    kinds = ", ".join(
+        f"case when regexp_matches(value, {_sql_string(p)}) then '{kind}' end"
+        for kind, p in PATTERNS.items()
+    )
+    con.execute(f"create or replace temp macro redact_pii(value) as ({redacted})")
+    con.execute(
+        f"create or replace temp macro pii_kinds(value) as "
+        f"(list_filter([{kinds}], lambda k: k is not null))"
+    )
+
+
+def text_columns(
+    con: duckdb.DuckDBPyConnection, catalog: str, schema: str, table: str
+) -> list[str]:
+    return [
+        c
+        for (c,) in con.execute(
+            "select column_name from information_schema.columns where table_catalog = ?"
+            " and table_schema = ? and table_name = ? and data_type = 'VARCHAR'"
+            " order by ordinal_position",
+            [catalog, schema, table],
+        ).fetchall()
+    ]
+
+
+def scan_patterns(
+    con: duckdb.DuckDBPyConnection, catalog: str, schema: str, table: str
+) -> dict[str, int]:
+    """Rows per `column:kind` whose text matches a personal-data pattern (only the ones found)."""
+    columns = text_columns(con, catalog, schema, table)
+    if not columns:
+        return {}
+    counts = ", ".join(
+        f'count(*) filter (where regexp_matches("{c}", {_sql_string(p)}))'
+        for c in columns
+        for p in PATTERNS.values()
+    )
+    row = con.execute(f'select {counts} from "{catalog}"."{schema}"."{table}"').fetchone()
+    labels = [f"{c}:{kind}" for c in columns for kind in PATTERNS]
+    return {label: n for label, n in zip(labels, row, strict=True) if n}
+
+
+def scan_identifiers(
+    con: duckdb.DuckDBPyConnection,
+    catalog: str,
+    schema: str,
+    table: str,
+    identifiers: str,
+    min_share: float,
+) -> dict[str, float]:
+    """Text columns where at least `min_share` of the distinct values are raw identifiers.
+
+    `identifiers` is a query returning one column `value`: the raw identifiers to look for. A
+    share, not a single hit: numeric customer ids and numeric stock codes can coincide, while a
+    column that carries identifiers in clear is made of them.
+    """
+    found = {}
+    for column in text_columns(con, catalog, schema, table):
+        total, hits = con.execute(
+            f'with v as (select distinct "{column}" as value from "{catalog}"."{schema}"."{table}"'
+            f' where "{column}" is not null)'
+            f" select count(*), count(*) filter (where value in ({identifiers})) from v"
+        ).fetchone()
+        if hits and hits / total >= min_share:
+            found[column] = round(hits / total, 4)
+    return found
+
+
+# Personal identifiers by source, as pipeline column names: pseudonymised in staging, kept in
+# clear only in the raw layer, and looked for by the PII scan.
+PERSONAL_COLUMNS: dict[str, tuple[str, ...]] = {
+    "order_lines": ("customer_id",),
+    "ticket_events": (
+        "caller_id",
+        "opened_by",
+        "created_by",
+        "updated_by",
+        "assigned_to",
+        "resolved_by",
+    ),
+}

@@ -1,0 +1,106 @@
+"""Personal data stops at the raw layer: messages are redacted, and the PII scan blocks a mart
+that carries any, on deliveries cut from the real fixtures."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+
+from tests.conftest import FIXTURE_FILES, FIXTURES, check_evaluations, materialization_metadata
+
+EMAIL = "jane.roe@example.com"
+
+
+def _with_email(source: str, column: str, row: int, tmp_path, key: str | None = None):
+    """A copy of a fixture file with an e-mail address written into `column` of one row, or of
+    every row sharing that row's `key` column."""
+    name = {"order_lines": "order_lines.csv.gz", "messages": "messages_test.csv.gz"}[source]
+    with gzip.open(FIXTURES / name, "rt", encoding="utf-8", newline="") as handle:
+        rows = list(csv.reader(handle))
+    i = rows[0].index(column)
+    k = rows[0].index(key) if key else None
+    for r in rows[1:]:
+        if r is rows[row] or (k is not None and r[k] == rows[row][k]):
+            r[i] = f"{r[i]} contact {EMAIL}"
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    path = tmp_path / f"pii_{name}"
+    with gzip.open(path, "wt", encoding="utf-8", newline="") as handle:
+        handle.write(out.getvalue())
+    return rows[row], path
+
+
+def test_an_email_in_an_order_description_fails_the_pii_scan_and_stops_downstream(
+    warehouse, pipeline, tmp_path
+):
+    # every line of one product: its description in dim_products carries the address
+    _, path = _with_email("order_lines", "Description", 5, tmp_path, key="StockCode")
+    warehouse.write_catalog(files={**FIXTURE_FILES, "order_lines": [{"path": str(path)}]})
+    result = pipeline('group:raw or group:staged or group:marts or key:"ml/demand_history"')
+    scans = [
+        e
+        for e in result.get_asset_check_evaluations()
+        if e.check_name == "pii_scan" and not e.passed
+    ]
+    failed = {e.asset_key.to_user_string(): e for e in scans}
+    assert "marts/dim_products" in failed
+    assert "description:email" in failed["marts/dim_products"].metadata["pattern_matches"].value
+    assert failed["marts/dim_products"].severity.value == "ERROR"
+    # blocking: what reads the marts was not built
+    built = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert "ml/demand_history" not in built
+    assert not result.success
+    # the scan is in the quality history like every other check
+    assert (
+        warehouse.scalar(
+            "select count(*) from quality.check_results where check_name = 'pii_scan'"
+            " and not passed and run_id = ?",
+            [result.run_id],
+        )
+        == 1  # dim_products: the other marts hold no description
+    )
+
+
+def test_clean_fixtures_pass_the_pii_scan_on_every_mart(warehouse, pipeline):
+    result = pipeline("group:raw or group:staged or group:marts")
+    assert result.success
+    scans = [e for e in result.get_asset_check_evaluations() if e.check_name == "pii_scan"]
+    assert len(scans) >= 7 and all(e.passed for e in scans)
+    # pseudonymised keys reach the marts; raw customer ids do not
+    raw_ids = {
+        v for (v,) in warehouse.query("select distinct customer_id from raw.order_lines__current")
+    }
+    keys = {v for (v,) in warehouse.query("select distinct customer_key from marts.dim_customers")}
+    assert keys and not (keys & raw_ids)
+
+
+def test_an_email_in_a_message_is_redacted_before_staging(warehouse, pipeline, tmp_path):
+    row, path = _with_email("messages", "text", 3, tmp_path)
+    files = {**FIXTURE_FILES}
+    files["messages"] = [
+        {"path": str(FIXTURES / "messages_train.csv.gz"), "partition": "train"},
+        {"path": str(path), "partition": "test"},
+    ]
+    warehouse.write_catalog(files=files)
+    result = pipeline('key:"raw/messages" or key:"staged/messages"')
+    assert result.success
+    meta = materialization_metadata(result, "staged/messages")
+    assert meta["pii_redacted_by_kind"] == {"email": 1}
+    assert meta["flagged_rows"]["has_redacted_pii"] == 1
+    # raw keeps what was delivered; staged holds the token instead
+    assert (
+        warehouse.scalar(
+            "select count(*) from raw.messages__current where contains(text, ?)", [EMAIL]
+        )
+        == 1
+    )
+    assert (
+        warehouse.scalar("select count(*) from staged.messages where contains(text, ?)", [EMAIL])
+        == 0
+    )
+    assert (
+        warehouse.scalar("select count(*) from staged.messages where contains(text, '[EMAIL]')")
+        == 1
+    )
+    assert check_evaluations(result)  # the staged checks still ran

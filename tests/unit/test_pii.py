@@ -1,0 +1,72 @@
+"""Redaction and the PII scan's building blocks, on a scratch DuckDB."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from dagster_project.lib.pii import register_redactor, scan_identifiers, scan_patterns
+
+
+@pytest.fixture
+def con():
+    with duckdb.connect() as c:
+        register_redactor(c)
+        yield c
+
+
+@pytest.mark.parametrize(
+    ("text", "redacted", "kinds"),
+    [
+        ("mail me at john.doe@example.co.uk please", "mail me at [EMAIL] please", ["email"]),
+        ("card 4111 1111 1111 1111 was charged", "card [CARD] was charged", ["card"]),
+        ("call +44 20 7946 0958 now", "call [PHONE] now", ["phone"]),
+        ("or 010-1234-5678.", "or [PHONE].", ["phone"]),
+        (
+            "account 12345678 and GB82WEST12345698765432",
+            "account [ACCOUNT] and [ACCOUNT]",
+            ["account"],
+        ),
+    ],
+)
+def test_personal_data_in_text_is_replaced_by_its_kind(con, text, redacted, kinds):
+    assert con.execute("select redact_pii(?), pii_kinds(?)", [text, text]).fetchone() == (
+        redacted,
+        kinds,
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I paid 1,500.00 on 2017-12-25 with the card ending 1234",
+        "Why is my top-up of 100 pending?",
+        "a1234567890123456b",  # a pseudonym: hexadecimal, digits between letters
+        "INC0000045 stock 85123A invoice C536379",
+        "0.50 fee",
+    ],
+)
+def test_amounts_dates_codes_and_pseudonyms_are_left_alone(con, text):
+    assert con.execute("select redact_pii(?), pii_kinds(?)", [text, text]).fetchone() == (text, [])
+
+
+def test_scan_counts_matches_per_column_and_kind(con):
+    con.execute("create schema m")
+    con.execute(
+        "create table m.t as select * from (values ('ok', 'x@y.org'), ('call 020 7946 0958', 'fine'),"
+        " ('fine', 'z@w.io')) v(a, b)"
+    )
+    assert scan_patterns(con, "memory", "m", "t") == {"a:phone": 1, "b:email": 2}
+
+
+def test_identifier_scan_flags_columns_made_of_raw_identifiers_not_coincidences(con):
+    con.execute("create schema m")
+    ids = [str(12346 + i) for i in range(50)]
+    con.execute("create table ids as select unnest(?::varchar[]) as value", [ids])
+    # a leaked customer id column, and a code column where 2 of 20 values coincide with ids
+    con.execute(
+        "create table m.t as select unnest(?::varchar[]) as customer, unnest(?::varchar[]) as code",
+        [ids[:20], ids[:2] + [f"8{i:04d}" for i in range(18)]],
+    )
+    found = scan_identifiers(con, "memory", "m", "t", "select value from ids", 0.5)
+    assert found == {"customer": 1.0}
