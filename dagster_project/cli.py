@@ -179,6 +179,25 @@ def _report_paths(result: dg.ExecuteInProcessResult) -> list[str]:
     return paths
 
 
+def _audit(instance: dg.DagsterInstance, run_ids: list[str], selection: str | None) -> None:
+    """One row in governance.audit_log for this invocation (all its Dagster runs)."""
+    from dagster_project.lib import audit
+    from dagster_project.lib.warehouse import ensure_schemas
+
+    if not run_ids:
+        return
+    with duckdb.connect(str(settings.duckdb_path())) as con:
+        ensure_schemas(con)
+        record = audit.collect(
+            instance,
+            run_ids,
+            con,
+            selection=selection or "*",
+            lock=settings.PROJECT_ROOT / "dvc.lock",
+        )
+        audit.write(con, record)
+
+
 def run(selection: str | None, log_level: str = "warning") -> int:
     from dagster_project.definitions import defs
     from dagster_project.defs.governance.assets import EXPORT_KEY
@@ -204,6 +223,7 @@ def run(selection: str | None, log_level: str = "warning") -> int:
         if result is not None and not result.success:
             pages = []  # a failed run leaves the last good reports as they are
         page_result = _execute(job, instance, pages, log_level) if pages else None
+        _audit(instance, [r.run_id for r in (result, page_result) if r is not None], selection)
     print_summary(_check_rows(result) if result else None)
     if page_result is not None and page_result.success:
         for path in _report_paths(page_result):

@@ -22,7 +22,7 @@ import duckdb
 from dagster_project.sources import SourceConfig
 
 SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
-SCHEMAS = ("raw", "staged", "quarantine", "quality")
+SCHEMAS = ("raw", "staged", "quarantine", "quality", "governance")
 
 
 class IngestError(RuntimeError):

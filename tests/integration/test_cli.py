@@ -35,3 +35,62 @@ def test_run_prints_a_summary_that_matches_duckdb(warehouse, monkeypatch, capsys
     run, passed, warned, failed = map(int, checks.groups())
     assert run == passed + warned + failed and failed == 0 and run > 50
     assert str(warehouse.db_path) in out
+
+
+def test_every_run_leaves_one_audit_row(warehouse, monkeypatch, capsys):
+    import json
+    import subprocess
+
+    from tests.conftest import ROOT
+
+    monkeypatch.setenv("DAGSTER_HOME", str(warehouse.root / "dagster_home"))
+    monkeypatch.setenv("AI_ROI_LAUNCHED_BY", "auditor@test")
+    assert cli.main(["run"]) == 0
+    first = capsys.readouterr().out
+    assert cli.main(["run", "--select", "group:raw or group:staged"]) == 0
+
+    rows = warehouse.query(
+        "select run_id, dagster_run_ids, status, launched_by, launcher, selection, git_commit,"
+        " data_versions, checks_passed, checks_warned, checks_failed, rows_quarantined,"
+        " models_trained, promotions from governance.audit_log order by started_at"
+    )
+    assert len(rows) == 2
+    (
+        run_id,
+        run_ids,
+        status,
+        who,
+        how,
+        selection,
+        commit,
+        versions,
+        passed,
+        warned,
+        failed,
+        quarantined,
+        trained,
+        promoted,
+    ) = rows[0]
+    assert status == "success" and who == "auditor@test" and selection == "*"
+    assert how in {"cli", "ci"}
+    # the whole run and the reports run after it are one invocation
+    assert len(run_ids) == 2 and run_id == run_ids[0]
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    assert commit.removesuffix("-dirty") == head  # -dirty: uncommitted changes
+    # the same check counts the summary printed (plus the report runs' own checks)
+    shown = re.search(r"Checks: (\d+) run, (\d+) passed, (\d+) warned, (\d+) failed", first)
+    assert passed >= int(shown.group(2)) and warned >= int(shown.group(3)) and failed == 0
+    assert quarantined == warehouse.scalar("select count(*) from quarantine.rows")
+    versions = json.loads(versions)
+    assert {s: v["fingerprint"] for s, v in versions["sources"].items()} == dict(
+        warehouse.query("select source, fingerprint from raw._loads where is_current")
+    )
+    assert set(json.loads(trained)) == {"intent_router", "demand_forecaster"}
+    assert set(json.loads(promoted)) == {"intent_router", "demand_forecaster"}
+    # the second run trained nothing and checked only raw and staged
+    second = rows[1]
+    assert second[5] == "group:raw or group:staged"
+    assert json.loads(second[12]) == {} and json.loads(second[13]) == {}
+    assert 0 < second[8] + second[9] < passed + warned

@@ -65,3 +65,25 @@ create table if not exists quality.check_coverage (
     columns integer,              -- null where the asset is not a DuckDB table (files, models)
     columns_covered integer
 );
+
+-- One row per pipeline run: who launched it, on which code and data, what it checked, held back,
+-- trained and promoted. `ai-roi run` runs the reports in a second Dagster run after the checks;
+-- both are one row here, with every Dagster run id listed.
+create table if not exists governance.audit_log (
+    run_id varchar primary key,   -- the first Dagster run of the invocation
+    dagster_run_ids varchar[] not null,
+    started_at timestamp,
+    finished_at timestamp,
+    status varchar not null,      -- success | failure
+    launched_by varchar not null, -- AI_ROI_LAUNCHED_BY, else the operating-system user
+    launcher varchar not null,    -- cli | ci
+    selection varchar not null,
+    git_commit varchar not null,
+    data_versions json not null,  -- {source: {fingerprint, files: [{path, sha256}]}} and DVC outs
+    checks_passed integer not null,
+    checks_warned integer not null,
+    checks_failed integer not null,
+    rows_quarantined bigint not null,
+    models_trained json not null, -- {model name: version} registered by this run
+    promotions json not null      -- {model name: champion version} set by this run
+);
