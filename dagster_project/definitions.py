@@ -74,6 +74,7 @@ with warnings.catch_warnings():
             quality_assets.check_results,
             quality_assets.quarantine_rows,
             quality_assets.raw_loads,
+            quality_assets.audit_log,
         ],
         asset_checks=dg.load_asset_checks_from_modules(_modules),
         resources=build_resources(),

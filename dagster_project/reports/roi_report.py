@@ -89,6 +89,20 @@ TEXT = {
         "measured_how": "measured: mean of the complete months in the ticket data",
         "given_how": "given in params.yaml",
         "generated": "Generated {when} from git commit {commit}.",
+        "inventory": "Data-asset inventory: every asset, its owner and classification",
+        "audit": "Audit trail: the latest runs",
+        "inventory_cols": ["asset", "group", "owners", "classification", "grain", "checks"],
+        "audit_cols": [
+            "run",
+            "started",
+            "status",
+            "launcher",
+            "git",
+            "checks passed / warned / failed",
+            "rows quarantined",
+            "models trained",
+            "promotions",
+        ],
         "p": ["P10", "P50", "P90"],
         "metric_names": {
             "roi_12m_pct": "ROI 12 months, %",
@@ -161,6 +175,20 @@ TEXT = {
         "measured_how": "측정값: 티켓 데이터의 완전한 월 평균",
         "given_how": "params.yaml에 지정",
         "generated": "{when} 생성, git 커밋 {commit}.",
+        "inventory": "데이터 자산 목록: 모든 자산과 소유자, 분류",
+        "audit": "감사 기록: 최근 실행",
+        "inventory_cols": ["자산", "그룹", "소유자", "분류", "단위(grain)", "검사 수"],
+        "audit_cols": [
+            "실행",
+            "시작",
+            "상태",
+            "실행 주체",
+            "git",
+            "검사 통과 / 경고 / 실패",
+            "격리된 행",
+            "학습된 모델",
+            "승격",
+        ],
         "p": ["P10", "P50", "P90"],
         "metric_names": {
             "roi_12m_pct": "12개월 ROI, %",
@@ -245,6 +273,17 @@ def gather(con, mlflow_store) -> dict:
         ),
         "assumptions": _records(con, "select * from marts.mart_roi_assumptions")[0],
         "router_curve": _router_curve(router.run_id) if router else pd.DataFrame(),
+        "inventory": _records(
+            con,
+            "select asset_key, group_name, owners, classification, grain, checks"
+            " from marts.mart_asset_inventory order by asset_key",
+        ),
+        "audit": _records(
+            con,
+            "select run_id, started_at, status, launcher, git_commit, checks_passed,"
+            " checks_warned, checks_failed, rows_quarantined, models_trained, promotions"
+            " from marts.mart_audit_log order by started_at desc limit 10",
+        ),
         "loads": loads,
         "git_commit": tracking.git_commit(),
     }
@@ -263,6 +302,8 @@ def gather(con, mlflow_store) -> dict:
         "forecast": f"marts.mart_forecast_backtest_weekly, MLflow run {forecast_run}"
         + (f" ({FORECASTER} v{forecaster.version})" if forecaster else ""),
         "quality": "marts.mart_data_quality",
+        "inventory": "marts.mart_asset_inventory",
+        "audit": "marts.mart_audit_log",
         "finops": "marts.mart_roi_summary",
         "data_version": f"marts.mart_data_versions: {data_version}",
     }
@@ -562,6 +603,12 @@ def render(data: dict, language: str) -> str:
 {_table(measured, t)}
 <h2>{escape(t["assumptions"])}</h2>
 {_table(assumptions, t)}
+<h2>{escape(t["inventory"])}</h2>
+{_rows_table(t["inventory_cols"], [list(r.values()) for r in data["inventory"]])}
+{_source(src["inventory"], t)}
+<h2>{escape(t["audit"])}</h2>
+{_rows_table(t["audit_cols"], [_audit_row(r) for r in data["audit"]])}
+{_source(src["audit"], t)}
 <h2>{escape(t["caveats"])}</h2>
 <ul>{"".join(f"<li>{escape(c)}</li>" for c in caveats)}</ul>
 <h2>{escape(t["sources"])}</h2>
@@ -570,6 +617,32 @@ def render(data: dict, language: str) -> str:
 <script type="application/json" id="roi-figures">{escape(json.dumps(headline(s), default=str))}</script>
 </body></html>
 """
+
+
+def _rows_table(columns: list[str], rows: list[list]) -> str:
+    if not rows:
+        return '<p class="muted">–</p>'
+    head = "".join(f"<th>{escape(c)}</th>" for c in columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{escape('–' if v is None else str(v))}</td>" for v in row) + "</tr>"
+        for row in rows
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _audit_row(r: dict) -> list:
+    started = r["started_at"].strftime("%Y-%m-%d %H:%M") if r["started_at"] else None
+    return [
+        r["run_id"][:8],
+        started,
+        r["status"],
+        r["launcher"],
+        (r["git_commit"] or "")[:12],
+        f"{r['checks_passed']} / {r['checks_warned']} / {r['checks_failed']}",
+        f"{r['rows_quarantined']:,}",
+        r["models_trained"],
+        r["promotions"],
+    ]
 
 
 def headline(s: dict) -> dict:

@@ -237,3 +237,19 @@ def test_korean_report(roi_built, monkeypatch):
     assert "축별 ROI" in html and "누적 순현금흐름" in html
     assert _headline(html) == _headline(_report(wh))
     assert re.search(r"[\d,]+원", html)  # won amounts in the Korean style
+
+
+def test_inventory_lists_every_asset_in_the_mart_and_the_report(roi_built):
+    from dagster_project.definitions import defs
+
+    wh, _ = roi_built
+    graph = defs.resolve_asset_graph()
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    rows = wh.query(
+        "select asset_key, owners, classification, grain from marts.mart_asset_inventory"
+    )
+    assert {r[0] for r in rows} == keys
+    assert all(owners and classification and grain for _, owners, classification, grain in rows)
+    html = _report(wh)
+    assert "Data-asset inventory" in html and "Audit trail" in html
+    assert all(f"<td>{key}</td>" in html for key in keys)

@@ -1,13 +1,16 @@
-"""The consumers' read-only path: the marts exported to their own DuckDB file."""
+"""Governance as assets: the data-asset inventory, and the consumers' read-only export of the marts."""
 
 import os
+import re
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from dagster_project.defs.marts.assets import mart_keys
 from dagster_project.defs.resources import MartsExportResource
+from dagster_project.lib.quality import md_table
 
 EXPORT_KEY = dg.AssetKey(["exports", "marts"])
 GOVERNANCE_TAGS = {"classification": "internal", "domain": "governance"}
@@ -55,5 +58,72 @@ def marts_export(
             "path": str(target),
             "tables": dg.MetadataValue.json(tables),
             "dagster/row_count": sum(tables.values()),
+        }
+    )
+
+
+INVENTORY_KEY = dg.AssetKey(["governance", "asset_inventory"])
+_GRAIN = re.compile(r"\b(one(?: \w+){1,3} per [^;.]+)", re.IGNORECASE)
+
+
+def inventory_rows(graph) -> list[dict]:
+    """Every asset of the code location: owner, group, classification, grain and checks."""
+    checks: dict[dg.AssetKey, list[str]] = {}
+    for check_key in graph.asset_check_keys:
+        checks.setdefault(check_key.asset_key, []).append(check_key.name)
+    rows = []
+    for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.path):
+        node = graph.get(key)
+        description = node.description or ""
+        grain = _GRAIN.search(description)
+        rows.append(
+            {
+                "asset_key": key.to_user_string(),
+                "group_name": node.group_name,
+                "owners": sorted(node.owners),
+                "classification": node.tags.get("classification"),
+                "domain": node.tags.get("domain"),
+                "kinds": sorted(node.kinds),
+                "grain": grain.group(1).strip() if grain else None,
+                "description": description.split(". ")[0].strip(),
+                "checks": len(checks.get(key, [])),
+                "built_by_pipeline": node.is_executable,
+            }
+        )
+    return rows
+
+
+@dg.asset(key=INVENTORY_KEY, group_name="governance", kinds={"duckdb"}, tags=GOVERNANCE_TAGS)
+def asset_inventory(
+    context: dg.AssetExecutionContext, duckdb: DuckDBResource
+) -> dg.MaterializeResult:
+    """The data-asset inventory generated from the definitions: every asset with its owner, group, classification, grain and number of checks; one row per asset."""
+    # the whole code location: a run of this asset alone has only itself in its job's graph
+    from dagster_project.definitions import defs
+
+    rows = inventory_rows(defs.resolve_asset_graph())
+    frame = pd.DataFrame(rows)
+    frame.insert(0, "run_id", context.run.run_id)
+    with duckdb.get_connection() as con:
+        con.execute("create schema if not exists governance")
+        con.register("_inventory", frame)
+        con.execute(
+            "create or replace table governance.asset_inventory as select * from _inventory"
+        )
+        con.unregister("_inventory")
+    by_class = frame["classification"].value_counts().to_dict()
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(frame),
+            "by_classification": dg.MetadataValue.json({k: int(v) for k, v in by_class.items()}),
+            "inventory": dg.MetadataValue.md(
+                md_table(
+                    [
+                        {k: r[k] for k in ("asset_key", "group_name", "owners", "classification")}
+                        for r in rows
+                    ],
+                    limit=200,
+                )
+            ),
         }
     )

@@ -24,6 +24,16 @@ check_results = dg.AssetSpec(
     "Grain: one row per check per run.",
 )
 
+audit_log = dg.AssetSpec(
+    key=dg.AssetKey(["governance", "audit_log"]),
+    group_name="governance",
+    kinds={"duckdb"},
+    tags={"classification": "confidential", "domain": "governance"},
+    description="The audit trail (governance.audit_log): who launched each run, on which code "
+    "and data versions, with its checks, quarantine, models trained and promotions; written by "
+    "`ai-roi run` when a run ends. Grain: one row per run.",
+)
+
 raw_loads = dg.AssetSpec(
     key=dg.AssetKey(["raw", "loads"]),
     deps=[dg.AssetKey(["raw", name]) for name in ("order_lines", "ticket_events", "messages")],
