@@ -25,6 +25,22 @@ class RouterGate(_Strict):
     tolerance: float = Field(ge=0, le=1)
 
 
+class FairnessParams(_Strict):
+    max_gap: float = Field(
+        gt=0, le=1, description="Largest allowed spread of a metric between segments; a share"
+    )
+    min_segment_size: int = Field(ge=1, description="Segments with fewer messages are not judged")
+    length_bins: tuple[int, ...] = Field(
+        min_length=1, description="Upper word counts of the message-length bands, ascending"
+    )
+
+    @model_validator(mode="after")
+    def _ascending(self) -> FairnessParams:
+        if list(self.length_bins) != sorted(set(self.length_bins)) or self.length_bins[0] < 1:
+            raise ValueError("length_bins must be ascending positive word counts")
+        return self
+
+
 class RouterParams(_Strict):
     word_ngrams: tuple[int, int]
     char_ngrams: tuple[int, int]
@@ -35,6 +51,7 @@ class RouterParams(_Strict):
     target_precision: float = Field(gt=0, le=1)
     explanation_terms: int = Field(ge=1)
     gate: RouterGate
+    fairness: FairnessParams
 
 
 class ForecastModel(_Strict):

@@ -191,3 +191,48 @@ def routed_messages(
             "champion_version": best.version,
         }
     )
+
+
+HUMAN_QUEUE_KEY = dg.AssetKey(["ml", "human_queue"])
+
+
+@dg.asset(
+    key=HUMAN_QUEUE_KEY,
+    deps=[ROUTED_KEY],
+    group_name="router",
+    kinds={"duckdb"},
+    tags={"classification": "confidential", "domain": "ai"},
+)
+def human_queue(duckdb: DuckDBResource) -> dg.MaterializeResult:
+    """The messages the router left to a person, least confident first, with its best guess and why, for an agent to work from; one row per message waiting."""
+    with duckdb.get_connection() as con:
+        con.execute(
+            """
+            create or replace table ml.human_queue as
+            select
+                row_number() over (order by confidence, message_id) as queue_position,
+                message_id,
+                text,
+                predicted_intent as suggested_intent,
+                round(confidence, 4) as confidence,
+                explanation as suggestion_because,
+                model_version,
+                'open' as status
+            from ml.routed_messages
+            where route = 'human'
+            order by queue_position
+            """
+        )
+        waiting, lowest = con.execute(
+            "select count(*), min(confidence) from ml.human_queue"
+        ).fetchone()
+        by_intent = con.execute(
+            "select suggested_intent, count(*) from ml.human_queue group by 1 order by 2 desc limit 10"
+        ).fetchall()
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": waiting,
+            "lowest_confidence": float(lowest if lowest is not None else 0.0),
+            "top_suggested_intents": dg.MetadataValue.json(dict(by_intent)),
+        }
+    )

@@ -4,8 +4,11 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from dagster_project.defs.resources import MlflowResource, ParamsResource
-from dagster_project.defs.router.assets import EVALUATION_KEY, NAME
+from dagster_project.defs.router.assets import EVALUATION_KEY, NAME, ROUTED_KEY
+from dagster_project.lib.history import recorded
 from dagster_project.lib.ml_assets import latest_metadata, promotion_gate
+from dagster_project.lib.quality import md_table
+from dagster_project.ml import fairness
 
 HIGHER_IS_BETTER = {
     "accuracy": True,
@@ -48,3 +51,45 @@ def router_clears_promotion_gate(
         higher_is_better=HIGHER_IS_BETTER,
         tolerance=gate.tolerance,
     )
+
+
+@dg.asset_check(
+    asset=ROUTED_KEY,
+    name="router_segment_gap",
+    description="Responsible AI: accuracy, automation rate and auto precision per intent group "
+    "and per message length; warns when the best and worst segment differ by more than "
+    "router.fairness.max_gap.",
+    metadata={"dimension": "accuracy"},  # of the model, per segment
+)
+def router_segment_gap(
+    context: dg.AssetCheckExecutionContext, params: ParamsResource, duckdb: DuckDBResource
+) -> dg.AssetCheckResult:
+    p = params.load().router.fairness
+    with duckdb.get_connection() as con:
+        routed = con.execute(
+            "select text, labelled_intent, predicted_intent, route from ml.routed_messages"
+        ).df()
+        table = fairness.segment_table(routed, p.length_bins, p.min_segment_size)
+        gaps = fairness.largest_gaps(table)
+        over = {k: v for k, v in gaps.items() if v["gap"] > p.max_gap}
+        largest = max(gaps.items(), key=lambda kv: kv[1]["gap"], default=(None, {"gap": 0.0}))
+        result = dg.AssetCheckResult(
+            passed=not over,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={
+                "dimension": "accuracy",
+                "max_gap": p.max_gap,
+                "largest_gap": largest[1]["gap"],
+                "largest_gap_at": str(largest[0]),
+                "gaps": dg.MetadataValue.json(gaps),
+                "segments": dg.MetadataValue.md(
+                    md_table(table.round(4).to_dict("records"), limit=100)
+                ),
+                "summary": "; ".join(
+                    f"{k} gap {v['gap']:.3f} (best {v['best']}, worst {v['worst']})"
+                    for k, v in over.items()
+                )
+                or f"largest gap {largest[1]['gap']:.3f} at {largest[0]}",
+            },
+        )
+        return recorded(context, con, [result], kind="monitor", asset_key=ROUTED_KEY)[0]
