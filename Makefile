@@ -13,7 +13,7 @@ export DAGSTER_HOME ?= $(AI_ROI_STATE_DIR)/dagster_home
 DBT_FILES := $(shell find dbt/models dbt/macros dbt/tests -type f 2>/dev/null) dbt/dbt_project.yml dbt/profiles.yml
 MANIFEST := dbt/target/manifest.json
 
-.PHONY: setup run report test dev lint format summary repro mlflow clean
+.PHONY: setup run report test ci dev lint format summary repro mlflow clean
 
 setup: $(VENV)/.installed $(MANIFEST)
 
@@ -39,6 +39,24 @@ summary: setup  ## print what the warehouse holds now
 
 test: setup  ## the whole test suite
 	$(BIN)/pytest
+
+# What CI runs on every pull request (.github/workflows/ci.yml, and .ci/run here): lint; the whole
+# pipeline with every asset check on the sample cut from the real data (tests/fixtures/), failing
+# on any check that fails with severity error; then `dbt build` on the ci target (models, data
+# tests, unit tests) against the warehouse that run built.
+CI_STATE := $(CURDIR)/state/ci
+CI_ENV := AI_ROI_STATE_DIR=$(CI_STATE) AI_ROI_OUTPUT_DIR=$(CI_STATE)/outputs \
+	AI_ROI_SOURCES=$(CI_STATE)/sources.yaml AI_ROI_PARAMS=$(CI_STATE)/params.yaml \
+	AI_ROI_DUCKDB_PATH=$(CI_STATE)/ci.duckdb DAGSTER_HOME=$(CI_STATE)/dagster_home \
+	MLFLOW_TRACKING_URI=sqlite:///$(CI_STATE)/mlflow/mlflow.db \
+	AI_ROI_MLFLOW_ARTIFACTS=$(CI_STATE)/mlflow/artifacts DBT_TARGET=ci
+ci: setup  ## lint, pipeline + every asset check on the sample data, dbt build on the ci target
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	rm -rf $(CI_STATE)
+	$(BIN)/python -m scripts.ci_config $(CI_STATE)
+	env $(CI_ENV) $(BIN)/ai-roi run --strict
+	cd dbt && env $(CI_ENV) ../$(BIN)/dbt build --target ci --profiles-dir . --target-path $(CI_STATE)/dbt_target --quiet
 
 dev: setup  ## the Dagster UI on http://127.0.0.1:3000
 	$(BIN)/python -c 'from dagster_project import settings; settings.ensure_dagster_home()'

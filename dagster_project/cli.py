@@ -198,7 +198,7 @@ def _audit(instance: dg.DagsterInstance, run_ids: list[str], selection: str | No
         audit.write(con, record)
 
 
-def run(selection: str | None, log_level: str = "warning") -> int:
+def run(selection: str | None, log_level: str = "warning", strict: bool = False) -> int:
     from dagster_project.definitions import defs
     from dagster_project.defs.governance.assets import EXPORT_KEY
     from dagster_project.defs.quality.assets import REPORT_KEY as QUALITY_PAGE
@@ -247,6 +247,17 @@ def run(selection: str | None, log_level: str = "warning") -> int:
             print(f"  {reason}")
         print("\nThe reports could not be written; see the Dagster log.")
         return 1
+    if strict:
+        errors = [
+            f"{e.asset_key.to_user_string()}:{e.check_name}"
+            for r in (result, page_result)
+            if r is not None
+            for e in r.get_asset_check_evaluations()
+            if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
+        ]
+        if errors:
+            print(f"\n--strict: checks failed with severity error: {', '.join(errors)}")
+            return 1
     print(f"\nRun {result.run_id if result else page_result.run_id} succeeded.")
     return 0
 
@@ -262,6 +273,11 @@ def main(argv: list[str] | None = None) -> int:
         choices=["debug", "info", "warning", "error"],
         help="how much of the run's log to print (the Dagster UI keeps all of it)",
     )
+    run_parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 when any check fails with severity error, blocking or not (CI)",
+    )
     report_parser = sub.add_parser("report", help="write the ROI report from the current marts")
     report_parser.add_argument(
         "--lang", choices=["en", "ko"], help="language (default: params.yaml roi.report_language)"
@@ -269,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("summary", help="print what the warehouse holds")
     args = parser.parse_args(argv)
     if args.command == "run":
-        return run(args.select, args.log_level)
+        return run(args.select, args.log_level, args.strict)
     if args.command == "report":
         from dagster_project.defs.roi.assets import LANGUAGE_ENV
 

@@ -46,17 +46,42 @@ def test_graph_matches_snapshot():
     assert graph == json.loads(SNAPSHOT.read_text(encoding="utf-8"))
 
 
+def governance_problems(spec) -> list[str]:
+    """What an asset lacks of owner, group, kinds, classification and grain."""
+    problems = []
+    if not spec.owners:
+        problems.append("owner missing")
+    if not spec.group_name or spec.group_name == "default":
+        problems.append("group missing")
+    if not spec.kinds:
+        problems.append("kinds missing")
+    if spec.tags.get("classification") not in CLASSIFICATIONS:
+        problems.append("classification tag missing")
+    # the grain: "one row per order line", "one model version per run", ...
+    if not re.search(r"\bone( \w+){1,3} per\b", (spec.description or "").lower()):
+        problems.append("grain missing from description")
+    return problems
+
+
 @pytest.mark.parametrize(
     "spec", list(defs.resolve_all_asset_specs()), ids=lambda s: s.key.to_user_string()
 )
 def test_every_asset_has_owner_group_kind_classification_and_grain(spec):
-    assert spec.owners, "owner missing"
-    assert spec.group_name and spec.group_name != "default", "group missing"
-    assert spec.kinds, "kinds missing"
-    assert spec.tags.get("classification") in CLASSIFICATIONS, "classification tag missing"
-    # the grain: "one row per order line", "one model version per run", ...
-    grain = re.search(r"\bone( \w+){1,3} per\b", (spec.description or "").lower())
-    assert grain, "grain missing from description"
+    assert governance_problems(spec) == []
+
+
+def test_the_governance_test_catches_a_removed_owner_or_classification():
+    spec = next(
+        s
+        for s in defs.resolve_all_asset_specs()
+        if s.key.to_user_string() == "marts/mart_roi_summary"
+    )
+    assert governance_problems(spec) == []
+    assert governance_problems(spec.replace_attributes(owners=[])) == ["owner missing"]
+    untagged = spec.replace_attributes(
+        tags={k: v for k, v in spec.tags.items() if k != "classification"}
+    )
+    assert governance_problems(untagged) == ["classification tag missing"]
 
 
 def test_every_python_stage_has_checks_on_every_dimension_it_covers():
