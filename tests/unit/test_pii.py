@@ -70,3 +70,12 @@ def test_identifier_scan_flags_columns_made_of_raw_identifiers_not_coincidences(
     )
     found = scan_identifiers(con, "memory", "m", "t", "select value from ids", 0.5)
     assert found == {"customer": 1.0}
+
+
+def test_a_pseudonym_of_digits_only_is_not_taken_for_a_card_number(con):
+    # on the real data one customer's 16 hex digits were all decimal: hence the letter in front
+    from dagster_project.lib.staging import PSEUDONYM_PREFIX
+
+    digits = "1234567890123456"
+    assert con.execute("select pii_kinds(?)", [digits]).fetchone()[0] == ["card"]
+    assert con.execute("select pii_kinds(?)", [PSEUDONYM_PREFIX + digits]).fetchone()[0] == []

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import duckdb
 
-from dagster_project.lib.staging import PSEUDONYM_HEX_CHARS, register_pseudonymiser
+from dagster_project.lib.staging import (
+    PSEUDONYM_HEX_CHARS,
+    PSEUDONYM_PATTERN,
+    register_pseudonymiser,
+)
 
 
 def _pseudonyms(key: str, values: list[str | None]) -> list[str | None]:
@@ -18,7 +24,8 @@ def test_same_key_same_pseudonym_and_nulls_stay_null():
     first = _pseudonyms("k1", ["17850", "17850", "12345", None])
     assert first[0] == first[1] != first[2]
     assert first[3] is None
-    assert all(len(p) == PSEUDONYM_HEX_CHARS and int(p, 16) >= 0 for p in first[:3])
+    assert all(re.fullmatch(PSEUDONYM_PATTERN, p) for p in first[:3])
+    assert all(len(p) == 1 + PSEUDONYM_HEX_CHARS for p in first[:3])
     assert "17850" not in first
 
 

@@ -16,6 +16,7 @@ from dagster_project.lib.quality import (
     frame_check,
     is_present,
 )
+from dagster_project.lib.staging import PSEUDONYM_PATTERN
 from dagster_project.sources import OrderLinesSource, SourceCatalog
 
 R = Rule
@@ -373,7 +374,7 @@ class StagedOrderLines(pa.DataFrameModel):
     @pa.check("customer_key", name="customer_key_is_pseudonym")
     def _pseudonym(cls, data) -> pl.LazyFrame:
         return data.lazyframe.select(
-            pl.col(data.key).is_null() | pl.col(data.key).str.contains(r"^[0-9a-f]{16}$")
+            pl.col(data.key).is_null() | pl.col(data.key).str.contains(PSEUDONYM_PATTERN)
         )
 
     @pa.check("invoiced_at", name="invoiced_at_not_in_future")

@@ -14,10 +14,11 @@ from dagster_project.lib.quality import (
     frame_check,
     is_present,
 )
+from dagster_project.lib.staging import PSEUDONYM_PATTERN
 from dagster_project.sources import SourceCatalog, TicketEventsSource
 
 R = Rule
-PSEUDONYM = r"^[0-9a-f]{16}$"
+PSEUDONYM = PSEUDONYM_PATTERN
 PEOPLE_KEYS = (
     "caller_key",
     "opened_by_key",
