@@ -161,10 +161,13 @@ def failure_reasons(result: dg.ExecuteInProcessResult) -> list[str]:
 
 
 def _execute(job, instance, keys, log_level: str) -> dg.ExecuteInProcessResult:
+    from dagster_project.lib.audit import CLI_TAG, launcher
+
     return job.execute_in_process(
         instance=instance,
         asset_selection=keys,
         raise_on_error=False,
+        tags={CLI_TAG: launcher()},
         run_config={"loggers": {"console": {"config": {"log_level": log_level.upper()}}}},
     )
 

@@ -13,6 +13,7 @@ from dagster_project.defs.forecast import assets as forecast_assets
 from dagster_project.defs.forecast import checks as forecast_checks
 from dagster_project.defs.governance import assets as governance_assets
 from dagster_project.defs.governance import checks as governance_checks
+from dagster_project.defs.governance import sensors as governance_sensors
 from dagster_project.defs.marts import assets as mart_assets
 from dagster_project.defs.messages import assets as message_assets
 from dagster_project.defs.messages import checks as message_checks
@@ -77,6 +78,7 @@ with warnings.catch_warnings():
             quality_assets.audit_log,
         ],
         asset_checks=dg.load_asset_checks_from_modules(_modules),
+        sensors=[governance_sensors.audit_successful_runs, governance_sensors.audit_failed_runs],
         resources=build_resources(),
         # DuckDB allows one writer per file: run steps one after another in one process.
         executor=dg.in_process_executor,

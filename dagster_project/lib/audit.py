@@ -20,6 +20,8 @@ import yaml
 
 from dagster_project.ml import tracking
 
+# Tag on the runs `ai-roi run` launches: it audits them itself, as one invocation.
+CLI_TAG = "ai_roi/launcher"
 MODEL_ASSETS = {"ml/router_model": "intent_router", "ml/demand_model": "demand_forecaster"}
 CHAMPION_ASSETS = {"ml/router_champion": "intent_router", "ml/demand_champion": "demand_forecaster"}
 
@@ -88,6 +90,8 @@ def collect(
     *,
     selection: str,
     lock: Path,
+    launched_by_name: str | None = None,
+    launched_from: str | None = None,
 ) -> AuditRecord:
     """The audit row of one invocation made of the Dagster runs `run_ids` (first one names it)."""
     passed = warned = failed = quarantined = 0
@@ -126,8 +130,8 @@ def collect(
         started_at=_time(min(filter(None, starts), default=None)),
         finished_at=_time(max(filter(None, ends), default=None)),
         status="success" if ok else "failure",
-        launched_by=launched_by(),
-        launcher=launcher(),
+        launched_by=launched_by_name or launched_by(),
+        launcher=launched_from or launcher(),
         selection=selection,
         git_commit=tracking.git_commit(),
         data_versions=data_versions(con, lock),

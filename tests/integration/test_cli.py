@@ -94,3 +94,35 @@ def test_every_run_leaves_one_audit_row(warehouse, monkeypatch, capsys):
     assert second[5] == "group:raw or group:staged"
     assert json.loads(second[12]) == {} and json.loads(second[13]) == {}
     assert 0 < second[8] + second[9] < passed + warned
+
+
+def test_runs_launched_outside_the_cli_are_audited_by_the_sensor(warehouse):
+    import dagster as dg
+
+    from dagster_project.definitions import defs
+    from dagster_project.defs.governance.sensors import audit_run
+
+    instance = dg.DagsterInstance.ephemeral()
+    job = defs.resolve_implicit_global_asset_job_def()
+    keys = [dg.AssetKey(["raw", "order_lines"])]
+    ui_run = job.execute_in_process(
+        instance=instance, asset_selection=keys, tags={"dagster/user": "ana"}
+    )
+    cli_run = job.execute_in_process(
+        instance=instance, asset_selection=keys, tags={"ai_roi/launcher": "cli"}
+    )
+    for result in (ui_run, cli_run):
+        context = dg.build_run_status_sensor_context(
+            sensor_name="audit_successful_runs",
+            dagster_instance=instance,
+            dagster_run=instance.get_run_by_id(result.run_id),
+            dagster_event=result.get_run_success_event(),
+        )
+        outcome = audit_run(context, context.dagster_run)
+        assert (outcome is None) == (result is ui_run)  # the CLI's runs are skipped
+    rows = warehouse.query(
+        "select run_id, launched_by, launcher, selection, status, checks_passed + checks_warned"
+        " from governance.audit_log"
+    )
+    assert rows == [(ui_run.run_id, "ana", "dagster", "raw/order_lines", "success", rows[0][5])]
+    assert rows[0][5] > 0  # the raw checks of that run

@@ -76,7 +76,7 @@ create table if not exists governance.audit_log (
     finished_at timestamp,
     status varchar not null,      -- success | failure
     launched_by varchar not null, -- AI_ROI_LAUNCHED_BY, else the operating-system user
-    launcher varchar not null,    -- cli | ci
+    launcher varchar not null,    -- cli | ci | dagster (the UI, a schedule or a sensor)
     selection varchar not null,
     git_commit varchar not null,
     data_versions json not null,  -- {source: {fingerprint, files: [{path, sha256}]}} and DVC outs
