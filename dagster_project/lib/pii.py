@@ -1,7 +1,7 @@
 """Personal data in free text and in marts: the patterns, redaction in DuckDB, and the scan.
 
 Patterns are RE2 (DuckDB's regex engine, no look-around), so each one is wrapped in a boundary
-group: a match must not touch a letter or digit on either side. That keeps hexadecimal pseudonyms,
+group: a match must not touch a letter, digit, `_` or `-` on either side. That keeps hexadecimal pseudonyms,
 stock codes and ticket numbers from looking like card or phone numbers.
 
 Why regular expressions rather than a PII library: the maintained ones (Presidio, scrubadub) need
@@ -15,7 +15,9 @@ from __future__ import annotations
 import duckdb
 
 # What a pattern finds and the token it is replaced with.
-_EDGE_L, _EDGE_R = "(^|[^0-9A-Za-z])", "([^0-9A-Za-z]|$)"
+# Letters, digits, `_` and `-` are not edges: identifiers such as UUID run ids ("82196911-15db-…")
+# and dbt test names hold digit runs between them.
+_EDGE_L, _EDGE_R = "(^|[^0-9A-Za-z_-])", "([^0-9A-Za-z_-]|$)"
 PATTERNS: dict[str, str] = {
     "email": r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
     # 13 to 19 digits, optionally in groups: payment card numbers

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import duckdb
 import pyarrow as pa
 
-from dagster_project.lib.pii import register_redactor
+from dagster_project.lib.pii import PERSONAL_COLUMNS, register_redactor
 from dagster_project.lib.quality import RuleBook
 from dagster_project.lib.warehouse import ensure_schemas, load_sql
 
@@ -129,7 +129,14 @@ def stage_source(
             " from _candidates where len(broken_rules) = 0 order by _row_number"
         )
         con.execute("delete from quarantine.rows where source = $source", {"source": source})
-        con.execute(load_sql("staging/_quarantine_insert"), {"source": source, "run_id": run_id})
+        con.execute(
+            load_sql("staging/_quarantine_insert"),
+            {
+                "source": source,
+                "run_id": run_id,
+                "personal": list(PERSONAL_COLUMNS.get(source, ())),
+            },
+        )
         con.execute("commit")
     except BaseException:
         con.execute("rollback")

@@ -171,3 +171,25 @@ def test_dbt_tests_ran_as_asset_checks_and_passed(built):
     }
     assert len(dbt_checks) >= 10
     assert all(e.passed for e in dbt_checks.values())
+
+
+def test_quarantine_keeps_no_raw_identifier(built):
+    warehouse, _ = built
+    # a quarantined order line with a customer: the record holds the pseudonym, raw keeps the id
+    rows = warehouse.query(
+        "select q.record ->> 'customer_id', r.customer_id from quarantine.rows as q"
+        " inner join raw.order_lines as r on r._load_id = q.load_id and r._row_number = q.source_row"
+        " where q.source = 'order_lines' and r.customer_id is not null"
+    )
+    assert rows
+    keys = {k for (k,) in warehouse.query("select distinct customer_key from staged.order_lines")}
+    for held, raw in rows:
+        assert held != raw and held.startswith("p") and len(held) == 17
+    # the same pseudonym as in staging, so a quarantined row joins its customer's clean lines
+    assert any(held in keys for held, _ in rows)
+    callers = warehouse.query(
+        "select q.record ->> 'caller_id', r.caller_id from quarantine.rows as q"
+        " inner join raw.ticket_events as r on r._load_id = q.load_id and r._row_number = q.source_row"
+        " where q.source = 'ticket_events'"
+    )
+    assert callers and all(held != raw for held, raw in callers)
