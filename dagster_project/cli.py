@@ -182,6 +182,19 @@ def _report_paths(result: dg.ExecuteInProcessResult) -> list[str]:
     return paths
 
 
+def selected_keys(graph, selection: str | None) -> list[dg.AssetKey]:
+    """The assets a selection string names that a run can build.
+
+    Specs of tables other assets write (quality history, quarantine, loads, audit log) are left
+    out: execute_in_process refuses them.
+    """
+    return [
+        k
+        for k in dg.AssetSelection.from_string(selection or "*").resolve(graph)
+        if graph.get(k).is_executable
+    ]
+
+
 def _audit(instance: dg.DagsterInstance, run_ids: list[str], selection: str | None) -> None:
     """One row in governance.audit_log for this invocation (all its Dagster runs)."""
     from dagster_project.lib import audit
@@ -211,12 +224,7 @@ def run(selection: str | None, log_level: str = "warning", strict: bool = False)
     settings.state_dir().mkdir(parents=True, exist_ok=True)
     job = defs.resolve_implicit_global_asset_job_def()
     graph = defs.resolve_asset_graph()
-    # specs of tables other assets write (quality history, quarantine, loads) are not run
-    keys = [
-        k
-        for k in dg.AssetSelection.from_string(selection or "*").resolve(graph)
-        if graph.get(k).is_executable
-    ]
+    keys = selected_keys(graph, selection)
     # the reports (and the export the ROI report reads) hold every check of the run, so they are
     # written after the run's checks
     pages = [k for k in (QUALITY_PAGE, EXPORT_KEY, ROI_REPORT) if k in keys]

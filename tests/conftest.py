@@ -86,17 +86,11 @@ def built(tmp_path_factory):
 
 def run_pipeline(selection: str | None = None) -> dg.ExecuteInProcessResult:
     """Materialise (a selection of) the real definitions in-process, as `ai-roi run` does."""
+    from dagster_project.cli import selected_keys
     from dagster_project.definitions import defs
 
     job = defs.resolve_implicit_global_asset_job_def()
-    keys = None
-    if selection:
-        graph = defs.resolve_asset_graph()
-        keys = [
-            k
-            for k in dg.AssetSelection.from_string(selection).resolve(graph)
-            if graph.get(k).is_executable
-        ]
+    keys = selected_keys(defs.resolve_asset_graph(), selection) if selection else None
     return job.execute_in_process(
         instance=dg.DagsterInstance.ephemeral(), asset_selection=keys, raise_on_error=False
     )

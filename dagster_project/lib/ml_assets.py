@@ -13,6 +13,7 @@ from dagster_duckdb import DuckDBResource
 
 from dagster_project.defs.resources import MlflowResource, OutputsResource
 from dagster_project.lib.history import recorded
+from dagster_project.lib.warehouse import replace_table
 from dagster_project.ml import tracking
 
 # Tags of the AI use cases' assets that hold no personal data.
@@ -140,7 +141,4 @@ def load_champion(mlflow_store: MlflowResource, model_name: str, champion_key: d
 def publish_table(duckdb: DuckDBResource, frame: pd.DataFrame, table: str) -> None:
     """Replace DuckDB table `ml.<table>` with `frame`."""
     with duckdb.get_connection() as con:
-        con.execute("create schema if not exists ml")
-        con.register("_frame", frame)
-        con.execute(f"create or replace table ml.{table} as select * from _frame")
-        con.unregister("_frame")
+        replace_table(con, "ml", table, frame)

@@ -39,6 +39,23 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def fetch_dicts(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> list[dict]:
+    """The rows of a query as dicts keyed by column name."""
+    cursor = con.execute(sql, params or {})
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def replace_table(con: duckdb.DuckDBPyConnection, schema: str, table: str, frame) -> None:
+    """Replace `schema.table` with the rows of a pandas frame (the schema is created if new)."""
+    con.execute(f"create schema if not exists {schema}")
+    con.register("_frame", frame)
+    try:
+        con.execute(f"create or replace table {schema}.{table} as select * from _frame")
+    finally:
+        con.unregister("_frame")
+
+
 def ensure_schemas(con: duckdb.DuckDBPyConnection) -> None:
     for schema in SCHEMAS:
         con.execute(f"create schema if not exists {schema}")

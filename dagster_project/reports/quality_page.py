@@ -31,7 +31,8 @@ def _score_class(score) -> str:
     return "good" if score >= 99 else ("fair" if score >= 95 else "poor")
 
 
-def _table(rows: list[dict], columns: list[str], numeric: set[str] = frozenset()) -> str:
+def html_table(rows: list[dict], columns: list[str], numeric: set[str] = frozenset()) -> str:
+    """`rows` under the headers `columns`; `numeric` columns right-aligned; None shown as –."""
     if not rows:
         return '<p class="muted">None.</p>'
     head = "".join(f"<th>{escape(c.replace('_', ' '))}</th>" for c in columns)
@@ -118,15 +119,15 @@ Table-level checks (volume, freshness, schema change, drift, model gates) have n
 in the check pass rate.</p>
 <div class="cards">{"".join(cards)}</div>
 <h2>Last run, per asset</h2>
-{_table(data["latest"], ["asset_key", "dimension", "score", "check_pass_rate", "checks_failed"], {"score", "check_pass_rate", "checks_failed"})}
+{html_table(data["latest"], ["asset_key", "dimension", "score", "check_pass_rate", "checks_failed"], {"score", "check_pass_rate", "checks_failed"})}
 <h2>Failed and warning checks of the last run</h2>
-{_table(data["failures"], ["severity", "asset_key", "check_name", "dimension", "detail"])}
+{html_table(data["failures"], ["severity", "asset_key", "check_name", "dimension", "detail"])}
 <h2>Quarantine by rule</h2>
 <p>Rows held back from the staged layer with the rule they broke; nothing is dropped.</p>
-{_table(data["quarantine"], ["source", "rule", "dimension", "rows", "reason", "sample"], {"rows"})}
+{html_table(data["quarantine"], ["source", "rule", "dimension", "rows", "reason", "sample"], {"rows"})}
 <h2>Check coverage</h2>
 <p>Per asset and dimension: how many checks look at it, and the share of its columns at least one
 of them checks. Files and models (no table) have no column count.</p>
-{_table(coverage_rows, ["asset_key", "dimension", "checks", "columns", "columns_covered", "columns_covered_pct"], {"checks", "columns", "columns_covered", "columns_covered_pct"})}
+{html_table(coverage_rows, ["asset_key", "dimension", "checks", "columns", "columns_covered", "columns_covered_pct"], {"checks", "columns", "columns_covered", "columns_covered_pct"})}
 </body></html>
 """

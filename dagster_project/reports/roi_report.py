@@ -15,8 +15,9 @@ import mlflow
 import pandas as pd
 import plotly.graph_objects as go
 
+from dagster_project.lib.warehouse import fetch_dicts
 from dagster_project.ml import tracking
-from dagster_project.reports.quality_page import STYLE
+from dagster_project.reports.quality_page import STYLE, html_table
 from dagster_project.roi.scenarios import finops_status
 
 LANGUAGES = ("en", "ko")
@@ -215,12 +216,6 @@ def money(value, currency: str, language: str) -> str:
     return f"{'-' if value < 0 else ''}${abs(value):,.2f}"
 
 
-def _records(con, sql: str) -> list[dict]:
-    cursor = con.execute(sql)
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
 def _frame(con, sql: str) -> pd.DataFrame:
     return con.execute(sql).df()
 
@@ -241,10 +236,10 @@ def gather(con, mlflow_store) -> dict:
 
     `con` is the consumers' read-only export of the marts: the report never sees other layers.
     """
-    summary = _records(con, "select * from marts.mart_roi_summary")[0]
+    summary = fetch_dicts(con, "select * from marts.mart_roi_summary")[0]
     router = _champion(mlflow_store, ROUTER)
     forecaster = _champion(mlflow_store, FORECASTER)
-    loads = _records(con, "select source, fingerprint from marts.mart_data_versions order by 1")
+    loads = fetch_dicts(con, "select source, fingerprint from marts.mart_data_versions order by 1")
     latest_quality_run = (
         "(select run_id from marts.mart_data_quality order by evaluated_at desc limit 1)"
     )
@@ -271,14 +266,14 @@ def gather(con, mlflow_store) -> dict:
             " sum(checks_failed) as checks_failed from marts.mart_data_quality"
             f" where run_id = {latest_quality_run} and rows_checked > 0 group by 1 order by 1",
         ),
-        "assumptions": _records(con, "select * from marts.mart_roi_assumptions")[0],
+        "assumptions": fetch_dicts(con, "select * from marts.mart_roi_assumptions")[0],
         "router_curve": _router_curve(router.run_id) if router else pd.DataFrame(),
-        "inventory": _records(
+        "inventory": fetch_dicts(
             con,
             "select asset_key, group_name, owners, classification, grain, checks"
             " from marts.mart_asset_inventory order by asset_key",
         ),
-        "audit": _records(
+        "audit": fetch_dicts(
             con,
             "select run_id, started_at, status, launcher, git_commit, checks_passed,"
             " checks_warned, checks_failed, rows_quarantined, models_trained, promotions"
@@ -321,9 +316,10 @@ def _source(text: str, t: dict) -> str:
     return f'<p class="muted">{escape(t["source"])}: <code>{escape(text)}</code></p>'
 
 
-def _table(rows: list[tuple[str, str]], t: dict) -> str:
-    body = "".join(f"<tr><td>{escape(a)}</td><td class='n'>{escape(b)}</td></tr>" for a, b in rows)
-    return f"<table><tr><th>{t['metric']}</th><th>{t['value']}</th></tr>{body}</table>"
+def _table(columns: list[str], rows: list, numeric_from: int | None = None) -> str:
+    """Rows (sequences) under localised headers; the columns from `numeric_from` on right-aligned."""
+    numeric = set(columns[numeric_from:]) if numeric_from is not None else set()
+    return html_table([dict(zip(columns, r, strict=True)) for r in rows], columns, numeric)
 
 
 def _plain(value) -> str:
@@ -538,21 +534,14 @@ def render(data: dict, language: str) -> str:
         ),
         (t["share"], f"{100 * s['share_without_person_with_ai']:.1f} %"),
     ]
-    unc = data["uncertainty"].set_index("metric")
-    unc_rows = "".join(
-        f"<tr><td>{escape(t['metric_names'].get(metric, metric))}</td>"
-        + "".join(
-            f"<td class='n'>{escape(m(row[p]) if metric == 'net_benefit_horizon' else _num(row[p]))}</td>"
+    uncertainty = [
+        [t["metric_names"].get(metric, metric)]
+        + [
+            m(row[p]) if metric == "net_benefit_horizon" else _num(row[p])
             for p in ("p10", "p50", "p90")
-        )
-        + "</tr>"
-        for metric, row in unc.iterrows()
-    )
-    unc_table = (
-        f"<table><tr><th>{t['metric']}</th>"
-        + "".join(f"<th>{p}</th>" for p in t["p"])
-        + f"</tr>{unc_rows}</table>"
-    )
+        ]
+        for metric, row in data["uncertainty"].set_index("metric").iterrows()
+    ]
     measured = [
         ("tickets_per_month", _num(s["tickets_per_month"], 0)),
         ("automation_rate", f"{100 * s['automation_rate']:.1f} %"),
@@ -593,21 +582,21 @@ def render(data: dict, language: str) -> str:
 <p><b>{escape(t["finops"])}:</b> <span class="finops-{status}">{escape(finops)}</span></p>
 {_source(src["finops"], t)}
 <h2>{escape(t["productivity"])}</h2>
-{_table(productivity, t)}
+{_table([t["metric"], t["value"]], productivity, 1)}
 {_source(src["kpis"], t)}
 {"".join(figures)}
 <h2>{escape(t["uncertainty"])}</h2>
-{unc_table}
+{_table([t["metric"], *t["p"]], uncertainty, 1)}
 {_source(src["uncertainty"], t)}
 <h2>{escape(t["measured"])}</h2>
-{_table(measured, t)}
+{_table([t["metric"], t["value"]], measured, 1)}
 <h2>{escape(t["assumptions"])}</h2>
-{_table(assumptions, t)}
+{_table([t["metric"], t["value"]], assumptions, 1)}
 <h2>{escape(t["inventory"])}</h2>
-{_rows_table(t["inventory_cols"], [list(r.values()) for r in data["inventory"]])}
+{_table(t["inventory_cols"], [list(r.values()) for r in data["inventory"]])}
 {_source(src["inventory"], t)}
 <h2>{escape(t["audit"])}</h2>
-{_rows_table(t["audit_cols"], [_audit_row(r) for r in data["audit"]])}
+{_table(t["audit_cols"], [_audit_row(r) for r in data["audit"]])}
 {_source(src["audit"], t)}
 <h2>{escape(t["caveats"])}</h2>
 <ul>{"".join(f"<li>{escape(c)}</li>" for c in caveats)}</ul>
@@ -617,17 +606,6 @@ def render(data: dict, language: str) -> str:
 <script type="application/json" id="roi-figures">{escape(json.dumps(headline(s), default=str))}</script>
 </body></html>
 """
-
-
-def _rows_table(columns: list[str], rows: list[list]) -> str:
-    if not rows:
-        return '<p class="muted">–</p>'
-    head = "".join(f"<th>{escape(c)}</th>" for c in columns)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{escape('–' if v is None else str(v))}</td>" for v in row) + "</tr>"
-        for row in rows
-    )
-    return f"<table><tr>{head}</tr>{body}</table>"
 
 
 def _audit_row(r: dict) -> list:

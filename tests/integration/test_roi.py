@@ -1,7 +1,7 @@
 """The ROI on the fixtures: the report shows what the marts hold, assumptions move it, FinOps warns.
 
-One pipeline build per module; the later tests re-run only the ROI group on it, as a user who
-edits params.yaml would.
+One pipeline build per module (`built`); the later tests re-run only the ROI group on it, as a
+user who edits params.yaml would.
 """
 
 from __future__ import annotations
@@ -18,21 +18,11 @@ import pytest
 from tests.conftest import (
     ROOT,
     check_evaluations,
-    make_warehouse,
     materialization_metadata,
     run_pipeline,
 )
 
 ROI = 'group:roi or group:governance or key:"marts/mart_data_quality" or key:"marts/mart_data_versions"'
-
-
-@pytest.fixture(scope="module")
-def roi_built(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        wh = make_warehouse(tmp_path_factory.mktemp("roi"), mp)
-        result = run_pipeline()
-        assert result.success, [e.message for e in result.all_events if e.is_failure]
-        yield wh, result
 
 
 def _summary(wh) -> dict:
@@ -52,8 +42,8 @@ def _headline(html: str) -> dict:
     return json.loads(match.group(1).replace("&quot;", '"'))
 
 
-def test_report_shows_the_figures_the_marts_hold(roi_built):
-    wh, _ = roi_built
+def test_report_shows_the_figures_the_marts_hold(built):
+    wh, _ = built
     summary = _summary(wh)
     html = _report(wh)
     shown = _headline(html)
@@ -82,10 +72,10 @@ def test_report_shows_the_figures_the_marts_hold(roi_built):
     assert all(f[:12] in html for f in fingerprints)
 
 
-def test_the_report_logs_its_assumptions_and_figures_to_mlflow(roi_built):
+def test_the_report_logs_its_assumptions_and_figures_to_mlflow(built):
     from mlflow.tracking import MlflowClient
 
-    wh, result = roi_built
+    wh, result = built
     run_id = materialization_metadata(result, "reports/roi_report")["mlflow_run_id"]
     run = MlflowClient().get_run(run_id)
     summary = _summary(wh)
@@ -96,8 +86,8 @@ def test_the_report_logs_its_assumptions_and_figures_to_mlflow(roi_built):
     assert run.data.tags["dagster_run_id"] == result.run_id
 
 
-def test_marts_agree_with_each_other(roi_built):
-    wh, _ = roi_built
+def test_marts_agree_with_each_other(built):
+    wh, _ = built
     s = _summary(wh)
     # the summary's 12 months are the cash-flow mart's months 0..12
     benefit, cost = wh.query(
@@ -127,8 +117,8 @@ def test_marts_agree_with_each_other(roi_built):
     assert swings == sorted(swings, reverse=True) and swings[0] > 0
 
 
-def test_dbt_unit_tests_pass_including_the_worked_example(roi_built, tmp_path):
-    wh, _ = roi_built
+def test_dbt_unit_tests_pass_including_the_worked_example(built, tmp_path):
+    wh, _ = built
     dbt = Path(sys.executable).parent / "dbt"
     target = tmp_path / "target"
     completed = subprocess.run(
@@ -156,8 +146,8 @@ def test_dbt_unit_tests_pass_including_the_worked_example(roi_built, tmp_path):
     assert status["roi_payback_is_the_first_month_the_cumulative_net_turns_non_negative"] == "pass"
 
 
-def test_changing_one_assumption_changes_the_roi_accordingly(roi_built):
-    wh, _ = roi_built
+def test_changing_one_assumption_changes_the_roi_accordingly(built):
+    wh, _ = built
     before = _summary(wh)
     cost = wh.scalar("select agent_cost_per_hour from roi.scenarios where scenario_id = 'base'")
     wh.write_params(roi={"support": {"agent_cost_per_hour": cost * 2}})
@@ -181,8 +171,8 @@ def test_changing_one_assumption_changes_the_roi_accordingly(roi_built):
     assert _headline(_report(wh))["roi_12m_pct"] == pytest.approx(after["roi_12m_pct"])
 
 
-def test_an_invalid_assumption_stops_the_roi_and_names_the_field(roi_built):
-    wh, _ = roi_built
+def test_an_invalid_assumption_stops_the_roi_and_names_the_field(built):
+    wh, _ = built
     before = _summary(wh)
     wh.write_params(roi={"ai": {"build_cost": -1}})
     try:
@@ -204,9 +194,9 @@ def test_an_invalid_assumption_stops_the_roi_and_names_the_field(roi_built):
     [(0.9, False, "WARN"), (1.25, False, "ERROR"), (0.5, True, "WARN")],
 )
 def test_finops_check_warns_at_80_and_fails_at_100_percent_of_budget(
-    roi_built, share, passed, severity
+    built, share, passed, severity
 ):
-    wh, _ = roi_built
+    wh, _ = built
     projected = _summary(wh)["projected_api_spend_monthly"]
     wh.write_params(roi={"ai": {"monthly_api_budget": projected / share}})
     try:
@@ -227,8 +217,8 @@ def test_finops_check_warns_at_80_and_fails_at_100_percent_of_budget(
     assert recorded == 1
 
 
-def test_korean_report(roi_built, monkeypatch):
-    wh, _ = roi_built
+def test_korean_report(built, monkeypatch):
+    wh, _ = built
     monkeypatch.setenv("AI_ROI_REPORT_LANG", "ko")
     result = run_pipeline('key:"reports/roi_report"')
     assert result.success
@@ -239,10 +229,10 @@ def test_korean_report(roi_built, monkeypatch):
     assert re.search(r"[\d,]+원", html)  # won amounts in the Korean style
 
 
-def test_inventory_lists_every_asset_in_the_mart_and_the_report(roi_built):
+def test_inventory_lists_every_asset_in_the_mart_and_the_report(built):
     from dagster_project.definitions import defs
 
-    wh, _ = roi_built
+    wh, _ = built
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     rows = wh.query(

@@ -20,8 +20,9 @@ CHECK_NAME = "pii_scan"
 IDENTIFIER_SHARE = 0.5
 
 
-def identifiers_query(con) -> str:
-    """Raw identifiers of the current deliveries (those with a digit: not missing-value tokens)."""
+def load_identifiers(con) -> str:
+    """Collect the raw identifiers of the current deliveries (those with a digit: not the
+    missing-value tokens) once into a temporary table; returns the query the scans read."""
     present = {
         t
         for (t,) in con.execute(
@@ -35,14 +36,18 @@ def identifiers_query(con) -> str:
         if f"{source}__current" in present
         for column in columns
     ]
-    return " union ".join(parts) or "select null::varchar as value where false"
+    source = " union ".join(parts) or "select null::varchar as value where false"
+    con.execute(f"create or replace temp table _raw_identifiers as {source}")
+    return "select value from _raw_identifiers"
 
 
 def scan_result(
-    con, key: dg.AssetKey, catalog: str, schema: str, tables: list[str]
+    con, key: dg.AssetKey, catalog: str, schema: str, tables: list[str], ids: str
 ) -> dg.AssetCheckResult:
-    """One check result over `tables`: what personal data each holds, if any."""
-    ids = identifiers_query(con)
+    """One check result over `tables`: what personal data each holds, if any.
+
+    `ids` is the query of raw identifiers (see `load_identifiers`).
+    """
     patterns, identifiers, rows = {}, {}, 0
     for table in tables:
         prefix = f"{table}." if len(tables) > 1 else ""
@@ -92,8 +97,9 @@ def pii_scan_checks(name: str, keys: list[dg.AssetKey]) -> dg.AssetChecksDefinit
     def _scan(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource):
         with duckdb.get_connection() as con:
             catalog = con.execute("select current_database()").fetchone()[0]
+            ids = load_identifiers(con)
             results = [
-                scan_result(con, check.asset_key, catalog, "marts", [check.asset_key.path[-1]])
+                scan_result(con, check.asset_key, catalog, "marts", [check.asset_key.path[-1]], ids)
                 for check in sorted(context.selected_asset_check_keys, key=str)
             ]
             yield from recorded(context, con, results, kind="monitor")
@@ -128,7 +134,7 @@ def export_pii_scan(
                     " where table_catalog = 'export' and table_schema = 'marts' order by 1"
                 ).fetchall()
             ]
-            result = scan_result(con, EXPORT_KEY, "export", "marts", tables)
+            result = scan_result(con, EXPORT_KEY, "export", "marts", tables, load_identifiers(con))
         finally:
             con.execute("detach export")
         return recorded(context, con, [result], kind="monitor")[0]

@@ -7,7 +7,7 @@ from dagster_duckdb import DuckDBResource
 
 from dagster_project.defs.resources import OutputsResource
 from dagster_project.lib.quality import DIMENSIONS, md_table
-from dagster_project.lib.warehouse import ensure_schemas
+from dagster_project.lib.warehouse import ensure_schemas, fetch_dicts
 from dagster_project.reports.quality_page import render_quality_page
 
 CHECK_RESULTS_KEY = dg.AssetKey(["quality", "check_results"])
@@ -22,26 +22,6 @@ check_results = dg.AssetSpec(
     description="Every check evaluation (Pandera, monitors, dbt tests, promotion gates) with its "
     "dimension and row counts, appended by the checks themselves as they run. "
     "Grain: one row per check per run.",
-)
-
-audit_log = dg.AssetSpec(
-    key=dg.AssetKey(["governance", "audit_log"]),
-    group_name="governance",
-    kinds={"duckdb"},
-    tags={"classification": "confidential", "domain": "governance"},
-    description="The audit trail (governance.audit_log): who launched each run, on which code "
-    "and data versions, with its checks, quarantine, models trained and promotions; written by "
-    "`ai-roi run` when a run ends. Grain: one row per run.",
-)
-
-raw_loads = dg.AssetSpec(
-    key=dg.AssetKey(["raw", "loads"]),
-    deps=[dg.AssetKey(["raw", name]) for name in ("order_lines", "ticket_events", "messages")],
-    group_name="raw",
-    kinds={"duckdb"},
-    tags={"classification": "internal", "domain": "governance"},
-    description="Bookkeeping of the raw layer (raw._loads): files, sha256 fingerprint, rows and "
-    "which delivery is current; written by the raw assets. Grain: one row per delivery.",
 )
 
 quarantine_rows = dg.AssetSpec(
@@ -185,19 +165,13 @@ def _coverage_by_dimension(rows: list[dict]) -> list[dict]:
     return out
 
 
-def _fetch(con, sql: str, params: dict | None = None) -> list[dict]:
-    cursor = con.execute(sql, params or {})
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
 def _page_data(con) -> dict:
     has_mart = con.execute(
         "select count(*) from duckdb_views() where schema_name = 'marts'"
         " and view_name = 'mart_data_quality'"
     ).fetchone()[0]
     history = (
-        _fetch(
+        fetch_dicts(
             con,
             "select run_id, evaluated_at, asset_key, dimension, score, check_pass_rate,"
             " checks_failed, blocking_failures from marts.mart_data_quality"
@@ -214,7 +188,7 @@ def _page_data(con) -> dict:
         for r in history
         if r["run_id"] == last_run
     ]
-    failures = _fetch(
+    failures = fetch_dicts(
         con,
         "select asset_key, check_name, dimension, severity, observed from quality.check_results"
         " where not passed and run_id = (select arg_max(run_id, evaluated_at) from quality.check_results)"
@@ -230,7 +204,7 @@ def _page_data(con) -> dict:
         )
         if isinstance(observed.get("failures_by_rule"), dict):
             f["detail"] = ", ".join(f"{k} {v:,}" for k, v in observed["failures_by_rule"].items())
-    quarantine = _fetch(
+    quarantine = fetch_dicts(
         con,
         "select source, rule, dimension, any_value(reason) as reason, count(*) as rows,"
         " arg_min(record, source_row)::varchar as sample from quarantine.rows"

@@ -19,6 +19,7 @@ from dagster_project.defs.resources import (
 from dagster_project.lib.history import recorded
 from dagster_project.lib.ml_assets import write_json
 from dagster_project.lib.quality import md_table
+from dagster_project.lib.warehouse import replace_table
 from dagster_project.ml import tracking
 from dagster_project.params import ParamsError
 from dagster_project.reports import roi_report
@@ -45,10 +46,7 @@ def roi_scenarios(
         raise dg.Failure(str(exc)) from None
     frame = scenarios.build(p.roi, p.seed)
     with duckdb.get_connection() as con:
-        con.execute("create schema if not exists roi")
-        con.register("_scenarios", frame)
-        con.execute("create or replace table roi.scenarios as select * from _scenarios")
-        con.unregister("_scenarios")
+        replace_table(con, "roi", "scenarios", frame)
     kinds = frame["scenario_kind"].value_counts().to_dict()
     return dg.MaterializeResult(
         metadata={
@@ -170,7 +168,7 @@ def _log_to_mlflow(context, mlflow_store: MlflowResource, data: dict, language: 
             {
                 k: float(v)
                 for k, v in roi_report.headline(data["summary"]).items()
-                if isinstance(v, int | float) and v is not None
+                if isinstance(v, int | float)
             }
         )
         mlflow.log_text(data["sensitivity"].to_csv(index=False), "tornado.csv")

@@ -43,6 +43,14 @@ volume as (
     select coalesce(s.tickets_per_month, m.tickets_per_month_measured) as tickets_per_month
     from scenario as s
     cross join measured as m
+),
+
+finops as (
+    select
+        v.tickets_per_month * s.messages_per_ticket * s.tokens_per_message / 1000.0
+            * s.price_per_1k_tokens as projected_api_spend_monthly
+    from volume as v
+    cross join scenario as s
 )
 
 select
@@ -84,11 +92,9 @@ select
     m.bad_rows_per_month,
     m.blocking_checks_fired,
     -- FinOps
-    v.tickets_per_month * s.messages_per_ticket * s.tokens_per_message / 1000.0
-        * s.price_per_1k_tokens as projected_api_spend_monthly,
+    f.projected_api_spend_monthly,
     s.monthly_api_budget,
-    100 * v.tickets_per_month * s.messages_per_ticket * s.tokens_per_message / 1000.0
-        * s.price_per_1k_tokens / s.monthly_api_budget as api_budget_used_pct,
+    100 * f.projected_api_spend_monthly / s.monthly_api_budget as api_budget_used_pct,
     s.seed
 from base as b
 cross join scenario as s
@@ -96,3 +102,4 @@ cross join measured as m
 cross join uncertainty as u
 cross join productivity as p
 cross join volume as v
+cross join finops as f
