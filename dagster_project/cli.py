@@ -221,7 +221,7 @@ def run(selection: str | None, log_level: str = "warning", strict: bool = False)
     from dagster_project.defs.roi.assets import REPORT_KEY as ROI_REPORT
 
     settings.ensure_dagster_home()
-    settings.state_dir().mkdir(parents=True, exist_ok=True)
+    settings.ensure_state_dir()
     job = defs.resolve_implicit_global_asset_job_def()
     graph = defs.resolve_asset_graph()
     keys = selected_keys(graph, selection)

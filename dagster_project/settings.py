@@ -1,74 +1,129 @@
-"""Project-wide locations, each overridable by an environment variable.
+"""Project-wide locations and secrets, each overridable by an environment variable.
 
-Dagster, dbt and the command-line helpers all read these variables, so one DuckDB file and one
-source catalogue serve every tool. Defaults are written into the environment once, on import, so
-that `EnvVar(...)` in resources and `env_var(...)` in dbt's profile see the same value.
+Every value is resolved when it is asked for, from the environment as it is then: nothing is
+frozen at import, so a process (or a test) that points `AI_ROI_STATE_DIR` elsewhere moves every
+derived path with it. Resources call these functions when they open something; dbt's profile
+derives its DuckDB path from the same variables (`dbt/profiles.yml`).
 """
 
 from __future__ import annotations
 
 import os
-import warnings
+import secrets
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt"
 
-DEV_PSEUDONYM_KEY = "development-only-key-set-AI_ROI_PSEUDONYM_KEY"
+# Folders holding what a user's runs produce; tests must never read or write them.
+USER_STATE_FOLDERS = ("state", "reports", "metrics", "models", "extracts")
 
-_DEFAULTS = {
-    "AI_ROI_STATE_DIR": str(PROJECT_ROOT / "state"),
-    "AI_ROI_SOURCES": str(PROJECT_ROOT / "config" / "sources.yaml"),
-    "AI_ROI_PARAMS": str(PROJECT_ROOT / "params.yaml"),
-    # outputs that DVC versions: data extracts, champion models, metrics
-    "AI_ROI_OUTPUT_DIR": str(PROJECT_ROOT),
-    "DBT_TARGET": "dev",
-}
+PSEUDONYM_KEY_ENV = "AI_ROI_PSEUDONYM_KEY"
 
 
-def _apply_defaults() -> None:
-    for name, value in _DEFAULTS.items():
-        os.environ.setdefault(name, value)
-    state = Path(os.environ["AI_ROI_STATE_DIR"])
-    os.environ.setdefault("AI_ROI_DUCKDB_PATH", str(state / "warehouse.duckdb"))
-    # what consumers (the ROI report, BI tools) read: the marts only, never the raw layer
-    os.environ.setdefault("AI_ROI_EXPORT_PATH", str(state / "exports" / "analytics.duckdb"))
-    os.environ.setdefault("DAGSTER_HOME", str(state / "dagster_home"))
-    # MLflow: a local sqlite tracking store and artifact folder unless told otherwise
-    os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{state / 'mlflow' / 'mlflow.db'}")
-    os.environ.setdefault("AI_ROI_MLFLOW_ARTIFACTS", str(state / "mlflow" / "artifacts"))
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    if "AI_ROI_PSEUDONYM_KEY" not in os.environ:
-        warnings.warn(
-            "AI_ROI_PSEUDONYM_KEY is not set: personal identifiers are pseudonymised with a "
-            "development key. Set your own secret before loading real customer data.",
-            stacklevel=2,
-        )
-        os.environ["AI_ROI_PSEUDONYM_KEY"] = DEV_PSEUDONYM_KEY
+class ConfigurationError(RuntimeError):
+    """A setting is missing or invalid; the message says which one and how to fix it."""
 
 
-_apply_defaults()
+def _env(name: str) -> str | None:
+    value = os.environ.get(name)
+    return value if value else None
 
 
 def state_dir() -> Path:
-    return Path(os.environ["AI_ROI_STATE_DIR"])
+    return Path(_env("AI_ROI_STATE_DIR") or PROJECT_ROOT / "state")
 
 
 def duckdb_path() -> Path:
-    return Path(os.environ["AI_ROI_DUCKDB_PATH"])
+    return Path(_env("AI_ROI_DUCKDB_PATH") or state_dir() / "warehouse.duckdb")
 
 
 def export_path() -> Path:
-    return Path(os.environ["AI_ROI_EXPORT_PATH"])
+    """What consumers (the ROI report, BI tools) read: the marts only, never the raw layer."""
+    return Path(_env("AI_ROI_EXPORT_PATH") or state_dir() / "exports" / "analytics.duckdb")
+
+
+def sources_path() -> Path:
+    return Path(_env("AI_ROI_SOURCES") or PROJECT_ROOT / "config" / "sources.yaml")
+
+
+def params_path() -> Path:
+    return Path(_env("AI_ROI_PARAMS") or PROJECT_ROOT / "params.yaml")
 
 
 def output_dir() -> Path:
-    return Path(os.environ["AI_ROI_OUTPUT_DIR"])
+    """Outputs that DVC versions: data extracts, champion models, metrics."""
+    return Path(_env("AI_ROI_OUTPUT_DIR") or PROJECT_ROOT)
+
+
+def dagster_home() -> Path:
+    return Path(_env("DAGSTER_HOME") or state_dir() / "dagster_home")
+
+
+def mlflow_tracking_uri() -> str:
+    """A local sqlite tracking store unless MLFLOW_TRACKING_URI names another."""
+    return _env("MLFLOW_TRACKING_URI") or f"sqlite:///{state_dir() / 'mlflow' / 'mlflow.db'}"
+
+
+def mlflow_artifacts() -> str:
+    return _env("AI_ROI_MLFLOW_ARTIFACTS") or str(state_dir() / "mlflow" / "artifacts")
+
+
+def dbt_target() -> str:
+    return _env("DBT_TARGET") or "dev"
+
+
+def key_file() -> Path:
+    return Path(_env("AI_ROI_PSEUDONYM_KEY_FILE") or state_dir() / "secrets" / "pseudonym.key")
+
+
+def pseudonym_key() -> str:
+    """The secret that keys pseudonyms: AI_ROI_PSEUDONYM_KEY, else this installation's own key.
+
+    A key set to an empty string is an error, not a default. Without the variable, a random key
+    is generated once per installation into `key_file()` (owner-only permissions), so no two
+    installations share a key that anyone could use to hash the identifier space back.
+    """
+    if PSEUDONYM_KEY_ENV in os.environ:
+        key = os.environ[PSEUDONYM_KEY_ENV]
+        if len(key.strip()) < 16:
+            raise ConfigurationError(
+                f"{PSEUDONYM_KEY_ENV} is set but {'empty' if not key.strip() else 'too short'}: "
+                "use a secret of at least 16 characters, or unset it to use this installation's "
+                f"generated key ({key_file()})"
+            )
+        return key
+    path = key_file()
+    if not path.exists():
+        private_dir(path.parent)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(secrets.token_hex(32) + "\n")
+    key = path.read_text(encoding="utf-8").strip()
+    if not key:
+        raise ConfigurationError(f"the pseudonym key file {path} is empty: delete it or fill it")
+    return key
+
+
+def private_dir(path: Path) -> Path:
+    """Create `path` (and its parents) readable by the owner only."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.chmod(0o700)
+    return path
+
+
+def ensure_state_dir() -> Path:
+    """The state folder, owner-only: it holds raw personal data and the pseudonym key."""
+    return private_dir(state_dir())
 
 
 def ensure_dagster_home() -> Path:
-    """Create DAGSTER_HOME with a dagster.yaml, so runs and check history persist."""
-    home = Path(os.environ["DAGSTER_HOME"])
+    """Create DAGSTER_HOME with a dagster.yaml, so runs and check history persist.
+
+    The variable is set for this process too: DagsterInstance.get() reads it.
+    """
+    home = dagster_home()
+    os.environ["DAGSTER_HOME"] = str(home)
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():

@@ -1,4 +1,5 @@
-"""Shared clients. Every path and secret comes from the environment (see dagster_project.settings)."""
+"""Shared clients. Every path and secret comes from configuration or, left empty, from the
+environment when the resource is used (see dagster_project.settings), never frozen at import."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -8,6 +9,7 @@ import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
 
+from dagster_project import settings
 from dagster_project.ml.tracking import use_store
 from dagster_project.params import Params, load_params
 from dagster_project.sources import SourceCatalog, load_catalog
@@ -16,45 +18,53 @@ from dagster_project.sources import SourceCatalog, load_catalog
 class SourceCatalogResource(dg.ConfigurableResource):
     """The source catalogue file: paths, formats and column mappings of every source."""
 
-    path: str
+    path: str = ""
 
     def load(self) -> SourceCatalog:
-        return load_catalog(Path(self.path))
+        return load_catalog(Path(self.path) if self.path else settings.sources_path())
 
 
 class PrivacyResource(dg.ConfigurableResource):
     """Secret used to pseudonymise personal identifiers before they leave the raw layer."""
 
-    pseudonym_key: str
+    pseudonym_key: str = ""
+
+    @property
+    def key(self) -> str:
+        return self.pseudonym_key or settings.pseudonym_key()
 
 
 class ParamsResource(dg.ConfigurableResource):
     """params.yaml: hyper-parameters and promotion bars of the AI use cases."""
 
-    path: str
+    path: str = ""
 
     def load(self) -> Params:
-        return load_params(Path(self.path))
+        return load_params(Path(self.path) if self.path else settings.params_path())
 
 
 class MlflowResource(dg.ConfigurableResource):
     """The MLflow tracking store and model registry (local sqlite and folder by default)."""
 
-    tracking_uri: str
-    artifact_root: str
+    tracking_uri: str = ""
+    artifact_root: str = ""
 
     def experiment(self, name: str) -> str:
         """Point MLflow at this store; the id of experiment `name`, created if new."""
-        return use_store(self.tracking_uri, self.artifact_root, name)
+        return use_store(
+            self.tracking_uri or settings.mlflow_tracking_uri(),
+            self.artifact_root or settings.mlflow_artifacts(),
+            name,
+        )
 
 
 class OutputsResource(dg.ConfigurableResource):
     """Folder holding what DVC versions: data extracts, champion models and metrics."""
 
-    root: str
+    root: str = ""
 
     def path(self, *parts: str) -> Path:
-        target = Path(self.root, *parts)
+        target = Path(self.root or settings.output_dir(), *parts)
         target.parent.mkdir(parents=True, exist_ok=True)
         return target
 
@@ -66,15 +76,19 @@ class MartsExportResource(dg.ConfigurableResource):
     its raw, staged or quarantine layers.
     """
 
-    path: str
+    path: str = ""
+
+    @property
+    def location(self) -> Path:
+        return Path(self.path) if self.path else settings.export_path()
 
     @contextmanager
     def read(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        if not Path(self.path).exists():
+        if not self.location.exists():
             raise FileNotFoundError(
-                f"no marts export at {self.path}: materialise exports/marts first"
+                f"no marts export at {self.location}: materialise exports/marts first"
             )
-        conn = duckdb.connect(self.path, read_only=True)
+        conn = duckdb.connect(str(self.location), read_only=True)
         try:
             yield conn
         finally:
@@ -88,10 +102,17 @@ class WarehouseResource(DuckDBResource):
     writer per file, so a failed step would lock the warehouse for the rest of the process.
     """
 
+    database: str = ""
+
+    @property
+    def location(self) -> Path:
+        return Path(self.database) if self.database else settings.duckdb_path()
+
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
         config = {"custom_user_agent": "dagster", **self.connection_config}
-        conn = duckdb.connect(database=self.database, read_only=False, config=config)
+        self.location.parent.mkdir(parents=True, exist_ok=True)
+        conn = duckdb.connect(database=str(self.location), read_only=False, config=config)
         try:
             yield conn
         finally:
@@ -99,7 +120,7 @@ class WarehouseResource(DuckDBResource):
 
 
 def duckdb_resource() -> DuckDBResource:
-    return WarehouseResource(database=dg.EnvVar("AI_ROI_DUCKDB_PATH"))
+    return WarehouseResource()
 
 
 def build_resources() -> dict[str, dg.ConfigurableResource]:
@@ -107,14 +128,11 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
 
     return {
         "duckdb": duckdb_resource(),
-        "catalog": SourceCatalogResource(path=dg.EnvVar("AI_ROI_SOURCES")),
-        "privacy": PrivacyResource(pseudonym_key=dg.EnvVar("AI_ROI_PSEUDONYM_KEY")),
+        "catalog": SourceCatalogResource(),
+        "privacy": PrivacyResource(),
         "dbt": dbt_resource(),
-        "params": ParamsResource(path=dg.EnvVar("AI_ROI_PARAMS")),
-        "mlflow_store": MlflowResource(
-            tracking_uri=dg.EnvVar("MLFLOW_TRACKING_URI"),
-            artifact_root=dg.EnvVar("AI_ROI_MLFLOW_ARTIFACTS"),
-        ),
-        "outputs": OutputsResource(root=dg.EnvVar("AI_ROI_OUTPUT_DIR")),
-        "marts_export": MartsExportResource(path=dg.EnvVar("AI_ROI_EXPORT_PATH")),
+        "params": ParamsResource(),
+        "mlflow_store": MlflowResource(),
+        "outputs": OutputsResource(),
+        "marts_export": MartsExportResource(),
     }

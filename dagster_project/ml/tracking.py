@@ -8,6 +8,7 @@ and the Dagster run id. Each model is registered as a new version; `champion` is
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import tempfile
@@ -56,6 +57,7 @@ def git_commit() -> str:
 
 def use_store(tracking_uri: str, artifact_root: str, experiment: str) -> str:
     """Point MLflow at the store and return the experiment id (created with its artifact folder)."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
     if tracking_uri.startswith("sqlite:///"):

@@ -125,7 +125,7 @@ def export_pii_scan(
     marts_export: MartsExportResource,
 ) -> dg.AssetCheckResult:
     with duckdb.get_connection() as con:
-        con.execute(f"attach '{marts_export.path}' as export (read_only)")
+        con.execute(f"attach '{marts_export.location}' as export (read_only)")
         try:
             tables = [
                 t

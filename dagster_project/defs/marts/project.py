@@ -19,7 +19,7 @@ if DBT_EXECUTABLE.exists() and str(DBT_EXECUTABLE.parent) not in os.environ.get(
 dbt_project = DbtProject(
     project_dir=settings.DBT_PROJECT_DIR,
     profiles_dir=settings.DBT_PROJECT_DIR,
-    target=os.environ["DBT_TARGET"],
+    target=settings.dbt_target(),
 )
 # Under `dagster dev` the manifest is rebuilt on load; elsewhere `make setup` runs `dbt parse`.
 dbt_project.prepare_if_dev()

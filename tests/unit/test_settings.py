@@ -1,0 +1,96 @@
+"""Settings are resolved when used, the pseudonym key is never a shared default, and the suite's
+guard on the user's state fires."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import jinja2
+import pytest
+import yaml
+
+from dagster_project import settings
+from dagster_project.defs.resources import MartsExportResource, WarehouseResource
+from tests.user_state import changes, fingerprint
+
+
+def test_derived_paths_follow_the_state_dir_set_after_import(tmp_path, monkeypatch):
+    for name in ("AI_ROI_DUCKDB_PATH", "AI_ROI_EXPORT_PATH", "DAGSTER_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AI_ROI_STATE_DIR", str(tmp_path / "elsewhere"))
+    assert settings.export_path().is_relative_to(tmp_path / "elsewhere")
+    assert settings.duckdb_path().is_relative_to(tmp_path / "elsewhere")
+    assert settings.dagster_home().is_relative_to(tmp_path / "elsewhere")
+    # and the resources the definitions were built with, long before this test changed it
+    assert MartsExportResource().location.is_relative_to(tmp_path / "elsewhere")
+    assert WarehouseResource().location.is_relative_to(tmp_path / "elsewhere")
+
+
+def test_an_explicit_path_wins_over_the_derived_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("AI_ROI_EXPORT_PATH", str(tmp_path / "bi.duckdb"))
+    assert settings.export_path() == tmp_path / "bi.duckdb"
+
+
+def _dbt_profile_path(env: dict[str, str]) -> str:
+    text = (settings.DBT_PROJECT_DIR / "profiles.yml").read_text(encoding="utf-8")
+    profile = yaml.safe_load(text)["ai_roi"]["outputs"]["dev"]["path"]
+
+    def env_var(name, default=None):
+        return env.get(name, default)
+
+    return jinja2.Environment().from_string(profile).render(env_var=env_var)
+
+
+def test_dbt_derives_the_warehouse_path_as_dagster_does(tmp_path, monkeypatch):
+    monkeypatch.delenv("AI_ROI_DUCKDB_PATH", raising=False)
+    monkeypatch.setenv("AI_ROI_STATE_DIR", str(tmp_path))
+    assert Path(_dbt_profile_path({"AI_ROI_STATE_DIR": str(tmp_path)})) == settings.duckdb_path()
+    explicit = str(tmp_path / "other.duckdb")
+    assert _dbt_profile_path({"AI_ROI_DUCKDB_PATH": explicit}) == explicit
+
+
+def test_an_empty_pseudonym_key_is_an_error(monkeypatch):
+    monkeypatch.setenv("AI_ROI_PSEUDONYM_KEY", "")
+    with pytest.raises(settings.ConfigurationError, match="AI_ROI_PSEUDONYM_KEY is set but empty"):
+        settings.pseudonym_key()
+    monkeypatch.setenv("AI_ROI_PSEUDONYM_KEY", "short")
+    with pytest.raises(settings.ConfigurationError, match="too short"):
+        settings.pseudonym_key()
+
+
+def test_each_installation_generates_its_own_private_key(tmp_path, monkeypatch):
+    monkeypatch.delenv("AI_ROI_PSEUDONYM_KEY", raising=False)
+    keys = []
+    for name in ("one", "two"):
+        monkeypatch.setenv("AI_ROI_STATE_DIR", str(tmp_path / name))
+        key = settings.pseudonym_key()
+        assert settings.pseudonym_key() == key  # stable within an installation
+        mode = stat.S_IMODE(settings.key_file().stat().st_mode)
+        assert mode == 0o600, oct(mode)
+        assert stat.S_IMODE(settings.key_file().parent.stat().st_mode) == 0o700
+        keys.append(key)
+    assert keys[0] != keys[1]
+    assert len(keys[0]) >= 32
+
+
+def test_the_state_folder_is_owner_only(tmp_path, monkeypatch):
+    monkeypatch.setenv("AI_ROI_STATE_DIR", str(tmp_path / "state"))
+    path = settings.ensure_state_dir()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o700
+
+
+def test_the_user_state_guard_fires_on_a_write(tmp_path):
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "warehouse.duckdb").write_bytes(b"real data")
+    (tmp_path / "reports").mkdir()
+    before = fingerprint(tmp_path)
+    assert changes(before, fingerprint(tmp_path)) == []
+    target = tmp_path / "state" / "warehouse.duckdb"
+    target.write_bytes(b"fixture data, same size")
+    os.utime(target, ns=(1, 1))
+    (tmp_path / "reports" / "quality.html").write_text("x", encoding="utf-8")
+    found = changes(before, fingerprint(tmp_path))
+    assert "changed state/warehouse.duckdb" in found
+    assert "added reports/quality.html" in found
