@@ -6,7 +6,6 @@ import warnings
 
 import dagster as dg
 
-from dagster_project import settings  # noqa: F401  (sets environment defaults first)
 from dagster_project.defs.features import assets as feature_assets
 from dagster_project.defs.features import checks as feature_checks
 from dagster_project.defs.forecast import assets as forecast_assets
@@ -26,6 +25,7 @@ from dagster_project.defs.router import assets as router_assets
 from dagster_project.defs.router import checks as router_checks
 from dagster_project.defs.tickets import assets as ticket_assets
 from dagster_project.defs.tickets import checks as ticket_checks
+from dagster_project.lib import code_location
 
 # Owners are declared once, per group.
 GROUP_OWNERS = {
@@ -69,17 +69,19 @@ def _with_owners(spec: dg.AssetSpec) -> dg.AssetSpec:
 with warnings.catch_warnings():
     # map_resolved_asset_specs is marked preview; the versions are pinned in uv.lock
     warnings.simplefilter("ignore", dg.PreviewWarning if hasattr(dg, "PreviewWarning") else Warning)
-    defs = dg.Definitions(
-        assets=[
-            *dg.load_assets_from_modules(_modules),
-            quality_assets.check_results,
-            quality_assets.quarantine_rows,
-            governance_assets.raw_loads,
-            governance_assets.audit_log,
-        ],
-        asset_checks=dg.load_asset_checks_from_modules(_modules),
-        sensors=[governance_sensors.audit_successful_runs, governance_sensors.audit_failed_runs],
-        resources=build_resources(),
-        # DuckDB allows one writer per file: run steps one after another in one process.
-        executor=dg.in_process_executor,
-    ).map_resolved_asset_specs(func=_with_owners)
+    defs = code_location.register(
+        dg.Definitions(
+            assets=[
+                *dg.load_assets_from_modules(_modules),
+                quality_assets.check_results,
+                quality_assets.quarantine_rows,
+                governance_assets.raw_loads,
+                governance_assets.audit_log,
+            ],
+            asset_checks=dg.load_asset_checks_from_modules(_modules),
+            sensors=[governance_sensors.audit_runs],
+            resources=build_resources(),
+            # DuckDB allows one writer per file: run steps one after another in one process.
+            executor=dg.in_process_executor,
+        ).map_resolved_asset_specs(func=_with_owners)
+    )

@@ -22,6 +22,46 @@ from scripts.ci_config import (  # noqa: F401  (re-exported for the tests)
     catalog_dict,
     params_dict,
 )
+from tests.user_state import changes, fingerprint
+
+# Every variable that points the product at a place; the suite starts from none of them.
+LOCATION_VARIABLES = (
+    "AI_ROI_STATE_DIR",
+    "AI_ROI_DUCKDB_PATH",
+    "AI_ROI_EXPORT_PATH",
+    "AI_ROI_SOURCES",
+    "AI_ROI_PARAMS",
+    "AI_ROI_OUTPUT_DIR",
+    "AI_ROI_MLFLOW_ARTIFACTS",
+    "AI_ROI_PSEUDONYM_KEY",
+    "AI_ROI_PSEUDONYM_KEY_FILE",
+    "DAGSTER_HOME",
+    "MLFLOW_TRACKING_URI",
+)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def user_state_untouched(tmp_path_factory):
+    """Point every location at a session folder, and fail if the user's own state changed.
+
+    `make test` runs with the Makefile's AI_ROI_STATE_DIR and DAGSTER_HOME (the user's); the suite
+    replaces them, so a test that forgets to set a location writes into tmp, never into state/.
+    """
+    before = fingerprint(ROOT)
+    session = tmp_path_factory.mktemp("session")
+    with pytest.MonkeyPatch.context() as mp:
+        for name in LOCATION_VARIABLES:
+            mp.delenv(name, raising=False)
+        mp.setenv("AI_ROI_STATE_DIR", str(session / "state"))
+        mp.setenv("AI_ROI_OUTPUT_DIR", str(session / "outputs"))
+        yield
+    changed = changes(before, fingerprint(ROOT))
+    if changed:
+        pytest.fail(
+            "the test suite changed the user's state (tests must write only below tmp): "
+            + "; ".join(changed[:20]),
+            pytrace=False,
+        )
 
 
 @dataclass
@@ -64,6 +104,9 @@ def make_warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Warehouse
     monkeypatch.setenv("AI_ROI_OUTPUT_DIR", str(tmp_path / "outputs"))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}")
     monkeypatch.setenv("AI_ROI_MLFLOW_ARTIFACTS", str(tmp_path / "mlflow" / "artifacts"))
+    # a Dagster instance of the warehouse's own: guards read the check history of earlier runs
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    settings.ensure_dagster_home()
     wh.write_catalog()
     wh.write_params()
     return wh
@@ -84,16 +127,21 @@ def built(tmp_path_factory):
         yield wh, result
 
 
-def run_pipeline(selection: str | None = None) -> dg.ExecuteInProcessResult:
-    """Materialise (a selection of) the real definitions in-process, as `ai-roi run` does."""
+def run_pipeline(selection: str | None = None, **options) -> dg.ExecuteInProcessResult:
+    """Materialise (a selection of) the real definitions in-process, as `ai-roi run` does.
+
+    Runs go to the instance at DAGSTER_HOME (the warehouse fixture's own), so later runs see the
+    check history of earlier ones, as they do for a user.
+    """
     from dagster_project.cli import selected_keys
     from dagster_project.definitions import defs
 
     job = defs.resolve_implicit_global_asset_job_def()
     keys = selected_keys(defs.resolve_asset_graph(), selection) if selection else None
-    return job.execute_in_process(
-        instance=dg.DagsterInstance.ephemeral(), asset_selection=keys, raise_on_error=False
-    )
+    with dg.DagsterInstance.get() as instance:
+        return job.execute_in_process(
+            instance=instance, asset_selection=keys, raise_on_error=False, **options
+        )
 
 
 @pytest.fixture

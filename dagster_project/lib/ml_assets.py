@@ -9,9 +9,13 @@ from pathlib import Path
 import dagster as dg
 import mlflow
 import pandas as pd
+from dagster._core.storage.asset_check_execution_record import (
+    COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES,
+)
 from dagster_duckdb import DuckDBResource
 
 from dagster_project.defs.resources import MlflowResource, OutputsResource
+from dagster_project.lib import code_location
 from dagster_project.lib.history import recorded
 from dagster_project.lib.warehouse import replace_table
 from dagster_project.ml import tracking
@@ -41,28 +45,52 @@ def latest_metadata(context, key: dg.AssetKey) -> dict:
     return {k: v.value for k, v in event.asset_materialization.metadata.items()}
 
 
-def upstream_check_failures(context: dg.AssetCheckExecutionContext, key: dg.AssetKey) -> list[str]:
-    """Blocking-severity failures among the latest results of every check upstream of `key`."""
-    graph = context.job_def.asset_layer.asset_graph
+def latest_materialization_id(instance: dg.DagsterInstance, key: dg.AssetKey) -> int | None:
+    """Storage id of the latest materialisation of `key`: the data version its checks must judge."""
+    records = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=key), limit=1)
+    return records.records[0].storage_id if records.records else None
+
+
+def latest_completed_evaluation(
+    instance: dg.DagsterInstance, check_key: dg.AssetCheckKey
+) -> dg.AssetCheckEvaluation | None:
+    """The latest evaluation of `check_key` that finished; planned ones (a killed run) are skipped."""
+    history = instance.event_log_storage.get_asset_check_execution_history(
+        check_key, limit=1, status=COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES
+    )
+    if not history or history[0].event is None or history[0].event.dagster_event is None:
+        return None
+    return history[0].event.dagster_event.event_specific_data
+
+
+def upstream_check_failures(instance: dg.DagsterInstance, key: dg.AssetKey) -> list[str]:
+    """Why the data upstream of `key` is not known to be good; empty when it is.
+
+    The code location's whole graph is judged, whatever the run selected. Every blocking check on
+    an ancestor needs a completed, passing result (a warning counts as passing) for that asset's
+    latest materialisation, the data the model was trained on; no result, or one for an earlier
+    materialisation, fails. A check that does not block fails the gate only with severity ERROR.
+    """
+    graph = code_location.asset_graph()
     ancestors = graph.get_ancestor_asset_keys(key)
     failures = []
     for check_key in sorted(graph.get_check_keys_for_assets(ancestors), key=str):
-        record = context.instance.get_latest_asset_check_evaluation_record(check_key)
-        evaluation = None
-        if (
-            record is not None
-            and record.event is not None
-            and record.event.dagster_event is not None
-        ):
-            evaluation = record.event.dagster_event.event_specific_data
-        if (
-            evaluation is not None
-            and not evaluation.passed
-            and evaluation.severity == dg.AssetCheckSeverity.ERROR
-        ):
+        name = f"{check_key.asset_key.to_user_string()}:{check_key.name}"
+        blocking = graph.get_check_spec(check_key).blocking
+        evaluation = latest_completed_evaluation(instance, check_key)
+        if evaluation is None:
+            if blocking:
+                failures.append(f"upstream check {name} has no result")
+            continue
+        current = latest_materialization_id(instance, check_key.asset_key)
+        target = evaluation.target_materialization_data
+        if blocking and (target is None or target.storage_id != current):
             failures.append(
-                f"upstream check {check_key.asset_key.to_user_string()}:{check_key.name} failed"
+                f"upstream check {name} has no result for the latest materialisation of "
+                f"{check_key.asset_key.to_user_string()}"
             )
+        elif not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR:
+            failures.append(f"upstream check {name} failed")
     return failures
 
 
@@ -87,7 +115,7 @@ def promotion_gate(
     mlflow_store.experiment(model_name)
     current = tracking.champion(model_name)
     incumbent = current.metrics if current and current.version != candidate_version else None
-    failures = upstream_check_failures(context, asset_key)
+    failures = upstream_check_failures(context.instance, asset_key)
     failures += tracking.gate_failures(
         observed, minimums, maximums, higher_is_better, incumbent, tolerance
     )

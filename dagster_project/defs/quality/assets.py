@@ -6,6 +6,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from dagster_project.defs.resources import OutputsResource
+from dagster_project.lib import code_location
 from dagster_project.lib.quality import DIMENSIONS, md_table
 from dagster_project.lib.warehouse import ensure_schemas, fetch_dicts
 from dagster_project.reports.quality_page import render_quality_page
@@ -88,11 +89,8 @@ def quality_page(
     context: dg.AssetExecutionContext, duckdb: DuckDBResource, outputs: OutputsResource
 ) -> dg.MaterializeResult:
     """Scores per dimension over runs, check coverage, the last failures and the quarantine by rule, as reports/quality.html; one page per run of the pipeline."""
-    # the whole code location: a run of this asset alone has only itself in its job's graph, and
-    # execute_in_process sets no repository on the context
-    from dagster_project.definitions import defs
-
-    graph = defs.resolve_asset_graph()
+    # the whole code location: a run of this asset alone has only itself in its job's graph
+    graph = code_location.asset_graph()
     assets = sorted(
         k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).is_materializable
     )
