@@ -11,6 +11,7 @@ from dagster_duckdb import DuckDBResource
 from dagster_project.defs.resources import (
     OutputsResource,
     ParamsResource,
+    PrivacyResource,
     SourceCatalogResource,
 )
 from dagster_project.lib.history import recorded
@@ -21,6 +22,7 @@ from dagster_project.lib.monitors import (
     monthly_volume,
     schema_change,
 )
+from dagster_project.lib.pii import protect_rows
 from dagster_project.lib.quality import (
     QUARANTINE_SHARE,
     Outcome,
@@ -30,6 +32,7 @@ from dagster_project.lib.quality import (
     md_table,
     validate,
 )
+from dagster_project.lib.staging import register_privacy
 from dagster_project.params import Params
 from dagster_project.sources import SourceCatalog
 
@@ -42,10 +45,13 @@ def build_schema_checks(
     rulebook: RuleBook,
     schema: Callable[[SourceCatalog], pa.DataFrameSchema],
     source: str | None = None,
+    raw_of: str | None = None,
 ) -> dg.AssetChecksDefinition:
     """Validate `table` with the stage's Pandera schema and report one result per dimension.
 
     With `source` set, the stage's quarantine share is checked against the source's limit too.
+    With `raw_of` set, `table` is that source's raw layer: failure samples leave it the way every
+    row leaves raw (lib.pii.protect_rows), identifiers pseudonymised and free text redacted.
     """
 
     @dg.multi_asset_check(
@@ -57,6 +63,7 @@ def build_schema_checks(
         context: dg.AssetCheckExecutionContext,
         duckdb: DuckDBResource,
         catalog: SourceCatalogResource,
+        privacy: PrivacyResource,
     ):
         sources = catalog.load()
         extra = []
@@ -78,6 +85,10 @@ def build_schema_checks(
                     )
                 )
             report = validate(schema(sources), df, rulebook, extra=extra)
+            if raw_of is not None:
+                register_privacy(con, privacy.key)
+                for outcome in report.outcomes:
+                    outcome.sample = protect_rows(con, raw_of, outcome.sample)
             results = list(check_results(report, asset_key, prefix, rulebook))
             yield from recorded(context, con, results, kind="pandera")
 

@@ -12,6 +12,8 @@ Names in free text are therefore not detected; see the README.
 
 from __future__ import annotations
 
+import json
+
 import duckdb
 
 # What a pattern finds and the token it is replaced with.
@@ -55,6 +57,42 @@ def register_redactor(con: duckdb.DuckDBPyConnection) -> None:
         f"create or replace temp macro pii_kinds(value) as "
         f"(list_filter([{kinds}], lambda k: k is not null))"
     )
+
+
+def register_protector(con: duckdb.DuckDBPyConnection) -> None:
+    """Add `protect_record(record json, personal varchar[])`, the one way a row leaves raw.
+
+    Every value of the record is a string afterwards: the columns named in `personal` are
+    pseudonymised (`pseudonymise`, registered by lib.staging), every other value has its e-mail
+    addresses and phone, card and account numbers redacted. Keys and their order are kept, and a
+    null stays null. Needs `register_redactor` and the pseudonymiser on the same connection.
+    """
+    con.execute(
+        """
+        create or replace temp macro protect_record(record, personal) as (
+            to_json(map_from_entries(list_transform(json_keys(record), lambda k: {
+                'k': k,
+                'v': case
+                    when list_contains(personal, k)
+                        then pseudonymise(json_extract_string(record, '$."' || k || '"'))
+                    else redact_pii(json_extract_string(record, '$."' || k || '"'))
+                end
+            })))
+        )
+        """
+    )
+
+
+def protect_rows(con: duckdb.DuckDBPyConnection, source: str, rows: list[dict]) -> list[dict]:
+    """`rows` of a raw table as they may appear outside raw (check samples): see protect_record."""
+    if not rows:
+        return rows
+    records = [json.dumps(row, default=str) for row in rows]
+    protected = con.execute(
+        "select protect_record(r::json, $personal)::varchar from unnest($records) as t(r)",
+        {"records": records, "personal": list(PERSONAL_COLUMNS.get(source, ()))},
+    ).fetchall()
+    return [json.loads(value) for (value,) in protected]
 
 
 def text_columns(

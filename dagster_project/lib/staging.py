@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import duckdb
 import pyarrow as pa
 
-from dagster_project.lib.pii import PERSONAL_COLUMNS, register_redactor
+from dagster_project.lib.pii import PERSONAL_COLUMNS, register_protector, register_redactor
 from dagster_project.lib.quality import RuleBook
 from dagster_project.lib.warehouse import ensure_schemas, load_sql
 
@@ -50,6 +50,13 @@ def register_pseudonymiser(con: duckdb.DuckDBPyConnection, key: str) -> None:
     con.create_function(
         "pseudonymise", pseudonymise, ["VARCHAR"], "VARCHAR", type="arrow", side_effects=False
     )
+
+
+def register_privacy(con: duckdb.DuckDBPyConnection, key: str) -> None:
+    """`redact_pii`, `pseudonymise` and `protect_record` on this connection (see lib.pii)."""
+    register_redactor(con)
+    register_pseudonymiser(con, key)
+    register_protector(con)
 
 
 def register_macros(con: duckdb.DuckDBPyConnection) -> None:
@@ -97,8 +104,7 @@ def stage_source(
     """
     ensure_schemas(con)
     register_macros(con)
-    register_redactor(con)
-    register_pseudonymiser(con, pseudonym_key)
+    register_privacy(con, pseudonym_key)
     con.execute(
         f"create or replace temp table _candidates as {load_sql(f'staging/{source}')}", params
     )

@@ -104,3 +104,96 @@ def test_an_email_in_a_message_is_redacted_before_staging(warehouse, pipeline, t
         == 1
     )
     assert check_evaluations(result)  # the staged checks still ran
+
+
+# Delivered messages carrying personal data, each taking a different path through the pipeline.
+CLEAR_VALUES = (
+    "alice.smith@example.org",
+    "bob.jones@example.net",
+    "carol.white@example.com",
+    "7946 0958",
+    "7946 0123",
+    "4111 1111 1111 1111",
+    "5500 0000 0000 0004",
+)
+PERSONAL_MESSAGES = [
+    ("my email is alice.smith@example.org, why has my card not arrived?", "card_arrival"),
+    ("call me on +44 20 7946 0958 about my card", "card_arrival"),
+    ("my card 4111 1111 1111 1111 was declined at the shop", "declined_card_payment"),
+    # quarantined: an intent the label set does not know
+    ("write to bob.jones@example.net or ring +44 20 7946 0123", "complaint_about_staff"),
+    # quarantined: longer than max_text_length
+    (
+        "my card 5500 0000 0000 0004 " + "is still not here " * 150 + "carol.white@example.com",
+        "card_arrival",
+    ),
+    # quarantined: no text at all
+    ("", "card_arrival"),
+]
+
+
+def _messages_with_personal_data(tmp_path):
+    with gzip.open(FIXTURES / "messages_test.csv.gz", "rt", encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f))
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows + [list(m) for m in PERSONAL_MESSAGES])
+    path = tmp_path / "messages_personal.csv.gz"
+    with gzip.open(path, "wt", encoding="utf-8", newline="") as handle:
+        handle.write(out.getvalue())
+    return path
+
+
+def _clear_values_in(text: str) -> list[str]:
+    return [v for v in CLEAR_VALUES if v in text or v.replace(" ", "") in text]
+
+
+def test_no_clear_personal_value_leaves_raw(warehouse, pipeline, tmp_path):
+    """Tables outside raw, the export, check metadata in the event log, reports, MLflow artifacts."""
+    import dagster as dg
+    import duckdb
+    import pytest
+    from dagster._serdes import serialize_value
+
+    files = {**FIXTURE_FILES}
+    files["messages"] = [
+        {"path": str(FIXTURES / "messages_train.csv.gz"), "partition": "train"},
+        {"path": str(_messages_with_personal_data(tmp_path)), "partition": "test"},
+    ]
+    warehouse.write_catalog(files=files)
+    result = pipeline()
+    assert result.success, [e.message for e in result.all_events if e.is_failure]
+    # the test really delivered them: raw holds every one, and the three odd ones are quarantined
+    raw_text = " ".join(t or "" for (t,) in warehouse.query("select text from raw.messages"))
+    assert not set(CLEAR_VALUES) - set(_clear_values_in(raw_text))
+    rules = {
+        r for (r,) in warehouse.query("select rule from quarantine.rows where source = 'messages'")
+    }
+    assert {"label_unknown", "text_length_out_of_range", "text_missing"} <= rules
+
+    leaks = []
+    for path in (warehouse.db_path, warehouse.root / "exports" / "analytics.duckdb"):
+        with duckdb.connect(str(path), read_only=True) as con:
+            tables = con.execute(
+                "select schema_name, table_name from duckdb_tables() where schema_name <> 'raw'"
+            ).fetchall()
+            for schema, table in tables:
+                text = " ".join(
+                    str(row)
+                    for row in con.execute(f'select * from "{schema}"."{table}"').fetchall()
+                )
+                leaks += [f"{path.name} {schema}.{table}: {v}" for v in _clear_values_in(text)]
+    with dg.DagsterInstance.get() as instance:
+        for run in instance.get_runs():
+            for entry in instance.all_logs(run.run_id):
+                event = entry.dagster_event
+                if event is not None and event.event_type_value.startswith("ASSET_CHECK"):
+                    found = _clear_values_in(serialize_value(event.event_specific_data))
+                    leaks += [f"event log {event.asset_key}: {v}" for v in found]
+    for folder in (warehouse.root / "outputs" / "reports", warehouse.root / "mlflow"):
+        files_seen = [p for p in folder.rglob("*") if p.is_file()]
+        if folder.name == "reports" and not files_seen:
+            pytest.fail("no reports were written")
+        for p in files_seen:
+            text = p.read_bytes().decode("utf-8", errors="replace")
+            leaks += [f"{p.relative_to(warehouse.root)}: {v}" for v in _clear_values_in(text)]
+    assert not leaks, leaks

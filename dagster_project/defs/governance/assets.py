@@ -2,7 +2,6 @@
 
 import os
 import re
-from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -10,6 +9,7 @@ from dagster_duckdb import DuckDBResource
 
 from dagster_project.defs.marts.assets import mart_keys
 from dagster_project.defs.resources import MartsExportResource
+from dagster_project.lib import code_location
 from dagster_project.lib.quality import md_table
 from dagster_project.lib.warehouse import replace_table
 
@@ -51,7 +51,7 @@ def marts_export(
     context: dg.AssetExecutionContext, duckdb: DuckDBResource, marts_export: MartsExportResource
 ) -> dg.MaterializeResult:
     """Every mart copied to a separate DuckDB file that consumers open read-only, with no raw, staged or quarantine layer in it; one table per mart, replaced whole each run."""
-    target = Path(marts_export.path)
+    target = marts_export.location
     target.parent.mkdir(parents=True, exist_ok=True)
     building = target.with_suffix(".building.duckdb")
     building.unlink(missing_ok=True)
@@ -123,9 +123,7 @@ def asset_inventory(
 ) -> dg.MaterializeResult:
     """The data-asset inventory generated from the definitions: every asset with its owner, group, classification, grain and number of checks; one row per asset."""
     # the whole code location: a run of this asset alone has only itself in its job's graph
-    from dagster_project.definitions import defs
-
-    rows = inventory_rows(defs.resolve_asset_graph())
+    rows = inventory_rows(code_location.asset_graph())
     frame = pd.DataFrame(rows)
     frame.insert(0, "run_id", context.run.run_id)
     with duckdb.get_connection() as con:

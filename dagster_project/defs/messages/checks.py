@@ -8,6 +8,7 @@ raw_messages_checks = build_schema_checks(
     asset_key=RAW_KEY,
     prefix="raw_messages",
     table="raw.messages__current",
+    raw_of="messages",
     rulebook=RAW_RULES,
     schema=raw_schema,
 )

@@ -20,6 +20,7 @@ raw_order_lines_checks = build_schema_checks(
     asset_key=RAW_KEY,
     prefix="raw_order_lines",
     table="raw.order_lines__current",
+    raw_of="order_lines",
     rulebook=RAW_RULES,
     schema=raw_schema,
 )

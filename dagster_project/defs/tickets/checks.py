@@ -20,6 +20,7 @@ raw_ticket_events_checks = build_schema_checks(
     asset_key=RAW_KEY,
     prefix="raw_ticket_events",
     table="raw.ticket_events__current",
+    raw_of="ticket_events",
     rulebook=RAW_RULES,
     schema=raw_schema,
 )

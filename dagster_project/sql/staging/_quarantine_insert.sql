@@ -1,6 +1,6 @@
--- Move every row that broke a rule into the quarantine, keeping its delivered values; personal
--- identifiers in the record are pseudonymised (`$personal`), their raw values stay in the raw
--- layer at (load_id, source_row).
+-- Move every row that broke a rule into the quarantine with its delivered values as they may leave
+-- raw (lib/pii.py protect_record): personal identifiers (`$personal`) pseudonymised, personal data
+-- in free text redacted; the clear values stay in the raw layer at (load_id, source_row).
 insert into quarantine.rows
 select
     $source as source,
@@ -13,16 +13,7 @@ select
     r.dimension,
     r.reason,
     c.broken_rules as all_rules,
-    json_merge_patch(
-        c._record,
-        coalesce(
-            to_json(map_from_entries(list_transform(
-                $personal::varchar[],
-                lambda col: {'k': col, 'v': pseudonymise(json_extract_string(c._record, '$.' || col))}
-            ))),
-            '{}'
-        )
-    ) as record,
+    protect_record(c._record, $personal::varchar[]) as record,
     current_timestamp::timestamp as quarantined_at
 from _candidates as c
 inner join _rules as r on r.name = c.broken_rules[1]
