@@ -111,6 +111,12 @@ class SourceConfig(_Strict):
         default_factory=list,
         description="File columns whose appearance, disappearance or type change you accept.",
     )
+    max_text_length: int = Field(
+        default=2_000,
+        gt=1,
+        description="A delivered value longer than this is quarantined (value_too_long, or "
+        "text_length_out_of_range for message text).",
+    )
     max_quarantine_share: float = Field(
         default=0.05,
         ge=0,
@@ -152,7 +158,17 @@ class OrderLinesSource(SourceConfig):
         default=r"^\d{5}[A-Za-z]*$",
         description="Stock codes matching this regex are products; others (postage, fees) are not.",
     )
-    max_abs_quantity: int = Field(default=10_000, gt=0)
+    max_abs_quantity: int = Field(default=10_000, gt=0, description="Larger ones are flagged.")
+    max_plausible_quantity: int = Field(
+        default=1_000_000,
+        gt=0,
+        description="Larger quantities are quarantined: no order line sells a million units.",
+    )
+    max_line_amount: float = Field(
+        default=100_000_000,
+        gt=0,
+        description="Lines whose quantity times unit price is larger are quarantined.",
+    )
     max_unit_price: float = Field(default=10_000, gt=0, description="Higher prices are flagged.")
     earliest_valid_date: date = date(2000, 1, 1)
     country_aliases: dict[str, str] = Field(default_factory=dict)
@@ -194,7 +210,6 @@ class MessagesSource(SourceConfig):
         default=None, description="JSON list of allowed labels; when absent, any label is allowed."
     )
     min_text_length: int = Field(default=2, ge=1)
-    max_text_length: int = Field(default=2_000, gt=1)
 
 
 class SourceCatalog(_Strict):

@@ -52,7 +52,11 @@ def run_staging(
                 con,
                 source=source,
                 rulebook=rulebook,
-                params={"missing_values": config.missing_values, **params},
+                params={
+                    "missing_values": config.missing_values,
+                    "max_text_length": config.max_text_length,
+                    **params,
+                },
                 columns=config.columns,
                 run_id=context.run.run_id,
                 pseudonym_key=pseudonym_key,

@@ -47,6 +47,12 @@ PANDERA_BUILTINS = {
     "dtype": Rule("dtype", "consistency", "a column has the wrong type", True),
 }
 TABLE_HAS_ROWS = Rule("table_has_rows", "completeness", "the table has no rows", blocking=True)
+# A quarantine rule every source has: a delivered value longer than the source's max_text_length.
+VALUE_TOO_LONG = Rule(
+    "value_too_long",
+    "accuracy",
+    "a value is longer than max_text_length: a pasted document or a broken export",
+)
 QUARANTINE_SHARE = Rule(
     "quarantine_share_within_limit",
     "accuracy",
@@ -148,7 +154,12 @@ def validate(
             failed_index[rule.dimension] |= set(index.to_list())
             sample_rows = indexed.filter(pl.col("_index").is_in(index.head(sample_size).implode()))
             if sample_rows.height == 0:
-                sample = group.head(sample_size).select("failure_case").to_dicts()
+                # named by the column, so a sample of a personal column is known to be one
+                sample = (
+                    group.head(sample_size)
+                    .select(pl.col("failure_case").alias(column or "failure_case"))
+                    .to_dicts()
+                )
             else:
                 sample = sample_rows.drop("_index").head(sample_size).to_dicts()
             distinct = None

@@ -40,12 +40,11 @@ def staged_messages(
     params = {
         "label_set": label_set(cfg),
         "min_text_length": cfg.min_text_length,
-        "max_text_length": cfg.max_text_length,
     }
     result = run_staging(
         context,
         duckdb,
-        privacy.pseudonym_key,
+        privacy.key,
         source="messages",
         config=cfg,
         rulebook=QUARANTINE_RULES,

@@ -16,7 +16,7 @@ from dagster_project.lib.quality import (
     frame_check,
     is_present,
 )
-from dagster_project.sources import MessagesSource, SourceCatalog
+from dagster_project.sources import MessagesSource, SourceCatalog, SourceConfigError
 
 R = Rule
 ASCII_PUNCTUATION = r"""[!-/:-@\[-`{-~]"""
@@ -85,9 +85,21 @@ def label_set(cfg: MessagesSource) -> list[str]:
     """Allowed labels from label_set_path (a JSON list), or [] when any label is allowed."""
     if cfg.label_set_path is None:
         return []
-    labels = json.loads(cfg.label_set_path.read_text(encoding="utf-8"))
+    expected = 'a JSON list of label strings, e.g. ["card_arrival", "lost_card"]'
+    try:
+        labels = json.loads(cfg.label_set_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise SourceConfigError(
+            f"label set {cfg.label_set_path} is not valid JSON: {exc.msg} at line {exc.lineno}, "
+            f"column {exc.colno}; expected {expected} (sources.messages.label_set_path)"
+        ) from None
+    except OSError as exc:
+        raise SourceConfigError(
+            f"label set {cfg.label_set_path} cannot be read ({exc.strerror}); "
+            "fix sources.messages.label_set_path"
+        ) from None
     if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
-        raise ValueError(f"{cfg.label_set_path}: expected a JSON list of label strings")
+        raise SourceConfigError(f"{cfg.label_set_path}: expected {expected}")
     return labels
 
 

@@ -21,6 +21,8 @@ def staging_params(cfg: OrderLinesSource, now: datetime) -> dict:
         "cancellation_prefix": cfg.cancellation_prefix,
         "product_code_pattern": cfg.product_code_pattern,
         "max_abs_quantity": cfg.max_abs_quantity,
+        "max_plausible_quantity": cfg.max_plausible_quantity,
+        "max_line_amount": cfg.max_line_amount,
         "earliest_valid_date": cfg.earliest_valid_date,
         "latest_valid_at": now,
         "unknown_country_labels": cfg.unknown_country_labels,
@@ -60,7 +62,7 @@ def staged_order_lines(
     result = run_staging(
         context,
         duckdb,
-        privacy.pseudonym_key,
+        privacy.key,
         source="order_lines",
         config=cfg,
         rulebook=QUARANTINE_RULES,

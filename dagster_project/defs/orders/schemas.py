@@ -10,6 +10,7 @@ import polars as pl
 from dagster_project.lib.quality import (
     QUARANTINE_SHARE,
     TABLE_HAS_ROWS,
+    VALUE_TOO_LONG,
     Rule,
     RuleBook,
     column_check,
@@ -128,6 +129,19 @@ QUARANTINE_RULES = RuleBook(
         "negative unit price: an accounting adjustment, not a sale",
         column="unit_price",
     ),
+    R(
+        "quantity_implausible",
+        "accuracy",
+        "quantity beyond max_plausible_quantity: a code or barcode typed into the quantity",
+        column="quantity",
+    ),
+    R(
+        "line_amount_implausible",
+        "accuracy",
+        "quantity times unit price beyond max_line_amount",
+        column="unit_price",
+    ),
+    VALUE_TOO_LONG,
 )
 
 STAGED_RULES = RuleBook(

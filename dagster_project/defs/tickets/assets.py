@@ -58,7 +58,7 @@ def staged_ticket_events(
     result = run_staging(
         context,
         duckdb,
-        privacy.pseudonym_key,
+        privacy.key,
         source="ticket_events",
         config=cfg,
         rulebook=QUARANTINE_RULES,

@@ -8,6 +8,7 @@ import polars as pl
 from dagster_project.lib.quality import (
     QUARANTINE_SHARE,
     TABLE_HAS_ROWS,
+    VALUE_TOO_LONG,
     Rule,
     RuleBook,
     column_check,
@@ -130,6 +131,7 @@ QUARANTINE_RULES = RuleBook(
         column="updated_at",
     ),
     R("duplicate_event", "uniqueness", "exact copy of an earlier event of the same delivery"),
+    VALUE_TOO_LONG,
 )
 
 STAGED_EVENT_RULES = RuleBook(

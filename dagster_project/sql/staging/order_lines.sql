@@ -27,8 +27,8 @@ normalised as (
 typed as (
     select
         *,
-        try_cast(quantity_text as bigint) as quantity,
-        try_cast(unit_price_text as decimal(18, 4)) as unit_price,
+        parse_integer(quantity_text) as quantity,
+        parse_decimal(unit_price_text) as unit_price,
         try_strptime(invoice_date_text, $timestamp_format) as invoiced_at,
         starts_with(invoice_no, $cancellation_prefix) as is_cancellation
     from normalised
@@ -51,7 +51,13 @@ ruled as (
             case when quantity = 0 then 'quantity_zero' end,
             case when quantity < 0 and not is_cancellation then 'negative_quantity_not_cancellation' end,
             case when quantity > 0 and is_cancellation then 'cancellation_with_positive_quantity' end,
-            case when unit_price < 0 then 'unit_price_negative' end
+            case when unit_price < 0 then 'unit_price_negative' end,
+            case when abs(quantity) > $max_plausible_quantity then 'quantity_implausible' end,
+            case
+                when abs(quantity::hugeint * unit_price) > $max_line_amount
+                    then 'line_amount_implausible'
+            end,
+            case when longest_value(_record) > $max_text_length then 'value_too_long' end
         ], lambda rule: rule is not null) as broken_rules
     from typed
 )
@@ -69,7 +75,8 @@ select
     quantity,
     unit_price,
     invoiced_at,
-    (quantity * unit_price)::decimal(18, 4) as line_amount,
+    -- null where a rule holds the line back, so no value can overflow the amount
+    case when len(broken_rules) = 0 then (quantity * unit_price)::decimal(18, 4) end as line_amount,
     pseudonymise(customer_id) as customer_key,
     case
         when list_contains($unknown_country_labels, country_label) then null

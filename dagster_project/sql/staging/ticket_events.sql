@@ -50,9 +50,9 @@ typed as (
         parse_flag(is_active_text, $true_values, $false_values) as is_active,
         parse_flag(made_sla_text, $true_values, $false_values) as made_sla,
         parse_flag(knowledge_text, $true_values, $false_values) as knowledge,
-        try_cast(reassignment_count_text as integer) as reassignment_count,
-        try_cast(reopen_count_text as integer) as reopen_count,
-        try_cast(update_count_text as integer) as update_count,
+        try_cast(parse_integer(reassignment_count_text) as integer) as reassignment_count,
+        try_cast(parse_integer(reopen_count_text) as integer) as reopen_count,
+        try_cast(parse_integer(update_count_text) as integer) as update_count,
         try_strptime(opened_at_text, $timestamp_format) as opened_at,
         try_strptime(created_at_text, $timestamp_format) as created_at,
         try_strptime(updated_at_text, $timestamp_format) as updated_at,
@@ -87,7 +87,8 @@ ruled as (
                     then 'event_time_out_of_range'
             end,
             case when updated_at < opened_at then 'updated_before_opened' end,
-            case when copy_number > 1 then 'duplicate_event' end
+            case when copy_number > 1 then 'duplicate_event' end,
+            case when longest_value(_record) > $max_text_length then 'value_too_long' end
         ], lambda rule: rule is not null) as broken_rules
     from typed
 )
