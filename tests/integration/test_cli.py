@@ -96,33 +96,70 @@ def test_every_run_leaves_one_audit_row(warehouse, monkeypatch, capsys):
     assert 0 < second[8] + second[9] < passed + warned
 
 
+def _hold_lock(path):
+    """Another process holding the warehouse open for writing, as a running pipeline does."""
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True);"
+            " time.sleep(120)",
+            str(path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
 def test_runs_launched_outside_the_cli_are_audited_by_the_sensor(warehouse):
     import dagster as dg
 
     from dagster_project.definitions import defs
-    from dagster_project.defs.governance.sensors import audit_run
+    from dagster_project.defs.governance.sensors import audit_runs
+    from dagster_project.defs.resources import duckdb_resource
 
-    instance = dg.DagsterInstance.ephemeral()
     job = defs.resolve_implicit_global_asset_job_def()
     keys = [dg.AssetKey(["raw", "order_lines"])]
-    ui_run = job.execute_in_process(
-        instance=instance, asset_selection=keys, tags={"dagster/user": "ana"}
-    )
-    cli_run = job.execute_in_process(
-        instance=instance, asset_selection=keys, tags={"ai_roi/launcher": "cli"}
-    )
-    for result in (ui_run, cli_run):
-        context = dg.build_run_status_sensor_context(
-            sensor_name="audit_successful_runs",
-            dagster_instance=instance,
-            dagster_run=instance.get_run_by_id(result.run_id),
-            dagster_event=result.get_run_success_event(),
+    with dg.DagsterInstance.get() as instance:
+        ui_run = job.execute_in_process(
+            instance=instance, asset_selection=keys, tags={"dagster/user": "ana"}
         )
-        outcome = audit_run(context, context.dagster_run)
-        assert (outcome is None) == (result is ui_run)  # the CLI's runs are skipped
+        cli_run = job.execute_in_process(
+            instance=instance, asset_selection=keys, tags={"ai_roi/launcher": "cli"}
+        )
+
+        def tick(cursor):
+            context = dg.build_sensor_context(
+                instance=instance, cursor=cursor, resources={"duckdb": duckdb_resource()}
+            )
+            outcome = audit_runs(context)
+            return context.cursor, outcome
+
+        # a run holds the warehouse: nothing is audited, and nothing is lost either
+        holder = _hold_lock(warehouse.db_path)
+        try:
+            cursor, outcome = tick(None)
+        finally:
+            holder.kill()
+            holder.wait()
+        assert "warehouse busy" in outcome.skip_message
+        assert cursor is None
+        cursor, outcome = tick(cursor)
+        assert ui_run.run_id in outcome.skip_message
+        assert cli_run.run_id not in outcome.skip_message  # the CLI audits its own runs
+        assert cursor is not None
+        # a later tick finds nothing new: one row per run
+        _, again = tick(cursor)
+        assert "none new" in again.skip_message
     rows = warehouse.query(
         "select run_id, launched_by, launcher, selection, status, checks_passed + checks_warned"
         " from governance.audit_log"
     )
-    assert rows == [(ui_run.run_id, "ana", "dagster", "raw/order_lines", "success", rows[0][5])]
-    assert rows[0][5] > 0  # the raw checks of that run
+    checks = len(ui_run.get_asset_check_evaluations())
+    assert checks > 0  # the raw checks of that run
+    assert rows == [(ui_run.run_id, "ana", "dagster", "raw/order_lines", "success", checks)]

@@ -1,49 +1,70 @@
-"""Audit runs launched from the Dagster UI (or a schedule): `ai-roi run` audits its own."""
+"""Audit runs launched from the Dagster UI or a schedule (`ai-roi run` audits its own)."""
+
+from datetime import UTC, datetime
 
 import dagster as dg
-import duckdb
+from dagster_duckdb import DuckDBResource
+from duckdb import IOException
 
 from dagster_project import settings
 from dagster_project.lib import audit
 from dagster_project.lib.warehouse import ensure_schemas
 
+FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
+# Runs are read again from a little before the cursor: two runs may finish in the same instant,
+# and the audit log (one row per run id) makes a second read harmless.
+OVERLAP_SECONDS = 5.0
+BATCH = 50
 
-def audit_run(context, run: dg.DagsterRun) -> dg.SkipReason | None:
-    if audit.CLI_TAG in run.tags:
-        return dg.SkipReason(f"run {run.run_id} was launched by ai-roi run, which audits it")
-    selection = ", ".join(sorted(k.to_user_string() for k in run.asset_selection or [])) or "*"
+
+def _since(cursor: str | None) -> datetime | None:
+    if not cursor:
+        return None
+    return datetime.fromtimestamp(float(cursor) - OVERLAP_SECONDS, UTC)
+
+
+@dg.sensor(
+    name="audit_runs",
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="One governance.audit_log row for every finished run not launched by ai-roi run; "
+    "a run the sensor cannot audit yet (the warehouse is busy) is audited on a later tick.",
+)
+def audit_runs(context: dg.SensorEvaluationContext, duckdb: DuckDBResource):
+    records = context.instance.get_run_records(
+        filters=dg.RunsFilter(statuses=FINISHED, updated_after=_since(context.cursor)),
+        order_by="update_timestamp",
+        ascending=True,
+        limit=BATCH,
+    )
+    cursor, audited = context.cursor, []
     try:
-        with duckdb.connect(str(settings.duckdb_path())) as con:
+        with duckdb.get_connection() as con:
             ensure_schemas(con)
-            record = audit.collect(
-                context.instance,
-                [run.run_id],
-                con,
-                selection=selection,
-                lock=settings.PROJECT_ROOT / "dvc.lock",
-                launched_by_name=run.tags.get("dagster/user"),
-                launched_from="dagster",
-            )
-            audit.write(con, record)
-    except duckdb.IOException as exc:  # another run holds the warehouse: DuckDB has one writer
-        return dg.SkipReason(f"warehouse busy, run {run.run_id} not audited: {exc}")
-    return None
+            done = {r for (r,) in con.execute("select run_id from governance.audit_log").fetchall()}
+            for record in records:
+                run = record.dagster_run
+                if audit.CLI_TAG not in run.tags and run.run_id not in done:
+                    audit.write(con, _collect(context.instance, run, con))
+                    audited.append(run.run_id)
+                cursor = str(record.update_timestamp.timestamp())
+    except IOException as exc:  # another run holds the warehouse: DuckDB has one writer
+        context.update_cursor(cursor)
+        return dg.SkipReason(
+            f"warehouse busy ({exc}); audited {len(audited)} run(s), the rest on the next tick"
+        )
+    context.update_cursor(cursor)
+    return dg.SkipReason(f"audited {len(audited)} run(s): {', '.join(audited) or 'none new'}")
 
 
-@dg.run_status_sensor(
-    run_status=dg.DagsterRunStatus.SUCCESS,
-    name="audit_successful_runs",
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="One governance.audit_log row for every successful run not launched by ai-roi run.",
-)
-def audit_successful_runs(context: dg.RunStatusSensorContext):
-    return audit_run(context, context.dagster_run)
-
-
-@dg.run_failure_sensor(
-    name="audit_failed_runs",
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="One governance.audit_log row for every failed run not launched by ai-roi run.",
-)
-def audit_failed_runs(context: dg.RunFailureSensorContext):
-    return audit_run(context, context.dagster_run)
+def _collect(instance: dg.DagsterInstance, run: dg.DagsterRun, con) -> audit.AuditRecord:
+    selection = ", ".join(sorted(k.to_user_string() for k in run.asset_selection or [])) or "*"
+    return audit.collect(
+        instance,
+        [run.run_id],
+        con,
+        selection=selection,
+        lock=settings.PROJECT_ROOT / "dvc.lock",
+        launched_by_name=run.tags.get("dagster/user"),
+        launched_from="dagster",
+    )
