@@ -53,6 +53,7 @@ CI_ENV := AI_ROI_STATE_DIR=$(CI_STATE) AI_ROI_OUTPUT_DIR=$(CI_STATE)/outputs \
 ci: setup  ## lint, pipeline + every asset check on the sample data, dbt build on the ci target
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python -m scripts.dvc_deps --check
 	rm -rf $(CI_STATE)
 	$(BIN)/python -m scripts.ci_config $(CI_STATE)
 	env $(CI_ENV) $(BIN)/ai-roi run --strict
@@ -73,6 +74,7 @@ mlflow: setup  ## the MLflow UI on http://127.0.0.1:5000 to compare runs and mod
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python -m scripts.dvc_deps --check
 
 format: setup
 	$(BIN)/ruff format .

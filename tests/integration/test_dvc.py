@@ -68,6 +68,21 @@ def test_dvc_repro_on_a_clean_checkout(tmp_path):
     assert "up to date" in _run([dvc, "repro"], clone, env)
     assert "up to date" in _run([dvc, "status"], clone, env)
 
+    # a change to any module a stage imports makes that stage stale
+    for stage, module in (
+        ("warehouse", "dagster_project/settings.py"),
+        ("router", "dagster_project/params.py"),
+        ("forecaster", "dagster_project/params.py"),
+        ("roi", "dagster_project/reports/quality_page.py"),
+    ):
+        path = clone / module
+        original = path.read_bytes()
+        path.write_bytes(original + b"\n# changed\n")
+        status = _run([dvc, "status", stage], clone, env)
+        path.write_bytes(original)
+        assert f"{stage}:" in status and module in status, status
+    assert "up to date" in _run([dvc, "status"], clone, env)
+
     remote = tmp_path / "remote"
     _run([dvc, "remote", "add", "--local", "-d", "scratch", str(remote)], clone, env)
     _run([dvc, "push"], clone, env)

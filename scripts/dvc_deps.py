@@ -1,0 +1,179 @@
+"""The code each DVC stage depends on, derived from what its assets import.
+
+A stage runs `ai-roi run --select <groups>`; what it computes is decided by the modules that
+declare those groups' assets and by everything they import, transitively, inside the package
+(`definitions.py` only composes, so its own imports are not followed). Those files, plus the
+SQL and dbt files the stage runs, are the stage's code dependencies in `dvc.yaml`.
+
+    python -m scripts.dvc_deps           # print each stage's code dependencies
+    python -m scripts.dvc_deps --write   # rewrite them in dvc.yaml (other deps are kept)
+    python -m scripts.dvc_deps --check   # exit 1 when dvc.yaml misses one (make lint, tests)
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = "dagster_project"
+
+# Per stage: the modules declaring its assets, and the non-Python code it runs.
+STAGES: dict[str, dict[str, list[str]]] = {
+    "warehouse": {
+        "modules": [
+            "dagster_project.defs.orders.assets",
+            "dagster_project.defs.orders.checks",
+            "dagster_project.defs.tickets.assets",
+            "dagster_project.defs.tickets.checks",
+            "dagster_project.defs.messages.assets",
+            "dagster_project.defs.messages.checks",
+            "dagster_project.defs.marts.assets",
+            "dagster_project.defs.features.assets",
+            "dagster_project.defs.features.checks",
+        ],
+        "files": [
+            "dagster_project/sql",
+            "dbt/models",
+            "dbt/macros",
+            "dbt/tests",
+            "dbt/dbt_project.yml",
+        ],
+    },
+    "router": {
+        "modules": ["dagster_project.defs.router.assets", "dagster_project.defs.router.checks"],
+        "files": [],
+    },
+    "forecaster": {
+        "modules": ["dagster_project.defs.forecast.assets", "dagster_project.defs.forecast.checks"],
+        "files": [],
+    },
+    "roi": {
+        "modules": [
+            "dagster_project.defs.roi.assets",
+            "dagster_project.defs.governance.assets",
+            "dagster_project.defs.governance.checks",
+            "dagster_project.defs.quality.assets",
+            "dagster_project.defs.marts.assets",
+        ],
+        "files": [
+            "dagster_project/sql",
+            "dbt/models",
+            "dbt/macros",
+            "dbt/tests",
+            "dbt/dbt_project.yml",
+        ],
+    },
+}
+# Every stage runs through these: the command line and the composition of the definitions.
+ENTRY_FILES = ["dagster_project/cli.py", "dagster_project/definitions.py"]
+
+
+def module_file(module: str) -> Path | None:
+    base = ROOT / Path(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def _imports(path: Path, module: str) -> set[str]:
+    """Package modules `path` imports, absolute or relative, at any depth of the file."""
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*parts, base] if base else parts)
+            found.add(base)
+            found |= {f"{base}.{alias.name}" for alias in node.names}
+    return {m for m in found if m.split(".")[0] == PACKAGE and module_file(m) is not None}
+
+
+def closure(modules: list[str]) -> set[Path]:
+    """Files of `modules` and of every package module they import, with their packages' inits."""
+    seen: set[str] = set()
+    todo = list(modules)
+    while todo:
+        module = todo.pop()
+        if module in seen or module == f"{PACKAGE}.definitions":
+            continue
+        seen.add(module)
+        parts = module.split(".")
+        todo += [".".join(parts[:i]) for i in range(1, len(parts))]  # parent packages run first
+        todo += sorted(_imports(module_file(module), module))
+    return {module_file(m) for m in seen}
+
+
+def stage_code(stage: str) -> list[str]:
+    spec = STAGES[stage]
+    files = {str(p.relative_to(ROOT)) for p in closure(spec["modules"])}
+    covered = [f for f in spec["files"] if (ROOT / f).is_dir()]
+    files = {f for f in files if not any(f.startswith(d + "/") for d in covered)}
+    return sorted(files | set(spec["files"]) | set(ENTRY_FILES))
+
+
+def _is_code(dep: str) -> bool:
+    return dep.startswith((f"{PACKAGE}/", "dbt/"))
+
+
+def missing(dvc: dict) -> dict[str, list[str]]:
+    """Per stage, code its assets import that dvc.yaml does not list (directly or by a folder)."""
+    out = {}
+    for stage in STAGES:
+        listed = dvc["stages"][stage]["deps"]
+        gaps = [
+            f
+            for f in stage_code(stage)
+            if not any(f == d or f.startswith(d.rstrip("/") + "/") for d in listed)
+        ]
+        if gaps:
+            out[stage] = gaps
+    return out
+
+
+def main(argv: list[str]) -> int:
+    path = ROOT / "dvc.yaml"
+    dvc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if "--check" in argv:
+        gaps = missing(dvc)
+        for stage, files in gaps.items():
+            print(f"dvc.yaml stage {stage} misses code it imports: {', '.join(files)}")
+        if gaps:
+            print("Run `python -m scripts.dvc_deps --write` to derive them.")
+        return 1 if gaps else 0
+    if "--write" in argv:
+        text = path.read_text(encoding="utf-8")
+        for stage in STAGES:
+            old = dvc["stages"][stage]["deps"]
+            new = [d for d in old if not _is_code(d)] + stage_code(stage)
+            text = _replace_deps(text, stage, new)
+        path.write_text(text, encoding="utf-8")
+        return 0
+    for stage in STAGES:
+        print(f"{stage}:")
+        for f in stage_code(stage):
+            print(f"  {f}")
+    return 0
+
+
+def _replace_deps(text: str, stage: str, deps: list[str]) -> str:
+    """`text` with the deps list of `stage` replaced, comments and layout elsewhere kept."""
+    lines = text.splitlines(keepends=True)
+    start = next(i for i, line in enumerate(lines) if line.rstrip() == f"  {stage}:")
+    head = next(i for i in range(start, len(lines)) if lines[i].strip() == "deps:")
+    end = head + 1
+    while end < len(lines) and lines[end].startswith("      - "):
+        end += 1
+    return "".join(lines[: head + 1] + [f"      - {d}\n" for d in deps] + lines[end:])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
