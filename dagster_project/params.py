@@ -66,6 +66,12 @@ class ForecastModel(_Strict):
 class ForecastGate(_Strict):
     max_wape_ratio_to_naive: float = Field(gt=0)
     max_wape_ratio_to_seasonal_naive: float = Field(gt=0)
+    max_abs_bias: float = Field(
+        default=0.2,
+        gt=0,
+        description="Largest share by which the backtest may over- or under-forecast total "
+        "demand: a biased model stocks out (or over-stocks) even when its WAPE beats naive",
+    )
     tolerance: float = Field(ge=0)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,6 @@ import yaml
 from dagster_project import settings
 from scripts.ci_config import (  # noqa: F401  (re-exported for the tests)
     FIXTURE_FILES,
-    FIXTURE_PARAMS,
     FIXTURES,
     PRODUCT_CATALOG,
     PRODUCT_PARAMS,
@@ -23,6 +23,23 @@ from scripts.ci_config import (  # noqa: F401  (re-exported for the tests)
     params_dict,
 )
 from tests.user_state import changes, fingerprint
+
+# Why the tests lower the forecaster's promotion bars: the tests of training, registration,
+# promotion, export and the ROI need a champion, and on 1.5 % of the invoices the forecaster
+# neither clears the product's bars against the naive baselines nor its bias bound (it
+# under-forecasts the sparse weeks by about 90 %). The router keeps the product's bars: it clears
+# them on the fixtures. The product's own bars are held by `make ci`, which runs the pipeline on
+# the embedded data with params.yaml as it is, and test_ml shows them refusing the forecaster
+# trained on the fixtures.
+SMALL_SAMPLE_BARS = {
+    "forecast": {
+        "gate": {
+            "max_wape_ratio_to_naive": 1.5,
+            "max_wape_ratio_to_seasonal_naive": 1.5,
+            "max_abs_bias": 1.0,
+        }
+    },
+}
 
 # Every variable that points the product at a place; the suite starts from none of them.
 LOCATION_VARIABLES = (
@@ -54,6 +71,7 @@ def user_state_untouched(tmp_path_factory):
             mp.delenv(name, raising=False)
         mp.setenv("AI_ROI_STATE_DIR", str(session / "state"))
         mp.setenv("AI_ROI_OUTPUT_DIR", str(session / "outputs"))
+        mp.setenv("DAGSTER_HOME", str(session / "dagster_home"))
         yield
     changed = changes(before, fingerprint(ROOT))
     if changed:
@@ -79,9 +97,11 @@ class Warehouse:
         )
         return self.catalog_path
 
-    def write_params(self, **changes: dict) -> Path:
+    def write_params(self, product_bars: bool = False, **changes: dict) -> Path:
+        """params.yaml sized for the fixtures; the small-sample bars unless `product_bars`."""
         path = self.root / "params.yaml"
-        path.write_text(yaml.safe_dump(params_dict(**changes)), encoding="utf-8")
+        layers = () if product_bars else (SMALL_SAMPLE_BARS,)
+        path.write_text(yaml.safe_dump(params_dict(*layers, **changes)), encoding="utf-8")
         return path
 
     def connect(self) -> duckdb.DuckDBPyConnection:
@@ -127,21 +147,30 @@ def built(tmp_path_factory):
         yield wh, result
 
 
-def run_pipeline(selection: str | None = None, **options) -> dg.ExecuteInProcessResult:
-    """Materialise (a selection of) the real definitions in-process, as `ai-roi run` does.
+# One in-memory Dagster instance per DAGSTER_HOME (each warehouse fixture has its own): runs see
+# the check history of the fixture's earlier runs, as a user's runs do, without the cost of a
+# sqlite event log. `ai-roi run` in the CLI tests uses the real instance at DAGSTER_HOME.
+_INSTANCES: dict[str, dg.DagsterInstance] = {}
 
-    Runs go to the instance at DAGSTER_HOME (the warehouse fixture's own), so later runs see the
-    check history of earlier ones, as they do for a user.
-    """
+
+def dagster_instance() -> dg.DagsterInstance:
+    """The Dagster instance of the current warehouse fixture."""
+    home = os.environ["DAGSTER_HOME"]
+    if home not in _INSTANCES:
+        _INSTANCES[home] = dg.DagsterInstance.ephemeral()
+    return _INSTANCES[home]
+
+
+def run_pipeline(selection: str | None = None, **options) -> dg.ExecuteInProcessResult:
+    """Materialise (a selection of) the real definitions in-process, as `ai-roi run` does."""
     from dagster_project.cli import selected_keys
     from dagster_project.definitions import defs
 
     job = defs.resolve_implicit_global_asset_job_def()
     keys = selected_keys(defs.resolve_asset_graph(), selection) if selection else None
-    with dg.DagsterInstance.get() as instance:
-        return job.execute_in_process(
-            instance=instance, asset_selection=keys, raise_on_error=False, **options
-        )
+    return job.execute_in_process(
+        instance=dagster_instance(), asset_selection=keys, raise_on_error=False, **options
+    )
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
@@ -107,14 +108,19 @@ def promotion_gate(
     maximums: dict[str, float],
     higher_is_better: dict[str, bool],
     tolerance: float,
+    rescore_champion: Callable[[tracking.Champion], dict[str, float]],
 ) -> dg.AssetCheckResult:
     """Pass only if upstream blocking checks passed, the bars are met, and the champion is not beaten.
 
+    The champion is compared on the candidate's own evaluation data: `rescore_champion` scores it
+    there (its figures from training were measured on other data once new data has arrived).
     The result is recorded in the quality history like every other check.
     """
     mlflow_store.experiment(model_name)
     current = tracking.champion(model_name)
-    incumbent = current.metrics if current and current.version != candidate_version else None
+    incumbent = None
+    if current is not None and current.version != candidate_version:
+        incumbent = rescore_champion(current)
     failures = upstream_check_failures(context.instance, asset_key)
     failures += tracking.gate_failures(
         observed, minimums, maximums, higher_is_better, incumbent, tolerance
@@ -131,6 +137,7 @@ def promotion_gate(
             "minimums": dg.MetadataValue.json(minimums),
             "maximums": dg.MetadataValue.json(maximums),
             "champion_metrics": dg.MetadataValue.json(compared),
+            "champion_scored_on": "the candidate's evaluation data",
             "tolerance": tolerance,
             "failures": "; ".join(failures) or "none",
         },

@@ -12,7 +12,13 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import FIXTURE_FILES, FIXTURES, check_evaluations, materialization_metadata
+from tests.conftest import (
+    FIXTURE_FILES,
+    FIXTURES,
+    PRODUCT_PARAMS,
+    check_evaluations,
+    materialization_metadata,
+)
 
 ML_GROUPS = "group:features or group:router or group:forecast"
 
@@ -109,9 +115,27 @@ def _write_messages(path: Path, frame: pd.DataFrame) -> None:
         frame.to_csv(handle, index=False)
 
 
+def test_the_product_bars_refuse_the_forecaster_trained_on_the_small_sample(warehouse, pipeline):
+    """params.yaml's own bars, as make ci holds them: the fixtures' forecaster cannot clear them."""
+    warehouse.write_params(product_bars=True)
+    result = pipeline('not group:roi and not group:governance and not key:"reports/quality_page"')
+    forecaster = check_evaluations(result)["forecaster_clears_promotion_gate"]
+    assert not forecaster.passed and forecaster.severity.value == "ERROR"
+    # the bias bound: it under-forecasts the fixtures' sparse weeks far beyond max_abs_bias
+    assert "abs_bias" in forecaster.metadata["failures"].value
+    assert forecaster.metadata["maximums"].value == {
+        f"{k.removeprefix('max_')}": v
+        for k, v in PRODUCT_PARAMS["forecast"]["gate"].items()
+        if k.startswith("max_")
+    }
+    assert _client().get_registered_model("demand_forecaster").aliases == {}
+
+
 def test_shuffled_labels_are_registered_but_not_promoted(warehouse, pipeline):
     assert pipeline().success
     client = _client()
+    metrics = _outputs(warehouse) / "metrics"
+    champion_figures = {p.name: p.read_bytes() for p in metrics.iterdir()}
     assert str(client.get_model_version_by_alias("intent_router", "champion").version) == "1"
 
     train = pd.read_csv(FIXTURES / "messages_train.csv.gz")
@@ -135,6 +159,8 @@ def test_shuffled_labels_are_registered_but_not_promoted(warehouse, pipeline):
     )  # ...not promoted
     materialised = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert "ml/router_champion" not in materialised and "ml/routed_messages" not in materialised
+    # the refused candidate's figures never replace the champion's
+    assert {p.name: p.read_bytes() for p in metrics.iterdir()} == champion_figures
 
 
 def test_router_retrains_on_a_business_own_label_set(warehouse, pipeline):

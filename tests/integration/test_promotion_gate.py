@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import gzip
 
 import pytest
@@ -110,7 +112,9 @@ def test_a_check_result_for_older_data_does_not_count(upstream_failed):
     job = defs.resolve_implicit_global_asset_job_def().get_subset(
         asset_selection={dg.AssetKey(["raw", "messages"])}, asset_check_selection=set()
     )
-    with dg.DagsterInstance.get() as instance:
+    from tests.conftest import dagster_instance
+
+    with contextlib.nullcontext(dagster_instance()) as instance:
         unchecked = job.execute_in_process(instance=instance)
     assert unchecked.success and not unchecked.get_asset_check_evaluations()
     result = run_pipeline("group:router")
@@ -120,3 +124,37 @@ def test_a_check_result_for_older_data_does_not_count(upstream_failed):
         evaluation.metadata["failures"].value
     )
     assert _champion("intent_router") == champions["intent_router"]
+
+
+def test_the_champion_is_compared_on_the_candidates_test_split(warehouse, pipeline):
+    """New evaluation data: the champion's old figures were measured elsewhere, so it is scored
+    again on the candidate's split. The same model on a harder split is not a regression."""
+    assert pipeline().success
+    assert _champion("intent_router") == "1"
+    routed = warehouse.query(
+        "select text, labelled_intent, predicted_intent from ml.routed_messages"
+    )
+    wrong = [(t, label) for t, label, predicted in routed if predicted != label]
+    right = [(t, label) for t, label, predicted in routed if predicted == label][: len(wrong)]
+    assert wrong, "the champion makes some mistakes on the fixtures' test split"
+    hard = warehouse.root / "messages_test_hard.csv.gz"
+    with gzip.open(hard, "wt", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerows([["text", "category"], *wrong, *right])
+    files = {
+        **FIXTURE_FILES,
+        "messages": [FIXTURE_FILES["messages"][0], {"path": str(hard), "partition": "test"}],
+    }
+    warehouse.write_catalog(files=files)
+    # the split is made of the champion's own mistakes on purpose: no model clears the
+    # product's bars on it, and only the comparison with the champion is under test
+    bars = {"min_accuracy": 0, "min_macro_f1": 0, "min_auto_precision": 0, "min_automation_rate": 0}
+    warehouse.write_params(router={"gate": bars})
+    result = pipeline("group:raw or group:staged or group:marts or group:features or group:router")
+    gate = check_evaluations(result)["router_clears_promotion_gate"]
+    observed = gate.metadata["observed"].value
+    champion = gate.metadata["champion_metrics"].value
+    assert observed["accuracy"] < 0.75  # far below the champion's figure from the old split
+    assert champion["accuracy"] == pytest.approx(observed["accuracy"], abs=0.01)
+    assert gate.passed, gate.metadata["failures"].value
+    assert _champion("intent_router") == "2"

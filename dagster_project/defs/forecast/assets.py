@@ -13,6 +13,7 @@ from dagster_project.defs.features.assets import DEMAND_EXTRACT, DEMAND_HISTORY_
 from dagster_project.defs.resources import MlflowResource, OutputsResource, ParamsResource
 from dagster_project.lib.ml_assets import (
     ML_TAGS,
+    latest_metadata,
     load_champion,
     promote_champion,
     publish_table,
@@ -24,9 +25,18 @@ NAME = "demand_forecaster"
 MODEL_KEY = dg.AssetKey(["ml", "demand_model"])
 CHAMPION_KEY = dg.AssetKey(["ml", "demand_champion"])
 FORECAST_KEY = dg.AssetKey(["ml", "demand_forecast"])
+CANDIDATE_BACKTEST = "demand_backtest_candidate"
+PARAMS_ARTIFACT = "forecast_params.json"
 
 
-def _panel(outputs: OutputsResource) -> forecast.Panel:
+def backtest_scores(panel: forecast.Panel, fp, seed: int) -> tuple[pd.DataFrame, dict]:
+    """The rolling-origin backtest of settings `fp` on `panel`, and its scores per method."""
+    backtest = forecast.backtest(panel, fp, seed)
+    first_origin = forecast.origins(panel, fp)[0]
+    return backtest, forecast.scores(backtest, forecast.naive_scale(panel, first_origin))
+
+
+def panel_of(outputs: OutputsResource) -> forecast.Panel:
     return forecast.Panel.from_long(pd.read_parquet(outputs.path(*DEMAND_EXTRACT)))
 
 
@@ -44,17 +54,15 @@ def demand_model(
     mlflow_store: MlflowResource,
     outputs: OutputsResource,
 ) -> dg.MaterializeResult:
-    """Forecaster backtested on rolling origins against naive baselines, then fitted on all history; one MLflow model version per run. The backtest is published to ml.demand_backtest (one row per product, origin and horizon) for the ROI."""
+    """Forecaster backtested on rolling origins against naive baselines, then fitted on all history; one MLflow model version per run. Its backtest goes to ml.demand_backtest_candidate (one row per product, origin and horizon) until the gate lets it through."""
     p = params.load()
     fp = p.forecast
-    panel = _panel(outputs)
+    panel = panel_of(outputs)
     path = outputs.path(*DEMAND_EXTRACT)
     try:
-        backtest = forecast.backtest(panel, fp, p.seed)
-        first_origin = forecast.origins(panel, fp)[0]
+        backtest, scores = backtest_scores(panel, fp, p.seed)
     except ValueError as exc:
         raise dg.Failure(str(exc)) from None
-    scores = forecast.scores(backtest, forecast.naive_scale(panel, first_origin))
     offsets = forecast.interval_offsets(backtest, fp)
     future, model = forecast.forecast(panel, fp, p.seed, offsets)
     summary = {
@@ -84,6 +92,8 @@ def demand_model(
             {"seed": p.seed, **flat, **{f"model.{k}": v for k, v in fp.model.model_dump().items()}}
         )
         mlflow.log_params({"products": len(panel.products), "weeks": panel.units.shape[1]})
+        # every setting, typed, so the gate can backtest this version again on newer data
+        mlflow.log_dict({"seed": p.seed, "forecast": fp.model_dump(mode="json")}, PARAMS_ARTIFACT)
         mlflow.log_metrics(summary)
         mlflow.log_dict(
             {str(h): row for h, row in offsets.to_dict("index").items()}, "interval_offsets.json"
@@ -107,31 +117,19 @@ def demand_model(
             # our own file, written by this run: skops may load the tree nodes it holds
             skops_trusted_types=forecast.TRUSTED_TYPES,
         )
+    # a candidate's backtest and metrics stay the candidate's: the champion asset publishes them
+    # once the gate has let the version through (the ROI reads ml.demand_backtest)
     publish_table(
         duckdb,
         backtest.assign(
             mlflow_run_id=run.info.run_id, model_version=str(info.registered_model_version)
         ),
-        "demand_backtest",
-    )
-    rounded = {k: round(v, 6) for k, v in summary.items()}
-    write_json(outputs.path("metrics", "forecast.json"), rounded)
-    per_origin = (
-        backtest.assign(
-            **{m: (backtest[m] - backtest["actual"]).abs() for m in ("model", *forecast.BASELINES)}
-        )
-        .groupby("origin")[["actual", "model", *forecast.BASELINES]]
-        .sum()
-    )
-    wape_by_origin = (
-        per_origin[["model", *forecast.BASELINES]].div(per_origin["actual"], axis=0).round(6)
-    )
-    wape_by_origin.reset_index().assign(origin=lambda d: d["origin"].dt.date.astype(str)).to_csv(
-        outputs.path("metrics", "forecast_backtest.csv"), index=False
+        CANDIDATE_BACKTEST,
     )
     return dg.MaterializeResult(
         metadata={
             **{k: float(v) for k, v in summary.items()},
+            "metrics": dg.MetadataValue.json({k: round(v, 6) for k, v in summary.items()}),
             "mlflow_run_id": run.info.run_id,
             "model_version": str(info.registered_model_version),
             "products": len(panel.products),
@@ -142,12 +140,34 @@ def demand_model(
 
 @dg.asset(key=CHAMPION_KEY, deps=[MODEL_KEY], group_name="forecast", kinds={"mlflow"}, tags=ML_TAGS)
 def demand_champion(
-    context: dg.AssetExecutionContext, mlflow_store: MlflowResource, outputs: OutputsResource
+    context: dg.AssetExecutionContext,
+    duckdb: DuckDBResource,
+    mlflow_store: MlflowResource,
+    outputs: OutputsResource,
 ) -> dg.MaterializeResult:
-    """The forecaster version that cleared the promotion gate, aliased champion and exported to models/demand_forecaster; one champion version per model name."""
-    return promote_champion(
+    """The forecaster version that cleared the promotion gate, aliased champion and exported to models/demand_forecaster, with its backtest (ml.demand_backtest) and metrics/forecast.json; one champion version per model name."""
+    result = promote_champion(
         context, mlflow_store, outputs, model_name=NAME, candidate_key=MODEL_KEY
     )
+    candidate = latest_metadata(context, MODEL_KEY)
+    with duckdb.get_connection() as con:
+        backtest = con.execute(f"select * from ml.{CANDIDATE_BACKTEST}").df()
+    publish_table(duckdb, backtest, "demand_backtest")
+    write_json(outputs.path("metrics", "forecast.json"), candidate["metrics"])
+    per_origin = (
+        backtest.assign(
+            **{m: (backtest[m] - backtest["actual"]).abs() for m in ("model", *forecast.BASELINES)}
+        )
+        .groupby("origin")[["actual", "model", *forecast.BASELINES]]
+        .sum()
+    )
+    wape_by_origin = (
+        per_origin[["model", *forecast.BASELINES]].div(per_origin["actual"], axis=0).round(6)
+    )
+    wape_by_origin.reset_index().assign(
+        origin=lambda d: pd.to_datetime(d["origin"]).dt.date.astype(str)
+    ).to_csv(outputs.path("metrics", "forecast_backtest.csv"), index=False)
+    return result
 
 
 @dg.asset(
@@ -165,7 +185,7 @@ def demand_forecast(
     offsets_raw = mlflow.artifacts.load_dict(f"runs:/{best.run_id}/interval_offsets.json")
     offsets = pd.DataFrame.from_dict(offsets_raw, orient="index")
     offsets.index = offsets.index.astype(int)
-    forecast_frame = forecast.future(model, _panel(outputs), fp, offsets)
+    forecast_frame = forecast.future(model, panel_of(outputs), fp, offsets)
     forecast_frame["model_version"] = best.version
     publish_table(duckdb, forecast_frame, "demand_forecast")
     return dg.MaterializeResult(

@@ -32,7 +32,7 @@ def _dataset(outputs: OutputsResource) -> pd.DataFrame:
     return pd.read_parquet(outputs.path(*ROUTER_EXTRACT))
 
 
-def _test_split(outputs: OutputsResource) -> pd.DataFrame:
+def test_split(outputs: OutputsResource) -> pd.DataFrame:
     data = _dataset(outputs)
     return data[data["split"] == TEST].reset_index(drop=True)
 
@@ -113,7 +113,7 @@ def router_evaluation(
     trained = latest_metadata(context, MODEL_KEY)
     mlflow_store.experiment(NAME)
     model = mlflow.sklearn.load_model(f"models:/{NAME}/{trained['model_version']}")
-    test = _test_split(outputs)
+    test = test_split(outputs)
     inputs = test[list(model.feature_names_in_)]
     metrics, curve, per_intent = router.evaluate(model, inputs, test["label"], trained["threshold"])
     with mlflow.start_run(run_id=trained["mlflow_run_id"]):
@@ -124,10 +124,9 @@ def router_evaluation(
         )
         mlflow.log_dict(per_intent, "per_intent_f1.json")
         mlflow.log_table(curve, "coverage_at_precision.json")
+    # the candidate's figures stay in MLflow and here; router_champion writes metrics/ once the
+    # gate has let this version through
     summary = {k: round(v, 6) for k, v in {**metrics, "threshold": trained["threshold"]}.items()}
-    write_json(outputs.path("metrics", "router.json"), summary)
-    grid = curve.iloc[:: max(1, len(curve) // 100)].round(6)
-    grid.to_csv(outputs.path("metrics", "router_coverage.csv"), index=False)
     worst = sorted(per_intent.items(), key=lambda kv: kv[1])[:5]
     return dg.MaterializeResult(
         metadata={
@@ -135,6 +134,7 @@ def router_evaluation(
             "model_version": trained["model_version"],
             "mlflow_run_id": trained["mlflow_run_id"],
             "threshold": trained["threshold"],
+            "metrics": dg.MetadataValue.json(summary),
             "weakest_intents": dg.MetadataValue.json(dict(worst)),
         }
     )
@@ -146,10 +146,19 @@ def router_evaluation(
 def router_champion(
     context: dg.AssetExecutionContext, mlflow_store: MlflowResource, outputs: OutputsResource
 ) -> dg.MaterializeResult:
-    """The router version that cleared the promotion gate, aliased champion and exported to models/intent_router; one champion version per model name."""
-    return promote_champion(
+    """The router version that cleared the promotion gate, aliased champion and exported to models/intent_router, with metrics/router.json; one champion version per model name."""
+    result = promote_champion(
         context, mlflow_store, outputs, model_name=NAME, candidate_key=EVALUATION_KEY
     )
+    candidate = latest_metadata(context, EVALUATION_KEY)
+    write_json(outputs.path("metrics", "router.json"), candidate["metrics"])
+    table = mlflow.artifacts.load_dict(
+        f"runs:/{candidate['mlflow_run_id']}/coverage_at_precision.json"
+    )
+    curve = pd.DataFrame(table["data"], columns=table["columns"])
+    grid = curve.iloc[:: max(1, len(curve) // 100)].round(6)
+    grid.to_csv(outputs.path("metrics", "router_coverage.csv"), index=False)
+    return result
 
 
 @dg.asset(
@@ -168,7 +177,7 @@ def routed_messages(
     """Test-split messages routed by the champion: intent, confidence, auto or human, and why; one row per message."""
     p = params.load()
     best, model = load_champion(mlflow_store, NAME, CHAMPION_KEY)
-    test = _test_split(outputs)
+    test = test_split(outputs)
     inputs = test[list(model.feature_names_in_)]
     routed = router.predict(model, inputs, best.metrics["threshold"])
     routed["explanation"] = router.explain(

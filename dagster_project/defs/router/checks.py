@@ -1,14 +1,15 @@
 """The router's promotion gate: a blocking check in front of the champion alias."""
 
 import dagster as dg
+import mlflow
 from dagster_duckdb import DuckDBResource
 
-from dagster_project.defs.resources import MlflowResource, ParamsResource
-from dagster_project.defs.router.assets import EVALUATION_KEY, NAME, ROUTED_KEY
+from dagster_project.defs.resources import MlflowResource, OutputsResource, ParamsResource
+from dagster_project.defs.router.assets import EVALUATION_KEY, NAME, ROUTED_KEY, test_split
 from dagster_project.lib.history import recorded
 from dagster_project.lib.ml_assets import latest_metadata, promotion_gate
 from dagster_project.lib.quality import md_table
-from dagster_project.ml import fairness
+from dagster_project.ml import fairness, router, tracking
 
 HIGHER_IS_BETTER = {
     "accuracy": True,
@@ -29,10 +30,24 @@ def router_clears_promotion_gate(
     params: ParamsResource,
     mlflow_store: MlflowResource,
     duckdb: DuckDBResource,
+    outputs: OutputsResource,
 ) -> dg.AssetCheckResult:
-    """Promote only if upstream data checks passed, the bars in params.yaml are met, and the champion is not beaten."""
+    """Promote only if upstream data checks passed, the bars in params.yaml are met, and the champion, scored on the same test split, is not better."""
     gate = params.load().router.gate
     candidate = latest_metadata(context, EVALUATION_KEY)
+
+    def rescore_champion(champion: tracking.Champion) -> dict[str, float]:
+        """The champion's metrics on the test split the candidate was just scored on."""
+        model = mlflow.sklearn.load_model(f"models:/{NAME}/{champion.version}")
+        test = test_split(outputs)
+        metrics, _, _ = router.evaluate(
+            model,
+            test[list(model.feature_names_in_)],
+            test["label"],
+            champion.metrics["threshold"],
+        )
+        return metrics
+
     return promotion_gate(
         context,
         duckdb,
@@ -50,6 +65,7 @@ def router_clears_promotion_gate(
         maximums={},
         higher_is_better=HIGHER_IS_BETTER,
         tolerance=gate.tolerance,
+        rescore_champion=rescore_champion,
     )
 
 
