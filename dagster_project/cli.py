@@ -40,6 +40,26 @@ def _warehouse_summary(con: duckdb.DuckDBPyConnection) -> dict:
     return {"stages": stages, "quarantine": quarantine}
 
 
+def stale_figures(current: dict[str, str]) -> list[str]:
+    """Why the published ROI figures are not those of the data in the warehouse now, if they are not.
+
+    `current` is each source's current delivery fingerprint (raw._loads); roi.json records the
+    fingerprints its figures were computed from.
+    """
+    roi_file = settings.output_dir() / "metrics" / "roi.json"
+    if not roi_file.exists():
+        return []
+    used = json.loads(roi_file.read_text(encoding="utf-8")).get("data_versions")
+    if used is None:
+        return ["metrics/roi.json does not say which data it comes from: rebuild it"]
+    return [
+        f"{source}: the ROI was computed from delivery {used.get(source, 'none')[:12]}, the "
+        f"warehouse now holds {fingerprint[:12]}"
+        for source, fingerprint in sorted(current.items())
+        if used.get(source) != fingerprint
+    ]
+
+
 def print_summary(check_rows: list[tuple[str, str, str, str]] | None = None) -> None:
     path = settings.duckdb_path()
     if not path.exists():
@@ -47,6 +67,9 @@ def print_summary(check_rows: list[tuple[str, str, str, str]] | None = None) -> 
         return
     with duckdb.connect(str(path), read_only=True) as con:
         summary = _warehouse_summary(con)
+        current = dict(
+            con.execute("select source, fingerprint from raw._loads where is_current").fetchall()
+        )
     print("\nRows per stage")
     for stage, name, rows in summary["stages"]:
         print(f"  {stage:<8} {name:<28} {rows:>10,}")
@@ -65,7 +88,7 @@ def print_summary(check_rows: list[tuple[str, str, str, str]] | None = None) -> 
             if status != "passed":
                 print(f"  {status:<6} {asset:<22} {check:<34} {detail}")
     _print_ai_metrics()
-    _print_roi()
+    _print_roi(stale_figures(current))
     print(f"\nWarehouse: {path}")
     print(
         "Look at it: `make dev` (Dagster UI, http://127.0.0.1:3000) or open the file with duckdb."
@@ -95,14 +118,20 @@ def _print_ai_metrics() -> None:
         )
 
 
-def _print_roi() -> None:
+def _print_roi(stale: list[str]) -> None:
     roi_file = settings.output_dir() / "metrics" / "roi.json"
     if not roi_file.exists():
         return
     r = json.loads(roi_file.read_text(encoding="utf-8"))
     cur = r["currency"]
     payback = f"month {r['payback_month']}" if r["payback_month"] is not None else "not in horizon"
-    print(f"\nAI ROI ({roi_file}; marts.mart_roi_*)")
+    versions = ", ".join(f"{k} {v[:12]}" for k, v in sorted(r.get("data_versions", {}).items()))
+    print(f"\nAI ROI ({roi_file}; marts.mart_roi_*; data {versions or 'unknown'})")
+    if stale:
+        print("  STALE: these figures are not those of the data now in the warehouse (the last run")
+        print("  did not rebuild them; the reports show the same older figures):")
+        for reason in stale:
+            print(f"    {reason}")
     print(
         f"  first 12 months    net benefit {r['net_benefit_12m']:,.0f} {cur}, "
         f"ROI {r['roi_12m_pct']:,.1f} %; payback {payback}"
@@ -136,9 +165,12 @@ def _check_rows(result: dg.ExecuteInProcessResult) -> list[tuple[str, str, str, 
                 f"{rule} {keys[rule]:,} keys ({n:,} rows)" if rule in keys else f"{rule} {n:,}"
                 for rule, n in counts.value.items()
             )
-        summary = evaluation.metadata.get("summary")
-        if not detail and summary is not None:
-            detail = summary.value
+        for name in ("summary", "failures"):  # monitors say `summary`, gates `failures`
+            value = evaluation.metadata.get(name)
+            if not detail and value is not None and value.value not in ("", "none"):
+                detail = value.value
+        if not detail and evaluation.description:
+            detail = evaluation.description
         rows.append((evaluation.asset_key.to_user_string(), evaluation.check_name, status, detail))
     return sorted(rows)
 
@@ -214,7 +246,7 @@ def _audit(instance: dg.DagsterInstance, run_ids: list[str], selection: str | No
         audit.write(con, record)
 
 
-def run(selection: str | None, log_level: str = "warning", strict: bool = False) -> int:
+def run(selection: str | None, log_level: str = "critical", strict: bool = False) -> int:
     from dagster_project.definitions import defs
     from dagster_project.defs.governance.assets import EXPORT_KEY
     from dagster_project.defs.quality.assets import REPORT_KEY as QUALITY_PAGE
@@ -280,9 +312,14 @@ def main(argv: list[str] | None = None) -> int:
     run_parser.add_argument("--select", help="Dagster asset selection, e.g. 'group:raw'")
     run_parser.add_argument(
         "--log-level",
-        default="warning",
         choices=["debug", "info", "warning", "error"],
-        help="how much of the run's log to print (the Dagster UI keeps all of it)",
+        help="how much of the run's log to print (the Dagster UI keeps all of it); by default "
+        "none: the summary says what happened and why a step failed, once",
+    )
+    run_parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="print the run's log with stack traces (same as --log-level info)",
     )
     run_parser.add_argument(
         "--strict",
@@ -296,7 +333,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("summary", help="print what the warehouse holds")
     args = parser.parse_args(argv)
     if args.command == "run":
-        return run(args.select, args.log_level, args.strict)
+        level = args.log_level or ("info" if args.verbose else "critical")
+        return run(args.select, level, args.strict)
     if args.command == "report":
         from dagster_project.defs.roi.assets import LANGUAGE_ENV
 

@@ -19,6 +19,7 @@ from dagster_project.defs.messages import checks as message_checks
 from dagster_project.defs.orders import assets as order_assets
 from dagster_project.defs.orders import checks as order_checks
 from dagster_project.defs.quality import assets as quality_assets
+from dagster_project.defs.quality import sensors as quality_sensors
 from dagster_project.defs.resources import build_resources
 from dagster_project.defs.roi import assets as roi_assets
 from dagster_project.defs.router import assets as router_assets
@@ -75,11 +76,13 @@ with warnings.catch_warnings():
                 *dg.load_assets_from_modules(_modules),
                 quality_assets.check_results,
                 quality_assets.quarantine_rows,
+                quality_assets.quarantine_rules,
                 governance_assets.raw_loads,
                 governance_assets.audit_log,
             ],
             asset_checks=dg.load_asset_checks_from_modules(_modules),
-            sensors=[governance_sensors.audit_runs],
+            sensors=[governance_sensors.audit_runs, quality_sensors.reports_after_runs],
+            jobs=[quality_sensors.reports_job],
             resources=build_resources(),
             # DuckDB allows one writer per file: run steps one after another in one process.
             executor=dg.in_process_executor,

@@ -21,6 +21,14 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "dagster_project"
 
+# The SQL the staging and dbt assets run.
+SQL_AND_DBT = [
+    "dagster_project/sql",
+    "dbt/models",
+    "dbt/macros",
+    "dbt/tests",
+    "dbt/dbt_project.yml",
+]
 # Per stage: the modules declaring its assets, and the non-Python code it runs.
 STAGES: dict[str, dict[str, list[str]]] = {
     "warehouse": {
@@ -35,13 +43,7 @@ STAGES: dict[str, dict[str, list[str]]] = {
             "dagster_project.defs.features.assets",
             "dagster_project.defs.features.checks",
         ],
-        "files": [
-            "dagster_project/sql",
-            "dbt/models",
-            "dbt/macros",
-            "dbt/tests",
-            "dbt/dbt_project.yml",
-        ],
+        "files": SQL_AND_DBT,
     },
     "router": {
         "modules": ["dagster_project.defs.router.assets", "dagster_project.defs.router.checks"],
@@ -59,13 +61,7 @@ STAGES: dict[str, dict[str, list[str]]] = {
             "dagster_project.defs.quality.assets",
             "dagster_project.defs.marts.assets",
         ],
-        "files": [
-            "dagster_project/sql",
-            "dbt/models",
-            "dbt/macros",
-            "dbt/tests",
-            "dbt/dbt_project.yml",
-        ],
+        "files": SQL_AND_DBT,
     },
 }
 # Every stage runs through these: the command line and the composition of the definitions.

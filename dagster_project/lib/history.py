@@ -103,29 +103,32 @@ def record(con: duckdb.DuckDBPyConnection, run_id: str, records: Iterable[CheckR
 def recent_scores(
     con: duckdb.DuckDBPyConnection, asset_key: str, dimension: str, runs: int = 10
 ) -> list[dict]:
-    """The last `runs` outcomes of one asset and dimension, oldest first, as rows of a table."""
-    ensure_schemas(con)
+    """The last `runs` scores of one asset and dimension, oldest first, read from the mart.
+
+    marts.mart_data_quality is the one definition of a score; until dbt has built it (the first
+    run's checks before its dbt step) there is no history to show.
+    """
+    has_mart = con.execute(
+        "select count(*) from duckdb_views() where schema_name = 'marts'"
+        " and view_name = 'mart_data_quality'"
+    ).fetchone()[0]
+    if not has_mart:
+        return []
     rows = con.execute(
         """
-        select min(evaluated_at) as run_at, max(rows_checked) as checked, max(rows_failed) as failed,
-               count(*) filter (where not passed) as checks_failed
-        from quality.check_results
-        where asset_key = $asset and dimension = $dim
-        group by run_id order by run_at desc limit $n
+        select evaluated_at, score, checks_failed from marts.mart_data_quality
+        where asset_key = $asset and dimension = $dim order by evaluated_at desc limit $n
         """,
         {"asset": asset_key, "dim": dimension, "n": runs},
     ).fetchall()
-    out = []
-    for at, checked, failed, checks_failed in reversed(rows):
-        score = None if not checked else round(100 * (1 - min(failed or 0, checked) / checked), 2)
-        out.append(
-            {
-                "run at": at.isoformat(timespec="seconds"),
-                "score": "-" if score is None else score,
-                "checks failed": checks_failed,
-            }
-        )
-    return out
+    return [
+        {
+            "run at": at.isoformat(timespec="seconds"),
+            "score": "-" if score is None else float(score),
+            "checks failed": checks_failed,
+        }
+        for at, score, checks_failed in reversed(rows)
+    ]
 
 
 def recorded(

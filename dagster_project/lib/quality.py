@@ -25,6 +25,9 @@ class Rule:
     blocking: bool = False
     key: str | None = None  # report distinct values of this column, e.g. "650 stock codes"
     column: str | None = None  # the pipeline column the rule is about, named in quarantine reasons
+    # a row held back under this rule would have misled a decision; a copy of a row delivered in
+    # another file would not (the original is counted once), so the ROI's risk axis leaves it out
+    averts_bad_decision: bool = True
 
     def __post_init__(self) -> None:
         if self.dimension not in DIMENSIONS:
@@ -174,6 +177,33 @@ def validate(
     for o in outcomes:  # table-level outcomes carry no row index
         failed_rows[o.rule.dimension] = max(failed_rows[o.rule.dimension], o.failures)
     return Report(df.height, outcomes, failed_rows, covered_columns(schema, rulebook))
+
+
+def quality_score(rows_failed: int | None, rows_checked: int | None) -> float | None:
+    """The quality score: percentage of checked rows that pass, to 0.01; None when none checked.
+
+    marts.mart_data_quality computes the same per asset and dimension in SQL (the tests compare
+    the two); `dimension_scores` applies it to a whole run.
+    """
+    if not rows_checked:
+        return None
+    return round(100 * (1 - min(rows_failed or 0, rows_checked) / rows_checked), 2)
+
+
+def dimension_scores(rows: Iterable[dict]) -> dict[str, float | None]:
+    """A run's score per dimension from its mart_data_quality rows: every checked row counts once.
+
+    Row-weighted over the run's assets (a table of a million rows weighs more than one of ten),
+    so both the quality page and the ROI report show this number for a run.
+    """
+    checked: dict[str, int] = {}
+    failed: dict[str, int] = {}
+    for row in rows:
+        if row["rows_checked"]:
+            dim = row["dimension"]
+            checked[dim] = checked.get(dim, 0) + row["rows_checked"]
+            failed[dim] = failed.get(dim, 0) + min(row["rows_failed"] or 0, row["rows_checked"])
+    return {dim: quality_score(failed.get(dim), checked.get(dim)) for dim in DIMENSIONS}
 
 
 def md_table(rows: list[dict], limit: int = 5) -> str:

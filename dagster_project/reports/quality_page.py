@@ -6,7 +6,7 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from html import escape
 
-from dagster_project.lib.quality import DIMENSIONS
+from dagster_project.lib.quality import DIMENSIONS, dimension_scores
 
 STYLE = """
 body{font:15px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#1d2330;padding:0 1rem}
@@ -66,21 +66,12 @@ def _sparkline(values: list[float | None], width: int = 160, height: int = 36) -
 
 
 def dimension_trend(history: list[dict]) -> dict[str, list[float | None]]:
-    """Per dimension, the mean score over assets of each run, oldest run first."""
-    by_run: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    order: list[str] = []
+    """Per dimension, each run's score (lib.quality.dimension_scores), oldest run first."""
+    by_run: dict[str, list[dict]] = defaultdict(list)
     for row in history:
-        if row["run_id"] not in order:
-            order.append(row["run_id"])
-        if row["score"] is not None:
-            by_run[row["run_id"]][row["dimension"]].append(float(row["score"]))
-    trend = {}
-    for dim in DIMENSIONS:
-        trend[dim] = [
-            round(sum(by_run[r][dim]) / len(by_run[r][dim]), 2) if by_run[r][dim] else None
-            for r in order
-        ]
-    return trend
+        by_run[row["run_id"]].append(row)
+    scores = [dimension_scores(rows) for rows in by_run.values()]
+    return {dim: [s[dim] for s in scores] for dim in DIMENSIONS}
 
 
 def render_quality_page(data: dict) -> str:
@@ -94,7 +85,7 @@ def render_quality_page(data: dict) -> str:
         latest = f"{values[-1]:.2f}" if values else "–"
         cards.append(
             f'<div class="card">{escape(dim)}<b>{latest}</b>'
-            f'<span class="muted">mean score, last run</span><br>{_sparkline(trend[dim])}<br>'
+            f'<span class="muted">score, last run</span><br>{_sparkline(trend[dim])}<br>'
             f'<span class="muted">{covered} of {len(of_dim)} assets checked</span></div>'
         )
     coverage_rows = [

@@ -15,6 +15,8 @@ import mlflow
 import pandas as pd
 import plotly.graph_objects as go
 
+from dagster_project.lib.quality import DIMENSIONS, dimension_scores
+from dagster_project.lib.runs import complete_runs
 from dagster_project.lib.warehouse import fetch_dicts
 from dagster_project.ml import tracking
 from dagster_project.reports.quality_page import STYLE, html_table
@@ -220,6 +222,24 @@ def _frame(con, sql: str) -> pd.DataFrame:
     return con.execute(sql).df()
 
 
+def _quality_by_dimension(rows: list[dict]) -> pd.DataFrame:
+    """The latest run's score per dimension, as the quality page computes it, with its checks."""
+    scores = dimension_scores(rows)
+    return pd.DataFrame(
+        [
+            {
+                "dimension": dim,
+                "score": scores[dim],
+                "checks_run": sum(r["checks_run"] for r in rows if r["dimension"] == dim),
+                "checks_failed": sum(r["checks_failed"] for r in rows if r["dimension"] == dim),
+            }
+            for dim in DIMENSIONS
+            if scores[dim] is not None
+        ],
+        columns=["dimension", "score", "checks_run", "checks_failed"],
+    )
+
+
 def _champion(mlflow_store, name: str):
     mlflow_store.experiment(name)
     return tracking.champion(name)
@@ -231,18 +251,30 @@ def _router_curve(run_id: str) -> pd.DataFrame:
     return pd.DataFrame(table["data"], columns=table["columns"])
 
 
-def gather(con, mlflow_store) -> dict:
+def _latest_complete_run(con, instance) -> str | None:
+    """The newest run in the quality mart whose check history is whole (lib.runs)."""
+    recent = [
+        r
+        for (r,) in con.execute(
+            "select run_id from marts.mart_data_quality group by run_id"
+            " order by min(evaluated_at) desc limit 60"
+        ).fetchall()
+    ]
+    complete = complete_runs(instance, recent)
+    return next((r for r in recent if r in complete), None)
+
+
+def gather(con, mlflow_store, instance) -> dict:
     """Every figure the report shows, with where it came from.
 
     `con` is the consumers' read-only export of the marts: the report never sees other layers.
+    `instance` (Dagster's) says which runs finished, so a killed run's partial checks are left out.
     """
     summary = fetch_dicts(con, "select * from marts.mart_roi_summary")[0]
     router = _champion(mlflow_store, ROUTER)
     forecaster = _champion(mlflow_store, FORECASTER)
     loads = fetch_dicts(con, "select source, fingerprint from marts.mart_data_versions order by 1")
-    latest_quality_run = (
-        "(select run_id from marts.mart_data_quality order by evaluated_at desc limit 1)"
-    )
+    latest_quality_run = _latest_complete_run(con, instance)
     data = {
         "summary": summary,
         "cashflow": _frame(
@@ -259,12 +291,13 @@ def gather(con, mlflow_store) -> dict:
             " naive_units as naive, mlflow_run_id from marts.mart_forecast_backtest_weekly"
             " order by 1",
         ),
-        "quality": _frame(
-            con,
-            "select dimension, round(100 * (1 - least(sum(coalesce(rows_failed, 0)),"
-            " sum(rows_checked)) / sum(rows_checked)), 2) as score, sum(checks_run) as checks_run,"
-            " sum(checks_failed) as checks_failed from marts.mart_data_quality"
-            f" where run_id = {latest_quality_run} and rows_checked > 0 group by 1 order by 1",
+        "quality": _quality_by_dimension(
+            fetch_dicts(
+                con,
+                "select dimension, rows_checked, rows_failed, checks_run, checks_failed"
+                " from marts.mart_data_quality where run_id = $run",
+                {"run": latest_quality_run},
+            )
         ),
         "assumptions": fetch_dicts(con, "select * from marts.mart_roi_assumptions")[0],
         "router_curve": _router_curve(router.run_id) if router else pd.DataFrame(),

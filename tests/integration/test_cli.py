@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import re
 
 from dagster_project import cli
@@ -35,6 +36,23 @@ def test_run_prints_a_summary_that_matches_duckdb(warehouse, monkeypatch, capsys
     run, passed, warned, failed = map(int, checks.groups())
     assert run == passed + warned + failed and failed == 0 and run > 50
     assert str(warehouse.db_path) in out
+    assert "STALE" not in out
+
+    # a new delivery that is refused: the published ROI is no longer that of the warehouse's data
+    from tests.conftest import FIXTURE_FILES, FIXTURES
+
+    with gzip.open(FIXTURES / "order_lines.csv.gz", "rt", encoding="utf-8") as src:
+        header = src.readline()
+    header_only = warehouse.root / "orders_header_only.csv.gz"
+    with gzip.open(header_only, "wt", encoding="utf-8") as dst:
+        dst.write(header)
+    warehouse.write_catalog(files={**FIXTURE_FILES, "order_lines": [{"path": str(header_only)}]})
+    assert cli.main(["run", "--select", "group:raw"]) == 1
+    capsys.readouterr()
+    assert cli.main(["summary"]) == 0
+    later = capsys.readouterr().out
+    assert "STALE" in later
+    assert re.search(r"order_lines: the ROI was computed from delivery \w{12}", later)
 
 
 def test_every_run_leaves_one_audit_row(warehouse, monkeypatch, capsys):
@@ -163,3 +181,34 @@ def test_runs_launched_outside_the_cli_are_audited_by_the_sensor(warehouse):
     checks = len(ui_run.get_asset_check_evaluations())
     assert checks > 0  # the raw checks of that run
     assert rows == [(ui_run.run_id, "ana", "dagster", "raw/order_lines", "success", checks)]
+
+
+def test_a_refused_file_is_explained_once_without_a_trace(warehouse, capfd):
+    from tests.conftest import FIXTURE_FILES, FIXTURES
+
+    data = (FIXTURES / "order_lines.csv.gz").read_bytes()
+    truncated = warehouse.root / "orders.csv.gz"
+    truncated.write_bytes(data[: len(data) // 2])
+    warehouse.write_catalog(files={**FIXTURE_FILES, "order_lines": [{"path": str(truncated)}]})
+    assert cli.main(["run", "--select", 'key:"raw/order_lines"']) == 1
+    captured = capfd.readouterr()
+    printed = captured.out + captured.err
+    assert printed.count("cannot be read as csv") == 1, printed
+    assert "Traceback" not in printed and "in ingest_raw" not in printed
+    # --verbose shows the run's log, the stack frames included
+    assert cli.main(["run", "--select", 'key:"raw/order_lines"', "--verbose"]) == 1
+    verbose = capfd.readouterr()
+    assert "in ingest_raw" in verbose.out + verbose.err
+
+
+def test_a_failed_gate_prints_its_reason(warehouse, capsys):
+    """The product's own bars refuse the forecaster trained on the fixtures: the summary says why."""
+    warehouse.write_params(product_bars=True)
+    assert cli.main(["run"]) == 1
+    out = capsys.readouterr().out
+    line = next(
+        row
+        for row in out.splitlines()
+        if "forecaster_clears_promotion_gate" in row and "failed" in row
+    )
+    assert "abs_bias" in line and "is above the bar" in line

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from dagster_project.lib.quality import DIMENSIONS
 from tests.conftest import run_pipeline
 
@@ -76,3 +78,88 @@ def test_history_mart_and_page_over_two_runs(warehouse):
         assert section in page
     for (rule,) in warehouse.query("select distinct rule from quarantine.rows"):
         assert rule in page
+
+    # one definition of a score: the page's card per dimension is the run's row-weighted score,
+    # recomputed here in SQL from the mart; the mart's own scores match lib.quality's formula
+    from dagster_project.lib.quality import quality_score
+
+    for rows_failed, rows_checked, score in warehouse.query(
+        "select rows_failed, rows_checked, score from marts.mart_data_quality"
+    ):
+        assert quality_score(rows_failed, rows_checked) == (None if score is None else float(score))
+    expected = dict(
+        warehouse.query(
+            "select dimension, round(100 * (1 - sum(least(coalesce(rows_failed, 0), rows_checked))"
+            " / sum(rows_checked)), 2) from marts.mart_data_quality where run_id = $r"
+            " and rows_checked > 0 group by 1",
+            {"r": second.run_id},
+        )
+    )
+    import re
+
+    cards = dict(re.findall(r'<div class="card">(\w+)<b>([0-9.]+)</b>', page))
+    assert cards and cards == {d: f"{v:.2f}" for d, v in expected.items()}
+
+
+def test_runs_from_the_ui_get_their_pages_rebuilt_after_all_their_checks(warehouse):
+    import dagster as dg
+
+    from dagster_project.definitions import defs
+    from dagster_project.defs.quality.sensors import REPORT_KEYS, reports_after_runs
+
+    job = defs.resolve_implicit_global_asset_job_def()
+    keys = [dg.AssetKey(["raw", "order_lines"])]
+    from tests.conftest import dagster_instance
+
+    with contextlib.nullcontext(dagster_instance()) as instance:
+        ui_run = job.execute_in_process(instance=instance, asset_selection=keys)
+        cli_run = job.execute_in_process(
+            instance=instance, asset_selection=keys, tags={"ai_roi/launcher": "cli"}
+        )
+        context = dg.build_sensor_context(instance=instance)
+        requests = reports_after_runs(context)
+    assert [r.run_key for r in requests] == [f"reports-for-{ui_run.run_id}"]
+    assert cli_run.run_id not in str(requests)
+    # the request runs the sensor's job: the three report assets, nothing else
+    job_def = defs.resolve_job_def("reports")
+    assert set(job_def.asset_layer.executable_asset_keys) == set(REPORT_KEYS)
+
+
+def test_a_killed_runs_partial_checks_draw_no_dip(warehouse):
+    """A run that never finished (killed, still marked started) is left out of scores and trends."""
+    import re
+
+    import dagster as dg
+    import duckdb
+
+    from dagster_project.lib.history import CheckRecord, record
+
+    assert run_pipeline(EVERYTHING_BUT_PAGE).success
+    assert run_pipeline(PAGE).success
+    page_path = warehouse.root / "outputs" / "reports" / "quality.html"
+    cards_before = re.findall(r'<div class="card">(\w+)<b>([0-9.]+)</b>', page_path.read_text())
+    assert cards_before
+
+    killed = "0" * 8 + "-dead-beef-0000-" + "0" * 12
+    from tests.conftest import dagster_instance
+
+    with contextlib.nullcontext(dagster_instance()) as instance:
+        instance.add_run(
+            dg.DagsterRun(job_name="__ASSET_JOB", run_id=killed, status=dg.DagsterRunStatus.STARTED)
+        )
+    with duckdb.connect(str(warehouse.db_path)) as con:
+        partial = CheckRecord(
+            asset_key="raw/order_lines",
+            check_name="raw_order_lines_completeness",
+            dimension="completeness",
+            check_kind="pandera",
+            passed=False,
+            severity="WARN",
+            rows_checked=100,
+            rows_failed=90,
+        )
+        record(con, killed, [partial])
+    assert run_pipeline(PAGE).success
+    page = page_path.read_text()
+    assert killed not in page
+    assert re.findall(r'<div class="card">(\w+)<b>([0-9.]+)</b>', page) == cards_before

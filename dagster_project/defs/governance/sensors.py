@@ -1,26 +1,13 @@
 """Audit runs launched from the Dagster UI or a schedule (`ai-roi run` audits its own)."""
 
-from datetime import UTC, datetime
-
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 from duckdb import IOException
 
 from dagster_project import settings
 from dagster_project.lib import audit
+from dagster_project.lib.runs import cursor_after, finished_runs
 from dagster_project.lib.warehouse import ensure_schemas
-
-FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
-# Runs are read again from a little before the cursor: two runs may finish in the same instant,
-# and the audit log (one row per run id) makes a second read harmless.
-OVERLAP_SECONDS = 5.0
-BATCH = 50
-
-
-def _since(cursor: str | None) -> datetime | None:
-    if not cursor:
-        return None
-    return datetime.fromtimestamp(float(cursor) - OVERLAP_SECONDS, UTC)
 
 
 @dg.sensor(
@@ -31,12 +18,7 @@ def _since(cursor: str | None) -> datetime | None:
     "a run the sensor cannot audit yet (the warehouse is busy) is audited on a later tick.",
 )
 def audit_runs(context: dg.SensorEvaluationContext, duckdb: DuckDBResource):
-    records = context.instance.get_run_records(
-        filters=dg.RunsFilter(statuses=FINISHED, updated_after=_since(context.cursor)),
-        order_by="update_timestamp",
-        ascending=True,
-        limit=BATCH,
-    )
+    records = finished_runs(context)
     cursor, audited = context.cursor, []
     try:
         with duckdb.get_connection() as con:
@@ -47,7 +29,7 @@ def audit_runs(context: dg.SensorEvaluationContext, duckdb: DuckDBResource):
                 if audit.CLI_TAG not in run.tags and run.run_id not in done:
                     audit.write(con, _collect(context.instance, run, con))
                     audited.append(run.run_id)
-                cursor = str(record.update_timestamp.timestamp())
+                cursor = cursor_after(record)
     except IOException as exc:  # another run holds the warehouse: DuckDB has one writer
         context.update_cursor(cursor)
         return dg.SkipReason(

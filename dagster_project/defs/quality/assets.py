@@ -8,6 +8,7 @@ from dagster_duckdb import DuckDBResource
 from dagster_project.defs.resources import OutputsResource
 from dagster_project.lib import code_location
 from dagster_project.lib.quality import DIMENSIONS, md_table
+from dagster_project.lib.runs import complete_runs
 from dagster_project.lib.warehouse import ensure_schemas, fetch_dicts
 from dagster_project.reports.quality_page import render_quality_page
 
@@ -25,18 +26,32 @@ check_results = dg.AssetSpec(
     "Grain: one row per check per run.",
 )
 
+# the staging assets, which write the quarantine tables
+STAGED_KEYS = [
+    dg.AssetKey(["staged", name])
+    for name in ("order_lines", "ticket_events", "tickets", "messages")
+]
+
 quarantine_rows = dg.AssetSpec(
     key=dg.AssetKey(["quarantine", "rows"]),
-    deps=[
-        dg.AssetKey(["staged", name])
-        for name in ("order_lines", "ticket_events", "tickets", "messages")
-    ],
+    deps=STAGED_KEYS,
     group_name="quality",
     kinds={"duckdb"},
     tags={"classification": "confidential", "domain": "quality"},
     description="Source rows kept out of the staged layer, with the rule each broke and the "
     "record as delivered; written by the staging assets. Grain: one row per quarantined row "
     "per load.",
+)
+
+quarantine_rules = dg.AssetSpec(
+    key=dg.AssetKey(["quarantine", "rules"]),
+    deps=STAGED_KEYS,
+    group_name="quality",
+    kinds={"duckdb"},
+    tags={"classification": "internal", "domain": "quality"},
+    description="The quarantine rules each source's staging used, with their dimension, reason "
+    "and whether a row held back under the rule averts a bad decision (the ROI's risk axis); "
+    "written by the staging assets. Grain: one row per source per rule.",
 )
 
 
@@ -128,7 +143,7 @@ def quality_page(
                 for r in rows
             ],
         )
-        data = _page_data(con)
+        data = _page_data(con, context.instance)
     data["coverage"] = rows
     path = outputs.path(*REPORT_PATH)
     path.write_text(render_quality_page(data), encoding="utf-8")
@@ -141,6 +156,20 @@ def quality_page(
             "assets": len(assets),
         }
     )
+
+
+def _complete_history_runs(con, instance: dg.DagsterInstance, runs: int = 20) -> list[str]:
+    """The last `runs` runs with a whole check history (lib.runs.complete_runs), newest first."""
+    recent = [
+        r
+        for (r,) in con.execute(
+            "select run_id from quality.check_results group by run_id"
+            " order by min(evaluated_at) desc limit $n",
+            {"n": 3 * runs},
+        ).fetchall()
+    ]
+    complete = complete_runs(instance, recent)
+    return [r for r in recent if r in complete][:runs]
 
 
 def _coverage_by_dimension(rows: list[dict]) -> list[dict]:
@@ -163,7 +192,7 @@ def _coverage_by_dimension(rows: list[dict]) -> list[dict]:
     return out
 
 
-def _page_data(con) -> dict:
+def _page_data(con, instance: dg.DagsterInstance) -> dict:
     has_mart = con.execute(
         "select count(*) from duckdb_views() where schema_name = 'marts'"
         " and view_name = 'mart_data_quality'"
@@ -172,10 +201,11 @@ def _page_data(con) -> dict:
         fetch_dicts(
             con,
             "select run_id, evaluated_at, asset_key, dimension, score, check_pass_rate,"
-            " checks_failed, blocking_failures from marts.mart_data_quality"
-            " where run_id in (select run_id from marts.mart_data_quality group by run_id"
-            "   order by min(evaluated_at) desc limit 20)"
+            " checks_failed, blocking_failures, rows_checked, rows_failed"
+            " from marts.mart_data_quality"
+            " where run_id in (select unnest($runs::varchar[]))"
             " order by evaluated_at",
+            {"runs": _complete_history_runs(con, instance)},
         )
         if has_mart
         else []
@@ -189,8 +219,8 @@ def _page_data(con) -> dict:
     failures = fetch_dicts(
         con,
         "select asset_key, check_name, dimension, severity, observed from quality.check_results"
-        " where not passed and run_id = (select arg_max(run_id, evaluated_at) from quality.check_results)"
-        " order by severity, asset_key, check_name",
+        " where not passed and run_id = $run order by severity, asset_key, check_name",
+        {"run": last_run},
     )
     for f in failures:
         observed = json.loads(f.pop("observed") or "{}")

@@ -125,15 +125,17 @@ def roi_report_page(
     if language not in roi_report.LANGUAGES:
         raise dg.Failure(f"{LANGUAGE_ENV}={language!r}: the report speaks {roi_report.LANGUAGES}")
     with marts_export.read() as con:  # the consumers' read-only path: marts only
-        data = roi_report.gather(con, mlflow_store)
+        data = roi_report.gather(con, mlflow_store, context.instance)
     path = outputs.path("reports", roi_report.file_name(language))
     path.write_text(roi_report.render(data, language), encoding="utf-8")
     s = data["summary"]
     run_id = _log_to_mlflow(context, mlflow_store, data, language)
-    write_json(
-        outputs.path("metrics", "roi.json"),
-        {k: round(v, 2) if isinstance(v, float) else v for k, v in roi_report.headline(s).items()},
-    )
+    figures = {
+        k: round(v, 2) if isinstance(v, float) else v for k, v in roi_report.headline(s).items()
+    }
+    # the data the figures come from: `ai-roi summary` marks them stale once the warehouse moved on
+    figures["data_versions"] = {x["source"]: x["fingerprint"] for x in data["loads"]}
+    write_json(outputs.path("metrics", "roi.json"), figures)
     return dg.MaterializeResult(
         metadata={
             "path": str(path),
