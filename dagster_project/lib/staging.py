@@ -122,11 +122,12 @@ def stage_source(
         _refuse_if_mostly_bad(con, source, max_quarantine_share)
     reasons = quarantine_reasons(rulebook, columns)
     con.execute(
-        "create or replace temp table _rules (name varchar, dimension varchar, reason varchar)"
+        "create or replace temp table _rules"
+        " (name varchar, dimension varchar, reason varchar, averts_bad_decision boolean)"
     )
     con.executemany(
-        "insert into _rules values (?, ?, ?)",
-        [(r.name, r.dimension, reasons[r.name]) for r in rulebook],
+        "insert into _rules values (?, ?, ?, ?)",
+        [(r.name, r.dimension, reasons[r.name], r.averts_bad_decision) for r in rulebook],
     )
     con.execute("begin transaction")
     try:
@@ -135,6 +136,12 @@ def stage_source(
             " from _candidates where len(broken_rules) = 0 order by _row_number"
         )
         con.execute("delete from quarantine.rows where source = $source", {"source": source})
+        con.execute("delete from quarantine.rules where source = $source", {"source": source})
+        con.execute(
+            "insert into quarantine.rules select $source, name, dimension, reason,"
+            " averts_bad_decision from _rules",
+            {"source": source},
+        )
         con.execute(
             load_sql("staging/_quarantine_insert"),
             {

@@ -42,6 +42,36 @@ def _headline(html: str) -> dict:
     return json.loads(match.group(1).replace("&quot;", '"'))
 
 
+def _cards(html: str) -> list[tuple[str, str]]:
+    """The headline cards as a reader sees them: label and the text of the figure."""
+    found = re.findall(
+        r'<div class="card"><span class="muted">(.*?)</span><b>(.*?)</b></div>', html
+    )
+    assert len(found) == 4, found
+    return found
+
+
+def _figure(text: str) -> float:
+    """A rendered figure as a number: '₩105,482,916' or '134.9 %' or '-₩3,200'."""
+    number = re.sub(r"[^0-9.\-]", "", text.replace("−", "-"))
+    return float(number)
+
+
+def test_report_cards_show_the_figures_the_marts_hold(built):
+    """What the owner reads, parsed from the page, against the mart."""
+    wh, _ = built
+    summary = _summary(wh)
+    (_, net), (_, roi), (_, roi_horizon), (_, payback) = _cards(_report(wh))
+    # shown rounded to a whole won and to 0.1 percentage point
+    assert abs(_figure(net) - summary["net_benefit_12m"]) <= 0.5
+    assert abs(_figure(roi) - summary["roi_12m_pct"]) <= 0.05
+    assert abs(_figure(roi_horizon) - summary["roi_horizon_pct"]) <= 0.05
+    if summary["payback_month"] is None:
+        assert not payback.isdigit()
+    else:
+        assert payback == str(summary["payback_month"])
+
+
 def test_report_shows_the_figures_the_marts_hold(built):
     wh, _ = built
     summary = _summary(wh)
@@ -243,3 +273,59 @@ def test_inventory_lists_every_asset_in_the_mart_and_the_report(built):
     html = _report(wh)
     assert "Data-asset inventory" in html and "Audit trail" in html
     assert all(f"<td>{key}</td>" in html for key in keys)
+
+
+def test_a_rerun_on_the_same_data_reproduces_every_roi_figure_exactly(built):
+    from dagster_project.lib.warehouse import table_fingerprint
+
+    wh, _ = built
+
+    def fingerprints() -> dict[str, str]:
+        with wh.connect() as con:
+            tables = [
+                t
+                for (t,) in con.execute(
+                    "select table_name from duckdb_tables() where schema_name = 'marts'"
+                    " and table_name like 'mart_roi%' order by 1"
+                ).fetchall()
+            ]
+            return {t: table_fingerprint(con, f"marts.{t}") for t in tables}
+
+    assert run_pipeline(ROI).success
+    first = fingerprints()
+    assert run_pipeline(ROI).success
+    assert fingerprints() == first and len(first) >= 5
+
+
+def test_rows_delivered_again_in_an_overlapping_export_are_not_risk_averted(built):
+    """A second export that repeats part of the first: its copies are held back, counted once,
+    and the risk axis does not count them as bad decisions averted."""
+    import csv
+    import gzip
+    import io
+
+    from tests.conftest import FIXTURE_FILES, FIXTURES
+
+    wh, _ = built
+    before = wh.scalar("select rows_quarantined from marts.mart_roi_summary")
+    with gzip.open(FIXTURES / "order_lines.csv.gz", "rt", encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f))
+    overlap = rows[: 1 + len(rows) // 4]  # the header and the first quarter again
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(overlap)
+    again = wh.root / "orders_overlap.csv"
+    again.write_text(out.getvalue(), encoding="utf-8")
+    files = {**FIXTURE_FILES, "order_lines": [*FIXTURE_FILES["order_lines"], {"path": str(again)}]}
+    wh.write_catalog(files=files)
+    try:
+        selection = 'key:"raw/order_lines" or key:"staged/order_lines" or group:marts or ' + ROI
+        assert run_pipeline(selection).success
+        copies = wh.scalar(
+            "select count(*) from quarantine.rows where rule = 'order_line_in_other_file'"
+        )
+        assert (
+            copies >= len(overlap) - 1 - 50
+        )  # exact duplicates within the file stay what they were
+        assert wh.scalar("select rows_quarantined from marts.mart_roi_summary") == before
+    finally:
+        wh.write_catalog()

@@ -110,6 +110,12 @@ QUARANTINE_RULES = RuleBook(
         column="invoice_date",
     ),
     R("duplicate_order_line", "uniqueness", "exact copy of an earlier line of the same delivery"),
+    R(
+        "order_line_in_other_file",
+        "uniqueness",
+        "exact copy of a line delivered in another file (overlapping exports): counted once",
+        averts_bad_decision=False,
+    ),
     R("quantity_zero", "accuracy", "quantity is zero", column="quantity"),
     R(
         "negative_quantity_not_cancellation",

@@ -131,6 +131,12 @@ QUARANTINE_RULES = RuleBook(
         column="updated_at",
     ),
     R("duplicate_event", "uniqueness", "exact copy of an earlier event of the same delivery"),
+    R(
+        "event_in_other_file",
+        "uniqueness",
+        "exact copy of a event delivered in another file (overlapping exports): counted once",
+        averts_bad_decision=False,
+    ),
     VALUE_TOO_LONG,
 )
 

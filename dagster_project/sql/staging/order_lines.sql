@@ -20,7 +20,10 @@ normalised as (
         clean_text(customer_id, $missing_values) as customer_id,
         clean_text(country, $missing_values) as country_label,
         -- exact copies of a delivered line: the first is kept, later ones are duplicates
-        row_number() over (partition by _row_hash order by _row_number) as copy_number
+        row_number() over (partition by _row_hash order by _row_number, _source_file) as copy_number,
+        first_value(_source_file) over (
+            partition by _row_hash order by _row_number, _source_file
+        ) as first_file
     from source
 ),
 
@@ -47,7 +50,10 @@ ruled as (
                 when invoiced_at < $earliest_valid_date or invoiced_at > $latest_valid_at
                     then 'invoice_date_out_of_range'
             end,
-            case when copy_number > 1 then 'duplicate_order_line' end,
+            case
+                when copy_number > 1 and first_file <> _source_file then 'order_line_in_other_file'
+                when copy_number > 1 then 'duplicate_order_line'
+            end,
             case when quantity = 0 then 'quantity_zero' end,
             case when quantity < 0 and not is_cancellation then 'negative_quantity_not_cancellation' end,
             case when quantity > 0 and is_cancellation then 'cancellation_with_positive_quantity' end,

@@ -11,7 +11,10 @@ normalised as (
         _partition,
         _row_number,
         to_json(source) as _record,
-        row_number() over (partition by _row_hash order by _row_number) as copy_number,
+        row_number() over (partition by _row_hash order by _row_number, _source_file) as copy_number,
+        first_value(_source_file) over (
+            partition by _row_hash order by _row_number, _source_file
+        ) as first_file,
         clean_text(ticket_id, $missing_values) as ticket_id,
         clean_text(state, $missing_values) as state,
         clean_text(is_active, $missing_values) as is_active_text,
@@ -87,7 +90,10 @@ ruled as (
                     then 'event_time_out_of_range'
             end,
             case when updated_at < opened_at then 'updated_before_opened' end,
-            case when copy_number > 1 then 'duplicate_event' end,
+            case
+                when copy_number > 1 and first_file <> _source_file then 'event_in_other_file'
+                when copy_number > 1 then 'duplicate_event'
+            end,
             case when longest_value(_record) > $max_text_length then 'value_too_long' end
         ], lambda rule: rule is not null) as broken_rules
     from typed

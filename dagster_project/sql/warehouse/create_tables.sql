@@ -27,6 +27,16 @@ create table if not exists quarantine.rows (
     quarantined_at timestamp not null
 );
 
+-- The quarantine rules each source's staging last used, as declared in its rule book.
+create table if not exists quarantine.rules (
+    source varchar not null,
+    rule varchar not null,
+    dimension varchar not null,
+    reason varchar not null,
+    averts_bad_decision boolean not null,  -- false: a copy of a row delivered in another file
+    primary key (source, rule)
+);
+
 -- Quality history: one row per check evaluation (Pandera, monitor, dbt test, promotion gate).
 -- rows_checked/rows_failed are null for table-level checks (volume, freshness, schema, drift, gates).
 create table if not exists quality.check_results (

@@ -98,11 +98,17 @@ order_span as (
 ),
 
 latest_quarantine as (
-    -- the current delivery of each source: its latest load
-    select source, load_id, count(*) as rows_quarantined
-    from {{ source('quarantine', 'rows') }}
-    group by source, load_id
-    qualify row_number() over (partition by source order by max(quarantined_at) desc) = 1
+    -- the current delivery of each source: its latest load. A copy of a row delivered in another
+    -- file (overlapping exports) is counted once already: holding it back averts no bad decision.
+    select
+        q.source,
+        q.load_id,
+        count(*) filter (where coalesce(r.averts_bad_decision, true)) as rows_quarantined
+    from {{ source('quarantine', 'rows') }} as q
+    left join {{ source('quarantine', 'rules') }} as r
+        on r.source = q.source and r.rule = q.rule
+    group by q.source, q.load_id
+    qualify row_number() over (partition by q.source order by max(q.quarantined_at) desc) = 1
 ),
 
 quarantine as (
