@@ -82,3 +82,25 @@ def test_a_pseudonym_of_digits_only_is_not_taken_for_a_card_number(con):
     digits = "1234567890123456"
     assert con.execute("select pii_kinds(?)", [digits]).fetchone()[0] == ["card"]
     assert con.execute("select pii_kinds(?)", [PSEUDONYM_PREFIX + digits]).fetchone()[0] == []
+
+
+def test_rows_leave_raw_with_identifiers_pseudonymised_and_text_redacted():
+    """What raw checks put into failure samples goes through the same macro as the quarantine."""
+    from dagster_project.lib.pii import protect_rows
+    from dagster_project.lib.staging import PSEUDONYM_PATTERN, register_privacy
+
+    con = duckdb.connect()
+    register_privacy(con, "a test key of at least sixteen characters")
+    sample = [
+        {"customer_id": "17850", "description": "mail jane.roe@example.com", "quantity": "6"},
+        {"customer_id": None, "description": None, "quantity": "-1"},
+    ]
+    first, second = protect_rows(con, "order_lines", sample)
+    import re
+
+    assert re.fullmatch(PSEUDONYM_PATTERN, first["customer_id"])
+    assert first["description"] == "mail [EMAIL]" and first["quantity"] == "6"
+    assert second == {"customer_id": None, "description": None, "quantity": "-1"}  # nulls stay
+    # ticket people too, by the source's own personal columns
+    (event,) = protect_rows(con, "ticket_events", [{"caller_id": "Caller 290", "state": "New"}])
+    assert event["caller_id"] != "Caller 290" and event["state"] == "New"
