@@ -16,7 +16,7 @@ import dagster as dg
 import duckdb
 
 from dagster_project.lib.quality import md_table
-from dagster_project.lib.warehouse import ensure_schemas
+from dagster_project.lib.warehouse import ensure_schemas, has_quality_mart
 
 # metadata that is presentation, not a figure: kept in Dagster, not copied to the history
 NOT_OBSERVED = {"failures", "failure_samples", "details", "quality_history"}
@@ -108,11 +108,7 @@ def recent_scores(
     marts.mart_data_quality is the one definition of a score; until dbt has built it (the first
     run's checks before its dbt step) there is no history to show.
     """
-    has_mart = con.execute(
-        "select count(*) from duckdb_views() where schema_name = 'marts'"
-        " and view_name = 'mart_data_quality'"
-    ).fetchone()[0]
-    if not has_mart:
+    if not has_quality_mart(con):
         return []
     rows = con.execute(
         """

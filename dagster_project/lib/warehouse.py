@@ -46,6 +46,16 @@ def fetch_dicts(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = 
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
+def has_quality_mart(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether dbt has built the view marts.mart_data_quality (it has not before the first run)."""
+    return bool(
+        con.execute(
+            "select count(*) from duckdb_views() where schema_name = 'marts'"
+            " and view_name = 'mart_data_quality'"
+        ).fetchone()[0]
+    )
+
+
 def replace_table(con: duckdb.DuckDBPyConnection, schema: str, table: str, frame) -> None:
     """Replace `schema.table` with the rows of a pandas frame (the schema is created if new)."""
     con.execute(f"create schema if not exists {schema}")

@@ -9,7 +9,7 @@ from dagster_project.defs.resources import OutputsResource
 from dagster_project.lib import code_location
 from dagster_project.lib.quality import DIMENSIONS, md_table
 from dagster_project.lib.runs import complete_runs
-from dagster_project.lib.warehouse import ensure_schemas, fetch_dicts
+from dagster_project.lib.warehouse import ensure_schemas, fetch_dicts, has_quality_mart
 from dagster_project.reports.quality_page import render_quality_page
 
 CHECK_RESULTS_KEY = dg.AssetKey(["quality", "check_results"])
@@ -193,10 +193,7 @@ def _coverage_by_dimension(rows: list[dict]) -> list[dict]:
 
 
 def _page_data(con, instance: dg.DagsterInstance) -> dict:
-    has_mart = con.execute(
-        "select count(*) from duckdb_views() where schema_name = 'marts'"
-        " and view_name = 'mart_data_quality'"
-    ).fetchone()[0]
+    has_mart = has_quality_mart(con)
     history = (
         fetch_dicts(
             con,
