@@ -18,6 +18,7 @@ import dagster as dg
 import duckdb
 
 from dagster_project import settings
+from dagster_project.lib import freshness
 
 
 def _warehouse_summary(con: duckdb.DuckDBPyConnection) -> dict:
@@ -40,24 +41,19 @@ def _warehouse_summary(con: duckdb.DuckDBPyConnection) -> dict:
     return {"stages": stages, "quarantine": quarantine}
 
 
-def stale_figures(current: dict[str, str]) -> list[str]:
-    """Why the published ROI figures are not those of the data in the warehouse now, if they are not.
+def _published(name: str) -> dict | None:
+    path = settings.output_dir() / "metrics" / name
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
-    `current` is each source's current delivery fingerprint (raw._loads); roi.json records the
-    fingerprints its figures were computed from.
-    """
-    roi_file = settings.output_dir() / "metrics" / "roi.json"
-    if not roi_file.exists():
-        return []
-    used = json.loads(roi_file.read_text(encoding="utf-8")).get("data_versions")
-    if used is None:
-        return ["metrics/roi.json does not say which data it comes from: rebuild it"]
-    return [
-        f"{source}: the ROI was computed from delivery {used.get(source, 'none')[:12]}, the "
-        f"warehouse now holds {fingerprint[:12]}"
-        for source, fingerprint in sorted(current.items())
-        if used.get(source) != fingerprint
-    ]
+
+def _print_stale(what: str, figures: dict, current: dict[str, str]) -> None:
+    """A STALE block under a figure whose deliveries are no longer the warehouse's."""
+    reasons = freshness.stale_reasons(what, figures.get("data_versions"), current)
+    if reasons:
+        print("    STALE: not the figures of the data now in the warehouse (the last run did not")
+        print("    rebuild them):")
+        for reason in reasons:
+            print(f"      {reason}")
 
 
 def print_summary(check_rows: list[tuple[str, str, str, str]] | None = None) -> None:
@@ -67,9 +63,7 @@ def print_summary(check_rows: list[tuple[str, str, str, str]] | None = None) -> 
         return
     with duckdb.connect(str(path), read_only=True) as con:
         summary = _warehouse_summary(con)
-        current = dict(
-            con.execute("select source, fingerprint from raw._loads where is_current").fetchall()
-        )
+        current = freshness.current_versions(con)
     print("\nRows per stage")
     for stage, name, rows in summary["stages"]:
         print(f"  {stage:<8} {name:<28} {rows:>10,}")
@@ -87,51 +81,50 @@ def print_summary(check_rows: list[tuple[str, str, str, str]] | None = None) -> 
         for asset, check, status, detail in check_rows:
             if status != "passed":
                 print(f"  {status:<6} {asset:<22} {check:<34} {detail}")
-    _print_ai_metrics()
-    _print_roi(stale_figures(current))
+    _print_ai_metrics(current)
+    _print_roi(current)
     print(f"\nWarehouse: {path}")
     print(
         "Look at it: `make dev` (Dagster UI, http://127.0.0.1:3000) or open the file with duckdb."
     )
 
 
-def _print_ai_metrics() -> None:
-    metrics = settings.output_dir() / "metrics"
-    router_file, forecast_file = metrics / "router.json", metrics / "forecast.json"
-    if not (router_file.exists() or forecast_file.exists()):
+def _print_ai_metrics(current: dict[str, str]) -> None:
+    r, f = _published("router.json"), _published("forecast.json")
+    if r is None and f is None:
         return
+    metrics = settings.output_dir() / "metrics"
     print(f"\nAI use cases ({metrics}; compare runs with `make mlflow`)")
-    if router_file.exists():
-        r = json.loads(router_file.read_text(encoding="utf-8"))
+    if r is not None:
         print(
             f"  intent router      accuracy {r['accuracy']:.1%}, macro-F1 {r['macro_f1']:.1%}; "
             f"answers {r['automation_rate']:.1%} of messages automatically at "
             f"{r['auto_precision']:.1%} precision, {r['human_queue_rate']:.1%} go to a person"
         )
-    if forecast_file.exists():
-        f = json.loads(forecast_file.read_text(encoding="utf-8"))
+        print(f"                     data {freshness.short(r.get('data_versions'))}")
+        _print_stale("metrics/router.json", r, current)
+    if f is not None:
         print(
             f"  demand forecaster  WAPE {f['wape_model']:.3f} vs naive {f['wape_naive']:.3f} "
             f"({f['wape_improvement_vs_naive_pct']:.1f} % better), seasonal naive "
             f"{f['wape_seasonal_naive']:.3f}, moving average {f['wape_moving_average']:.3f}; "
             f"bias {f['bias_model']:+.1%}"
         )
+        print(f"                     data {freshness.short(f.get('data_versions'))}")
+        _print_stale("metrics/forecast.json", f, current)
 
 
-def _print_roi(stale: list[str]) -> None:
-    roi_file = settings.output_dir() / "metrics" / "roi.json"
-    if not roi_file.exists():
+def _print_roi(current: dict[str, str]) -> None:
+    r = _published("roi.json")
+    if r is None:
         return
-    r = json.loads(roi_file.read_text(encoding="utf-8"))
     cur = r["currency"]
     payback = f"month {r['payback_month']}" if r["payback_month"] is not None else "not in horizon"
-    versions = ", ".join(f"{k} {v[:12]}" for k, v in sorted(r.get("data_versions", {}).items()))
-    print(f"\nAI ROI ({roi_file}; marts.mart_roi_*; data {versions or 'unknown'})")
-    if stale:
-        print("  STALE: these figures are not those of the data now in the warehouse (the last run")
-        print("  did not rebuild them; the reports show the same older figures):")
-        for reason in stale:
-            print(f"    {reason}")
+    roi_file = settings.output_dir() / "metrics" / "roi.json"
+    print(
+        f"\nAI ROI ({roi_file}; marts.mart_roi_*; data {freshness.short(r.get('data_versions'))})"
+    )
+    _print_stale("metrics/roi.json (and the ROI report)", r, current)
     print(
         f"  first 12 months    net benefit {r['net_benefit_12m']:,.0f} {cur}, "
         f"ROI {r['roi_12m_pct']:,.1f} %; payback {payback}"
@@ -264,7 +257,9 @@ def run(selection: str | None, log_level: str = "critical", strict: bool = False
     with dg.DagsterInstance.get() as instance:
         result = _execute(job, instance, keys, log_level) if keys else None
         if result is not None and not result.success:
-            pages = []  # a failed run leaves the last good reports as they are
+            # the quality page reports the failure; the export and the ROI report keep the last
+            # good figures, and the quality page's build marks the ROI report stale
+            pages = [k for k in pages if k == QUALITY_PAGE]
         page_result = _execute(job, instance, pages, log_level) if pages else None
         _audit(instance, [r.run_id for r in (result, page_result) if r is not None], selection)
     print_summary(_check_rows(result) if result else None)

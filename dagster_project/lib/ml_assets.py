@@ -10,13 +10,15 @@ from pathlib import Path
 import dagster as dg
 import mlflow
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from dagster._core.storage.asset_check_execution_record import (
     COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES,
 )
 from dagster_duckdb import DuckDBResource
 
 from dagster_project.defs.resources import MlflowResource, OutputsResource
-from dagster_project.lib import code_location
+from dagster_project.lib import code_location, freshness
 from dagster_project.lib.history import recorded
 from dagster_project.lib.warehouse import replace_table
 from dagster_project.ml import tracking
@@ -25,10 +27,17 @@ from dagster_project.ml import tracking
 ML_TAGS = {"classification": "internal", "domain": "ai"}
 
 
-def write_frame(frame: pd.DataFrame, path: Path) -> None:
-    """Write `frame` to `path` atomically: readers see the old file or the new one, never half."""
+def write_frame(frame: pd.DataFrame, path: Path, data_versions: dict[str, str]) -> None:
+    """Write `frame` to `path` atomically: readers see the old file or the new one, never half.
+
+    The file records the deliveries it was built from (`freshness.parquet_versions` reads them),
+    so a model trained on it can say which data it learnt from.
+    """
     tmp = path.with_suffix(".tmp.parquet")
-    frame.to_parquet(tmp, index=False)
+    table = freshness.write_parquet_versions(
+        pa.Table.from_pandas(frame, preserve_index=False), data_versions
+    )
+    pq.write_table(table, tmp)
     os.replace(tmp, path)
 
 

@@ -16,7 +16,8 @@ th,td{border-bottom:1px solid #e6e8ef;padding:.3rem .5rem;text-align:left;vertic
 th{background:#f4f6fa}td.n{text-align:right;font-variant-numeric:tabular-nums}
 .good{background:#e3f5e8}.fair{background:#fff4d6}.poor{background:#fde2e1}
 .cards{display:flex;gap:1rem;flex-wrap:wrap}.card{border:1px solid #dde;border-radius:8px;padding:.7rem 1rem;min-width:170px}
-.card b{font-size:1.5rem;display:block}.muted{color:#667}code{font-size:.85rem}
+.card b{font-size:1.5rem;display:block}.muted{color:#667}
+.stale{background:#fff3cd;border:2px solid #b45309;padding:.5rem 1rem;margin-bottom:1rem}code{font-size:.85rem}
 """
 
 

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import UTC, datetime
-from html import escape
+from html import escape, unescape
+from pathlib import Path
 
 import mlflow
 import pandas as pd
 import plotly.graph_objects as go
 
+from dagster_project.lib import freshness
 from dagster_project.lib.quality import DIMENSIONS, dimension_scores
 from dagster_project.lib.runs import complete_runs
 from dagster_project.lib.warehouse import fetch_dicts
@@ -26,6 +29,9 @@ LANGUAGES = ("en", "ko")
 # scenario columns that are not the business's assumptions
 INTERNAL_COLUMNS = {"scenario_id", "volume_factor", "automation_factor"}
 ROUTER, FORECASTER = "intent_router", "demand_forecaster"
+# the page's STALE banner sits between these markers; `restamp` rewrites it as data moves on
+FRESHNESS_START, FRESHNESS_END = "<!-- freshness -->", "<!-- /freshness -->"
+VERSIONS_ID = "roi-data-versions"
 
 TEXT = {
     "en": {
@@ -92,6 +98,11 @@ TEXT = {
         "measured_how": "measured: mean of the complete months in the ticket data",
         "given_how": "given in params.yaml",
         "generated": "Generated {when} from git commit {commit}.",
+        "stale": "STALE: these figures are not those of the data now in the warehouse. A newer "
+        "delivery arrived and this report was not rebuilt from it (it was refused, or its run did "
+        "not reach the ROI); the figures below are those of the deliveries named here.",
+        "stale_source": "{source}: this report comes from delivery {old}; the warehouse now holds "
+        "{new}.",
         "inventory": "Data-asset inventory: every asset, its owner and classification",
         "audit": "Audit trail: the latest runs",
         "inventory_cols": ["asset", "group", "owners", "classification", "grain", "checks"],
@@ -178,6 +189,10 @@ TEXT = {
         "measured_how": "측정값: 티켓 데이터의 완전한 월 평균",
         "given_how": "params.yaml에 지정",
         "generated": "{when} 생성, git 커밋 {commit}.",
+        "stale": "최신 아님: 이 수치는 지금 웨어하우스에 있는 데이터의 수치가 아닙니다. 새 데이터가 "
+        "들어왔지만 이 보고서는 그 데이터로 다시 만들어지지 않았습니다(거부되었거나 실행이 ROI까지 "
+        "가지 못함). 아래 수치는 여기 적힌 데이터의 수치입니다.",
+        "stale_source": "{source}: 이 보고서의 데이터 {old}, 웨어하우스의 현재 데이터 {new}.",
         "inventory": "데이터 자산 목록: 모든 자산과 소유자, 분류",
         "audit": "감사 기록: 최근 실행",
         "inventory_cols": ["자산", "그룹", "소유자", "분류", "단위(grain)", "검사 수"],
@@ -371,6 +386,7 @@ def _num(value, digits: int = 1) -> str:
 def render(data: dict, language: str) -> str:
     t = TEXT[language]
     s = data["summary"]
+    versions = {x["source"]: x["fingerprint"] for x in data["loads"]}
     cur = s["currency"]
     m = lambda v: money(v, cur, language)  # noqa: E731
     h = int(s["horizon_months"])
@@ -607,6 +623,7 @@ def render(data: dict, language: str) -> str:
 <html lang="{language}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{escape(t["title"])}</title><style>{STYLE}</style></head><body>
+{FRESHNESS_START}{FRESHNESS_END}
 <h1>{escape(t["title"])}</h1>
 <p>{escape(t["intro"].format(currency=cur))}</p>
 <div class="cards">{cards_html}</div>
@@ -637,8 +654,45 @@ def render(data: dict, language: str) -> str:
 <table>{sources}</table>
 <p class="muted">{escape(t["generated"].format(when=when, commit=data["git_commit"][:12]))}</p>
 <script type="application/json" id="roi-figures">{escape(json.dumps(headline(s), default=str))}</script>
+<script type="application/json" id="{VERSIONS_ID}">{escape(json.dumps(versions, sort_keys=True))}</script>
 </body></html>
 """
+
+
+def restamp(path: Path, current: dict[str, str]) -> bool:
+    """Rewrite the STALE banner of the ROI page at `path` for the warehouse's `current` deliveries.
+
+    The page records the deliveries its figures come from; when one of them is no longer current
+    (a newer delivery was refused, or its run stopped before the ROI) the page says so at the top,
+    naming each source; when they are current again the banner goes. True if the page is stale.
+    Called after every page build, so a page written earlier is marked as soon as data moves on.
+    """
+    page = path.read_text(encoding="utf-8")
+    found = re.search(rf'<script type="application/json" id="{VERSIONS_ID}">(.*?)</script>', page)
+    start, end = page.find(FRESHNESS_START), page.find(FRESHNESS_END)
+    if found is None or start < 0 or end < start:
+        return False  # not a page of this version: the next build writes one
+    language = re.search(r'<html lang="(\w+)"', page).group(1)
+    t = TEXT[language if language in TEXT else "en"]
+    moved = freshness.changed(json.loads(unescape(found.group(1))), current)
+    banner = ""
+    if moved:
+        items = "".join(
+            f"<li>{escape(t['stale_source'].format(source=src, old=old[:12], new=new[:12]))}</li>"
+            for src, old, new in moved
+        )
+        banner = f'<div class="stale"><p><b>{escape(t["stale"])}</b></p><ul>{items}</ul></div>'
+    updated = page[: start + len(FRESHNESS_START)] + banner + page[end:]
+    if updated != page:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(updated, encoding="utf-8")
+        tmp.replace(path)
+    return bool(moved)
+
+
+def restamp_all(folder: Path, current: dict[str, str]) -> list[Path]:
+    """Restamp every ROI page (each language) in `folder`; the stale ones."""
+    return [p for p in sorted(folder.glob("roi_report*.html")) if restamp(p, current)]
 
 
 def _audit_row(r: dict) -> list:

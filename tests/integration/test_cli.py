@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import re
 
 from dagster_project import cli
@@ -38,7 +39,33 @@ def test_run_prints_a_summary_that_matches_duckdb(warehouse, monkeypatch, capsys
     assert str(warehouse.db_path) in out
     assert "STALE" not in out
 
-    # a new delivery that is refused: the published ROI is no longer that of the warehouse's data
+    # every published figure names the deliveries it comes from: the ones the staged layer holds,
+    # which the dbt mart and the Python reader agree on
+    import duckdb
+
+    from dagster_project.lib import freshness
+    from dagster_project.reports import roi_report
+
+    metrics = warehouse.root / "outputs" / "metrics"
+    with duckdb.connect(str(warehouse.db_path), read_only=True) as con:
+        staged = freshness.staged_versions(con)
+        in_mart = dict(
+            con.execute("select source, fingerprint from marts.mart_data_versions").fetchall()
+        )
+        before = freshness.current_versions(con)
+    assert in_mart == staged and set(staged) == {"order_lines", "messages", "ticket_events"}
+    published = {
+        name: json.loads((metrics / name).read_text())["data_versions"]
+        for name in ("router.json", "forecast.json", "roi.json")
+    }
+    assert published["router.json"] == {"messages": staged["messages"]}
+    assert published["forecast.json"] == {"order_lines": staged["order_lines"]}
+    assert published["roi.json"] == staged
+    page = warehouse.root / "outputs" / "reports" / "roi_report.html"
+    assert 'class="stale"' not in page.read_text(encoding="utf-8")
+
+    # a new order delivery that is refused: the figures built from orders are no longer those of
+    # the warehouse's data, and every place that shows them says so; the router's are still current
     from tests.conftest import FIXTURE_FILES, FIXTURES
 
     with gzip.open(FIXTURES / "order_lines.csv.gz", "rt", encoding="utf-8") as src:
@@ -47,12 +74,28 @@ def test_run_prints_a_summary_that_matches_duckdb(warehouse, monkeypatch, capsys
     with gzip.open(header_only, "wt", encoding="utf-8") as dst:
         dst.write(header)
     warehouse.write_catalog(files={**FIXTURE_FILES, "order_lines": [{"path": str(header_only)}]})
-    assert cli.main(["run", "--select", "group:raw"]) == 1
+    assert cli.main(["run"]) == 1
     capsys.readouterr()
     assert cli.main(["summary"]) == 0
     later = capsys.readouterr().out
-    assert "STALE" in later
-    assert re.search(r"order_lines: the ROI was computed from delivery \w{12}", later)
+    with duckdb.connect(str(warehouse.db_path), read_only=True) as con:
+        now = freshness.current_versions(con)
+    new, old = now["order_lines"][:12], staged["order_lines"][:12]
+    assert new != old and now["messages"] == before["messages"]
+    router_part, rest = later.split("demand forecaster")
+    assert "STALE" not in router_part
+    for what in ("metrics/forecast.json", "metrics/roi.json (and the ROI report)"):
+        assert f"order_lines: {what} comes from delivery {old}, the warehouse now holds {new}" in (
+            rest
+        )
+    # the ROI page written before the refused delivery now carries the banner, naming both
+    html = page.read_text(encoding="utf-8")
+    banner = html.split(roi_report.FRESHNESS_START)[1].split(roi_report.FRESHNESS_END)[0]
+    assert 'class="stale"' in banner and old in banner and new in banner
+    assert "messages" not in banner
+    # and loses it once the warehouse's deliveries are the page's again
+    assert roi_report.restamp(page, before) is False
+    assert 'class="stale"' not in page.read_text(encoding="utf-8")
 
 
 def test_every_run_leaves_one_audit_row(warehouse, monkeypatch, capsys):

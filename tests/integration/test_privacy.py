@@ -3,7 +3,6 @@ that carries any, on deliveries cut from the real fixtures."""
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import gzip
 import io
@@ -184,13 +183,13 @@ def test_no_clear_personal_value_leaves_raw(warehouse, pipeline, tmp_path):
                 leaks += [f"{path.name} {schema}.{table}: {v}" for v in _clear_values_in(text)]
     from tests.conftest import dagster_instance
 
-    with contextlib.nullcontext(dagster_instance()) as instance:
-        for run in instance.get_runs():
-            for entry in instance.all_logs(run.run_id):
-                event = entry.dagster_event
-                if event is not None and event.event_type_value.startswith("ASSET_CHECK"):
-                    found = _clear_values_in(serialize_value(event.event_specific_data))
-                    leaks += [f"event log {event.asset_key}: {v}" for v in found]
+    instance = dagster_instance()
+    for run in instance.get_runs():
+        for entry in instance.all_logs(run.run_id):
+            event = entry.dagster_event
+            if event is not None and event.event_type_value.startswith("ASSET_CHECK"):
+                found = _clear_values_in(serialize_value(event.event_specific_data))
+                leaks += [f"event log {event.asset_key}: {v}" for v in found]
     for folder in (warehouse.root / "outputs" / "reports", warehouse.root / "mlflow"):
         files_seen = [p for p in folder.rglob("*") if p.is_file()]
         if folder.name == "reports" and not files_seen:

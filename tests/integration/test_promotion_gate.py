@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import gzip
 
@@ -114,8 +113,7 @@ def test_a_check_result_for_older_data_does_not_count(upstream_failed):
     )
     from tests.conftest import dagster_instance
 
-    with contextlib.nullcontext(dagster_instance()) as instance:
-        unchecked = job.execute_in_process(instance=instance)
+    unchecked = job.execute_in_process(instance=dagster_instance())
     assert unchecked.success and not unchecked.get_asset_check_evaluations()
     result = run_pipeline("group:router")
     evaluation = check_evaluations(result)["router_clears_promotion_gate"]
@@ -158,3 +156,47 @@ def test_the_champion_is_compared_on_the_candidates_test_split(warehouse, pipeli
     assert champion["accuracy"] == pytest.approx(observed["accuracy"], abs=0.01)
     assert gate.passed, gate.metadata["failures"].value
     assert _champion("intent_router") == "2"
+
+
+FORECAST_RUN = "group:raw or group:staged or group:marts or group:features or group:forecast"
+
+
+def test_a_forecast_champion_with_other_settings_is_backtested_again_on_the_candidates_data(
+    warehouse, pipeline
+):
+    """New data and new settings: the champion's stored backtest was measured on the old data, so
+    the gate backtests the champion's own settings on the candidate's extract. Training those
+    settings on that extract afterwards gives the very figures the gate scored the champion at."""
+    from dagster_project.defs.forecast.assets import NAME
+    from tests.conftest import materialization_metadata
+
+    assert pipeline().success
+    tracking.use_store(settings.mlflow_tracking_uri(), settings.mlflow_artifacts(), NAME)
+    stored = tracking.champion(NAME).metrics  # from the backtest on the first delivery
+    # the same retailer's export, five weeks shorter, and a forecaster with a slower learning rate
+    shorter = warehouse.root / "orders_to_october.csv.gz"
+    with (
+        gzip.open(FIXTURES / "order_lines.csv.gz", "rt", encoding="utf-8", newline="") as src,
+        gzip.open(shorter, "wt", encoding="utf-8", newline="") as dst,
+    ):
+        rows = csv.reader(src)
+        writer = csv.writer(dst, lineterminator="\n")
+        header = next(rows)
+        writer.writerow(header)
+        date = header.index("InvoiceDate")
+        writer.writerows(r for r in rows if r[date] < "2011-11-01")
+    warehouse.write_catalog(files={**FIXTURE_FILES, "order_lines": [{"path": str(shorter)}]})
+    warehouse.write_params(forecast={"model": {"learning_rate": 0.02}})
+    result = pipeline(FORECAST_RUN)
+    gate = check_evaluations(result)["forecaster_clears_promotion_gate"]
+    champion = gate.metadata["champion_metrics"].value
+    observed = gate.metadata["observed"].value
+    assert set(champion) == {"wape_model", "mase_model"}
+    for metric in champion:
+        assert champion[metric] != pytest.approx(stored[metric], rel=1e-6), metric  # not old data
+        assert champion[metric] != pytest.approx(observed[metric], rel=1e-6), metric  # not mine
+    # the champion's settings trained on the shorter extract: the figures the gate re-scored
+    warehouse.write_params()
+    again = materialization_metadata(pipeline(FORECAST_RUN), "ml/demand_model")
+    for metric in champion:
+        assert again[metric] == pytest.approx(champion[metric], rel=1e-9), metric

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-
 from dagster_project.lib.quality import DIMENSIONS
 from tests.conftest import run_pipeline
 
@@ -105,20 +103,33 @@ def test_runs_from_the_ui_get_their_pages_rebuilt_after_all_their_checks(warehou
     import dagster as dg
 
     from dagster_project.definitions import defs
-    from dagster_project.defs.quality.sensors import REPORT_KEYS, reports_after_runs
+    from dagster_project.defs.quality.sensors import QUALITY_PAGE, REPORT_KEYS, reports_after_runs
+    from tests.conftest import FIXTURE_FILES, dagster_instance
 
     job = defs.resolve_implicit_global_asset_job_def()
     keys = [dg.AssetKey(["raw", "order_lines"])]
-    from tests.conftest import dagster_instance
 
-    with contextlib.nullcontext(dagster_instance()) as instance:
-        ui_run = job.execute_in_process(instance=instance, asset_selection=keys)
-        cli_run = job.execute_in_process(
-            instance=instance, asset_selection=keys, tags={"ai_roi/launcher": "cli"}
-        )
-        context = dg.build_sensor_context(instance=instance)
-        requests = reports_after_runs(context)
-    assert [r.run_key for r in requests] == [f"reports-for-{ui_run.run_id}"]
+    instance = dagster_instance()
+    ui_run = job.execute_in_process(instance=instance, asset_selection=keys)
+    cli_run = job.execute_in_process(
+        instance=instance, asset_selection=keys, tags={"ai_roi/launcher": "cli"}
+    )
+    # a UI run that fails (a refused delivery): only the quality page is rebuilt after it
+    warehouse.write_catalog(
+        files={**FIXTURE_FILES, "order_lines": [{"path": str(warehouse.root / "missing.csv")}]}
+    )
+    failed_run = job.execute_in_process(
+        instance=instance, asset_selection=keys, raise_on_error=False
+    )
+    assert not failed_run.success
+    context = dg.build_sensor_context(instance=instance)
+    requests = reports_after_runs(context)
+    assert [r.run_key for r in requests] == [
+        f"reports-for-{ui_run.run_id}",
+        f"reports-for-{failed_run.run_id}",
+    ]
+    assert requests[0].asset_selection is None  # the whole reports job
+    assert requests[1].asset_selection == [QUALITY_PAGE]
     assert cli_run.run_id not in str(requests)
     # the request runs the sensor's job: the three report assets, nothing else
     job_def = defs.resolve_job_def("reports")
@@ -143,10 +154,9 @@ def test_a_killed_runs_partial_checks_draw_no_dip(warehouse):
     killed = "0" * 8 + "-dead-beef-0000-" + "0" * 12
     from tests.conftest import dagster_instance
 
-    with contextlib.nullcontext(dagster_instance()) as instance:
-        instance.add_run(
-            dg.DagsterRun(job_name="__ASSET_JOB", run_id=killed, status=dg.DagsterRunStatus.STARTED)
-        )
+    dagster_instance().add_run(
+        dg.DagsterRun(job_name="__ASSET_JOB", run_id=killed, status=dg.DagsterRunStatus.STARTED)
+    )
     with duckdb.connect(str(warehouse.db_path)) as con:
         partial = CheckRecord(
             asset_key="raw/order_lines",

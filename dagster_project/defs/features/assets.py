@@ -6,6 +6,7 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from dagster_project.defs.resources import OutputsResource, ParamsResource
+from dagster_project.lib import freshness
 from dagster_project.lib.ml_assets import write_frame
 from dagster_project.lib.warehouse import load_sql
 from dagster_project.ml import embeddings, router, tracking
@@ -57,6 +58,7 @@ def router_dataset(duckdb: DuckDBResource, outputs: OutputsResource) -> dg.Mater
     with duckdb.get_connection() as con:
         messages = con.execute(load_sql("ml/router_dataset")).df()
         vectors, encoded = _embeddings(con, messages["text"].tolist())
+        versions = freshness.staged_versions(con, ["messages"])
     emb = pd.DataFrame(
         vectors, columns=[f"{router.EMBEDDING_PREFIX}{i:03d}" for i in range(vectors.shape[1])]
     )
@@ -67,10 +69,11 @@ def router_dataset(duckdb: DuckDBResource, outputs: OutputsResource) -> dg.Mater
             f"the router needs messages in splits '{TRAIN}' and '{TEST}'; found {sorted(counts)}. "
             "Set `partition:` on the message files in the source catalogue."
         )
-    write_frame(data, path)
+    write_frame(data, path, versions)
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(data),
+            "data_versions": dg.MetadataValue.json(versions),
             "rows_by_split": dg.MetadataValue.json(counts),
             "labels": int(data["label"].nunique()),
             "embedding_model": embeddings.MODEL_NAME,
@@ -99,15 +102,17 @@ def demand_history(
             load_sql("ml/demand_history"),
             {"min_active_weeks": p.min_active_weeks, "top_products": p.top_products},
         ).df()
+        versions = freshness.staged_versions(con, ["order_lines"])
     if data.empty:
         raise dg.Failure(
             f"no product was sold in at least {p.min_active_weeks} weeks: lower "
             "forecast.min_active_weeks in params.yaml or load more history"
         )
-    write_frame(data, path)
+    write_frame(data, path, versions)
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(data),
+            "data_versions": dg.MetadataValue.json(versions),
             "products": int(data["stock_code"].nunique()),
             "first_week": str(data["week_start"].min().date()),
             "last_week": str(data["week_start"].max().date()),

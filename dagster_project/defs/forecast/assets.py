@@ -11,6 +11,7 @@ from mlflow.models import infer_signature
 
 from dagster_project.defs.features.assets import DEMAND_EXTRACT, DEMAND_HISTORY_KEY
 from dagster_project.defs.resources import MlflowResource, OutputsResource, ParamsResource
+from dagster_project.lib import freshness
 from dagster_project.lib.ml_assets import (
     ML_TAGS,
     latest_metadata,
@@ -59,6 +60,7 @@ def demand_model(
     fp = p.forecast
     panel = panel_of(outputs)
     path = outputs.path(*DEMAND_EXTRACT)
+    versions = freshness.parquet_versions(path) or {}
     try:
         backtest, scores = backtest_scores(panel, fp, p.seed)
     except ValueError as exc:
@@ -84,6 +86,7 @@ def demand_model(
                 "dagster_run_id": context.run.run_id,
                 "git_commit": tracking.git_commit(),
                 "data_path": path.name,
+                "data_versions": json.dumps(versions, sort_keys=True),
                 **tracking.file_hashes(path),
             }
         )
@@ -130,6 +133,7 @@ def demand_model(
         metadata={
             **{k: float(v) for k, v in summary.items()},
             "metrics": dg.MetadataValue.json({k: round(v, 6) for k, v in summary.items()}),
+            "data_versions": dg.MetadataValue.json(versions),
             "mlflow_run_id": run.info.run_id,
             "model_version": str(info.registered_model_version),
             "products": len(panel.products),
@@ -153,7 +157,10 @@ def demand_champion(
     with duckdb.get_connection() as con:
         backtest = con.execute(f"select * from ml.{CANDIDATE_BACKTEST}").df()
     publish_table(duckdb, backtest, "demand_backtest")
-    write_json(outputs.path("metrics", "forecast.json"), candidate["metrics"])
+    write_json(
+        outputs.path("metrics", "forecast.json"),
+        {**candidate["metrics"], "data_versions": candidate["data_versions"]},
+    )
     per_origin = (
         backtest.assign(
             **{m: (backtest[m] - backtest["actual"]).abs() for m in ("model", *forecast.BASELINES)}

@@ -6,10 +6,11 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from dagster_project.defs.resources import OutputsResource
-from dagster_project.lib import code_location
+from dagster_project.lib import code_location, freshness
 from dagster_project.lib.quality import DIMENSIONS, md_table
 from dagster_project.lib.runs import complete_runs
 from dagster_project.lib.warehouse import ensure_schemas, fetch_dicts, has_quality_mart
+from dagster_project.reports import roi_report
 from dagster_project.reports.quality_page import render_quality_page
 
 CHECK_RESULTS_KEY = dg.AssetKey(["quality", "check_results"])
@@ -144,13 +145,17 @@ def quality_page(
             ],
         )
         data = _page_data(con, context.instance)
+        current = freshness.current_versions(con)
     data["coverage"] = rows
     path = outputs.path(*REPORT_PATH)
     path.write_text(render_quality_page(data), encoding="utf-8")
+    # this page is built after every run, failed ones too: it marks an older ROI page stale
+    stale = roi_report.restamp_all(path.parent, current)
     by_dim = _coverage_by_dimension(rows)
     return dg.MaterializeResult(
         metadata={
             "path": str(path),
+            "stale_pages": dg.MetadataValue.json([p.name for p in stale]),
             "coverage_by_dimension": dg.MetadataValue.md(md_table(by_dim, limit=10)),
             "latest_scores": dg.MetadataValue.md(md_table(data["latest"], limit=200)),
             "assets": len(assets),

@@ -3,7 +3,8 @@
 A run of everything from the Dagster UI builds reports/quality_page as soon as its own upstream
 assets are done, before the checks of the models and the ROI (they are other steps); the pages
 would then miss them. `ai-roi run` builds the pages in a second run; this sensor does the same
-for every other successful run.
+for every other successful run. After a failed run it builds the quality page alone: it shows the
+failure, and marks the ROI report (whose figures are kept) stale.
 """
 
 import dagster as dg
@@ -11,8 +12,9 @@ import dagster as dg
 from dagster_project.lib.audit import CLI_TAG
 from dagster_project.lib.runs import cursor_after, finished_runs
 
+QUALITY_PAGE = dg.AssetKey(["reports", "quality_page"])
 REPORT_KEYS = [
-    dg.AssetKey(["reports", "quality_page"]),
+    QUALITY_PAGE,
     dg.AssetKey(["exports", "marts"]),
     dg.AssetKey(["reports", "roi_report"]),
 ]
@@ -31,10 +33,13 @@ reports_job = dg.define_asset_job(
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Rebuilds the quality page, the export and the ROI report after every successful "
-    "run not launched by ai-roi run (which builds them itself), so they hold all its checks.",
+    "run not launched by ai-roi run (which builds them itself), so they hold all its checks; "
+    "after a failed run, the quality page only (it marks the ROI report stale).",
 )
 def reports_after_runs(context: dg.SensorEvaluationContext):
-    records = finished_runs(context, statuses=[dg.DagsterRunStatus.SUCCESS])
+    records = finished_runs(
+        context, statuses=[dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE]
+    )
     cursor, requests = context.cursor, []
     for record in records:
         run = record.dagster_run
@@ -43,8 +48,15 @@ def reports_after_runs(context: dg.SensorEvaluationContext):
             continue  # the CLI builds its own pages; a reports run needs no pages after it
         if not set(run.asset_selection or []) - set(REPORT_KEYS) and run.asset_selection:
             continue  # a run of the pages alone
+        # after a failed run only the quality page (it reports the failure and marks the ROI
+        # report stale); the export and the ROI report keep the last good figures
+        failed = run.status == dg.DagsterRunStatus.FAILURE
         requests.append(
-            dg.RunRequest(run_key=f"reports-for-{run.run_id}", tags={REPORTS_TAG: run.run_id})
+            dg.RunRequest(
+                run_key=f"reports-for-{run.run_id}",
+                tags={REPORTS_TAG: run.run_id},
+                asset_selection=[QUALITY_PAGE] if failed else None,
+            )
         )
     context.update_cursor(cursor)
     return requests or dg.SkipReason("no new run to report on")

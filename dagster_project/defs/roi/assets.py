@@ -16,6 +16,7 @@ from dagster_project.defs.resources import (
     OutputsResource,
     ParamsResource,
 )
+from dagster_project.lib import freshness
 from dagster_project.lib.history import recorded
 from dagster_project.lib.ml_assets import write_json
 from dagster_project.lib.quality import md_table
@@ -115,6 +116,7 @@ def api_spend_within_budget(
 )
 def roi_report_page(
     context: dg.AssetExecutionContext,
+    duckdb: DuckDBResource,
     marts_export: MartsExportResource,
     params: ParamsResource,
     mlflow_store: MlflowResource,
@@ -128,6 +130,8 @@ def roi_report_page(
         data = roi_report.gather(con, mlflow_store, context.instance)
     path = outputs.path("reports", roi_report.file_name(language))
     path.write_text(roi_report.render(data, language), encoding="utf-8")
+    with duckdb.get_connection() as con:  # the deliveries now current: is the export behind?
+        stale = bool(roi_report.restamp_all(path.parent, freshness.current_versions(con)))
     s = data["summary"]
     run_id = _log_to_mlflow(context, mlflow_store, data, language)
     figures = {
@@ -140,6 +144,7 @@ def roi_report_page(
         metadata={
             "path": str(path),
             "language": language,
+            "stale": stale,
             "roi_12m_pct": s["roi_12m_pct"],
             "roi_horizon_pct": s["roi_horizon_pct"],
             "net_benefit_12m": s["net_benefit_12m"],

@@ -1,5 +1,6 @@
 """Support-request intent router: dataset -> model -> evaluation -> champion -> routed messages."""
 
+import json
 import re
 
 import dagster as dg
@@ -11,6 +12,7 @@ from mlflow.models import infer_signature
 
 from dagster_project.defs.features.assets import ROUTER_DATASET_KEY, ROUTER_EXTRACT, TEST, TRAIN
 from dagster_project.defs.resources import MlflowResource, OutputsResource, ParamsResource
+from dagster_project.lib import freshness
 from dagster_project.lib.ml_assets import (
     ML_TAGS,
     latest_metadata,
@@ -55,6 +57,7 @@ def router_model(
     data = _dataset(outputs)
     train = data[data["split"] == TRAIN]
     path = outputs.path(*ROUTER_EXTRACT)
+    versions = freshness.parquet_versions(path) or {}
     experiment = mlflow_store.experiment(NAME)
     with mlflow.start_run(
         experiment_id=experiment, run_name=f"router-{context.run.run_id[:8]}"
@@ -64,6 +67,7 @@ def router_model(
                 "dagster_run_id": context.run.run_id,
                 "git_commit": tracking.git_commit(),
                 "data_path": path.name,
+                "data_versions": json.dumps(versions, sort_keys=True),
                 **tracking.file_hashes(path),
             }
         )
@@ -98,6 +102,7 @@ def router_model(
         metadata={
             "mlflow_run_id": run.info.run_id,
             "model_version": str(info.registered_model_version),
+            "data_versions": dg.MetadataValue.json(versions),
             "threshold": threshold.value,
             "cv_auto_precision": threshold.cv_precision,
             "cv_automation_rate": threshold.cv_coverage,
@@ -114,6 +119,7 @@ def router_evaluation(
     mlflow_store.experiment(NAME)
     model = mlflow.sklearn.load_model(f"models:/{NAME}/{trained['model_version']}")
     test = test_split(outputs)
+    versions = freshness.parquet_versions(outputs.path(*ROUTER_EXTRACT)) or {}
     inputs = test[list(model.feature_names_in_)]
     metrics, curve, per_intent = router.evaluate(model, inputs, test["label"], trained["threshold"])
     with mlflow.start_run(run_id=trained["mlflow_run_id"]):
@@ -135,6 +141,7 @@ def router_evaluation(
             "mlflow_run_id": trained["mlflow_run_id"],
             "threshold": trained["threshold"],
             "metrics": dg.MetadataValue.json(summary),
+            "data_versions": dg.MetadataValue.json(versions),
             "weakest_intents": dg.MetadataValue.json(dict(worst)),
         }
     )
@@ -151,7 +158,11 @@ def router_champion(
         context, mlflow_store, outputs, model_name=NAME, candidate_key=EVALUATION_KEY
     )
     candidate = latest_metadata(context, EVALUATION_KEY)
-    write_json(outputs.path("metrics", "router.json"), candidate["metrics"])
+    # the figures say which delivery they were measured on: `ai-roi summary` marks them stale
+    write_json(
+        outputs.path("metrics", "router.json"),
+        {**candidate["metrics"], "data_versions": candidate["data_versions"]},
+    )
     table = mlflow.artifacts.load_dict(
         f"runs:/{candidate['mlflow_run_id']}/coverage_at_precision.json"
     )

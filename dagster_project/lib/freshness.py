@@ -1,0 +1,105 @@
+"""Which deliveries a published figure comes from, and whether the warehouse has moved on since.
+
+A delivery is identified by its fingerprint in raw._loads (sha256 of its files and column mapping).
+Every figure the product publishes (metrics/*.json, the models' MLflow runs, the ROI report)
+records the fingerprints of the deliveries it was computed from, read from what the staged layer
+holds (`staged_versions`): that is the data the marts and extracts were built from, which is not
+the newest delivery when that one was refused. A figure is stale when the current delivery of one
+of its sources (`current_versions`) is not the one it was computed from.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+
+# the key under which an extract's parquet file records the deliveries it was built from
+PARQUET_KEY = b"ai_roi.data_versions"
+
+
+def current_versions(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """Each source's current delivery fingerprint: the newest delivery, accepted or not."""
+    if not _has_table(con, "raw", "_loads"):
+        return {}
+    return dict(
+        con.execute("select source, fingerprint from raw._loads where is_current").fetchall()
+    )
+
+
+def staged_versions(
+    con: duckdb.DuckDBPyConnection, sources: list[str] | None = None
+) -> dict[str, str]:
+    """The fingerprint of the delivery each staged table was built from, by source.
+
+    Every staged table keeps its rows' `_load_id`; a source whose staged rows came from more than
+    one delivery (it should not happen) gets their fingerprints joined with '+', so it never
+    matches a single current delivery and reads as stale.
+    """
+    tables = con.execute(
+        "select distinct table_name from duckdb_columns()"
+        " where schema_name = 'staged' and column_name = '_load_id' order by 1"
+    ).fetchall()
+    if not tables or not _has_table(con, "raw", "_loads"):
+        return {}
+    ids = " union ".join(f'select distinct _load_id from staged."{t}"' for (t,) in tables)
+    rows = con.execute(
+        "select source, string_agg(fingerprint, '+' order by fingerprint) from raw._loads"
+        f" where load_id in ({ids}) group by source order by source"
+    ).fetchall()
+    return {s: f for s, f in rows if sources is None or s in sources}
+
+
+def changed(used: dict[str, str], current: dict[str, str]) -> list[tuple[str, str, str]]:
+    """(source, delivery used, delivery now current) for each source of `used` that moved on.
+
+    Only the sources the figures were computed from count: a new message delivery does not make
+    the forecast stale.
+    """
+    return [
+        (source, fingerprint, current[source])
+        for source, fingerprint in sorted(used.items())
+        if source in current and current[source] != fingerprint
+    ]
+
+
+def stale_reasons(what: str, used: dict[str, str] | None, current: dict[str, str]) -> list[str]:
+    """Why figures computed from deliveries `used` are not those of the warehouse now (if not)."""
+    if not used:
+        return [f"{what} does not say which data it comes from: rebuild it"]
+    return [
+        f"{source}: {what} comes from delivery {old[:12]}, the warehouse now holds {new[:12]}"
+        for source, old, new in changed(used, current)
+    ]
+
+
+def short(versions: dict[str, str] | None) -> str:
+    """`source fingerprint12, ...`: how a page or summary line names its data."""
+    if not versions:
+        return "unknown"
+    return ", ".join(f"{s} {f[:12]}" for s, f in sorted(versions.items()))
+
+
+def write_parquet_versions(table, versions: dict[str, str]):
+    """`table` (a pyarrow Table) with `versions` in its schema metadata."""
+    meta = dict(table.schema.metadata or {})
+    meta[PARQUET_KEY] = json.dumps(versions, sort_keys=True).encode()
+    return table.replace_schema_metadata(meta)
+
+
+def parquet_versions(path: Path) -> dict[str, str] | None:
+    """The deliveries the extract at `path` was built from, or None if it does not say."""
+    meta = pq.read_schema(path).metadata or {}
+    raw = meta.get(PARQUET_KEY)
+    return json.loads(raw) if raw is not None else None
+
+
+def _has_table(con, schema: str, table: str) -> bool:
+    return bool(
+        con.execute(
+            "select count(*) from duckdb_tables() where schema_name = $s and table_name = $t",
+            {"s": schema, "t": table},
+        ).fetchone()[0]
+    )
