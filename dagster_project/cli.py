@@ -124,7 +124,7 @@ def _print_roi(current: dict[str, str]) -> None:
     print(
         f"\nAI ROI ({roi_file}; marts.mart_roi_*; data {freshness.short(r.get('data_versions'))})"
     )
-    _print_stale("metrics/roi.json (and the ROI report)", r, current)
+    _print_stale("metrics/roi.json (and the ROI report and the export)", r, current)
     print(
         f"  first 12 months    net benefit {r['net_benefit_12m']:,.0f} {cur}, "
         f"ROI {r['roi_12m_pct']:,.1f} %; payback {payback}"

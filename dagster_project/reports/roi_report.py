@@ -100,7 +100,8 @@ TEXT = {
         "generated": "Generated {when} from git commit {commit}.",
         "stale": "STALE: these figures are not those of the data now in the warehouse. A newer "
         "delivery arrived and this report was not rebuilt from it (it was refused, or its run did "
-        "not reach the ROI); the figures below are those of the deliveries named here.",
+        "not reach the ROI); the figures below, and the consumers' export, are those of the deliveries "
+        "named here.",
         "stale_source": "{source}: this report comes from delivery {old}; the warehouse now holds "
         "{new}.",
         "inventory": "Data-asset inventory: every asset, its owner and classification",
@@ -191,7 +192,7 @@ TEXT = {
         "generated": "{when} 생성, git 커밋 {commit}.",
         "stale": "최신 아님: 이 수치는 지금 웨어하우스에 있는 데이터의 수치가 아닙니다. 새 데이터가 "
         "들어왔지만 이 보고서는 그 데이터로 다시 만들어지지 않았습니다(거부되었거나 실행이 ROI까지 "
-        "가지 못함). 아래 수치는 여기 적힌 데이터의 수치입니다.",
+        "가지 못함). 아래 수치와 소비자용 내보내기(export)는 여기 적힌 데이터의 수치입니다.",
         "stale_source": "{source}: 이 보고서의 데이터 {old}, 웨어하우스의 현재 데이터 {new}.",
         "inventory": "데이터 자산 목록: 모든 자산과 소유자, 분류",
         "audit": "감사 기록: 최근 실행",

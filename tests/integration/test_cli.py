@@ -84,7 +84,7 @@ def test_run_prints_a_summary_that_matches_duckdb(warehouse, monkeypatch, capsys
     assert new != old and now["messages"] == before["messages"]
     router_part, rest = later.split("demand forecaster")
     assert "STALE" not in router_part
-    for what in ("metrics/forecast.json", "metrics/roi.json (and the ROI report)"):
+    for what in ("metrics/forecast.json", "metrics/roi.json (and the ROI report and the export)"):
         assert f"order_lines: {what} comes from delivery {old}, the warehouse now holds {new}" in (
             rest
         )
