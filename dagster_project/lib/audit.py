@@ -119,7 +119,7 @@ def collect(
                 key = materialization.asset_key.to_user_string()
                 meta = {k: v.value for k, v in materialization.metadata.items()}
                 quarantined += int(meta.get("rows_quarantined") or 0)
-                if key in MODEL_ASSETS and "model_version" in meta:
+                if key in MODEL_ASSETS and "model_version" in meta and not meta.get("reused"):
                     trained[MODEL_ASSETS[key]] = str(meta["model_version"])
                 if key in CHAMPION_ASSETS and "champion_version" in meta:
                     promoted[CHAMPION_ASSETS[key]] = str(meta["champion_version"])

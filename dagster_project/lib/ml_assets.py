@@ -25,6 +25,25 @@ from dagster_project.ml import tracking
 
 # Tags of the AI use cases' assets that hold no personal data.
 ML_TAGS = {"classification": "internal", "domain": "ai"}
+# A run with this tag set to "true" trains every model again (`ai-roi run --full-refresh`).
+FULL_REFRESH_TAG = "ai_roi/full_refresh"
+
+
+def reusable_version(context, model_name: str, key: str) -> tracking.TrainedVersion | None:
+    """The registered version trained with the same training key, unless the run asks to retrain.
+
+    A model whose extract, settings and training code are those of a registered version is that
+    version: training it again would register an identical copy (and take minutes).
+    """
+    if context.run.tags.get(FULL_REFRESH_TAG) == "true":
+        return None
+    found = tracking.trained_version(model_name, key)
+    if found is not None:
+        context.log.info(
+            f"{model_name}: extract, settings and code unchanged since version {found.version} "
+            f"(MLflow run {found.run_id}); reusing it instead of training again"
+        )
+    return found
 
 
 def write_frame(frame: pd.DataFrame, path: Path, data_versions: dict[str, str]) -> None:

@@ -3,11 +3,16 @@
 Every training run records its parameters, metrics, the model (with signature and input
 example), the git commit, the exact data it was trained on (file hashes, the same md5 DVC uses)
 and the Dagster run id. Each model is registered as a new version; `champion` is an alias.
+
+A run also records its training key (`training_key`): the extract's sha256, every setting that
+shapes the model and the code that trains it. A later run with the same key reuses that version
+(`trained_version`) instead of registering an identical one.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -22,6 +27,7 @@ from mlflow.tracking import MlflowClient
 from dagster_project import settings
 
 CHAMPION = "champion"
+TRAINING_KEY_TAG = "training_key"
 
 
 def file_hashes(path: Path) -> dict[str, str]:
@@ -90,6 +96,46 @@ def champion(name: str) -> Champion | None:
 
 def promote(name: str, version: str) -> None:
     MlflowClient().set_registered_model_alias(name, CHAMPION, version)
+
+
+def training_key(data_sha256: str, settings_used: dict, code: list, libraries: list) -> str:
+    """What decides a trained model: its extract, its settings, its training code, its libraries.
+
+    `code` are the modules that train it (their source files are hashed), `libraries` the
+    modules whose version matters (scikit-learn). Same key, same model: training is skipped.
+    """
+    digest = hashlib.sha256()
+    digest.update(data_sha256.encode())
+    digest.update(json.dumps(settings_used, sort_keys=True, default=str).encode())
+    for module in sorted(code, key=lambda m: m.__name__):
+        digest.update(module.__name__.encode())
+        digest.update(Path(module.__file__).read_bytes())
+    for library in sorted(libraries, key=lambda m: m.__name__):
+        digest.update(f"{library.__name__}=={library.__version__}".encode())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class TrainedVersion:
+    version: str
+    run_id: str
+    metrics: dict[str, float]
+
+
+def trained_version(name: str, key: str) -> TrainedVersion | None:
+    """The newest registered version of model `name` trained with training key `key`, if any."""
+    client = MlflowClient()
+    try:
+        versions = client.search_model_versions(f"name = '{name}'")
+    except MlflowException:
+        return None
+    for version in sorted(versions, key=lambda v: int(v.version), reverse=True):
+        if version.run_id is None:
+            continue
+        run = client.get_run(version.run_id)
+        if run.data.tags.get(TRAINING_KEY_TAG) == key:
+            return TrainedVersion(str(version.version), version.run_id, run.data.metrics)
+    return None
 
 
 def export_champion(name: str, destination: Path) -> Path:

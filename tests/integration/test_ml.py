@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
+from dagster_project.lib.warehouse import table_fingerprint
 from tests.conftest import (
     FIXTURE_FILES,
     FIXTURES,
@@ -95,19 +96,51 @@ def test_metrics_files_match_mlflow(built):
     assert forecast_metrics["wape_ratio_to_naive"] == pytest.approx(ratio, abs=1e-5)
 
 
-def test_rerun_on_the_same_data_gives_identical_metrics(warehouse, pipeline):
+def _published(warehouse) -> dict:
+    files = {
+        f: (_outputs(warehouse) / "metrics" / f).read_bytes()
+        for f in ("router.json", "forecast.json")
+    }
+    with warehouse.connect() as con:
+        # the figures, not which run they are filed under
+        backtest = table_fingerprint(
+            con, "(select * exclude (mlflow_run_id, model_version) from ml.demand_backtest)"
+        )
+        run_ids = con.execute("select distinct mlflow_run_id from ml.demand_backtest").fetchall()
+    return {**files, "ml.demand_backtest": backtest, "backtest runs": len(run_ids)}
+
+
+def _trained(result) -> dict[str, tuple[str, bool]]:
+    """Model asset -> (version, reused) in `result`."""
+    return {
+        key: (meta["model_version"], meta["reused"])
+        for key in ("ml/router_model", "ml/demand_model")
+        for meta in [materialization_metadata(result, key)]
+    }
+
+
+def test_an_unchanged_model_is_reused_and_retrained_alike_on_request(warehouse, pipeline):
+    """Same extract, settings and code: the registered version is reused, not trained again.
+    --full-refresh trains it again and gets byte-identical figures; a changed setting retrains."""
+    from dagster_project.lib.ml_assets import FULL_REFRESH_TAG
+
     assert pipeline().success
-    first = {
-        f: (_outputs(warehouse) / "metrics" / f).read_bytes()
-        for f in ("router.json", "forecast.json")
-    }
-    assert pipeline(ML_GROUPS).success
-    second = {
-        f: (_outputs(warehouse) / "metrics" / f).read_bytes()
-        for f in ("router.json", "forecast.json")
-    }
-    assert first == second
+    first = _published(warehouse)
+    again = pipeline(ML_GROUPS)
+    assert again.success
+    assert _trained(again) == {"ml/router_model": ("1", True), "ml/demand_model": ("1", True)}
+    assert _published(warehouse) == first
+    assert len(_client().search_model_versions("name = 'intent_router'")) == 1
+
+    refreshed = pipeline(ML_GROUPS, tags={FULL_REFRESH_TAG: "true"})
+    assert refreshed.success
+    assert _trained(refreshed) == {"ml/router_model": ("2", False), "ml/demand_model": ("2", False)}
+    assert _published(warehouse) == first  # training is deterministic
     assert str(_client().get_model_version_by_alias("intent_router", "champion").version) == "2"
+
+    warehouse.write_params(forecast={"model": {"learning_rate": 0.02}})
+    changed = pipeline(ML_GROUPS)
+    assert _trained(changed) == {"ml/router_model": ("2", True), "ml/demand_model": ("3", False)}
 
 
 def _write_messages(path: Path, frame: pd.DataFrame) -> None:

@@ -1,12 +1,16 @@
 """Product demand forecaster: weekly history -> backtested model -> champion -> forecast table."""
 
 import json
+import sys
+import tempfile
+from pathlib import Path
 
 import dagster as dg
 import mlflow
 import pandas as pd
 import sklearn
 from dagster_duckdb import DuckDBResource
+from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
 from dagster_project.defs.features.assets import DEMAND_EXTRACT, DEMAND_HISTORY_KEY
@@ -18,6 +22,7 @@ from dagster_project.lib.ml_assets import (
     load_champion,
     promote_champion,
     publish_table,
+    reusable_version,
     write_json,
 )
 from dagster_project.ml import forecast, tracking
@@ -28,6 +33,10 @@ CHAMPION_KEY = dg.AssetKey(["ml", "demand_champion"])
 FORECAST_KEY = dg.AssetKey(["ml", "demand_forecast"])
 CANDIDATE_BACKTEST = "demand_backtest_candidate"
 PARAMS_ARTIFACT = "forecast_params.json"
+BACKTEST_ARTIFACT = "backtest.parquet"
+SUMMARY_ARTIFACT = "training_summary.json"
+# this module trains the model: its source is part of the training key
+THIS = sys.modules[__name__]
 
 
 def backtest_scores(panel: forecast.Panel, fp, seed: int) -> tuple[pd.DataFrame, dict]:
@@ -55,12 +64,27 @@ def demand_model(
     mlflow_store: MlflowResource,
     outputs: OutputsResource,
 ) -> dg.MaterializeResult:
-    """Forecaster backtested on rolling origins against naive baselines, then fitted on all history; one MLflow model version per run. Its backtest goes to ml.demand_backtest_candidate (one row per product, origin and horizon) until the gate lets it through."""
+    """Forecaster backtested on rolling origins against naive baselines, then fitted on all history; one MLflow model version per distinct extract, settings and code (an unchanged one is reused). Its backtest goes to ml.demand_backtest_candidate (one row per product, origin and horizon) until the gate lets it through."""
     p = params.load()
     fp = p.forecast
-    panel = panel_of(outputs)
     path = outputs.path(*DEMAND_EXTRACT)
     versions = freshness.parquet_versions(path) or {}
+    hashes = tracking.file_hashes(path)
+    experiment = mlflow_store.experiment(NAME)
+    settings_used = {"seed": p.seed, "forecast": fp.model_dump(mode="json", exclude={"gate"})}
+    key = tracking.training_key(hashes["data_sha256"], settings_used, [forecast, THIS], [sklearn])
+    reused = reusable_version(context, NAME, key)
+    if reused is not None:
+        saved = _saved_training(reused.run_id)
+        if saved is not None:
+            summary, backtest, sizes = saved
+            publish_table(
+                duckdb,
+                backtest.assign(mlflow_run_id=reused.run_id, model_version=reused.version),
+                CANDIDATE_BACKTEST,
+            )
+            return _model_result(summary, versions, reused.run_id, reused.version, sizes, key, True)
+    panel = panel_of(outputs)
     try:
         backtest, scores = backtest_scores(panel, fp, p.seed)
     except ValueError as exc:
@@ -77,7 +101,6 @@ def demand_model(
     summary["wape_improvement_vs_naive_pct"] = 100 * (1 - summary["wape_ratio_to_naive"])
     summary["interval_coverage"] = forecast.interval_coverage(backtest, offsets)
 
-    experiment = mlflow_store.experiment(NAME)
     with mlflow.start_run(
         experiment_id=experiment, run_name=f"forecast-{context.run.run_id[:8]}"
     ) as run:
@@ -87,7 +110,8 @@ def demand_model(
                 "git_commit": tracking.git_commit(),
                 "data_path": path.name,
                 "data_versions": json.dumps(versions, sort_keys=True),
-                **tracking.file_hashes(path),
+                tracking.TRAINING_KEY_TAG: key,
+                **hashes,
             }
         )
         flat = {k: v for k, v in fp.model_dump().items() if k not in ("model", "gate")}
@@ -107,6 +131,12 @@ def demand_model(
             ),
             "backtest.json",
         )
+        sizes = {"products": len(panel.products), "backtest_rows": len(backtest)}
+        # exactly what a later run with the same training key publishes instead of training again
+        with tempfile.TemporaryDirectory() as tmp:
+            backtest.to_parquet(Path(tmp) / BACKTEST_ARTIFACT, index=False)
+            mlflow.log_artifact(str(Path(tmp) / BACKTEST_ARTIFACT))
+        mlflow.log_dict({"summary": summary, **sizes}, SUMMARY_ARTIFACT)
         names = forecast.feature_names(fp)
         x, _ = forecast.features_at(panel.units, panel.units.shape[1] - 1, 1, fp)
         example = pd.DataFrame(x[:3], columns=names)
@@ -129,17 +159,39 @@ def demand_model(
         ),
         CANDIDATE_BACKTEST,
     )
+    return _model_result(
+        summary, versions, run.info.run_id, str(info.registered_model_version), sizes, key, False
+    )
+
+
+def _model_result(summary, versions, run_id, version, sizes, key, reused) -> dg.MaterializeResult:
     return dg.MaterializeResult(
         metadata={
             **{k: float(v) for k, v in summary.items()},
             "metrics": dg.MetadataValue.json({k: round(v, 6) for k, v in summary.items()}),
             "data_versions": dg.MetadataValue.json(versions),
-            "mlflow_run_id": run.info.run_id,
-            "model_version": str(info.registered_model_version),
-            "products": len(panel.products),
-            "backtest_rows": len(backtest),
+            "mlflow_run_id": run_id,
+            "model_version": version,
+            **sizes,
+            "reused": reused,
+            "training_key": key,
         }
     )
+
+
+def _saved_training(run_id: str) -> tuple[dict, pd.DataFrame, dict] | None:
+    """The summary and exact backtest a training run saved, or None (trained before they were)."""
+    try:
+        saved = mlflow.artifacts.load_dict(f"runs:/{run_id}/{SUMMARY_ARTIFACT}")
+        with tempfile.TemporaryDirectory() as tmp:
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=f"runs:/{run_id}/{BACKTEST_ARTIFACT}", dst_path=tmp
+            )
+            backtest = pd.read_parquet(local)
+    except (MlflowException, OSError):
+        return None
+    summary = saved.pop("summary")
+    return summary, backtest, saved
 
 
 @dg.asset(key=CHAMPION_KEY, deps=[MODEL_KEY], group_name="forecast", kinds={"mlflow"}, tags=ML_TAGS)

@@ -2,6 +2,7 @@
 
 import json
 import re
+import sys
 
 import dagster as dg
 import mlflow
@@ -19,6 +20,7 @@ from dagster_project.lib.ml_assets import (
     load_champion,
     promote_champion,
     publish_table,
+    reusable_version,
     write_json,
 )
 from dagster_project.ml import router, tracking
@@ -28,6 +30,8 @@ MODEL_KEY = dg.AssetKey(["ml", "router_model"])
 EVALUATION_KEY = dg.AssetKey(["ml", "router_evaluation"])
 CHAMPION_KEY = dg.AssetKey(["ml", "router_champion"])
 ROUTED_KEY = dg.AssetKey(["ml", "routed_messages"])
+# this module trains the model: its source is part of the training key
+THIS = sys.modules[__name__]
 
 
 def _dataset(outputs: OutputsResource) -> pd.DataFrame:
@@ -52,13 +56,30 @@ def router_model(
     mlflow_store: MlflowResource,
     outputs: OutputsResource,
 ) -> dg.MaterializeResult:
-    """Intent router trained on the train split, threshold chosen by cross-validation; one MLflow model version per run."""
+    """Intent router trained on the train split, threshold chosen by cross-validation; one MLflow model version per distinct extract, settings and code (an unchanged one is reused)."""
     p = params.load()
-    data = _dataset(outputs)
-    train = data[data["split"] == TRAIN]
     path = outputs.path(*ROUTER_EXTRACT)
     versions = freshness.parquet_versions(path) or {}
+    hashes = tracking.file_hashes(path)
     experiment = mlflow_store.experiment(NAME)
+    settings_used = {"seed": p.seed, "router": p.router.model_dump(mode="json", exclude={"gate"})}
+    key = tracking.training_key(hashes["data_sha256"], settings_used, [router, THIS], [sklearn])
+    reused = reusable_version(context, NAME, key)
+    if reused is not None:
+        return dg.MaterializeResult(
+            metadata={
+                "mlflow_run_id": reused.run_id,
+                "model_version": reused.version,
+                "data_versions": dg.MetadataValue.json(versions),
+                "threshold": reused.metrics["threshold"],
+                "cv_auto_precision": reused.metrics["cv_auto_precision"],
+                "cv_automation_rate": reused.metrics["cv_automation_rate"],
+                "reused": True,
+                "training_key": key,
+            }
+        )
+    data = _dataset(outputs)
+    train = data[data["split"] == TRAIN]
     with mlflow.start_run(
         experiment_id=experiment, run_name=f"router-{context.run.run_id[:8]}"
     ) as run:
@@ -68,7 +89,8 @@ def router_model(
                 "git_commit": tracking.git_commit(),
                 "data_path": path.name,
                 "data_versions": json.dumps(versions, sort_keys=True),
-                **tracking.file_hashes(path),
+                tracking.TRAINING_KEY_TAG: key,
+                **hashes,
             }
         )
         mlflow.log_params(
@@ -106,6 +128,8 @@ def router_model(
             "threshold": threshold.value,
             "cv_auto_precision": threshold.cv_precision,
             "cv_automation_rate": threshold.cv_coverage,
+            "reused": False,
+            "training_key": key,
         }
     )
 
