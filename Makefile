@@ -27,8 +27,9 @@ $(MANIFEST): $(VENV)/.installed $(DBT_FILES)
 	cd dbt && ../$(BIN)/dbt parse --quiet --profiles-dir . --target $(DBT_TARGET)
 	@touch $@
 
+# `make run FULL_REFRESH=1` trains the models again even when nothing they depend on changed
 run: setup  ## materialise every asset and check on the embedded data, then print a summary
-	$(BIN)/ai-roi run
+	$(BIN)/ai-roi run $(if $(FULL_REFRESH),--full-refresh,)
 
 # `make report LANG=ko` writes the Korean report; without it, params.yaml roi.report_language
 report: setup  ## the ROI report again from the current marts

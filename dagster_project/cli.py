@@ -18,7 +18,7 @@ import dagster as dg
 import duckdb
 
 from dagster_project import settings
-from dagster_project.lib import freshness
+from dagster_project.lib import freshness, run_lock
 
 
 def _warehouse_summary(con: duckdb.DuckDBPyConnection) -> dict:
@@ -61,7 +61,15 @@ def print_summary(check_rows: list[tuple[str, str, str, str]] | None = None) -> 
     if not path.exists():
         print(f"No warehouse at {path} yet: run `make run` first.")
         return
-    with duckdb.connect(str(path), read_only=True) as con:
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.IOException as exc:
+        message = run_lock.busy_message(exc, path)
+        if message is None:
+            raise
+        print(f"No summary now: {message}")
+        return
+    with con:
         summary = _warehouse_summary(con)
         current = freshness.current_versions(con)
     print("\nRows per stage")
@@ -168,6 +176,27 @@ def _check_rows(result: dg.ExecuteInProcessResult) -> list[tuple[str, str, str, 
     return sorted(rows)
 
 
+def _print_training(result: dg.ExecuteInProcessResult) -> None:
+    """Which models this run trained and which it reused (nothing they depend on changed)."""
+    lines = []
+    for event in result.get_asset_materialization_events():
+        meta = event.materialization.metadata
+        if "training_key" not in meta:
+            continue
+        version = meta["model_version"].value
+        name = event.asset_key.to_user_string()
+        if meta["reused"].value:
+            lines.append(
+                f"  {name:<18} reused version {version}: its extract, settings and code are"
+                " unchanged (`--full-refresh` trains again)"
+            )
+        else:
+            lines.append(f"  {name:<18} trained version {version}")
+    if lines:
+        print("\nModels")
+        print("\n".join(lines))
+
+
 def failure_reasons(result: dg.ExecuteInProcessResult) -> list[str]:
     """What each failed step said, without Dagster's wrapper: the reason a user can act on."""
     reasons = []
@@ -181,18 +210,26 @@ def failure_reasons(result: dg.ExecuteInProcessResult) -> list[str]:
         error = data.error
         while error is not None and error.cause is not None:
             error = error.cause
-        reasons.append(f"{event.step_key}: {error.message.strip() if error else 'unknown error'}")
+        message = error.message.strip() if error else "unknown error"
+        message = run_lock.busy_message(Exception(message), settings.duckdb_path()) or message
+        reasons.append(f"{event.step_key}: {message}")
     return reasons
 
 
-def _execute(job, instance, keys, log_level: str) -> dg.ExecuteInProcessResult:
+def _execute(
+    job, instance, keys, log_level: str, full_refresh: bool = False
+) -> dg.ExecuteInProcessResult:
     from dagster_project.lib.audit import CLI_TAG, launcher
+    from dagster_project.lib.ml_assets import FULL_REFRESH_TAG
 
+    tags = {CLI_TAG: launcher()}
+    if full_refresh:
+        tags[FULL_REFRESH_TAG] = "true"
     return job.execute_in_process(
         instance=instance,
         asset_selection=keys,
         raise_on_error=False,
-        tags={CLI_TAG: launcher()},
+        tags=tags,
         run_config={"loggers": {"console": {"config": {"log_level": log_level.upper()}}}},
     )
 
@@ -239,14 +276,29 @@ def _audit(instance: dg.DagsterInstance, run_ids: list[str], selection: str | No
         audit.write(con, record)
 
 
-def run(selection: str | None, log_level: str = "critical", strict: bool = False) -> int:
+def run(
+    selection: str | None,
+    log_level: str = "critical",
+    strict: bool = False,
+    full_refresh: bool = False,
+) -> int:
     from dagster_project.definitions import defs
+
+    settings.ensure_dagster_home()
+    settings.ensure_state_dir()
+    try:
+        with run_lock.exclusive_run(settings.duckdb_path(), selection):
+            return _run_locked(defs, selection, log_level, strict, full_refresh)
+    except run_lock.WarehouseBusy as exc:
+        print(f"Not started: {exc}")
+        return 1
+
+
+def _run_locked(defs, selection, log_level: str, strict: bool, full_refresh: bool) -> int:
     from dagster_project.defs.governance.assets import EXPORT_KEY
     from dagster_project.defs.quality.assets import REPORT_KEY as QUALITY_PAGE
     from dagster_project.defs.roi.assets import REPORT_KEY as ROI_REPORT
 
-    settings.ensure_dagster_home()
-    settings.ensure_state_dir()
     job = defs.resolve_implicit_global_asset_job_def()
     graph = defs.resolve_asset_graph()
     keys = selected_keys(graph, selection)
@@ -255,7 +307,7 @@ def run(selection: str | None, log_level: str = "critical", strict: bool = False
     pages = [k for k in (QUALITY_PAGE, EXPORT_KEY, ROI_REPORT) if k in keys]
     keys = [k for k in keys if k not in pages]
     with dg.DagsterInstance.get() as instance:
-        result = _execute(job, instance, keys, log_level) if keys else None
+        result = _execute(job, instance, keys, log_level, full_refresh) if keys else None
         if result is not None and not result.success:
             # the quality page reports the failure; the export and the ROI report keep the last
             # good figures, and the quality page's build marks the ROI report stale
@@ -263,6 +315,8 @@ def run(selection: str | None, log_level: str = "critical", strict: bool = False
         page_result = _execute(job, instance, pages, log_level) if pages else None
         _audit(instance, [r.run_id for r in (result, page_result) if r is not None], selection)
     print_summary(_check_rows(result) if result else None)
+    if result is not None:
+        _print_training(result)
     if page_result is not None and page_result.success:
         for path in _report_paths(page_result):
             print(f"Report: {path}")
@@ -317,6 +371,12 @@ def main(argv: list[str] | None = None) -> int:
         help="print the run's log with stack traces (same as --log-level info)",
     )
     run_parser.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="train every model again even when its extract, settings and code are those of a "
+        "registered version (which is otherwise reused)",
+    )
+    run_parser.add_argument(
         "--strict",
         action="store_true",
         help="exit 1 when any check fails with severity error, blocking or not (CI)",
@@ -329,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "run":
         level = args.log_level or ("info" if args.verbose else "critical")
-        return run(args.select, level, args.strict)
+        return run(args.select, level, args.strict, args.full_refresh)
     if args.command == "report":
         from dagster_project.defs.roi.assets import LANGUAGE_ENV
 

@@ -255,3 +255,53 @@ def test_a_failed_gate_prints_its_reason(warehouse, capsys):
         if "forecaster_clears_promotion_gate" in row and "failed" in row
     )
     assert "abs_bias" in line and "is above the bar" in line
+
+
+def test_a_second_run_refuses_at_once_and_names_the_first(warehouse, monkeypatch, capsys):
+    """Two `ai-roi run`s on one warehouse: the second starts nothing and says who holds it; the
+    lock goes with its holder, however that one ends."""
+    import subprocess
+    import sys
+
+    from dagster_project.lib import run_lock
+    from tests.conftest import dagster_instance
+
+    monkeypatch.setenv("DAGSTER_HOME", str(warehouse.root / "dagster_home"))
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; from dagster_project.lib import run_lock\n"
+            "with run_lock.exclusive_run(Path(sys.argv[1]), 'group:raw'):\n"
+            "    print('held', flush=True); time.sleep(120)",
+            str(warehouse.db_path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert cli.main(["run"]) == 1
+        out = capsys.readouterr().out
+        assert "Not started: another ai-roi run is using the warehouse" in out
+        assert f"pid {holder.pid}" in out and "selection 'group:raw'" in out
+        assert list(dagster_instance().get_runs()) == []  # nothing ran
+        assert not warehouse.db_path.exists()  # nothing was written
+    finally:
+        holder.kill()  # as kill -9: the operating system drops the lock with the process
+        holder.wait()
+    with run_lock.exclusive_run(warehouse.db_path, None):
+        pass
+
+
+def test_the_summary_during_a_run_says_the_warehouse_is_busy(warehouse, capsys):
+    holder = _hold_lock(warehouse.db_path)
+    try:
+        assert cli.main(["summary"]) == 0
+        out = capsys.readouterr().out
+    finally:
+        holder.kill()
+        holder.wait()
+    assert out.startswith("No summary now: the warehouse")
+    assert f"open for writing by process {holder.pid}" in out
+    assert "Traceback" not in out
