@@ -210,12 +210,22 @@ class RoiParams(_Strict):
         return self
 
 
+class RetentionParams(_Strict):
+    dbt_target_runs: int = Field(
+        default=3,
+        ge=1,
+        description="dbt target folders kept per dbt asset; each dbt invocation writes one "
+        "(logs, run results, compiled SQL), older ones are deleted after a build",
+    )
+
+
 class Params(_Strict):
     seed: int
     router: RouterParams
     forecast: ForecastParams
     quality: QualityParams
     roi: RoiParams
+    retention: RetentionParams = Field(default_factory=RetentionParams)
 
 
 def load_params(path: Path) -> Params:

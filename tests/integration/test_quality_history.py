@@ -9,7 +9,18 @@ EVERYTHING_BUT_PAGE = 'not key:"reports/quality_page"'
 PAGE = 'key:"reports/quality_page"'
 
 
+def _dbt_target_folder():
+    """Where dagster-dbt puts each invocation's target folder (DBT_TARGET_PATH, else dbt/target)."""
+    import os
+    from pathlib import Path
+
+    from tests.conftest import ROOT
+
+    return Path(os.environ.get("DBT_TARGET_PATH") or ROOT / "dbt" / "target")
+
+
 def test_history_mart_and_page_over_two_runs(warehouse):
+    warehouse.write_params(retention={"dbt_target_runs": 1})
     first = run_pipeline(EVERYTHING_BUT_PAGE)
     assert first.success
     assert run_pipeline(PAGE).success
@@ -19,6 +30,10 @@ def test_history_mart_and_page_over_two_runs(warehouse):
     assert second.success
     page_run = run_pipeline(PAGE)
     assert page_run.success
+    # each dbt build wrote a target folder; retention keeps the newest one of each dbt asset
+    for op in ("dbt_models", "roi_models"):
+        folders = [p.name for p in _dbt_target_folder().glob(f"{op}-*")]
+        assert folders == [f"{op}-{second.run_id[:7]}-" + folders[0].rsplit("-", 1)[1]], folders
 
     # every check evaluation of the run, Pandera, monitor, dbt test or gate, is in the history
     for result in (first, second):

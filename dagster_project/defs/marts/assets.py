@@ -16,8 +16,10 @@ from dagster_dbt import (
 from dagster_duckdb import DuckDBResource
 
 from dagster_project.defs.marts.project import dbt_project
+from dagster_project.defs.resources import ParamsResource
 from dagster_project.lib.history import CheckRecord, record
 from dagster_project.lib.quality import DIMENSIONS
+from dagster_project.lib.retention import keep_newest
 
 # Dimension of each kind of dbt test; a test can name its own with `config: {meta: {dimension: …}}`.
 TEST_DIMENSIONS = {
@@ -132,17 +134,32 @@ TRANSLATOR = Translator(settings=DagsterDbtTranslatorSettings(enable_asset_check
 
 
 def build_and_record(
-    context: dg.AssetExecutionContext, dbt: DbtCliResource, duckdb: DuckDBResource
+    context: dg.AssetExecutionContext,
+    dbt: DbtCliResource,
+    duckdb: DuckDBResource,
+    params: ParamsResource,
 ):
-    """`dbt build` the selected models, yield their events, then record the tests in the history."""
+    """`dbt build` the selected models, yield their events, then record the tests in the history.
+
+    Each invocation writes its own target folder; the newest `retention.dbt_target_runs` of this
+    asset's are kept, older ones deleted.
+    """
     results: list[dg.AssetCheckResult] = []
-    for event in dbt.cli(["build"], context=context).stream():
+    invocation = dbt.cli(["build"], context=context)
+    for event in invocation.stream():
         if isinstance(event, dg.AssetCheckResult):
             results.append(event)
         yield event
     # dbt has finished and released the DuckDB file: record its tests in the quality history
     with duckdb.get_connection() as con:
         record(con, context.run.run_id, _history(con, results))
+    removed = keep_newest(
+        invocation.target_path.parent,
+        f"{context.op_execution_context.op.name}-",
+        params.load().retention.dbt_target_runs,
+    )
+    if removed:
+        context.log.info(f"deleted {len(removed)} old dbt target folder(s) (retention)")
 
 
 @dbt_assets(
@@ -151,6 +168,11 @@ def build_and_record(
     exclude="tag:roi",
     dagster_dbt_translator=TRANSLATOR,
 )
-def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, duckdb: DuckDBResource):
+def dbt_models(
+    context: dg.AssetExecutionContext,
+    dbt: DbtCliResource,
+    duckdb: DuckDBResource,
+    params: ParamsResource,
+):
     """dbt staging views and KPI marts built in DuckDB; dbt tests run as asset checks."""
-    yield from build_and_record(context, dbt, duckdb)
+    yield from build_and_record(context, dbt, duckdb, params)

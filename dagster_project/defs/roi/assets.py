@@ -67,9 +67,14 @@ def roi_scenarios(
     name="roi_models",
     dagster_dbt_translator=TRANSLATOR,
 )
-def roi_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, duckdb: DuckDBResource):
+def roi_models(
+    context: dg.AssetExecutionContext,
+    dbt: DbtCliResource,
+    duckdb: DuckDBResource,
+    params: ParamsResource,
+):
     """dbt ROI models: measured inputs, cash flow per scenario, summary, tornado and Monte Carlo marts."""
-    yield from build_and_record(context, dbt, duckdb)
+    yield from build_and_record(context, dbt, duckdb, params)
 
 
 @dg.asset_check(
