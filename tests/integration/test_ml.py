@@ -99,7 +99,7 @@ def test_metrics_files_match_mlflow(built):
 def _published(warehouse) -> dict:
     files = {
         f: (_outputs(warehouse) / "metrics" / f).read_bytes()
-        for f in ("router.json", "forecast.json")
+        for f in ("router.json", "forecast.json", "router_coverage.csv", "forecast_backtest.csv")
     }
     with warehouse.connect() as con:
         # the figures, not which run they are filed under

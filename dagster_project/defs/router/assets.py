@@ -146,14 +146,17 @@ def router_evaluation(
     versions = freshness.parquet_versions(outputs.path(*ROUTER_EXTRACT)) or {}
     inputs = test[list(model.feature_names_in_)]
     metrics, curve, per_intent = router.evaluate(model, inputs, test["label"], trained["threshold"])
-    with mlflow.start_run(run_id=trained["mlflow_run_id"]):
-        mlflow.log_metrics(metrics)
-        # MLflow metric names allow letters, digits and _-. :/ only; labels are the user's own
-        mlflow.log_metrics(
-            {re.sub(r"[^\w\-. :/]", "_", f"f1.{i}"): f1 for i, f1 in per_intent.items()}
-        )
-        mlflow.log_dict(per_intent, "per_intent_f1.json")
-        mlflow.log_table(curve, "coverage_at_precision.json")
+    # a reused version was scored on this very split when it was trained: its run holds these
+    # figures already (logging them again would append a second copy of the coverage table)
+    if not trained.get("reused"):
+        with mlflow.start_run(run_id=trained["mlflow_run_id"]):
+            mlflow.log_metrics(metrics)
+            # MLflow metric names allow letters, digits and _-. :/ only; labels are the user's own
+            mlflow.log_metrics(
+                {re.sub(r"[^\w\-. :/]", "_", f"f1.{i}"): f1 for i, f1 in per_intent.items()}
+            )
+            mlflow.log_dict(per_intent, "per_intent_f1.json")
+            mlflow.log_table(curve, "coverage_at_precision.json")
     # the candidate's figures stay in MLflow and here; router_champion writes metrics/ once the
     # gate has let this version through
     summary = {k: round(v, 6) for k, v in {**metrics, "threshold": trained["threshold"]}.items()}
