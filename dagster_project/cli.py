@@ -64,7 +64,7 @@ def print_summary(check_rows: list[tuple[str, str, str, str]] | None = None) -> 
     try:
         con = duckdb.connect(str(path), read_only=True)
     except duckdb.IOException as exc:
-        message = run_lock.busy_message(exc, path)
+        message = run_lock.busy_message(str(exc), path)
         if message is None:
             raise
         print(f"No summary now: {message}")
@@ -211,7 +211,7 @@ def failure_reasons(result: dg.ExecuteInProcessResult) -> list[str]:
         while error is not None and error.cause is not None:
             error = error.cause
         message = error.message.strip() if error else "unknown error"
-        message = run_lock.busy_message(Exception(message), settings.duckdb_path()) or message
+        message = run_lock.busy_message(message, settings.duckdb_path()) or message
         reasons.append(f"{event.step_key}: {message}")
     return reasons
 

@@ -64,9 +64,8 @@ def _holder(text: str) -> str:
         return "holder unknown"
 
 
-def busy_message(error: Exception, warehouse: Path) -> str | None:
-    """A user's sentence for DuckDB's lock conflict on `warehouse`, or None for other errors."""
-    text = str(error)
+def busy_message(text: str, warehouse: Path) -> str | None:
+    """A user's sentence for DuckDB's lock-conflict error `text` on `warehouse`, or None."""
     if "Could not set lock" not in text and "Conflicting lock" not in text:
         return None
     pid = re.search(r"PID (\d+)", text)

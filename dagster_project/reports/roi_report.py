@@ -332,7 +332,7 @@ def gather(con, mlflow_store, instance) -> dict:
         "git_commit": tracking.git_commit(),
     }
     forecast_run = data["forecast"]["mlflow_run_id"].iloc[0] if len(data["forecast"]) else "none"
-    data_version = ", ".join(f"{x['source']} {x['fingerprint'][:12]}" for x in loads)
+    data_version = freshness.short({x["source"]: x["fingerprint"] for x in loads})
     data["sources"] = {
         "headline": f"marts.mart_roi_summary; data version {data_version}; git {data['git_commit'][:12]}",
         "axes": "marts.mart_roi_summary, marts.mart_roi_cashflow_monthly",
