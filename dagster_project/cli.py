@@ -22,7 +22,9 @@ from dagster_project.lib import freshness, run_lock
 
 
 def _warehouse_summary(con: duckdb.DuckDBPyConnection) -> dict:
-    stages = con.execute("select 'raw', source, rows from raw._loads where is_current").fetchall()
+    stages = con.execute(
+        "select 'raw', source, sum(rows) from raw._loads where is_current group by 2 order by 2"
+    ).fetchall()
     staged = con.execute(
         "select table_name from duckdb_tables() where schema_name = 'staged' order by 1"
     ).fetchall()
@@ -38,7 +40,19 @@ def _warehouse_summary(con: duckdb.DuckDBPyConnection) -> dict:
     quarantine = con.execute(
         "select source, rule, dimension, count(*) from quarantine.rows group by all order by 1, 4 desc"
     ).fetchall()
-    return {"stages": stages, "quarantine": quarantine}
+    deliveries = con.execute(
+        "select source, status, count(*), sum(rows) from raw._loads group by all order by 1, 2"
+    ).fetchall()
+    refused = con.execute(
+        "select source, load_id, reason from raw._loads where status = 'refused' and is_current"
+        " order by source, loaded_at"
+    ).fetchall()
+    return {
+        "stages": stages,
+        "quarantine": quarantine,
+        "deliveries": deliveries,
+        "refused": refused,
+    }
 
 
 def _published(name: str) -> dict | None:
@@ -75,6 +89,11 @@ def print_summary(check_rows: list[tuple[str, str, str, str]] | None = None) -> 
     print("\nRows per stage")
     for stage, name, rows in summary["stages"]:
         print(f"  {stage:<8} {name:<28} {rows:>10,}")
+    print("\nDeliveries (raw._loads) by status")
+    for source, status, n, rows in summary["deliveries"]:
+        print(f"  {source:<14} {status:<11} {n:>4} deliveries {rows:>12,} rows")
+    for source, load_id, reason in summary["refused"]:
+        print(f"  REFUSED {source} delivery {load_id[:12]}: {reason}")
     print("\nQuarantined rows by rule")
     if not summary["quarantine"]:
         print("  none")

@@ -42,10 +42,28 @@ class Freshness(_Strict):
 
 
 class FileSpec(_Strict):
-    path: Path
+    path: Path = Field(
+        description="A file, or a glob such as landing/orders/*.csv.gz: every file it matches "
+        "is delivered, and a file that appears later is a new delivery."
+    )
     partition: str | None = Field(
         default=None, description="Label stored with every row of this file, e.g. train/test."
     )
+    columns: dict[str, str] = Field(
+        default_factory=dict,
+        description="Mappings that differ in these files (pipeline column -> column in the "
+        "file); they override the source's columns, the others still apply.",
+    )
+    csv: CsvOptions | None = Field(
+        default=None, description="CSV options of these files, if not the source's."
+    )
+
+    @property
+    def is_glob(self) -> bool:
+        return any(ch in str(self.path) for ch in "*?[")
+
+
+Delivery = Literal["append", "replace_overlap", "snapshot"]
 
 
 # The pipeline's contract per source: canonical column -> required?
@@ -97,6 +115,19 @@ class SourceConfig(_Strict):
     """Files of one source and how to read them."""
 
     files: list[FileSpec] = Field(min_length=1)
+    delivery: Delivery = Field(
+        default="append",
+        description="How a delivery relates to the earlier ones. append: each new file adds its "
+        "rows; replace_overlap: each new file restates the months it covers; snapshot: the "
+        "files together are the whole data set and replace the previous delivery.",
+    )
+    snapshot_min_ratio: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="A snapshot with fewer rows than this share of the one it replaces is "
+        "refused before it is published (0 accepts any size).",
+    )
     format: Literal["csv", "parquet"] = "csv"
     csv: CsvOptions = CsvOptions()
     columns: dict[str, str] = Field(description="pipeline column -> column name in your file")
@@ -125,32 +156,52 @@ class SourceConfig(_Strict):
     )
 
     contract: ClassVar[dict[str, bool]] = {}
+    # the raw column whose month a replace_overlap delivery restates; None: the source has none
+    period_column: ClassVar[str | None] = None
+
+    def mapping_for(self, spec: FileSpec) -> dict[str, str]:
+        """pipeline column -> file column for the files of `spec`: the source's, then the file's."""
+        return {**self.columns, **spec.columns}
+
+    def csv_for(self, spec: FileSpec) -> CsvOptions:
+        return spec.csv or self.csv
 
     @model_validator(mode="after")
     def _columns_fit_contract(self) -> SourceConfig:
-        unknown = sorted(set(self.columns) - set(self.contract))
-        if unknown:
+        _check_mapping("columns", self.columns, self.contract)
+        for i, spec in enumerate(self.files):
+            if spec.columns:
+                _check_mapping(f"files[{i}].columns", self.mapping_for(spec), self.contract)
+        if self.delivery == "replace_overlap" and self.period_column is None:
             raise ValueError(
-                f"columns maps unknown pipeline column(s) {unknown}; "
-                f"the pipeline columns are {sorted(self.contract)}"
+                "delivery replace_overlap needs a time column to know the months a delivery "
+                "covers, and this source has none: use append or snapshot"
             )
-        missing = sorted(
-            c for c, required in self.contract.items() if required and c not in self.columns
-        )
-        if missing:
-            raise ValueError(
-                f"columns has no mapping for required pipeline column(s) {missing}: "
-                "add '<pipeline column>: <column in your file>' for each"
-            )
-        targets = list(self.columns.values())
-        repeated = sorted({t for t in targets if targets.count(t) > 1})
-        if repeated:
-            raise ValueError(f"file column(s) {repeated} are mapped more than once")
         return self
+
+
+def _check_mapping(where: str, mapping: dict[str, str], contract: dict[str, bool]) -> None:
+    unknown = sorted(set(mapping) - set(contract))
+    if unknown:
+        raise ValueError(
+            f"{where} maps unknown pipeline column(s) {unknown}; "
+            f"the pipeline columns are {sorted(contract)}"
+        )
+    missing = sorted(c for c, required in contract.items() if required and c not in mapping)
+    if missing:
+        raise ValueError(
+            f"{where} has no mapping for required pipeline column(s) {missing}: "
+            "add '<pipeline column>: <column in your file>' for each"
+        )
+    targets = list(mapping.values())
+    repeated = sorted({t for t in targets if targets.count(t) > 1})
+    if repeated:
+        raise ValueError(f"{where}: file column(s) {repeated} are mapped more than once")
 
 
 class OrderLinesSource(SourceConfig):
     contract: ClassVar[dict[str, bool]] = ORDER_LINE_COLUMNS
+    period_column: ClassVar[str | None] = "invoice_date"
     cancellation_prefix: str = Field(
         default="C", description="Invoice numbers starting with this are cancellations/returns."
     )
@@ -186,6 +237,7 @@ class OrderLinesSource(SourceConfig):
 
 class TicketEventsSource(SourceConfig):
     contract: ClassVar[dict[str, bool]] = TICKET_EVENT_COLUMNS
+    period_column: ClassVar[str | None] = "updated_at"
     valid_states: list[str] = Field(min_length=1)
     resolved_states: list[str] = Field(min_length=1)
     closed_states: list[str] = Field(default_factory=list)
@@ -205,7 +257,10 @@ class TicketEventsSource(SourceConfig):
 
 
 class MessagesSource(SourceConfig):
+    """Labelled messages: train and test files together are one data set (a snapshot)."""
+
     contract: ClassVar[dict[str, bool]] = MESSAGE_COLUMNS
+    delivery: Delivery = "snapshot"
     label_set_path: Path | None = Field(
         default=None, description="JSON list of allowed labels; when absent, any label is allowed."
     )
@@ -216,6 +271,28 @@ class SourceCatalog(_Strict):
     order_lines: OrderLinesSource
     ticket_events: TicketEventsSource
     messages: MessagesSource
+
+
+def delivered_files(config: SourceConfig) -> list[tuple[FileSpec, Path]]:
+    """Every file the source delivers now: each listed path, and each file its globs match.
+
+    A glob matching nothing is an empty landing folder, not an error; a listed file that does not
+    exist is (IngestError, at load time). A file matched by two entries is read once, by the first.
+    """
+    seen: set[Path] = set()
+    out = []
+    for spec in config.files:
+        paths = sorted(_glob(spec.path)) if spec.is_glob else [spec.path]
+        for path in paths:
+            if path not in seen:
+                seen.add(path)
+                out.append((spec, path))
+    return out
+
+
+def _glob(pattern: Path) -> list[Path]:
+    anchor = Path(pattern.anchor)
+    return [p for p in anchor.glob(str(pattern.relative_to(anchor))) if p.is_file()]
 
 
 def _resolve(base: Path, path: Path) -> Path:

@@ -32,11 +32,17 @@ FIXTURE_FILES = {
 
 
 def catalog_dict(files: dict | None = None, **overrides: dict) -> dict:
-    """The product's catalogue with test files; `overrides[source]` replaces fields of a source."""
+    """The product's catalogue with test files; `overrides[source]` replaces fields of a source.
+
+    Most tests deliver a variant of a fixture (a bad file, a renamed column) in place of the one
+    before, so every source is a `snapshot` here unless a test says otherwise: the tests of
+    appended deliveries (tests/integration/test_deliveries.py) set `delivery` themselves.
+    """
     catalog = copy.deepcopy(PRODUCT_CATALOG)
     sources = catalog["sources"]
     for name, specs in (files or FIXTURE_FILES).items():
         sources[name]["files"] = specs
+        sources[name]["delivery"] = "snapshot"
     sources["messages"]["label_set_path"] = str(ROOT / "data" / "banking77" / "categories.json")
     for name, fields in overrides.items():
         sources[name].update(fields)

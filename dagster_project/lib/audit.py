@@ -18,6 +18,7 @@ import dagster as dg
 import duckdb
 import yaml
 
+from dagster_project.lib.freshness import version
 from dagster_project.ml import tracking
 
 # Tag on the runs `ai-roi run` launches: it audits them itself, as one invocation.
@@ -72,13 +73,19 @@ def dvc_hashes(lock: Path) -> dict[str, str]:
 
 
 def data_versions(con: duckdb.DuckDBPyConnection, lock: Path) -> dict:
+    """{source: {fingerprint, files}} of the deliveries in play, and the DVC outputs' hashes."""
     sources = {}
-    for source, fingerprint, files in con.execute(
-        "select source, fingerprint, files from raw._loads where is_current order by source"
+    for source, fingerprints, files in con.execute(
+        "select source, list(fingerprint order by loaded_at), list(files order by loaded_at)"
+        " from raw._loads where is_current group by source order by source"
     ).fetchall():
         sources[source] = {
-            "fingerprint": fingerprint,
-            "files": [{"path": f["path"], "sha256": f["sha256"]} for f in json.loads(files)],
+            "fingerprint": version(fingerprints),
+            "files": [
+                {"path": f["path"], "sha256": f["sha256"]}
+                for listed in files
+                for f in json.loads(listed)
+            ],
         }
     return {"sources": sources, "dvc": dvc_hashes(lock)}
 

@@ -32,7 +32,7 @@ from dagster_project.lib.quality import (
     md_table,
     validate,
 )
-from dagster_project.lib.staging import register_privacy
+from dagster_project.lib.staging import held_back, register_privacy
 from dagster_project.params import Params
 from dagster_project.sources import SourceCatalog
 
@@ -72,9 +72,7 @@ def build_schema_checks(
             df = con.sql(f"select columns(lambda c: c != '_row_hash') from {table}").pl()
             if source is not None:
                 limit = getattr(sources, source).max_quarantine_share
-                held = con.execute(
-                    "select count(*) from quarantine.rows where source = $s", {"s": source}
-                ).fetchone()[0]
+                held = held_back(con, source)
                 share = held / max(held + df.height, 1)
                 extra.append(
                     Outcome(

@@ -1,6 +1,7 @@
 """Which deliveries a published figure comes from, and whether the warehouse has moved on since.
 
-A delivery is identified by its fingerprint in raw._loads (sha256 of its files and column mapping).
+A delivery is identified by its fingerprint in raw._loads (sha256 of its files and column mapping);
+a source's data version is that of its deliveries together (`version`).
 Every figure the product publishes (metrics/*.json, the models' MLflow runs, the ROI report)
 records the fingerprints of the deliveries it was computed from, read from what the staged layer
 holds (`staged_versions`): that is the data the marts and extracts were built from, which is not
@@ -10,6 +11,7 @@ of its sources (`current_versions`) is not the one it was computed from.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -20,36 +22,39 @@ import pyarrow.parquet as pq
 PARQUET_KEY = b"ai_roi.data_versions"
 
 
-def current_versions(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
-    """Each source's current delivery fingerprint: the newest delivery, accepted or not."""
+def version(fingerprints: list[str]) -> str:
+    """The data version of a source made of these deliveries: the one's fingerprint, or a hash
+    of them all (in any order) when the staged layer holds several (append, replace_overlap)."""
+    if len(fingerprints) == 1:
+        return fingerprints[0]
+    return hashlib.sha256("+".join(sorted(fingerprints)).encode()).hexdigest()
+
+
+def _versions(con: duckdb.DuckDBPyConnection, where: str) -> dict[str, str]:
     if not _has_table(con, "raw", "_loads"):
         return {}
-    return dict(
-        con.execute("select source, fingerprint from raw._loads where is_current").fetchall()
-    )
+    rows = con.execute(
+        f"select source, list(fingerprint) from raw._loads where {where} group by 1 order by 1"
+    ).fetchall()
+    return {source: version(fps) for source, fps in rows}
+
+
+def current_versions(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """Each source's data as delivered now: its deliveries in play, accepted or not."""
+    return _versions(con, "is_current")
 
 
 def staged_versions(
     con: duckdb.DuckDBPyConnection, sources: list[str] | None = None
 ) -> dict[str, str]:
-    """The fingerprint of the delivery each staged table was built from, by source.
+    """Each source's data as the staged layer holds it: its accepted deliveries.
 
-    Every staged table keeps its rows' `_load_id`; a source whose staged rows came from more than
-    one delivery (it should not happen) gets their fingerprints joined with '+', so it never
-    matches a single current delivery and reads as stale.
+    Staging marks deliveries accepted in the transaction that publishes them, so this is the data
+    the staged tables, the marts and the extracts were built from; a refused delivery is in play
+    (current) but not accepted, and the figures read as stale until it is.
     """
-    tables = con.execute(
-        "select distinct table_name from duckdb_columns()"
-        " where schema_name = 'staged' and column_name = '_load_id' order by 1"
-    ).fetchall()
-    if not tables or not _has_table(con, "raw", "_loads"):
-        return {}
-    ids = " union ".join(f'select distinct _load_id from staged."{t}"' for (t,) in tables)
-    rows = con.execute(
-        "select source, string_agg(fingerprint, '+' order by fingerprint) from raw._loads"
-        f" where load_id in ({ids}) group by source order by source"
-    ).fetchall()
-    return {s: f for s, f in rows if sources is None or s in sources}
+    versions = _versions(con, "status = 'accepted'")
+    return {s: v for s, v in versions.items() if sources is None or s in sources}
 
 
 def changed(used: dict[str, str], current: dict[str, str]) -> list[tuple[str, str, str]]:

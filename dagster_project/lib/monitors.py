@@ -84,7 +84,8 @@ def load_volume(con: duckdb.DuckDBPyConnection, source: str, p: VolumeParams) ->
         "select load_id, is_current from raw._loads where source = $s order by loaded_at",
         {"s": source},
     ).fetchall()
-    current = next((lid for lid, is_current in loads if is_current), None)
+    # the newest delivery in play is judged against the deliveries before it
+    current = next((lid for lid, is_current in reversed(loads) if is_current), None)
     if current is None:
         return Finding(False, f"{source}: no current delivery")
     earlier = [lid for lid, _ in loads if lid != current][-p.history_window :]
@@ -340,13 +341,55 @@ def schema_differences(accepted: dict, current: dict, accepted_changes: list[str
 
 
 def schema_change(con: duckdb.DuckDBPyConnection, source: str, config: SourceConfig) -> Finding:
-    """Compare the current delivery's columns and types with the source's last accepted schema."""
+    """Compare the columns and types of each new delivery with the source's last accepted schema.
+
+    The deliveries judged are the pending ones in play (new files), else the newest in play, so
+    the verdict is the same whether raw was loaded in this run or not. Each delivery is read with
+    its own column mapping (a file may carry one in the catalogue).
+    """
     ensure_schemas(con)
-    load_id, file_columns = con.execute(
-        "select load_id, file_columns from raw._loads where source = $s and is_current",
+    in_play = con.execute(
+        "select load_id, file_columns, mapping, status from raw._loads where source = $s"
+        " and is_current order by loaded_at",
         {"s": source},
-    ).fetchone()
-    mapping = dict(config.columns)
+    ).fetchall()
+    todo = [row for row in in_play if row[3] == "pending"] or in_play[-1:]
+    all_diffs: list[dict] = []
+    open_diffs: list[dict] = []
+    notes, columns = [], {}
+    for load_id, file_columns, mapping_json, _status in todo:  # oldest first
+        mapping = json.loads(mapping_json) if mapping_json else dict(config.columns)
+        diffs, note, columns = _schema_of(con, source, config, load_id, file_columns, mapping)
+        all_diffs += diffs
+        open_diffs += [d for d in diffs if not d["accepted"]]
+        notes.append(note)
+    if open_diffs:
+        listed = ", ".join(f"{d['change']} {d['column']} ({d['detail']})" for d in open_diffs)
+        summary = (
+            f"{source}: the delivered schema changed: {listed}. If this is expected, map a renamed "
+            f"column under sources.{source}.columns (or files[].columns for those files), or list "
+            f"the column under sources.{source}.accepted_schema_changes in the source catalogue, "
+            "then run again."
+        )
+    elif all_diffs:
+        summary = f"{len(all_diffs)} schema change(s), all accepted by the catalogue; {notes[-1]}"
+    else:
+        summary = f"no schema change; {notes[-1]}"
+    return Finding(
+        not open_diffs,
+        summary,
+        {
+            "file_columns": len(columns),
+            "changes": len(all_diffs),
+            "open_changes": len(open_diffs),
+            "deliveries_judged": len(todo),
+        },
+        all_diffs or [{"column": c, "type": t or "not mapped"} for c, t in columns.items()],
+    )
+
+
+def _schema_of(con, source, config, load_id, file_columns, mapping):
+    """One delivery's schema against the last accepted one, recorded in quality.source_schemas."""
     types = column_types(con, source, load_id, mapping)
     current = {"columns": {c: types.get(c) for c in json.loads(file_columns)}, "mapping": mapping}
     last = con.execute(
@@ -373,27 +416,7 @@ def schema_change(con: duckdb.DuckDBPyConnection, source: str, config: SourceCon
             "diffs": json.dumps(diffs),
         },
     )
-    if open_diffs:
-        listed = ", ".join(f"{d['change']} {d['column']} ({d['detail']})" for d in open_diffs)
-        summary = (
-            f"{source}: the delivered schema changed: {listed}. If this is expected, map a renamed "
-            f"column under sources.{source}.columns, or list the column under "
-            f"sources.{source}.accepted_schema_changes in the source catalogue, then run again."
-        )
-    elif diffs:
-        summary = f"{len(diffs)} schema change(s), all accepted by the catalogue; {note}"
-    else:
-        summary = f"no schema change; {note}"
-    return Finding(
-        not open_diffs,
-        summary,
-        {
-            "file_columns": len(current["columns"]),
-            "changes": len(diffs),
-            "open_changes": len(open_diffs),
-        },
-        diffs or [{"column": c, "type": t or "not mapped"} for c, t in current["columns"].items()],
-    )
+    return diffs, note, current["columns"]
 
 
 # ---------------------------------------------------------------- drift

@@ -1,4 +1,4 @@
-"""Split a source's current raw delivery into staged rows and quarantined rows.
+"""Split the deliveries of a source in play into staged rows and quarantined rows.
 
 Each source has `sql/staging/<source>.sql`, which returns every delivered row once, typed, with
 `broken_rules`: the names of the row-level rules it breaks (first = the reason it is held back).
@@ -12,7 +12,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
@@ -20,6 +23,7 @@ import pyarrow as pa
 from dagster_project.lib.pii import PERSONAL_COLUMNS, register_protector, register_redactor
 from dagster_project.lib.quality import RuleBook
 from dagster_project.lib.warehouse import ensure_schemas, load_sql
+from dagster_project.sources import SourceConfig
 
 PSEUDONYM_HEX_CHARS = 16
 # A letter in front: a pseudonym made only of digits would look like a card or account number
@@ -73,7 +77,7 @@ def quarantine_reasons(rulebook: RuleBook, columns: dict[str, str]) -> dict[str,
 
 
 class StagingRefused(RuntimeError):
-    """Too much of a delivery breaks row rules to publish it; nothing staged was changed."""
+    """A new delivery cannot be published; nothing staged was changed and raw marks it refused."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,25 @@ class StageResult:
     rows_quarantined: int
     quarantined_by_rule: dict[str, int]
     flagged_rows: dict[str, int]
+    rows_superseded: int = 0  # rows of a delivery whose month a later one restated
+    deliveries: int = 0  # deliveries the staged table holds
+    published: tuple[str, ...] = ()  # deliveries this staging accepted
+
+
+# A row counts against max_quarantine_share when the rule that holds it back is one of a bad row,
+# not a copy of a row delivered before (another file, an earlier delivery): overlapping exports
+# are normal, and their copies are counted once, not refused.
+COUNTS_AGAINST_SHARE = "r.averts_bad_decision"
+
+
+def held_back(con: duckdb.DuckDBPyConnection, source: str) -> int:
+    """Quarantined rows of `source` that count against its max_quarantine_share."""
+    return con.execute(
+        "select count(*) from quarantine.rows q join quarantine.rules r"
+        " on r.source = q.source and r.rule = q.rule"
+        f" where q.source = $s and {COUNTS_AGAINST_SHARE}",
+        {"s": source},
+    ).fetchone()[0]
 
 
 def stage_source(
@@ -91,20 +114,32 @@ def stage_source(
     source: str,
     rulebook: RuleBook,
     params: dict,
-    columns: dict[str, str],
+    config: SourceConfig,
     run_id: str,
     pseudonym_key: str,
     flags: tuple[str, ...] = (),
-    max_quarantine_share: float | None = None,
 ) -> StageResult:
-    """Build `staged.<source>` and its quarantine rows from `raw.<source>__current`.
+    """Build `staged.<source>` and its quarantine rows from the deliveries in play.
 
-    When more than `max_quarantine_share` of the rows break a rule, nothing is published: the
-    staged table and quarantine keep the last good delivery and `StagingRefused` says why.
+    In play are the deliveries `raw.<source>__current` holds: the accepted ones and the new
+    (pending) ones; with `replace_overlap` a month delivered again is read from its latest
+    delivery only. A new delivery is refused, and nothing is published, when more than
+    `max_quarantine_share` of its rows are bad or a snapshot shrinks below `snapshot_min_ratio` of
+    the one it replaces: staged and quarantine keep what they held, and raw marks it refused with
+    the reason. Otherwise staged, quarantine and the deliveries' status change in one transaction.
     """
     ensure_schemas(con)
     register_macros(con)
     register_privacy(con, pseudonym_key)
+    pending = [
+        load_id
+        for (load_id,) in con.execute(
+            "select load_id from raw._loads where source = $s and is_current"
+            " and status = 'pending' order by loaded_at",
+            {"s": source},
+        ).fetchall()
+    ]
+    _delivered_view(con, source, config)
     con.execute(
         f"create or replace temp table _candidates as {load_sql(f'staging/{source}')}", params
     )
@@ -117,10 +152,7 @@ def stage_source(
         raise RuntimeError(
             f"staging SQL for {source} emits rules missing from its rule book: {unknown}"
         )
-
-    if max_quarantine_share is not None:
-        _refuse_if_mostly_bad(con, source, max_quarantine_share)
-    reasons = quarantine_reasons(rulebook, columns)
+    reasons = quarantine_reasons(rulebook, config.columns)
     con.execute(
         "create or replace temp table _rules"
         " (name varchar, dimension varchar, reason varchar, averts_bad_decision boolean)"
@@ -129,11 +161,22 @@ def stage_source(
         "insert into _rules values (?, ?, ?, ?)",
         [(r.name, r.dimension, reasons[r.name], r.averts_bad_decision) for r in rulebook],
     )
+    refusals = _refusals(con, source, config, pending)
+    if refusals:
+        _refuse(con, source, refusals)
+    in_play = con.execute(f"select count(*) from raw.{source}__current").fetchone()[0]
+    now = datetime.now(UTC).replace(tzinfo=None)
     con.execute("begin transaction")
     try:
         con.execute(
-            f"create or replace table staged.{source} as select * exclude (broken_rules, _record)"
-            " from _candidates where len(broken_rules) = 0 order by _row_number"
+            f"create or replace table staged.{source} as select * exclude (broken_rules,"
+            " _record, _duplicate_of) from _candidates where len(broken_rules) = 0"
+            " order by _load_id, _delivery_row"
+        )
+        con.execute(
+            "create or replace temp table _held_before as select load_id, source_file,"
+            " source_row, rule, run_id, quarantined_at from quarantine.rows where source = $source",
+            {"source": source},
         )
         con.execute("delete from quarantine.rows where source = $source", {"source": source})
         con.execute("delete from quarantine.rules where source = $source", {"source": source})
@@ -150,6 +193,17 @@ def stage_source(
                 "personal": list(PERSONAL_COLUMNS.get(source, ())),
             },
         )
+        con.execute(
+            "update raw._loads set status = 'accepted', reason = null, decided_at = $at"
+            " where load_id in (select unnest($ids))",
+            {"ids": pending, "at": now},
+        )
+        if config.delivery == "snapshot":
+            con.execute(
+                "update raw._loads set status = 'superseded', decided_at = $at"
+                " where source = $s and status = 'accepted' and not is_current",
+                {"s": source, "at": now},
+            )
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
@@ -168,26 +222,122 @@ def stage_source(
         flagged[flag] = con.execute(
             f"select count(*) from staged.{source} where {flag}"
         ).fetchone()[0]
+    deliveries = con.execute(
+        "select count(*) from raw._loads where source = $s and is_current and status = 'accepted'",
+        {"s": source},
+    ).fetchone()[0]
     con.execute("drop table _candidates")
-    return StageResult(rows_in, rows_clean, sum(by_rule.values()), by_rule, flagged)
+    return StageResult(
+        rows_in,
+        rows_clean,
+        sum(by_rule.values()),
+        by_rule,
+        flagged,
+        rows_superseded=in_play - rows_in,
+        deliveries=deliveries,
+        published=tuple(pending),
+    )
 
 
-def _refuse_if_mostly_bad(con: duckdb.DuckDBPyConnection, source: str, limit: float) -> None:
-    total, held = con.execute(
-        "select count(*), count(*) filter (where len(broken_rules) > 0) from _candidates"
-    ).fetchone()
-    if total == 0 or held / total <= limit:
+def _delivered_view(con: duckdb.DuckDBPyConnection, source: str, config: SourceConfig) -> None:
+    """`_delivered`: the rows in play; with replace_overlap, a month only from its latest delivery."""
+    current = f"raw.{source}__current"
+    if config.delivery != "replace_overlap":
+        con.execute(f"create or replace temp view _delivered as select * from {current}")
         return
-    by_rule = con.execute(
-        "select broken_rules[1], count(*) from _candidates where len(broken_rules) > 0"
-        " group by 1 order by 2 desc"
+    month = (
+        f"date_trunc('month', try_strptime(trim({config.period_column}),"
+        f" '{config.timestamp_format.replace(chr(39), chr(39) * 2)}'))"
+    )
+    con.execute(
+        f"""
+        create or replace temp view _delivered as
+        with dated as (select *, {month} as _month from {current}),
+        covered as (select distinct _load_id, _loaded_at, _month from dated where _month is not null)
+        select * exclude (_month) from dated as d
+        where not exists (
+            select 1 from covered as c
+            where c._month = d._month
+              and (c._loaded_at > d._loaded_at
+                   or (c._loaded_at = d._loaded_at and c._load_id > d._load_id))
+        )
+        """
+    )
+
+
+def _refusals(
+    con: duckdb.DuckDBPyConnection, source: str, config: SourceConfig, pending: list[str]
+) -> dict[str, str]:
+    """Why each new delivery cannot be published, by load id (none: all can)."""
+    if not pending:
+        return {}
+    refusals: dict[str, str] = {}
+    limit = config.max_quarantine_share
+    shares = con.execute(
+        f"""
+        select c._load_id, count(*),
+               count(*) filter (where len(c.broken_rules) > 0 and {COUNTS_AGAINST_SHARE})
+        from _candidates as c left join _rules as r on r.name = c.broken_rules[1]
+        where c._load_id in (select unnest($ids)) group by 1
+        """,
+        {"ids": pending},
     ).fetchall()
+    for load_id, total, held in shares:
+        if total == 0 or held / total <= limit:
+            continue
+        by_rule = con.execute(
+            "select broken_rules[1], count(*) from _candidates where _load_id = $l"
+            " and len(broken_rules) > 0 group by 1 order by 2 desc",
+            {"l": load_id},
+        ).fetchall()
+        rules = ", ".join(f"{rule} {n:,}" for rule, n in by_rule)
+        refusals[load_id] = (
+            f"{held:,} of {total:,} delivered rows ({held / total:.1%}) break row rules "
+            f"({rules}), more than max_quarantine_share {limit:.0%}"
+        )
+    if config.delivery == "snapshot":
+        previous = con.execute(
+            "select rows from raw._loads where source = $s and status = 'accepted'"
+            " and not is_current order by loaded_at desc limit 1",
+            {"s": source},
+        ).fetchone()
+        for load_id in pending:
+            rows = con.execute(
+                "select rows from raw._loads where load_id = $l", {"l": load_id}
+            ).fetchone()[0]
+            if previous and rows < config.snapshot_min_ratio * previous[0]:
+                refusals.setdefault(
+                    load_id,
+                    f"this snapshot has {rows:,} rows, {rows / previous[0]:.0%} of the "
+                    f"{previous[0]:,} of the one it would replace (snapshot_min_ratio "
+                    f"{config.snapshot_min_ratio:.0%}): a partial export would replace history",
+                )
+    return refusals
+
+
+def _refuse(con: duckdb.DuckDBPyConnection, source: str, refusals: dict[str, str]) -> None:
+    """Mark the deliveries refused with their reasons, and stop: nothing else changes."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    con.executemany(
+        "update raw._loads set status = 'refused', reason = ?, decided_at = ? where load_id = ?",
+        [(reason, now, load_id) for load_id, reason in refusals.items()],
+    )
+    files = {
+        load_id: ", ".join(Path(f["path"]).name for f in json.loads(listed))
+        for load_id, listed in con.execute(
+            "select load_id, files from raw._loads where load_id in (select unnest($ids))",
+            {"ids": list(refusals)},
+        ).fetchall()
+    }
     con.execute("drop table _candidates")
-    rules = ", ".join(f"{rule} {n:,}" for rule, n in by_rule)
+    lines = "; ".join(
+        f"delivery {load_id[:12]} ({files.get(load_id, '?')}): {reason}"
+        for load_id, reason in refusals.items()
+    )
+    settings = [k for k in ("max_quarantine_share", "snapshot_min_ratio") if k in lines]
     raise StagingRefused(
-        f"{source}: {held:,} of {total:,} delivered rows ({held / total:.1%}) break row rules "
-        f"({rules}), more than max_quarantine_share {limit:.0%}. Nothing was published: the "
-        f"staged table and quarantine still hold the last good delivery, and raw.{source} keeps "
-        f"this one for inspection. Fix the file, or raise sources.{source}.max_quarantine_share "
-        "if this share is expected."
+        f"{source}: {lines}. Nothing was published: the staged table and quarantine still hold "
+        f"the deliveries accepted before, and raw.{source} keeps the refused ones, marked so, "
+        "for inspection. Fix the export and deliver it again, or raise "
+        f"sources.{source}.{' / '.join(settings)} in the source catalogue if this is expected."
     )

@@ -1,8 +1,8 @@
 """DuckDB helpers: schemas, SQL files, and loading a source's files into the raw layer.
 
 The raw layer keeps every distinct delivery of a source (append-only, one `_load_id` per delivery)
-and marks one as current. A delivery whose files and mapping were loaded before is not loaded
-again, so a repeated run or a re-sent file never double-counts, and a bad delivery never
+with what became of it in raw._loads. A delivery whose files and mapping were loaded before is not
+loaded again, so a repeated run or a re-sent file never double-counts, and a bad delivery never
 overwrites a good one.
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import duckdb
 
-from dagster_project.sources import SourceConfig
+from dagster_project.sources import CsvOptions, SourceConfig, delivered_files
 
 SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
 SCHEMAS = ("raw", "staged", "quarantine", "quality", "governance")
@@ -82,45 +82,47 @@ def sha256_file(path: Path) -> str:
 
 @dataclass(frozen=True)
 class LoadResult:
+    """What one ingest did: the deliveries it found, new or not, and what raw now holds."""
+
     source: str
-    load_id: str
-    rows: int
-    reused: bool
+    load_id: str  # the newest delivery in play
+    rows: int  # rows of every delivery in play (raw.<source>__current)
+    reused: bool  # no new delivery: every file was loaded before
     files: list[dict]
     file_columns: list[str]
+    deliveries: list[dict]  # [{load_id, status, rows, files, new}] of the files delivered now
 
 
-def _read_file(con: duckdb.DuckDBPyConnection, config: SourceConfig, path: Path):
+def _read_file(con: duckdb.DuckDBPyConnection, fmt: str, csv: CsvOptions, path: Path):
     """A relation over one file with every column as text."""
     try:
-        if config.format == "parquet":
+        if fmt == "parquet":
             rel = con.sql("select * from read_parquet($path)", params={"path": str(path)})
             return rel.project(
                 ", ".join(f"{quote_ident(c)}::varchar as {quote_ident(c)}" for c in rel.columns)
             )
-        opts = config.csv
         return con.sql(
             "select * from read_csv($path, all_varchar = true, header = $header, delim = $delim,"
             " quote = $quote, encoding = $encoding, strict_mode = true)",
             params={
                 "path": str(path),
-                "header": opts.header,
-                "delim": opts.delimiter,
-                "quote": opts.quote,
-                "encoding": opts.encoding,
+                "header": csv.header,
+                "delim": csv.delimiter,
+                "quote": csv.quote,
+                "encoding": csv.encoding,
             },
         )
     except duckdb.Error as exc:
         raise IngestError(
-            f"{path}: cannot be read as {config.format} "
-            f"(delimiter {config.csv.delimiter!r}, encoding {config.csv.encoding}): "
+            f"{path}: cannot be read as {fmt} "
+            f"(delimiter {csv.delimiter!r}, encoding {csv.encoding}): "
             f"{str(exc).splitlines()[0]}. Check the file is complete and the csv options in the "
             "source catalogue match it."
         ) from None
 
 
-def _check_columns(source: str, path: Path, found: list[str], config: SourceConfig) -> None:
-    missing = [(canon, col) for canon, col in config.columns.items() if col not in found]
+def _check_columns(source: str, path: Path, found: list[str], mapping: dict[str, str]) -> None:
+    missing = [(canon, col) for canon, col in mapping.items() if col not in found]
     if not missing:
         return
     hints = []
@@ -131,28 +133,26 @@ def _check_columns(source: str, path: Path, found: list[str], config: SourceConf
     raise IngestError(
         f"{path}: missing column(s) {', '.join(hints)}. The file has {found}. "
         f"If a column was renamed, map it in the source catalogue under "
-        f"sources.{source}.columns."
+        f"sources.{source}.columns, or under files[].columns for these files only."
     )
 
 
 def _fingerprint(config: SourceConfig, files: list[dict]) -> str:
+    """sha256 of a delivery's files and how they are read; the same files read alike match."""
     payload = {
         "files": [(f["sha256"], f["partition"]) for f in files],
-        "columns": config.columns,
+        "columns": files[0]["mapping"],
         "format": config.format,
-        "csv": config.csv.model_dump(),
+        "csv": files[0]["csv"],
     }
+    if any(f["mapping"] != files[0]["mapping"] or f["csv"] != files[0]["csv"] for f in files):
+        payload["per_file"] = [(f["mapping"], f["csv"]) for f in files]
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-def load_source(
-    con: duckdb.DuckDBPyConnection, source: str, config: SourceConfig, run_id: str
-) -> LoadResult:
-    """Load a source's files into `raw.<source>` as a new delivery unless it is already there."""
-    ensure_schemas(con)
-    files: list[dict] = []
-    for spec in config.files:
-        path = spec.path
+def _file_infos(source: str, config: SourceConfig) -> list[dict]:
+    infos = []
+    for spec, path in delivered_files(config):
         if not path.exists():
             raise IngestError(
                 f"{path}: file not found. Set sources.{source}.files[].path in the source catalogue."
@@ -160,68 +160,144 @@ def load_source(
         size = path.stat().st_size
         if size == 0:
             raise IngestError(f"{path}: file is empty (0 bytes); the delivery was not loaded.")
-        files.append(
+        infos.append(
             {
                 "path": str(path),
                 "partition": spec.partition,
                 "sha256": sha256_file(path),
                 "bytes": size,
+                "mapping": config.mapping_for(spec),
+                "csv": config.csv_for(spec).model_dump(),
             }
         )
-    fingerprint = _fingerprint(config, files)
+    return infos
+
+
+def load_source(
+    con: duckdb.DuckDBPyConnection, source: str, config: SourceConfig, run_id: str
+) -> LoadResult:
+    """Load the source's files into `raw.<source>`: each delivery not seen before, once.
+
+    With `snapshot` all files together are one delivery, which replaces the previous one once it
+    is published; otherwise every file is a delivery of its own, in play beside the accepted ones.
+    A new delivery is pending until its staging publishes or refuses it (lib.staging). A file
+    loaded before is not loaded again: accepted, it is a no-op; refused, it is judged again.
+    """
+    ensure_schemas(con)
+    infos = _file_infos(source, config)
     table = f"raw.{source}"
+    groups = [infos] if config.delivery == "snapshot" else [[info] for info in infos]
+    if not infos:
+        accepted = con.execute(
+            "select count(*) from raw._loads where source = $s and status = 'accepted'",
+            {"s": source},
+        ).fetchone()[0]
+        if not accepted:
+            raise IngestError(
+                f"{source}: no file matches sources.{source}.files "
+                f"({', '.join(str(f.path) for f in config.files)}); nothing was loaded."
+            )
 
     con.execute("begin transaction")
     try:
-        previous = con.execute(
-            "select load_id, rows, file_columns from raw._loads where source = $source"
-            " and fingerprint = $fp order by loaded_at desc limit 1",
-            {"source": source, "fp": fingerprint},
-        ).fetchone()
-        if previous is not None:
-            load_id, rows, file_columns = previous[0], previous[1], json.loads(previous[2])
-            reused = True
+        deliveries = [_deliver(con, source, config, group, run_id, table) for group in groups]
+        delivered = [d["load_id"] for d in deliveries]
+        if config.delivery == "snapshot":
+            current = "load_id in (select unnest($ids))"
         else:
-            load_id, rows, file_columns = _insert_delivery(
-                con, source, config, files, fingerprint, run_id, table
-            )
-            reused = False
+            current = "(status = 'accepted' or load_id in (select unnest($ids)))"
         con.execute(
-            "update raw._loads set is_current = (load_id = $load_id) where source = $source",
-            {"load_id": load_id, "source": source},
+            f"update raw._loads set is_current = {current} where source = $source",
+            {"ids": delivered, "source": source},
+        )
+        con.execute(
+            "update raw._loads set status = 'withdrawn', decided_at = $at"
+            " where source = $source and status in ('pending', 'refused') and not is_current",
+            {"source": source, "at": _now()},
         )
         con.execute(
             f"create or replace view {table}__current as select * from {table}"
-            f" where _load_id = '{load_id}'"
+            " where _load_id in (select load_id from raw._loads"
+            f" where source = '{source}' and is_current)"
         )
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
         raise
-    return LoadResult(source, load_id, rows, reused, files, file_columns)
+    newest = con.execute(
+        "select load_id, file_columns from raw._loads where source = $s and is_current"
+        " order by loaded_at desc limit 1",
+        {"s": source},
+    ).fetchone()
+    rows = con.execute(f"select count(*) from {table}__current").fetchone()[0]
+    return LoadResult(
+        source=source,
+        load_id=newest[0],
+        rows=rows,
+        reused=not any(d["new"] for d in deliveries),
+        files=infos,
+        file_columns=json.loads(newest[1]),
+        deliveries=deliveries,
+    )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _deliver(con, source, config, files, run_id, table) -> dict:
+    """The delivery of `files`: the earlier one of the same fingerprint, or a new pending one."""
+    fingerprint = _fingerprint(config, files)
+    previous = con.execute(
+        "select load_id, status, rows from raw._loads where source = $source"
+        " and fingerprint = $fp order by loaded_at desc limit 1",
+        {"source": source, "fp": fingerprint},
+    ).fetchone()
+    if previous is None:
+        load_id, rows = _insert_delivery(con, source, config, files, fingerprint, run_id, table)
+        status, new = "pending", True
+    else:
+        load_id, status, rows = previous
+        new = False
+        if status != "accepted":  # refused, superseded or withdrawn before: judge it again
+            status = "pending"
+            con.execute(
+                "update raw._loads set status = 'pending', reason = null where load_id = $l",
+                {"l": load_id},
+            )
+    return {
+        "load_id": load_id,
+        "status": status,
+        "rows": rows,
+        "new": new,
+        "files": [Path(f["path"]).name for f in files],
+    }
 
 
 def _insert_delivery(con, source, config, files, fingerprint, run_id, table):
     load_id = uuid.uuid4().hex
-    loaded_at = datetime.now(UTC).replace(tzinfo=None)
+    loaded_at = _now()
     contract_cols = list(config.contract)
     columns_sql = ", ".join(f"{quote_ident(c)} varchar" for c in contract_cols)
     con.execute(
         f"create table if not exists {table} ({columns_sql}, _load_id varchar,"
         " _source_file varchar, _partition varchar, _row_number bigint, _row_hash ubigint,"
-        " _loaded_at timestamp)"
+        " _loaded_at timestamp, _delivery_row bigint)"
     )
+    # raw tables of earlier versions: row identity within a delivery of several files
+    con.execute(f"alter table {table} add column if not exists _delivery_row bigint")
     file_columns: list[str] = []
     total = 0
     for info in files:
         path = Path(info["path"])
-        rel = _read_file(con, config, path)
+        mapping = info["mapping"]
+        rel = _read_file(con, config.format, CsvOptions(**info["csv"]), path)
         found = list(rel.columns)
-        _check_columns(source, path, found, config)
+        _check_columns(source, path, found, mapping)
         file_columns = found
         select = ", ".join(
-            f"{quote_ident(config.columns[c])} as {quote_ident(c)}"
-            if c in config.columns
+            f"{quote_ident(mapping[c])} as {quote_ident(c)}"
+            if c in mapping
             else f"null::varchar as {quote_ident(c)}"
             for c in contract_cols
         )
@@ -229,7 +305,8 @@ def _insert_delivery(con, source, config, files, fingerprint, run_id, table):
         row_hash = "hash(" + ", ".join(quote_ident(c) for c in contract_cols) + ")"
         try:
             con.execute(
-                f"insert into {table} by name select *, {row_hash} as _row_hash from ("
+                f"insert into {table} by name select *, {row_hash} as _row_hash,"
+                " _row_number + $offset as _delivery_row from ("
                 f"select {select}, $load_id as _load_id, $file as _source_file,"
                 " $partition as _partition, row_number() over () as _row_number,"
                 " $loaded_at as _loaded_at from rel)",
@@ -238,6 +315,7 @@ def _insert_delivery(con, source, config, files, fingerprint, run_id, table):
                     "file": path.name,
                     "partition": info["partition"],
                     "loaded_at": loaded_at,
+                    "offset": total,
                 },
             )
         except duckdb.Error as exc:
@@ -246,26 +324,31 @@ def _insert_delivery(con, source, config, files, fingerprint, run_id, table):
                 "truncated or use another delimiter/encoding than the source catalogue says."
             ) from None
         info["rows"] = con.execute(
-            f"select count(*) from {table} where _load_id = $l and _source_file = $f"
-            " and _partition is not distinct from $p",
-            {"l": load_id, "f": path.name, "p": info["partition"]},
+            f"select count(*) from {table} where _load_id = $l and _delivery_row > $offset",
+            {"l": load_id, "offset": total},
         ).fetchone()[0]
         total += info["rows"]
     con.execute(
-        "insert into raw._loads values ($load_id, $source, $fp, $files, $rows, $cols, $at,"
-        " $run_id, false)",
+        "insert into raw._loads by name select $load_id as load_id, $source as source,"
+        " $fp as fingerprint, $files as files, $rows as rows, $cols as file_columns,"
+        " $at as loaded_at, $run_id as run_id, false as is_current, 'pending' as status,"
+        " $policy as policy, $mapping as mapping",
         {
             "load_id": load_id,
             "source": source,
             "fp": fingerprint,
-            "files": json.dumps(files),
+            "files": json.dumps(
+                [{k: v for k, v in f.items() if k not in ("mapping", "csv")} for f in files]
+            ),
             "rows": total,
             "cols": json.dumps(file_columns),
             "at": loaded_at,
             "run_id": run_id,
+            "policy": config.delivery,
+            "mapping": json.dumps(files[-1]["mapping"]),
         },
     )
-    return load_id, total, file_columns
+    return load_id, total
 
 
 def table_fingerprint(con: duckdb.DuckDBPyConnection, table: str) -> str:

@@ -111,6 +111,13 @@ QUARANTINE_RULES = RuleBook(
     ),
     R("duplicate_order_line", "uniqueness", "exact copy of an earlier line of the same delivery"),
     R(
+        "order_line_in_earlier_delivery",
+        "uniqueness",
+        "exact copy of a line of an earlier delivery (an overlapping or re-cut export): "
+        "counted once, in the delivery that brought it first",
+        averts_bad_decision=False,
+    ),
+    R(
         "order_line_in_other_file",
         "uniqueness",
         "exact copy of a line delivered in another file (overlapping exports): counted once",

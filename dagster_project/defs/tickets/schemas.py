@@ -132,6 +132,13 @@ QUARANTINE_RULES = RuleBook(
     ),
     R("duplicate_event", "uniqueness", "exact copy of an earlier event of the same delivery"),
     R(
+        "event_in_earlier_delivery",
+        "uniqueness",
+        "exact copy of an event of an earlier delivery (an overlapping or re-cut export): "
+        "counted once, in the delivery that brought it first",
+        averts_bad_decision=False,
+    ),
+    R(
         "event_in_other_file",
         "uniqueness",
         "exact copy of a event delivered in another file (overlapping exports): counted once",

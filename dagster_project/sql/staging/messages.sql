@@ -1,6 +1,6 @@
 -- Support messages: every delivered message once, whitespace trimmed, with the rules it breaks.
 with source as (
-    select * from raw.messages__current
+    select * from _delivered  -- the deliveries in play (lib/staging.py)
 ),
 
 normalised as (
@@ -9,6 +9,7 @@ normalised as (
         _source_file,
         _partition,
         _row_number,
+        coalesce(_delivery_row, _row_number) as _delivery_row,
         to_json(source) as _record,
         row_number() over (partition by _partition, _row_hash order by _row_number) as copy_number,
         clean_text(text, $missing_values) as text_clean,
@@ -51,8 +52,10 @@ select
     _source_file,
     _partition,
     _row_number,
+    _delivery_row,
     _record,
     broken_rules,
+    null::varchar as _duplicate_of,  -- messages are a snapshot: no earlier delivery in play
     coalesce(_partition, 'all') || '-' || lpad(_row_number::varchar, 6, '0') as message_id,
     _partition as split,
     text,

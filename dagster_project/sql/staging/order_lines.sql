@@ -1,7 +1,7 @@
 -- Order lines: every delivered line once, typed and normalised, with the row-level rules it breaks.
 -- Parameters come from the source catalogue (see config/sources.yaml).
 with source as (
-    select * from raw.order_lines__current
+    select * from _delivered  -- the deliveries in play (lib/staging.py)
 ),
 
 normalised as (
@@ -20,10 +20,14 @@ normalised as (
         clean_text(customer_id, $missing_values) as customer_id,
         clean_text(country, $missing_values) as country_label,
         -- exact copies of a delivered line: the first is kept, later ones are duplicates
-        row_number() over (partition by _row_hash order by _row_number, _source_file) as copy_number,
+        row_number() over (partition by _row_hash order by _loaded_at, _load_id, _source_file, _row_number) as copy_number,
         first_value(_source_file) over (
-            partition by _row_hash order by _row_number, _source_file
-        ) as first_file
+            partition by _row_hash order by _loaded_at, _load_id, _source_file, _row_number
+        ) as first_file,
+        first_value(_load_id) over (
+            partition by _row_hash order by _loaded_at, _load_id, _source_file, _row_number
+        ) as first_load,
+        coalesce(_delivery_row, _row_number) as _delivery_row
     from source
 ),
 
@@ -51,6 +55,7 @@ ruled as (
                     then 'invoice_date_out_of_range'
             end,
             case
+                when copy_number > 1 and first_load <> _load_id then 'order_line_in_earlier_delivery'
                 when copy_number > 1 and first_file <> _source_file then 'order_line_in_other_file'
                 when copy_number > 1 then 'duplicate_order_line'
             end,
@@ -73,8 +78,11 @@ select
     _source_file,
     _partition,
     _row_number,
+    _delivery_row,
     _record,
     broken_rules,
+    -- which delivery a copy was first delivered in: part of its quarantine reason
+    case when copy_number > 1 and first_load <> _load_id then first_load end as _duplicate_of,
     invoice_no,
     stock_code,
     description,

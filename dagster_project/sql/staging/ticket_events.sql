@@ -1,7 +1,7 @@
 -- Ticket events: every delivered update of a ticket once, typed, with the row-level rules it breaks.
 -- People are pseudonymised here; their raw identifiers stay in the raw layer only.
 with source as (
-    select * from raw.ticket_events__current
+    select * from _delivered  -- the deliveries in play (lib/staging.py)
 ),
 
 normalised as (
@@ -10,11 +10,16 @@ normalised as (
         _source_file,
         _partition,
         _row_number,
+        _loaded_at,
         to_json(source) as _record,
-        row_number() over (partition by _row_hash order by _row_number, _source_file) as copy_number,
+        row_number() over (partition by _row_hash order by _loaded_at, _load_id, _source_file, _row_number) as copy_number,
         first_value(_source_file) over (
-            partition by _row_hash order by _row_number, _source_file
+            partition by _row_hash order by _loaded_at, _load_id, _source_file, _row_number
         ) as first_file,
+        first_value(_load_id) over (
+            partition by _row_hash order by _loaded_at, _load_id, _source_file, _row_number
+        ) as first_load,
+        coalesce(_delivery_row, _row_number) as _delivery_row,
         clean_text(ticket_id, $missing_values) as ticket_id,
         clean_text(state, $missing_values) as state,
         clean_text(is_active, $missing_values) as is_active_text,
@@ -91,6 +96,7 @@ ruled as (
             end,
             case when updated_at < opened_at then 'updated_before_opened' end,
             case
+                when copy_number > 1 and first_load <> _load_id then 'event_in_earlier_delivery'
                 when copy_number > 1 and first_file <> _source_file then 'event_in_other_file'
                 when copy_number > 1 then 'duplicate_event'
             end,
@@ -104,12 +110,15 @@ select
     _source_file,
     _partition,
     _row_number,
+    _delivery_row,
     _record,
     broken_rules,
+    -- which delivery a copy was first delivered in: part of its quarantine reason
+    case when copy_number > 1 and first_load <> _load_id then first_load end as _duplicate_of,
     ticket_id,
     -- the log's own order breaks ties between updates logged in the same minute
     row_number() over (
-        partition by ticket_id order by updated_at, update_count, _row_number
+        partition by ticket_id order by updated_at, update_count, _loaded_at, _row_number
     ) as event_seq,
     state,
     list_contains($resolved_states, state) as is_resolved_state,

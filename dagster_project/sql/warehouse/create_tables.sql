@@ -8,8 +8,18 @@ create table if not exists raw._loads (
     file_columns json not null,   -- header of the delivered file, before mapping
     loaded_at timestamp not null,
     run_id varchar,
-    is_current boolean not null
+    is_current boolean not null   -- delivered now: the staged layer is (to be) built from these
 );
+-- What became of each delivery (lib/warehouse.py, lib/staging.py): pending until its staging
+-- publishes it (accepted) or holds it back (refused, with the reason); a snapshot replaced by a
+-- newer one is superseded; a pending or refused file no longer delivered is withdrawn.
+alter table raw._loads add column if not exists status varchar;
+alter table raw._loads add column if not exists reason varchar;
+alter table raw._loads add column if not exists policy varchar;
+alter table raw._loads add column if not exists mapping json;  -- per file: pipeline -> file column
+alter table raw._loads add column if not exists decided_at timestamp;
+update raw._loads set status = case when is_current then 'accepted' else 'superseded' end
+where status is null;
 
 -- One row per source row that was kept out of the staged layer, with the rule it broke.
 create table if not exists quarantine.rows (

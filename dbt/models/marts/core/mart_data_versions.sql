@@ -1,22 +1,26 @@
--- The data version behind every figure: the delivery of each source the staged layer, and so every
--- mart, was built from, with its fingerprint (sha256 of the files and the column mapping). A newer
--- delivery that was refused is current in raw._loads but not here: figures built from this mart
--- are stale until it is accepted (dagster_project/lib/freshness.py reads the same from Python).
+-- The data version behind every figure: per source, the deliveries the staged layer (and so every
+-- mart) was built from. Staging marks a delivery accepted in the transaction that publishes it, so
+-- a newer delivery that was refused, or not staged yet, is not here: figures built from this mart
+-- are stale until it is accepted. The version is the delivery's fingerprint (sha256 of its files
+-- and column mapping), or, where several deliveries are in play, the sha256 of their fingerprints
+-- in order; dagster_project/lib/freshness.py computes the same from Python (test_cli compares).
+-- depends_on: {{ source('erp', 'order_lines') }}, {{ source('crm', 'tickets') }},
+-- {{ source('crm', 'messages') }} (the staged tables: built after them)
 
-with staged_loads as (
-    select distinct _load_id as load_id from {{ source('erp', 'order_lines') }}
-    union
-    select distinct _load_id as load_id from {{ source('crm', 'tickets') }}
-    union
-    select distinct _load_id as load_id from {{ source('crm', 'messages') }}
+with accepted as (
+    select * from {{ source('raw_meta', 'loads') }}
+    where status = 'accepted'
 )
 
 select
-    loads.source,
-    loads.load_id,
-    loads.fingerprint,
-    loads.rows as rows_delivered,
-    loads.loaded_at
-from {{ source('raw_meta', 'loads') }} as loads
-inner join staged_loads on loads.load_id = staged_loads.load_id
-order by loads.source
+    source,
+    case
+        when count(*) = 1 then any_value(fingerprint)
+        else sha256(string_agg(fingerprint, '+' order by fingerprint))
+    end as fingerprint,
+    count(*) as deliveries,
+    sum(rows) as rows_delivered,
+    max(loaded_at) as loaded_at
+from accepted
+group by source
+order by source

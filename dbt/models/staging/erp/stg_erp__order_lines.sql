@@ -4,7 +4,8 @@ with source as (
 
 renamed as (
     select
-        _source_file || ':' || _row_number as order_line_id,
+        -- a line is its delivery and its place in it, whatever the file was called
+        _load_id || ':' || _delivery_row as order_line_id,
         invoice_no,
         stock_code,
         description,
