@@ -6,6 +6,8 @@ import warnings
 
 import dagster as dg
 
+from dagster_project import settings
+from dagster_project.defs.automation import sensors as automation
 from dagster_project.defs.features import assets as feature_assets
 from dagster_project.defs.features import checks as feature_checks
 from dagster_project.defs.forecast import assets as forecast_assets
@@ -27,6 +29,7 @@ from dagster_project.defs.router import checks as router_checks
 from dagster_project.defs.tickets import assets as ticket_assets
 from dagster_project.defs.tickets import checks as ticket_checks
 from dagster_project.lib import code_location
+from dagster_project.params import AutomationParams, ParamsError, load_params
 
 # Owners are declared once, per group.
 GROUP_OWNERS = {
@@ -62,6 +65,19 @@ _modules = [
 ]
 
 
+def _automation_params() -> AutomationParams:
+    """When the schedule runs, read from params.yaml as the code location loads.
+
+    An unreadable params.yaml must not keep the UI from loading: the schedule then keeps its
+    default time and every asset that reads params reports the error itself.
+    """
+    try:
+        return load_params(settings.params_path()).automation
+    except ParamsError as error:
+        warnings.warn(f"weekly_refresh keeps its default time: {error}", stacklevel=1)
+        return AutomationParams()
+
+
 def _with_owners(spec: dg.AssetSpec) -> dg.AssetSpec:
     owners = spec.owners or GROUP_OWNERS.get(spec.group_name or "", [])
     return spec.replace_attributes(owners=owners)
@@ -81,8 +97,17 @@ with warnings.catch_warnings():
                 governance_assets.audit_log,
             ],
             asset_checks=dg.load_asset_checks_from_modules(_modules),
-            sensors=[governance_sensors.audit_runs, quality_sensors.reports_after_runs],
-            jobs=[quality_sensors.reports_job],
+            sensors=[
+                governance_sensors.audit_runs,
+                quality_sensors.reports_after_runs,
+                automation.new_deliveries,
+            ],
+            schedules=[
+                automation.weekly_refresh(
+                    _automation_params().refresh_cron, _automation_params().timezone
+                )
+            ],
+            jobs=[quality_sensors.reports_job, automation.pipeline_job],
             resources=build_resources(),
             # DuckDB allows one writer per file: run steps one after another in one process.
             executor=dg.in_process_executor,

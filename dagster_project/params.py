@@ -219,6 +219,14 @@ class RetentionParams(_Strict):
     )
 
 
+class AutomationParams(_Strict):
+    refresh_cron: str = Field(
+        default="0 6 * * 1",
+        description="When the weekly_refresh schedule runs the whole pipeline (cron; Monday 06:00)",
+    )
+    timezone: str = Field(default="UTC", description="Time zone of refresh_cron")
+
+
 class Params(_Strict):
     seed: int
     router: RouterParams
@@ -226,6 +234,7 @@ class Params(_Strict):
     quality: QualityParams
     roi: RoiParams
     retention: RetentionParams = Field(default_factory=RetentionParams)
+    automation: AutomationParams = Field(default_factory=AutomationParams)
 
 
 def load_params(path: Path) -> Params:

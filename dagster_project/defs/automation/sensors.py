@@ -1,0 +1,97 @@
+"""Runs that start themselves: one when a new file lands, and a weekly refresh.
+
+The sensor looks only at the files the source catalogue delivers (each listed path, each file a
+glob matches), by size and modification time: it never opens the warehouse, so it never waits on
+a running pipeline's lock. A new or changed file requests a run of every source's raw load and all
+that is downstream: a file loaded before is a no-op there, a new one is a new delivery, and the
+models retrain only when their training data changed (lib/ml_assets.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import dagster as dg
+
+from dagster_project.defs.resources import SourceCatalogResource
+from dagster_project.sources import SourceCatalog, SourceConfigError, delivered_files
+
+TRIGGER_TAG = "ai_roi/trigger"
+
+pipeline_job = dg.define_asset_job(
+    "pipeline",
+    selection=dg.AssetSelection.all().materializable(),
+    description="Everything, as `ai-roi run` builds it: new files loaded, models retrained where "
+    "their data, settings or code changed, the ROI and quality pages rebuilt.",
+)
+
+
+def file_signatures(catalog: SourceCatalog) -> dict[str, dict[str, list[int]]]:
+    """{source: {path: [bytes, modified ns]}} of every file the catalogue delivers now."""
+    out: dict[str, dict[str, list[int]]] = {}
+    for source in SourceCatalog.model_fields:
+        files = {}
+        for _spec, path in delivered_files(getattr(catalog, source)):
+            if path.exists():
+                stat = path.stat()
+                files[str(path)] = [stat.st_size, stat.st_mtime_ns]
+        out[source] = files
+    return out
+
+
+def changes(seen: dict, now: dict) -> dict[str, list[str]]:
+    """{source: [file names new, changed or gone]} between two signatures."""
+    out = {}
+    for source, files in now.items():
+        before = seen.get(source, {})
+        moved = sorted(
+            path.rsplit("/", 1)[-1]
+            for path in set(files) | set(before)
+            if files.get(path) != before.get(path)
+        )
+        if moved:
+            out[source] = moved
+    return out
+
+
+@dg.sensor(
+    name="new_deliveries",
+    job=pipeline_job,
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Launches the pipeline job when a file appears in (or changes, or leaves) a "
+    "path or glob of the source catalogue. Its first look records the files as they are.",
+)
+def new_deliveries(context: dg.SensorEvaluationContext, catalog: SourceCatalogResource):
+    try:
+        now = file_signatures(catalog.load())
+    except SourceConfigError as error:
+        return dg.SkipReason(f"the source catalogue cannot be read: {error}")
+    if context.cursor is None:
+        context.update_cursor(json.dumps(now, sort_keys=True))
+        count = sum(len(files) for files in now.values())
+        return dg.SkipReason(
+            f"first look: {count} files recorded; a new or changed file launches a run"
+        )
+    moved = changes(json.loads(context.cursor), now)
+    context.update_cursor(json.dumps(now, sort_keys=True))
+    if not moved:
+        return dg.SkipReason("no new or changed file")
+    what = "; ".join(f"{source}: {', '.join(names)}" for source, names in sorted(moved.items()))
+    key = hashlib.sha256(json.dumps(now, sort_keys=True).encode()).hexdigest()[:16]
+    return dg.RunRequest(run_key=f"deliveries-{key}", tags={TRIGGER_TAG: what[:250]})
+
+
+def weekly_refresh(cron: str, timezone: str) -> dg.ScheduleDefinition:
+    """The schedule of the whole pipeline, at `cron` (params.yaml automation.refresh_cron)."""
+    return dg.ScheduleDefinition(
+        name="weekly_refresh",
+        job=pipeline_job,
+        cron_schedule=cron,
+        execution_timezone=timezone,
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        tags={TRIGGER_TAG: "schedule"},
+        description="Loads what arrived, retrains where the data or settings changed and rebuilds "
+        "the ROI and quality pages; when is automation.refresh_cron in params.yaml.",
+    )

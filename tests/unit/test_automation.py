@@ -1,0 +1,49 @@
+"""The sensor asks for a run when a file lands in a landing glob, and only then."""
+
+from __future__ import annotations
+
+import shutil
+
+import dagster as dg
+import yaml
+
+from dagster_project.defs.automation.sensors import TRIGGER_TAG, new_deliveries
+from dagster_project.defs.resources import SourceCatalogResource
+from tests.conftest import FIXTURE_FILES, FIXTURES, catalog_dict
+
+
+def _evaluate(catalog_path, cursor):
+    context = dg.build_sensor_context(
+        cursor=cursor, resources={"catalog": SourceCatalogResource(path=str(catalog_path))}
+    )
+    result = new_deliveries(context)
+    return result, context.cursor
+
+
+def test_the_sensor_requests_a_run_for_a_new_file_in_a_landing_glob(tmp_path):
+    landing = tmp_path / "landing" / "orders"
+    landing.mkdir(parents=True)
+    shutil.copy(FIXTURES / "order_lines.csv.gz", landing / "orders_2011.csv.gz")
+    catalog = tmp_path / "sources.yaml"
+    files = {**FIXTURE_FILES, "order_lines": [{"path": str(landing / "*.csv.gz")}]}
+    catalog.write_text(yaml.safe_dump(catalog_dict(files)), encoding="utf-8")
+
+    first, cursor = _evaluate(catalog, None)
+    assert isinstance(first, dg.SkipReason) and "first look" in first.skip_message
+    again, cursor = _evaluate(catalog, cursor)
+    assert isinstance(again, dg.SkipReason)  # nothing new: no run
+
+    (landing / "orders_2012.csv.gz").write_bytes(b"InvoiceNo\n1\n")
+    request, cursor = _evaluate(catalog, cursor)
+    assert isinstance(request, dg.RunRequest)
+    assert "orders_2012.csv.gz" in request.tags[TRIGGER_TAG]
+    assert "order_lines" in request.tags[TRIGGER_TAG]
+    after, _ = _evaluate(catalog, cursor)
+    assert isinstance(after, dg.SkipReason)  # the file was asked for once
+
+
+def test_a_broken_catalogue_skips_with_the_reason(tmp_path):
+    catalog = tmp_path / "sources.yaml"
+    catalog.write_text("sources: {order_lines: {}}", encoding="utf-8")
+    result, _ = _evaluate(catalog, "{}")
+    assert isinstance(result, dg.SkipReason) and "cannot be read" in result.skip_message
