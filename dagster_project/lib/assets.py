@@ -2,13 +2,42 @@
 
 from __future__ import annotations
 
+from collections.abc import Generator
+from dataclasses import dataclass
+
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from dagster_project.defs.resources import (
+    OutputsResource,
+    ParamsResource,
+    PrivacyResource,
+    SourceCatalogResource,
+)
+from dagster_project.lib import freshness
+from dagster_project.lib.checks import Audit, blocking_failures
 from dagster_project.lib.quality import RuleBook
-from dagster_project.lib.staging import StageResult, StagingRefused, stage_source
+from dagster_project.lib.staging import (
+    CANDIDATE,
+    StageResult,
+    StagingRefused,
+    discard,
+    prepare_staging,
+    publish_staging,
+    refuse,
+)
 from dagster_project.lib.warehouse import IngestError, LoadResult, load_source
 from dagster_project.sources import SourceConfig
+
+
+@dataclass(frozen=True)
+class StagingResources:
+    """What a staged asset's audit reads besides the warehouse."""
+
+    catalog: SourceCatalogResource
+    params: ParamsResource
+    outputs: OutputsResource
+    privacy: PrivacyResource
 
 
 def ingest_raw(
@@ -25,7 +54,12 @@ def ingest_raw(
     for d in result.deliveries:
         if d["new"]:
             context.log.info(f"{source}: new delivery {d['load_id']} ({d['rows']:,} rows)")
+    # the data version Dagster compares to tell what is stale: the deliveries in play, so a run
+    # with no new file leaves everything downstream up to date
+    with duckdb.get_connection() as con:
+        version = freshness.current_versions(con).get(source)
     return dg.MaterializeResult(
+        data_version=dg.DataVersion(version) if version else None,
         metadata={
             "dagster/row_count": result.rows,
             "load_id": result.load_id,
@@ -34,25 +68,32 @@ def ingest_raw(
             "deliveries": dg.MetadataValue.json(result.deliveries),
             "file_columns": dg.MetadataValue.json(result.file_columns),
             "column_mapping": dg.MetadataValue.json(config.columns),
-        }
+        },
     )
 
 
 def run_staging(
     context: dg.AssetExecutionContext,
     duckdb: DuckDBResource,
-    pseudonym_key: str,
     *,
     source: str,
     config: SourceConfig,
     rulebook: RuleBook,
     params: dict,
+    audit: Audit,
+    resources: StagingResources,
     flags: tuple[str, ...] = (),
-) -> StageResult:
-    """Stage the source's deliveries in play and split off its quarantine (see lib.staging)."""
+) -> Generator[dg.AssetCheckResult, None, tuple[StageResult, list[dg.AssetCheckResult]]]:
+    """Stage the source's deliveries in play: write a candidate, audit it, then publish it.
+
+    Returns what was published and the audit's results (the staged asset's own checks), which
+    the asset yields after its materialisation: they judge the data it published. When a
+    blocking check fails on the candidate, they are yielded here, nothing is published, and the
+    new deliveries are marked refused with the failed checks as their reason (lib.staging).
+    """
     try:
         with duckdb.get_connection() as con:
-            return stage_source(
+            candidate = prepare_staging(
                 con,
                 source=source,
                 rulebook=rulebook,
@@ -62,12 +103,54 @@ def run_staging(
                     **params,
                 },
                 config=config,
-                run_id=context.run.run_id,
-                pseudonym_key=pseudonym_key,
-                flags=flags,
+                pseudonym_key=resources.privacy.key,
             )
+            results = audit.run(
+                context,
+                con,
+                table=CANDIDATE,
+                held=candidate.held,
+                catalog=resources.catalog,
+                params=resources.params,
+                outputs=resources.outputs,
+                privacy_key=resources.privacy.key,
+            )
+            # every check decides; a run that left some out of its selection is not shown them
+            selected = context.selected_asset_check_keys
+            shown = [r for r in results if _check_key(r) in selected]
+            failed = blocking_failures(results)
+            if failed:  # the results judge the candidate: not the published table's data
+                yield from shown
+                _refuse_audited(con, source, candidate.pending, failed)
+            return publish_staging(con, candidate, run_id=context.run.run_id, flags=flags), shown
     except StagingRefused as refused:
         raise dg.Failure(description=str(refused), allow_retries=False) from None
+
+
+def _check_key(result: dg.AssetCheckResult) -> dg.AssetCheckKey:
+    return dg.AssetCheckKey(result.asset_key, result.check_name)
+
+
+def _refuse_audited(con, source: str, pending: tuple[str, ...], failed) -> None:
+    def why(result: dg.AssetCheckResult) -> str:
+        meta = {k: getattr(v, "value", v) for k, v in result.metadata.items()}
+        return f"{result.check_name} ({result.description or meta.get('failed_rules', 'failed')})"
+
+    reason = "blocking check(s) failed on the staged candidate: " + "; ".join(map(why, failed))
+    if pending:
+        refuse(con, source, dict.fromkeys(pending, reason))
+    discard(con)
+    raise StagingRefused(
+        f"{source}: {reason}. No new delivery is in play: the staged table was rebuilt from the "
+        "accepted ones under today's rules and checks, and not published; it keeps what it held."
+    )
+
+
+def staged_version(duckdb: DuckDBResource, source: str) -> dg.DataVersion | None:
+    """The data version of a staged table: the accepted deliveries it holds (lib.freshness)."""
+    with duckdb.get_connection() as con:
+        version = freshness.staged_versions(con, [source]).get(source)
+    return dg.DataVersion(version) if version else None
 
 
 def staged_metadata(result: StageResult) -> dict:

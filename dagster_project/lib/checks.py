@@ -1,4 +1,5 @@
-"""Build the checks of a source's stages: per-dimension Pandera checks and the monitors."""
+"""The checks of a source's stages: per-dimension Pandera checks, the monitors, and the audit a
+staged candidate passes before it is published."""
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -37,6 +38,51 @@ from dagster_project.params import Params
 from dagster_project.sources import SourceCatalog
 
 
+def schema_results(
+    con,
+    sources: SourceCatalog,
+    privacy_key: str,
+    *,
+    asset_key: dg.AssetKey,
+    prefix: str,
+    table: str,
+    rulebook: RuleBook,
+    schema: Callable[[SourceCatalog], pa.DataFrameSchema],
+    source: str | None = None,
+    raw_of: str | None = None,
+    held: int | None = None,
+) -> list[dg.AssetCheckResult]:
+    """Validate `table` with the stage's Pandera schema: one result per dimension.
+
+    With `source` set, the stage's quarantine share is checked against the source's limit too,
+    from `held` (rows a candidate holds back) or else from the quarantine. With `raw_of` set,
+    `table` is that source's raw layer: failure samples leave it the way every row leaves raw
+    (lib.pii.protect_rows), identifiers pseudonymised and free text redacted.
+    """
+    extra = []
+    # _row_hash (unsigned 64-bit) is bookkeeping, not data, and polars cannot hold it
+    df = con.sql(f"select columns(lambda c: c != '_row_hash') from {table}").pl()
+    if source is not None:
+        limit = getattr(sources, source).max_quarantine_share
+        if held is None:
+            held = held_back(con, source)
+        share = held / max(held + df.height, 1)
+        extra.append(
+            Outcome(
+                QUARANTINE_SHARE,
+                None,
+                int(share > limit) * held,
+                sample=[{"quarantined": held, "share": round(share, 4), "limit": limit}],
+            )
+        )
+    report = validate(schema(sources), df, rulebook, extra=extra)
+    if raw_of is not None:
+        register_privacy(con, privacy_key)
+        for outcome in report.outcomes:
+            outcome.sample = protect_rows(con, raw_of, outcome.sample)
+    return list(check_results(report, asset_key, prefix, rulebook))
+
+
 def build_schema_checks(
     *,
     asset_key: dg.AssetKey,
@@ -47,12 +93,7 @@ def build_schema_checks(
     source: str | None = None,
     raw_of: str | None = None,
 ) -> dg.AssetChecksDefinition:
-    """Validate `table` with the stage's Pandera schema and report one result per dimension.
-
-    With `source` set, the stage's quarantine share is checked against the source's limit too.
-    With `raw_of` set, `table` is that source's raw layer: failure samples leave it the way every
-    row leaves raw (lib.pii.protect_rows), identifiers pseudonymised and free text redacted.
-    """
+    """The Pandera checks of a published table (see `schema_results`), as an asset check op."""
 
     @dg.multi_asset_check(
         specs=check_specs(asset_key, prefix, rulebook),
@@ -65,29 +106,19 @@ def build_schema_checks(
         catalog: SourceCatalogResource,
         privacy: PrivacyResource,
     ):
-        sources = catalog.load()
-        extra = []
         with duckdb.get_connection() as con:
-            # _row_hash (unsigned 64-bit) is bookkeeping, not data, and polars cannot hold it
-            df = con.sql(f"select columns(lambda c: c != '_row_hash') from {table}").pl()
-            if source is not None:
-                limit = getattr(sources, source).max_quarantine_share
-                held = held_back(con, source)
-                share = held / max(held + df.height, 1)
-                extra.append(
-                    Outcome(
-                        QUARANTINE_SHARE,
-                        None,
-                        int(share > limit) * held,
-                        sample=[{"quarantined": held, "share": round(share, 4), "limit": limit}],
-                    )
-                )
-            report = validate(schema(sources), df, rulebook, extra=extra)
-            if raw_of is not None:
-                register_privacy(con, privacy.key)
-                for outcome in report.outcomes:
-                    outcome.sample = protect_rows(con, raw_of, outcome.sample)
-            results = list(check_results(report, asset_key, prefix, rulebook))
+            results = schema_results(
+                con,
+                catalog.load(),
+                privacy.key,
+                asset_key=asset_key,
+                prefix=prefix,
+                table=table,
+                rulebook=rulebook,
+                schema=schema,
+                source=source,
+                raw_of=raw_of,
+            )
             yield from recorded(context, con, results, kind="pandera")
 
     return _checks
@@ -121,24 +152,32 @@ class MonitorInputs:
         return self._params.load()
 
 
+def monitor_specs(asset_key: dg.AssetKey, monitors: Sequence[Monitor]) -> list[dg.AssetCheckSpec]:
+    return [
+        dg.AssetCheckSpec(
+            m.name,
+            asset=asset_key,
+            blocking=m.blocking,
+            description=m.description,
+            metadata={"dimension": m.dimension},
+        )
+        for m in monitors
+    ]
+
+
+def monitor_results(
+    inputs: MonitorInputs, asset_key: dg.AssetKey, monitors: Sequence[Monitor]
+) -> list[dg.AssetCheckResult]:
+    """Each monitor's finding: ERROR where a blocking one fails, WARN otherwise."""
+    return [_result(m.measure(inputs), asset_key, m, m.columns(inputs)) for m in monitors]
+
+
 def build_monitors(
     *, asset_key: dg.AssetKey, name: str, monitors: Sequence[Monitor]
 ) -> dg.AssetChecksDefinition:
-    """One op running `monitors` on `asset_key`: ERROR where a blocking one fails, WARN otherwise."""
+    """One op running `monitors` on `asset_key` (see `monitor_results`)."""
 
-    @dg.multi_asset_check(
-        specs=[
-            dg.AssetCheckSpec(
-                m.name,
-                asset=asset_key,
-                blocking=m.blocking,
-                description=m.description,
-                metadata={"dimension": m.dimension},
-            )
-            for m in monitors
-        ],
-        name=name,
-    )
+    @dg.multi_asset_check(specs=monitor_specs(asset_key, monitors), name=name)
     def _monitors(
         context: dg.AssetCheckExecutionContext,
         duckdb: DuckDBResource,
@@ -148,12 +187,72 @@ def build_monitors(
     ):
         with duckdb.get_connection() as con:
             inputs = MonitorInputs(con, catalog, params, outputs)
-            results = [
-                _result(m.measure(inputs), asset_key, m, m.columns(inputs)) for m in monitors
-            ]
+            results = monitor_results(inputs, asset_key, monitors)
             yield from recorded(context, con, results, kind="monitor")
 
     return _monitors
+
+
+@dataclass(frozen=True)
+class Audit:
+    """The checks a staged table must pass before it is published (write, audit, publish).
+
+    The staged asset builds a candidate table, runs these checks on it (`run`) and publishes it
+    only when no blocking one failed: a refused batch leaves the published table, the quarantine
+    and everything downstream as they were. The checks are the asset's own (`specs`), so they run
+    whenever the asset does, whatever else a run selected.
+    """
+
+    asset_key: dg.AssetKey
+    prefix: str
+    rulebook: RuleBook
+    schema: Callable[[SourceCatalog], pa.DataFrameSchema]
+    source: str | None = None  # the quarantine share of this source is checked too
+    monitors: Callable[[str], Sequence[Monitor]] = lambda _table: ()  # monitors of a table
+
+    def specs(self) -> list[dg.AssetCheckSpec]:
+        return [
+            *check_specs(self.asset_key, self.prefix, self.rulebook),
+            *monitor_specs(self.asset_key, self.monitors("candidate")),
+        ]
+
+    def run(
+        self,
+        context: dg.AssetExecutionContext,
+        con,
+        *,
+        table: str,
+        held: int | None,
+        catalog: SourceCatalogResource,
+        params: ParamsResource,
+        outputs: OutputsResource,
+        privacy_key: str,
+    ) -> list[dg.AssetCheckResult]:
+        """Every check of the candidate `table`, recorded in the quality history."""
+        results = schema_results(
+            con,
+            catalog.load(),
+            privacy_key,
+            asset_key=self.asset_key,
+            prefix=self.prefix,
+            table=table,
+            rulebook=self.rulebook,
+            schema=self.schema,
+            source=self.source,
+            held=held,
+        )
+        out = recorded(context, con, results, kind="pandera")
+        monitors = self.monitors(table)
+        if monitors:
+            inputs = MonitorInputs(con, catalog, params, outputs)
+            out += recorded(
+                context, con, monitor_results(inputs, self.asset_key, monitors), kind="monitor"
+            )
+        return out
+
+
+def blocking_failures(results: Sequence[dg.AssetCheckResult]) -> list[dg.AssetCheckResult]:
+    return [r for r in results if not r.passed and r.severity == dg.AssetCheckSeverity.ERROR]
 
 
 def _result(

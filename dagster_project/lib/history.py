@@ -128,7 +128,7 @@ def recent_scores(
 
 
 def recorded(
-    context: dg.AssetCheckExecutionContext,
+    context: dg.AssetCheckExecutionContext | dg.AssetExecutionContext,
     con: duckdb.DuckDBPyConnection,
     results: list[dg.AssetCheckResult],
     *,
@@ -136,7 +136,7 @@ def recorded(
     asset_key: dg.AssetKey | None = None,
 ) -> list[dg.AssetCheckResult]:
     """Write `results` to the quality history and return them with their recent history attached."""
-    specs = list(context.check_specs)
+    specs = list(getattr(context, "check_specs", ()))  # an asset's own checks: none here
     default_name = specs[0].name if len(specs) == 1 else None
     records = [from_result(r, kind, asset_key, default_name) for r in results]
     record(con, context.run.run_id, records)

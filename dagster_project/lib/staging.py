@@ -108,25 +108,35 @@ def held_back(con: duckdb.DuckDBPyConnection, source: str) -> int:
     ).fetchone()[0]
 
 
-def stage_source(
+CANDIDATE = "_staged_candidate"  # the temp table a staged batch is audited in before publishing
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A staged batch built and not published yet: `CANDIDATE` holds its clean rows."""
+
+    source: str
+    config: SourceConfig
+    pending: tuple[str, ...]  # the new deliveries it would accept
+    held: int  # rows it holds back that count against max_quarantine_share
+
+
+def prepare_staging(
     con: duckdb.DuckDBPyConnection,
     *,
     source: str,
     rulebook: RuleBook,
     params: dict,
     config: SourceConfig,
-    run_id: str,
     pseudonym_key: str,
-    flags: tuple[str, ...] = (),
-) -> StageResult:
-    """Build `staged.<source>` and its quarantine rows from the deliveries in play.
+) -> Candidate:
+    """Build the staged rows of the deliveries in play into `CANDIDATE`, publishing nothing.
 
     In play are the deliveries `raw.<source>__current` holds: the accepted ones and the new
     (pending) ones; with `replace_overlap` a month delivered again is read from its latest
-    delivery only. A new delivery is refused, and nothing is published, when more than
-    `max_quarantine_share` of its rows are bad or a snapshot shrinks below `snapshot_min_ratio` of
-    the one it replaces: staged and quarantine keep what they held, and raw marks it refused with
-    the reason. Otherwise staged, quarantine and the deliveries' status change in one transaction.
+    delivery only. A new delivery is refused here (`StagingRefused`, and raw marks it so) when more
+    than `max_quarantine_share` of its rows are bad, or a snapshot shrinks below
+    `snapshot_min_ratio` of the one it would replace.
     """
     ensure_schemas(con)
     register_macros(con)
@@ -163,16 +173,33 @@ def stage_source(
     )
     refusals = _refusals(con, source, config, pending)
     if refusals:
-        _refuse(con, source, refusals)
+        refuse(con, source, refusals)
+    con.execute(
+        f"create or replace temp table {CANDIDATE} as select * exclude (broken_rules,"
+        " _record, _duplicate_of) from _candidates where len(broken_rules) = 0"
+        " order by _load_id, _delivery_row"
+    )
+    held = con.execute(
+        "select count(*) from _candidates as c join _rules as r on r.name = c.broken_rules[1]"
+        f" where {COUNTS_AGAINST_SHARE}"
+    ).fetchall()[0][0]  # fetched to the end: the audit reads the candidate next
+    return Candidate(source, config, tuple(pending), held)
+
+
+def publish_staging(
+    con: duckdb.DuckDBPyConnection,
+    candidate: Candidate,
+    *,
+    run_id: str,
+    flags: tuple[str, ...] = (),
+) -> StageResult:
+    """Publish an audited candidate: staged table, quarantine and deliveries' status at once."""
+    source, config, pending = candidate.source, candidate.config, list(candidate.pending)
     in_play = con.execute(f"select count(*) from raw.{source}__current").fetchone()[0]
     now = datetime.now(UTC).replace(tzinfo=None)
     con.execute("begin transaction")
     try:
-        con.execute(
-            f"create or replace table staged.{source} as select * exclude (broken_rules,"
-            " _record, _duplicate_of) from _candidates where len(broken_rules) = 0"
-            " order by _load_id, _delivery_row"
-        )
+        con.execute(f"create or replace table staged.{source} as select * from {CANDIDATE}")
         con.execute(
             "create or replace temp table _held_before as select load_id, source_file,"
             " source_row, rule, run_id, quarantined_at from quarantine.rows where source = $source",
@@ -226,7 +253,7 @@ def stage_source(
         "select count(*) from raw._loads where source = $s and is_current and status = 'accepted'",
         {"s": source},
     ).fetchone()[0]
-    con.execute("drop table _candidates")
+    discard(con)
     return StageResult(
         rows_in,
         rows_clean,
@@ -237,6 +264,12 @@ def stage_source(
         deliveries=deliveries,
         published=tuple(pending),
     )
+
+
+def discard(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop a candidate's temp tables (published or not)."""
+    for table in ("_candidates", CANDIDATE):
+        con.execute(f"drop table if exists {table}")
 
 
 def _delivered_view(con: duckdb.DuckDBPyConnection, source: str, config: SourceConfig) -> None:
@@ -315,7 +348,12 @@ def _refusals(
     return refusals
 
 
-def _refuse(con: duckdb.DuckDBPyConnection, source: str, refusals: dict[str, str]) -> None:
+def refuse(
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    refusals: dict[str, str],
+    advice: str | None = None,
+) -> None:
     """Mark the deliveries refused with their reasons, and stop: nothing else changes."""
     now = datetime.now(UTC).replace(tzinfo=None)
     con.executemany(
@@ -329,15 +367,21 @@ def _refuse(con: duckdb.DuckDBPyConnection, source: str, refusals: dict[str, str
             {"ids": list(refusals)},
         ).fetchall()
     }
-    con.execute("drop table _candidates")
+    discard(con)
     lines = "; ".join(
         f"delivery {load_id[:12]} ({files.get(load_id, '?')}): {reason}"
         for load_id, reason in refusals.items()
     )
     settings = [k for k in ("max_quarantine_share", "snapshot_min_ratio") if k in lines]
+    if advice is None:
+        advice = "Fix the export and deliver it again" + (
+            f", or raise sources.{source}.{' / '.join(settings)} in the source catalogue if this "
+            "is expected."
+            if settings
+            else "."
+        )
     raise StagingRefused(
         f"{source}: {lines}. Nothing was published: the staged table and quarantine still hold "
         f"the deliveries accepted before, and raw.{source} keeps the refused ones, marked so, "
-        "for inspection. Fix the export and deliver it again, or raise "
-        f"sources.{source}.{' / '.join(settings)} in the source catalogue if this is expected."
+        f"for inspection. {advice}"
     )

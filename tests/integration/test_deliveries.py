@@ -85,6 +85,15 @@ def fingerprints(wh) -> dict[str, str]:
         return {t: table_fingerprint(con, t) for t in tables}
 
 
+def data_versions(result) -> dict[str, str]:
+    """The data version each asset's materialisation in `result` says it holds."""
+    return {
+        e.asset_key.to_user_string(): e.materialization.tags.get("dagster/data_version")
+        for e in result.get_asset_materialization_events()
+        if e.asset_key.path[0] in ("raw", "staged")
+    }
+
+
 def succeeds(selection: str = DATA):
     result = run_pipeline(selection)
     assert result.success, failure_reasons(result)
@@ -182,14 +191,22 @@ def test_a_resent_file_changes_nothing(wh):
     landing = wh.root / "landing"
     cut(landing / "orders_a.csv.gz", MONTHS[:6])
     orders(wh, [{"path": str(landing / "*.csv.gz")}])
-    succeeds()
+    first = data_versions(succeeds())
     before, loads = fingerprints(wh), wh.scalar("select count(*) from raw._loads")
 
     # the same export sent again under another name
     (landing / "orders_a_resent.csv.gz").write_bytes((landing / "orders_a.csv.gz").read_bytes())
-    succeeds()
+    again = data_versions(succeeds())
     assert fingerprints(wh) == before
     assert wh.scalar("select count(*) from raw._loads") == loads
+    # Dagster is told the data did not change: nothing downstream turns stale
+    assert again == first and first["raw/order_lines"] and first["staged/order_lines"]
+
+    cut(landing / "orders_b.csv.gz", MONTHS[6:7])
+    moved = data_versions(succeeds())
+    assert moved["raw/order_lines"] != first["raw/order_lines"]
+    assert moved["staged/order_lines"] != first["staged/order_lines"]
+    assert moved["raw/messages"] == first["raw/messages"]
 
 
 def test_a_corrected_month_replaces_that_month(wh):
@@ -318,3 +335,44 @@ def test_a_snapshot_much_smaller_than_the_last_is_refused(wh):
     assert not result.success
     assert "snapshot_min_ratio" in " ".join(failure_reasons(result))
     assert fingerprints(wh) == before
+
+
+def test_a_batch_failing_a_blocking_check_is_not_published(wh):
+    """Write, audit, publish: the staged checks judge the candidate before anything changes.
+
+    Six months come in with one invoice date in twenty unreadable, accepted under a 10 % limit.
+    The business then tightens max_quarantine_share to 6 % and a clean month arrives: the month
+    itself passes, but the staged table it would make holds back more than 6 % of its lines, so
+    the staged table's blocking quarantine-share check fails on the candidate.
+    """
+    landing = wh.root / "landing"
+    landing.mkdir()
+    _garbled(cut(wh.root / "first.csv.gz", MONTHS[:6]), landing / "orders_1.csv.gz", every=20)
+    orders(wh, [{"path": str(landing / "*.csv.gz")}])
+    succeeds()
+    before = fingerprints(wh)
+
+    month = cut(wh.root / "july.csv.gz", [MONTHS[6]])
+    clean = [
+        row
+        for row in dict.fromkeys(lines(month))  # one copy of each line
+        if not row[0].startswith("C") and int(row[3]) > 0 and float(row[5]) > 0 and row[6]
+    ]
+    with gzip.open(landing / "orders_2.csv.gz", "wt", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate",
+                         "UnitPrice", "CustomerID", "Country"])  # fmt: skip
+        writer.writerows(clean)
+    orders(wh, [{"path": str(landing / "*.csv.gz")}], max_quarantine_share=0.06)
+    result = run_pipeline(DATA)
+
+    assert not result.success
+    evaluation = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert not evaluation["staged_order_lines_accuracy"].passed
+    assert "staged_order_lines_accuracy" in " ".join(failure_reasons(result))
+    assert fingerprints(wh) == before
+    status, reason = wh.query(
+        "select status, reason from raw._loads"
+        " where json_extract_string(files, '$[0].path') like '%orders_2.csv.gz'"
+    )[0]
+    assert status == "refused" and "quarantine_share_within_limit" in reason

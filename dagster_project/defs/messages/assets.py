@@ -3,13 +3,39 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from dagster_project.defs.messages.schemas import QUARANTINE_RULES, label_set
-from dagster_project.defs.resources import PrivacyResource, SourceCatalogResource
-from dagster_project.lib.assets import ingest_raw, run_staging, staged_metadata
+from dagster_project.defs.messages.schemas import (
+    QUARANTINE_RULES,
+    STAGED_RULES,
+    label_set,
+    staged_schema,
+)
+from dagster_project.defs.resources import (
+    OutputsResource,
+    ParamsResource,
+    PrivacyResource,
+    SourceCatalogResource,
+)
+from dagster_project.lib.assets import (
+    StagingResources,
+    ingest_raw,
+    run_staging,
+    staged_metadata,
+    staged_version,
+)
+from dagster_project.lib.checks import Audit
 from dagster_project.lib.warehouse import load_sql
 
 RAW_KEY = dg.AssetKey(["raw", "messages"])
 STAGED_KEY = dg.AssetKey(["staged", "messages"])
+
+# the checks a staged batch passes before it is published (write, audit, publish)
+AUDIT = Audit(
+    asset_key=STAGED_KEY,
+    prefix="staged_messages",
+    rulebook=STAGED_RULES,
+    schema=staged_schema,
+    source="messages",
+)
 
 
 @dg.asset(
@@ -28,27 +54,31 @@ def raw_messages(
     group_name="staged",
     kinds={"duckdb"},
     tags={"classification": "confidential", "domain": "crm"},
+    check_specs=AUDIT.specs(),
 )
 def staged_messages(
     context: dg.AssetExecutionContext,
     duckdb: DuckDBResource,
     catalog: SourceCatalogResource,
     privacy: PrivacyResource,
-) -> dg.MaterializeResult:
+    params: ParamsResource,
+    outputs: OutputsResource,
+):
     """Trimmed, labelled support messages with near-duplicate and leakage flags, e-mail addresses and phone, card and account numbers redacted; one row per clean message."""
     cfg = catalog.load().messages
-    params = {
+    staging = {
         "label_set": label_set(cfg),
         "min_text_length": cfg.min_text_length,
     }
-    result = run_staging(
+    result, checks = yield from run_staging(
         context,
         duckdb,
-        privacy.key,
         source="messages",
         config=cfg,
         rulebook=QUARANTINE_RULES,
-        params=params,
+        params=staging,
+        audit=AUDIT,
+        resources=StagingResources(catalog, params, outputs, privacy),
         flags=(
             "was_trimmed",
             "has_non_ascii",
@@ -70,4 +100,5 @@ def staged_messages(
     metadata["examples_per_label"] = dg.MetadataValue.json(
         {split: {"labels": n, "min": lo, "max": hi} for split, n, lo, hi in per_label}
     )
-    return dg.MaterializeResult(metadata=metadata)
+    yield dg.MaterializeResult(metadata=metadata, data_version=staged_version(duckdb, "messages"))
+    yield from checks

@@ -5,13 +5,34 @@ from datetime import datetime
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from dagster_project.defs.orders.schemas import QUARANTINE_RULES
-from dagster_project.defs.resources import PrivacyResource, SourceCatalogResource
-from dagster_project.lib.assets import ingest_raw, run_staging, staged_metadata
+from dagster_project.defs.orders.schemas import QUARANTINE_RULES, STAGED_RULES, StagedOrderLines
+from dagster_project.defs.resources import (
+    OutputsResource,
+    ParamsResource,
+    PrivacyResource,
+    SourceCatalogResource,
+)
+from dagster_project.lib.assets import (
+    StagingResources,
+    ingest_raw,
+    run_staging,
+    staged_metadata,
+    staged_version,
+)
+from dagster_project.lib.checks import Audit, staged_monitors
 from dagster_project.sources import OrderLinesSource
 
 RAW_KEY = dg.AssetKey(["raw", "order_lines"])
 STAGED_KEY = dg.AssetKey(["staged", "order_lines"])
+# the checks a staged batch passes before it is published (write, audit, publish)
+AUDIT = Audit(
+    asset_key=STAGED_KEY,
+    prefix="staged_order_lines",
+    rulebook=STAGED_RULES,
+    schema=lambda _catalog: StagedOrderLines.to_schema(),
+    source="order_lines",
+    monitors=lambda table: staged_monitors("order_lines", table, "invoiced_at"),
+)
 FLAGS = ("is_cancellation", "is_guest", "is_product", "is_free_of_charge", "is_extreme_quantity")
 
 
@@ -50,23 +71,30 @@ def raw_order_lines(
     group_name="staged",
     kinds={"duckdb"},
     tags={"classification": "confidential", "domain": "erp"},
+    check_specs=AUDIT.specs(),
 )
 def staged_order_lines(
     context: dg.AssetExecutionContext,
     duckdb: DuckDBResource,
     catalog: SourceCatalogResource,
     privacy: PrivacyResource,
-) -> dg.MaterializeResult:
-    """Typed order lines of the current delivery, customers pseudonymised; one row per clean order line."""
+    params: ParamsResource,
+    outputs: OutputsResource,
+):
+    """Typed order lines of the accepted deliveries, customers pseudonymised; one row per clean order line."""
     cfg = catalog.load().order_lines
-    result = run_staging(
+    result, checks = yield from run_staging(
         context,
         duckdb,
-        privacy.key,
         source="order_lines",
         config=cfg,
         rulebook=QUARANTINE_RULES,
         params=staging_params(cfg, datetime.now()),
+        audit=AUDIT,
+        resources=StagingResources(catalog, params, outputs, privacy),
         flags=FLAGS,
     )
-    return dg.MaterializeResult(metadata=staged_metadata(result))
+    yield dg.MaterializeResult(
+        metadata=staged_metadata(result), data_version=staged_version(duckdb, "order_lines")
+    )
+    yield from checks

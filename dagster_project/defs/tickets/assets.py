@@ -5,9 +5,25 @@ from datetime import datetime
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from dagster_project.defs.resources import PrivacyResource, SourceCatalogResource
-from dagster_project.defs.tickets.schemas import QUARANTINE_RULES
-from dagster_project.lib.assets import ingest_raw, run_staging, staged_metadata
+from dagster_project.defs.resources import (
+    OutputsResource,
+    ParamsResource,
+    PrivacyResource,
+    SourceCatalogResource,
+)
+from dagster_project.defs.tickets.schemas import (
+    QUARANTINE_RULES,
+    STAGED_EVENT_RULES,
+    staged_events_schema,
+)
+from dagster_project.lib.assets import (
+    StagingResources,
+    ingest_raw,
+    run_staging,
+    staged_metadata,
+    staged_version,
+)
+from dagster_project.lib.checks import Audit, staged_monitors
 from dagster_project.lib.staging import register_macros
 from dagster_project.lib.warehouse import load_sql
 from dagster_project.sources import TicketEventsSource
@@ -15,6 +31,16 @@ from dagster_project.sources import TicketEventsSource
 RAW_KEY = dg.AssetKey(["raw", "ticket_events"])
 EVENTS_KEY = dg.AssetKey(["staged", "ticket_events"])
 TICKETS_KEY = dg.AssetKey(["staged", "tickets"])
+
+# the checks a staged batch of events passes before it is published (write, audit, publish)
+AUDIT = Audit(
+    asset_key=EVENTS_KEY,
+    prefix="staged_ticket_events",
+    rulebook=STAGED_EVENT_RULES,
+    schema=staged_events_schema,
+    source="ticket_events",
+    monitors=lambda table: staged_monitors("ticket_events", table, "updated_at"),
+)
 
 
 def staging_params(cfg: TicketEventsSource, now: datetime) -> dict:
@@ -46,26 +72,33 @@ def raw_ticket_events(
     group_name="staged",
     kinds={"duckdb"},
     tags={"classification": "confidential", "domain": "crm"},
+    check_specs=AUDIT.specs(),
 )
 def staged_ticket_events(
     context: dg.AssetExecutionContext,
     duckdb: DuckDBResource,
     catalog: SourceCatalogResource,
     privacy: PrivacyResource,
-) -> dg.MaterializeResult:
-    """Typed ticket events of the current delivery, people pseudonymised; one row per clean event."""
+    params: ParamsResource,
+    outputs: OutputsResource,
+):
+    """Typed ticket events of the accepted deliveries, people pseudonymised; one row per clean event."""
     cfg = catalog.load().ticket_events
-    result = run_staging(
+    result, checks = yield from run_staging(
         context,
         duckdb,
-        privacy.key,
         source="ticket_events",
         config=cfg,
         rulebook=QUARANTINE_RULES,
         params=staging_params(cfg, datetime.now()),
+        audit=AUDIT,
+        resources=StagingResources(catalog, params, outputs, privacy),
         flags=("is_resolved_state", "is_closed_state"),
     )
-    return dg.MaterializeResult(metadata=staged_metadata(result))
+    yield dg.MaterializeResult(
+        metadata=staged_metadata(result), data_version=staged_version(duckdb, "ticket_events")
+    )
+    yield from checks
 
 
 @dg.asset(
@@ -100,6 +133,8 @@ def staged_tickets(duckdb: DuckDBResource) -> dg.MaterializeResult:
     ]
     profile = dict(zip(names, stats, strict=True))
     return dg.MaterializeResult(
+        # reduced from the staged events alone: their data version is this table's
+        data_version=staged_version(duckdb, "ticket_events"),
         metadata={
             "rows_in": rows_in,
             "rows_clean": profile["tickets"],

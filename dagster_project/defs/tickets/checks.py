@@ -1,19 +1,21 @@
-"""Quality checks of the ticket stages, one per dimension per stage."""
+"""Quality checks of the ticket stages, one per dimension per stage.
 
-from dagster_project.defs.tickets.assets import EVENTS_KEY, RAW_KEY, TICKETS_KEY
+The staged events' checks are their own (defs/tickets/assets.py AUDIT): they run on each staged
+batch before it is published. staged/tickets is reduced from the published events, and checked
+after.
+"""
+
+from dagster_project.defs.tickets.assets import RAW_KEY, TICKETS_KEY
 from dagster_project.defs.tickets.schemas import (
     RAW_RULES,
-    STAGED_EVENT_RULES,
     TICKET_RULES,
     raw_schema,
-    staged_events_schema,
     tickets_schema,
 )
 from dagster_project.lib.checks import (
     build_monitors,
     build_schema_checks,
     raw_monitors,
-    staged_monitors,
 )
 
 raw_ticket_events_checks = build_schema_checks(
@@ -25,14 +27,6 @@ raw_ticket_events_checks = build_schema_checks(
     schema=raw_schema,
 )
 
-staged_ticket_events_checks = build_schema_checks(
-    asset_key=EVENTS_KEY,
-    prefix="staged_ticket_events",
-    table="staged.ticket_events",
-    rulebook=STAGED_EVENT_RULES,
-    schema=staged_events_schema,
-    source="ticket_events",
-)
 
 staged_tickets_checks = build_schema_checks(
     asset_key=TICKETS_KEY,
@@ -44,10 +38,4 @@ staged_tickets_checks = build_schema_checks(
 
 raw_ticket_events_monitors = build_monitors(
     asset_key=RAW_KEY, name="raw_ticket_events_monitors", monitors=raw_monitors("ticket_events")
-)
-
-staged_ticket_events_monitors = build_monitors(
-    asset_key=EVENTS_KEY,
-    name="staged_ticket_events_monitors",
-    monitors=staged_monitors("ticket_events", "staged.ticket_events", "updated_at"),
 )
