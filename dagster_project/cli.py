@@ -220,6 +220,16 @@ def failure_reasons(result: dg.ExecuteInProcessResult) -> list[str]:
     """What each failed step said, without Dagster's wrapper: the reason a user can act on."""
     reasons = []
     for event in result.all_events:
+        if event.event_type == dg.DagsterEventType.RESOURCE_INIT_FAILURE:
+            # a run that could not start, e.g. another run holds the warehouse
+            error = event.event_specific_data.error
+            while error is not None and error.cause is not None:
+                error = error.cause
+            message = error.message.strip() if error else "unknown error"
+            reasons.append(
+                f"run: {message.removeprefix('dagster._core.definitions.events.Failure: ')}"
+            )
+            continue
         if not event.is_step_failure:
             continue
         data = event.step_failure_data

@@ -1,15 +1,19 @@
 """Shared clients. Every path and secret comes from configuration or, left empty, from the
 environment when the resource is used (see dagster_project.settings), never frozen at import."""
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
+from pydantic import PrivateAttr
 
 from dagster_project import settings
+from dagster_project.lib import run_lock, runs
 from dagster_project.ml.tracking import use_store
 from dagster_project.params import Params, load_params
 from dagster_project.sources import SourceCatalog, load_catalog
@@ -103,10 +107,35 @@ class WarehouseResource(DuckDBResource):
     """
 
     database: str = ""
+    _lock: Any = PrivateAttr(default=None)
 
     @property
     def location(self) -> Path:
         return Path(self.database) if self.database else settings.duckdb_path()
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """A run holds the warehouse's run lock (lib/run_lock.py) from its first step to its end.
+
+        `ai-roi run` holds it already for its whole invocation; a run launched from the UI, a
+        sensor or a schedule takes it here, and fails at once, naming the running one, when
+        another run has it. The run says which process runs it, and runs whose process is gone
+        are marked failed (lib/runs.py).
+        """
+        run_id = context.run_id
+        if not run_id or context.instance is None:
+            return
+        if not run_lock.held_here(self.location):
+            try:
+                self._lock = run_lock.acquire(self.location, "Dagster run", run_id)
+            except run_lock.WarehouseBusy as busy:
+                raise dg.Failure(description=str(busy), allow_retries=False) from None
+        context.instance.add_run_tags(run_id, {runs.PID_TAG: str(os.getpid())})
+        runs.fail_dead_runs(context.instance)
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._lock is not None:
+            run_lock.release(self.location, self._lock)
+            self._lock = None
 
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:

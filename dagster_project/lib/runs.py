@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -54,3 +55,38 @@ def complete_runs(instance: dg.DagsterInstance, run_ids) -> set[str]:
             if failed_steps:
                 complete.add(run_id)
     return complete
+
+
+PID_TAG = "ai_roi/pid"  # the process running a run's steps, set when its warehouse lock is taken
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: it exists
+        return True
+    return True
+
+
+def fail_dead_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Mark failed every run still 'started' whose process is gone (killed, crashed, power cut).
+
+    Called by each run as it takes the warehouse lock, so a run killed mid-way is not left
+    "Started" forever; the daemon's run monitoring does the same for runs it launched. Runs that
+    have not said which process runs them (just launched) are left alone.
+    """
+    dead = []
+    for run in instance.get_runs(
+        filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING])
+    ):
+        pid = run.tags.get(PID_TAG)
+        if pid and pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            instance.report_run_failed(
+                run,
+                message=f"its process (pid {pid}) is gone: the run was killed or crashed mid-way. "
+                "Marked failed by the next run; what it had not published was never published.",
+            )
+            dead.append(run.run_id)
+    return dead

@@ -283,7 +283,7 @@ def test_a_second_run_refuses_at_once_and_names_the_first(warehouse, monkeypatch
         assert holder.stdout.readline().strip() == "held"
         assert cli.main(["run"]) == 1
         out = capsys.readouterr().out
-        assert "Not started: another ai-roi run is using the warehouse" in out
+        assert "Not started: another pipeline run is using the warehouse" in out
         assert f"pid {holder.pid}" in out and "selection 'group:raw'" in out
         assert list(dagster_instance().get_runs()) == []  # nothing ran
         assert not warehouse.db_path.exists()  # nothing was written
