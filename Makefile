@@ -13,7 +13,7 @@ export DAGSTER_HOME ?= $(AI_ROI_STATE_DIR)/dagster_home
 DBT_FILES := $(shell find dbt/models dbt/macros dbt/tests -type f 2>/dev/null) dbt/dbt_project.yml dbt/profiles.yml
 MANIFEST := dbt/target/manifest.json
 
-.PHONY: setup run report test ci dev lint format summary repro mlflow clean
+.PHONY: setup run report test ci dev lint format summary repro mlflow clean bench-incremental
 
 setup: $(VENV)/.installed $(MANIFEST)
 
@@ -62,6 +62,9 @@ ci: setup  ## lint, pipeline + every asset check on the embedded data at the rea
 dev: setup  ## the Dagster UI on http://127.0.0.1:3000
 	$(BIN)/python -c 'from dagster_project import settings; settings.ensure_dagster_home()'
 	$(BIN)/dagster dev -m dagster_project.definitions -h 127.0.0.1 -p 3000
+
+bench-incremental: setup  ## time a full run, a no-change run and one new month on monthly files cut from the real data
+	$(BIN)/python -m scripts.bench_incremental
 
 repro: setup  ## rebuild what changed (data, code or params.yaml) with DVC; then `dvc metrics diff`
 	$(BIN)/dvc repro

@@ -1,0 +1,138 @@
+"""Benchmark of a pipeline run week after week: full history, nothing new, one new month.
+
+Cuts the embedded order lines and ticket events into one file per month (the real rows, as
+monthly exports are cut), holds the last month of order lines back, and times `ai-roi run`
+three times in a warehouse of its own:
+
+1. the first run over every month (the full refresh),
+2. a run with nothing new,
+3. a run after the held-back month lands in the landing folder.
+
+Goals (issue 12): the no-change run within 20 s, the new month within 1/5 of the full refresh.
+Prints the figures; it asserts nothing. `make bench-incremental`; the state goes to
+$AI_ROI_BENCH_DIR (default: a temporary folder, removed afterwards unless --keep).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+CATALOG = ROOT / "config" / "sources.yaml"
+ORDERS = ROOT / "data" / "uci_online_retail" / "online_retail.csv.gz"
+EVENTS = ROOT / "data" / "incident_event_log" / "incident_event_log.csv.gz"
+
+
+def cut_by_month(src: Path, dest: Path, column: str, fmt: str) -> list[Path]:
+    """One gzip CSV per month of `column` (folders month=YYYY-MM), with the file's own header."""
+    with duckdb.connect() as con:
+        con.execute(
+            f"copy (select *, coalesce(strftime(try_strptime({column}, '{fmt}'), '%Y-%m'),"
+            f" 'undated') as month from read_csv('{src}', all_varchar = true))"
+            f" to '{dest}' (format csv, header, partition_by (month), compression gzip)"
+        )
+    return sorted(dest.glob("month=*/*.csv.gz"))
+
+
+def timed_run(env: dict[str, str], label: str) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("ai-roi")), "run"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    seconds = time.perf_counter() - start
+    tail = "\n".join(done.stdout.splitlines()[-12:])
+    print(f"\n== {label}: exit {done.returncode} in {seconds:.1f} s\n{tail}", flush=True)
+    if done.returncode != 0:
+        print(done.stderr[-3000:], file=sys.stderr)
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keep", action="store_true", help="keep the bench folder")
+    args = parser.parse_args()
+    root = Path(os.environ.get("AI_ROI_BENCH_DIR") or tempfile.mkdtemp(prefix="ai_roi_bench_"))
+    root.mkdir(parents=True, exist_ok=True)
+    product = yaml.safe_load(CATALOG.read_text(encoding="utf-8"))
+    sources = product["sources"]
+
+    orders = cut_by_month(
+        ORDERS,
+        root / "landing" / "orders",
+        "InvoiceDate",
+        sources["order_lines"]["timestamp_format"],
+    )
+    events = cut_by_month(
+        EVENTS,
+        root / "landing" / "ticket_events",
+        "sys_updated_at",
+        sources["ticket_events"]["timestamp_format"],
+    )
+    held_back = orders[-1]
+    later = root / "later" / held_back.parent.name
+    later.mkdir(parents=True)
+    shutil.move(str(held_back), later / held_back.name)
+    print(
+        f"{len(orders)} monthly order files ({held_back.parent.name} held back),"
+        f" {len(events)} monthly ticket-event files, in {root}"
+    )
+
+    catalog = yaml.safe_load(CATALOG.read_text(encoding="utf-8"))
+    for name, folder in (("order_lines", "orders"), ("ticket_events", "ticket_events")):
+        catalog["sources"][name]["delivery"] = "append"
+        catalog["sources"][name]["files"] = [
+            {"path": str(root / "landing" / folder / "month=*" / "*.csv.gz")}
+        ]
+    for spec in catalog["sources"]["messages"]["files"]:
+        spec["path"] = str((CATALOG.parent / spec["path"]).resolve())
+    catalog["sources"]["messages"]["label_set_path"] = str(
+        (CATALOG.parent / catalog["sources"]["messages"]["label_set_path"]).resolve()
+    )
+    (root / "sources.yaml").write_text(yaml.safe_dump(catalog), encoding="utf-8")
+
+    state = root / "state"
+    env = {
+        **os.environ,
+        "AI_ROI_SOURCES": str(root / "sources.yaml"),
+        "AI_ROI_STATE_DIR": str(state),
+        "AI_ROI_OUTPUT_DIR": str(root / "outputs"),
+        "DAGSTER_HOME": str(state / "dagster_home"),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{state / 'mlflow' / 'mlflow.db'}",
+        "AI_ROI_MLFLOW_ARTIFACTS": str(state / "mlflow" / "artifacts"),
+    }
+    for name in ("AI_ROI_DUCKDB_PATH", "AI_ROI_EXPORT_PATH"):
+        env.pop(name, None)
+
+    full = timed_run(env, "full first run")
+    unchanged = timed_run(env, "no change")
+    shutil.move(str(later), root / "landing" / "orders" / later.name)
+    new_month = timed_run(env, f"one new month ({later.name})")
+
+    print("\n== figures")
+    print(f"  full first run      {full:7.1f} s")
+    print(f"  no-change run       {unchanged:7.1f} s   (goal <= 20 s)")
+    print(
+        f"  one new month       {new_month:7.1f} s   ratio to full {new_month / full:.2f}"
+        " (goal <= 0.20)"
+    )
+    print("  (wall time of `ai-roi run`, Python start and Dagster's load included)")
+    if not args.keep and "AI_ROI_BENCH_DIR" not in os.environ:
+        shutil.rmtree(root)
+
+
+if __name__ == "__main__":
+    main()
