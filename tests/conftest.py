@@ -187,6 +187,28 @@ def materialization_metadata(result: dg.ExecuteInProcessResult, key: str) -> dic
     return {k: v.value for k, v in events[-1].materialization.metadata.items()}
 
 
+# Code another process runs to hold a warehouse (its path is sys.argv[1]) until it is killed.
+HOLD_OPEN = "import duckdb, sys, time; c = duckdb.connect(sys.argv[1])"
+HOLD_RUN_LOCK = (
+    "import sys, time; from pathlib import Path; from dagster_project.lib import run_lock;"
+    " h = run_lock.acquire(Path(sys.argv[1]), 'group:raw')"
+)
+
+
+def hold_elsewhere(code: str, path: Path):
+    """A process that runs `code` on `path`, then holds on until killed (as `kill -9` does)."""
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"{code}; print('held', flush=True); time.sleep(120)", str(path)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
 def check_evaluations(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
     return {e.check_name: e for e in result.get_asset_check_evaluations()}
 

@@ -159,22 +159,9 @@ def test_every_run_leaves_one_audit_row(warehouse, monkeypatch, capsys):
 
 def _hold_lock(path):
     """Another process holding the warehouse open for writing, as a running pipeline does."""
-    import subprocess
-    import sys
+    from tests.conftest import HOLD_OPEN, hold_elsewhere
 
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True);"
-            " time.sleep(120)",
-            str(path),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert holder.stdout.readline().strip() == "held"
-    return holder
+    return hold_elsewhere(HOLD_OPEN, path)
 
 
 def test_runs_launched_outside_the_cli_are_audited_by_the_sensor(warehouse):
@@ -260,27 +247,12 @@ def test_a_failed_gate_prints_its_reason(warehouse, capsys):
 def test_a_second_run_refuses_at_once_and_names_the_first(warehouse, monkeypatch, capsys):
     """Two `ai-roi run`s on one warehouse: the second starts nothing and says who holds it; the
     lock goes with its holder, however that one ends."""
-    import subprocess
-    import sys
-
     from dagster_project.lib import run_lock
-    from tests.conftest import dagster_instance
+    from tests.conftest import HOLD_RUN_LOCK, dagster_instance, hold_elsewhere
 
     monkeypatch.setenv("DAGSTER_HOME", str(warehouse.root / "dagster_home"))
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys, time; from pathlib import Path; from dagster_project.lib import run_lock\n"
-            "with run_lock.exclusive_run(Path(sys.argv[1]), 'group:raw'):\n"
-            "    print('held', flush=True); time.sleep(120)",
-            str(warehouse.db_path),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    holder = hold_elsewhere(HOLD_RUN_LOCK, warehouse.db_path)
     try:
-        assert holder.stdout.readline().strip() == "held"
         assert cli.main(["run"]) == 1
         out = capsys.readouterr().out
         assert "Not started: another pipeline run is using the warehouse" in out

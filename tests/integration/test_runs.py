@@ -14,32 +14,15 @@ import dagster as dg
 
 from dagster_project.cli import failure_reasons
 from dagster_project.lib.runs import PID_TAG
-from tests.conftest import run_pipeline
+from tests.conftest import HOLD_RUN_LOCK, hold_elsewhere, run_pipeline
 
 DATA = "group:raw or group:staged or group:marts"
 AI_ROI = str(Path(sys.executable).with_name("ai-roi"))
 
 
-def _hold_lock_elsewhere(db_path: Path) -> subprocess.Popen:
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys, time; from pathlib import Path; from dagster_project.lib import run_lock\n"
-            "with run_lock.exclusive_run(Path(sys.argv[1]), 'group:raw'):\n"
-            "    print('held', flush=True); time.sleep(120)",
-            str(db_path),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert holder.stdout.readline().strip() == "held"
-    return holder
-
-
 def test_a_dagster_run_refuses_while_another_run_holds_the_warehouse(warehouse):
     """A run as the UI, a sensor or a schedule launches it, during an `ai-roi run`."""
-    holder = _hold_lock_elsewhere(warehouse.db_path)
+    holder = hold_elsewhere(HOLD_RUN_LOCK, warehouse.db_path)
     try:
         result = run_pipeline("group:raw")
         assert not result.success
