@@ -200,6 +200,7 @@ def load_source(
 
     con.execute("begin transaction")
     try:
+        _upgrade(con, table)
         deliveries = [_deliver(con, source, config, group, run_id, table) for group in groups]
         delivered = [d["load_id"] for d in deliveries]
         if config.delivery == "snapshot":
@@ -238,6 +239,28 @@ def load_source(
         files=infos,
         file_columns=json.loads(newest[1]),
         deliveries=deliveries,
+    )
+
+
+def _upgrade(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Bring a raw table of an earlier layout up to date: the delivery-wide row number.
+
+    Earlier deliveries numbered rows per file only; their rows get the number they would have had,
+    files in name order (one file: the same number).
+    """
+    schema, name = table.split(".")
+    exists = con.execute(
+        "select count(*) from duckdb_tables() where schema_name = $s and table_name = $t",
+        {"s": schema, "t": name},
+    ).fetchone()[0]
+    if not exists:
+        return
+    con.execute(f"alter table {table} add column if not exists _delivery_row bigint")
+    con.execute(
+        f"update {table} as r set _delivery_row = n.rn from ("
+        "select rowid as rid, row_number() over ("
+        "partition by _load_id order by _source_file, _row_number) as rn"
+        f" from {table} where _delivery_row is null) as n where r.rowid = n.rid"
     )
 
 
@@ -284,8 +307,6 @@ def _insert_delivery(con, source, config, files, fingerprint, run_id, table):
         " _source_file varchar, _partition varchar, _row_number bigint, _row_hash ubigint,"
         " _loaded_at timestamp, _delivery_row bigint)"
     )
-    # raw tables of earlier versions: row identity within a delivery of several files
-    con.execute(f"alter table {table} add column if not exists _delivery_row bigint")
     file_columns: list[str] = []
     total = 0
     for info in files:

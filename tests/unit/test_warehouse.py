@@ -103,3 +103,22 @@ def test_missing_file_names_the_setting(tmp_path, con):
     config = _orders_config(tmp_path, tmp_path / "absent.csv")
     with pytest.raises(IngestError, match=r"absent\.csv.*files\[\]\.path"):
         load_source(con, "order_lines", config, "run")
+
+
+def test_a_warehouse_of_the_previous_layout_is_brought_up_to_date(tmp_path, con):
+    """Raw tables and raw._loads written before deliveries had a status and a delivery-wide row
+    number: the next load adds both, and what was current becomes the accepted delivery."""
+    path = _write(tmp_path / "orders.csv", _fixture_lines(200))
+    config = _orders_config(tmp_path, path)
+    first = load_source(con, "order_lines", config, "run1")
+    con.execute("update raw._loads set is_current = true")
+    for column in ("status", "reason", "policy", "mapping", "decided_at"):
+        con.execute(f"alter table raw._loads drop column {column}")
+    con.execute("alter table raw.order_lines drop column _delivery_row")
+
+    again = load_source(con, "order_lines", config, "run2")
+    assert again.reused and again.load_id == first.load_id
+    assert con.execute("select status from raw._loads").fetchall() == [("accepted",)]
+    assert con.execute(
+        "select count(*) from raw.order_lines__current where _delivery_row is null"
+    ).fetchone()[0] == 0
