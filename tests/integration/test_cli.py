@@ -182,11 +182,12 @@ def test_runs_launched_outside_the_cli_are_audited_by_the_sensor(warehouse):
         )
 
         def tick(cursor):
-            context = dg.build_sensor_context(
+            # the warehouse resource has a setup (a run takes its lock): open it as Dagster does
+            with dg.build_sensor_context(
                 instance=instance, cursor=cursor, resources={"duckdb": duckdb_resource()}
-            )
-            outcome = audit_runs(context)
-            return context.cursor, outcome
+            ) as context:
+                outcome = audit_runs(context)
+                return context.cursor, outcome
 
         # a run holds the warehouse: nothing is audited, and nothing is lost either
         holder = _hold_lock(warehouse.db_path)
