@@ -35,6 +35,7 @@ EVENTS = ROOT / "data" / "incident_event_log" / "incident_event_log.csv.gz"
 
 def cut_by_month(src: Path, dest: Path, column: str, fmt: str) -> list[Path]:
     """One gzip CSV per month of `column` (folders month=YYYY-MM), with the file's own header."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
     with duckdb.connect() as con:
         con.execute(
             f"copy (select *, coalesce(strftime(try_strptime({column}, '{fmt}'), '%Y-%m'),"
@@ -54,7 +55,10 @@ def timed_run(env: dict[str, str], label: str) -> float:
         check=False,
     )
     seconds = time.perf_counter() - start
-    tail = "\n".join(done.stdout.splitlines()[-12:])
+    lines = done.stdout.splitlines()
+    # what was delivered and decided, then the end of the summary (models, reports)
+    decided = [line for line in lines if " deliveries " in line or "REFUSED" in line]
+    tail = "\n".join([*decided, *lines[-12:]])
     print(f"\n== {label}: exit {done.returncode} in {seconds:.1f} s\n{tail}", flush=True)
     if done.returncode != 0:
         print(done.stderr[-3000:], file=sys.stderr)
