@@ -102,11 +102,7 @@ with warnings.catch_warnings():
                 quality_sensors.reports_after_runs,
                 automation.new_deliveries,
             ],
-            schedules=[
-                automation.weekly_refresh(
-                    _automation_params().refresh_cron, _automation_params().timezone
-                )
-            ],
+            schedules=[automation.weekly_refresh(_automation_params())],
             jobs=[quality_sensors.reports_job, automation.pipeline_job],
             resources=build_resources(),
             # DuckDB allows one writer per file: run steps one after another in one process.

@@ -47,6 +47,9 @@ def ingest_raw(
     try:
         with duckdb.get_connection() as con:
             result: LoadResult = load_source(con, source, config, context.run.run_id)
+            # the data version Dagster compares to tell what is stale: the deliveries in play,
+            # so a run with no new file leaves everything downstream up to date
+            version = freshness.current_versions(con).get(source)
     except IngestError as error:  # a clear message, not a traceback: the file is the problem
         raise dg.Failure(description=str(error), allow_retries=False) from None
     if result.reused:
@@ -54,10 +57,6 @@ def ingest_raw(
     for d in result.deliveries:
         if d["new"]:
             context.log.info(f"{source}: new delivery {d['load_id']} ({d['rows']:,} rows)")
-    # the data version Dagster compares to tell what is stale: the deliveries in play, so a run
-    # with no new file leaves everything downstream up to date
-    with duckdb.get_connection() as con:
-        version = freshness.current_versions(con).get(source)
     return dg.MaterializeResult(
         data_version=dg.DataVersion(version) if version else None,
         metadata={
@@ -137,9 +136,9 @@ def _refuse_audited(con, source: str, pending: tuple[str, ...], failed) -> None:
         return f"{result.check_name} ({result.description or meta.get('failed_rules', 'failed')})"
 
     reason = "blocking check(s) failed on the staged candidate: " + "; ".join(map(why, failed))
-    if pending:
+    if pending:  # marks them refused and raises
         refuse(con, source, dict.fromkeys(pending, reason))
-    discard(con)
+    discard(con)  # nothing new: the rebuilt table is dropped
     raise StagingRefused(
         f"{source}: {reason}. No new delivery is in play: the staged table was rebuilt from the "
         "accepted ones under today's rules and checks, and not published; it keeps what it held."

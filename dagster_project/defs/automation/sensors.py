@@ -15,6 +15,7 @@ import json
 import dagster as dg
 
 from dagster_project.defs.resources import SourceCatalogResource
+from dagster_project.params import AutomationParams
 from dagster_project.sources import SourceCatalog, SourceConfigError, delivered_files
 
 TRIGGER_TAG = "ai_roi/trigger"
@@ -83,13 +84,13 @@ def new_deliveries(context: dg.SensorEvaluationContext, catalog: SourceCatalogRe
     return dg.RunRequest(run_key=f"deliveries-{key}", tags={TRIGGER_TAG: what[:250]})
 
 
-def weekly_refresh(cron: str, timezone: str) -> dg.ScheduleDefinition:
-    """The schedule of the whole pipeline, at `cron` (params.yaml automation.refresh_cron)."""
+def weekly_refresh(when: AutomationParams) -> dg.ScheduleDefinition:
+    """The schedule of the whole pipeline (params.yaml automation.refresh_cron, timezone)."""
     return dg.ScheduleDefinition(
         name="weekly_refresh",
         job=pipeline_job,
-        cron_schedule=cron,
-        execution_timezone=timezone,
+        cron_schedule=when.refresh_cron,
+        execution_timezone=when.timezone,
         default_status=dg.DefaultScheduleStatus.RUNNING,
         tags={TRIGGER_TAG: "schedule"},
         description="Loads what arrived, retrains where the data or settings changed and rebuilds "

@@ -141,5 +141,5 @@ def staged_tickets(duckdb: DuckDBResource) -> dg.MaterializeResult:
             "rows_quarantined": 0,
             "dagster/row_count": profile["tickets"],
             "profile": dg.MetadataValue.json(profile),
-        }
+        },
     )
