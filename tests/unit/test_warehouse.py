@@ -119,6 +119,9 @@ def test_a_warehouse_of_the_previous_layout_is_brought_up_to_date(tmp_path, con)
     again = load_source(con, "order_lines", config, "run2")
     assert again.reused and again.load_id == first.load_id
     assert con.execute("select status from raw._loads").fetchall() == [("accepted",)]
-    assert con.execute(
-        "select count(*) from raw.order_lines__current where _delivery_row is null"
-    ).fetchone()[0] == 0
+    assert (
+        con.execute(
+            "select count(*) from raw.order_lines__current where _delivery_row is null"
+        ).fetchone()[0]
+        == 0
+    )
