@@ -28,7 +28,7 @@ from dagster_project.defs.router import assets as router_assets
 from dagster_project.defs.router import checks as router_checks
 from dagster_project.defs.tickets import assets as ticket_assets
 from dagster_project.defs.tickets import checks as ticket_checks
-from dagster_project.lib import code_location
+from dagster_project.lib import code_location, code_versions
 from dagster_project.params import AutomationParams, ParamsError, load_params
 
 # Owners are declared once, per group.
@@ -78,6 +78,21 @@ def _automation_params() -> AutomationParams:
         return AutomationParams()
 
 
+def _with_code_version(asset):
+    """`asset` with the code version of the module that declares it (lib/code_versions.py), unless
+    it has one (dbt's models are versioned by dagster-dbt from their SQL)."""
+    if not isinstance(asset, dg.AssetsDefinition):
+        return asset  # a spec of a table other assets write: nothing runs it
+    function = getattr(getattr(asset.node_def, "compute_fn", None), "decorated_fn", None)
+    module = getattr(function, "__module__", None)
+    if module is None:
+        return asset
+    version = code_versions.code_version(module)
+    return asset.map_asset_specs(
+        lambda spec: spec if spec.code_version else spec.replace_attributes(code_version=version)
+    )
+
+
 def _with_owners(spec: dg.AssetSpec) -> dg.AssetSpec:
     owners = spec.owners or GROUP_OWNERS.get(spec.group_name or "", [])
     return spec.replace_attributes(owners=owners)
@@ -89,7 +104,7 @@ with warnings.catch_warnings():
     defs = code_location.register(
         dg.Definitions(
             assets=[
-                *dg.load_assets_from_modules(_modules),
+                *map(_with_code_version, dg.load_assets_from_modules(_modules)),
                 quality_assets.check_results,
                 quality_assets.quarantine_rows,
                 quality_assets.quarantine_rules,

@@ -12,11 +12,12 @@ SQL and dbt files the stage runs, are the stage's code dependencies in `dvc.yaml
 
 from __future__ import annotations
 
-import ast
 import sys
 from pathlib import Path
 
 import yaml
+
+from dagster_project.lib.code_versions import closure
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "dagster_project"
@@ -66,46 +67,6 @@ STAGES: dict[str, dict[str, list[str]]] = {
 }
 # Every stage runs through these: the command line and the composition of the definitions.
 ENTRY_FILES = ["dagster_project/cli.py", "dagster_project/definitions.py"]
-
-
-def module_file(module: str) -> Path | None:
-    base = ROOT / Path(*module.split("."))
-    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-        if candidate.exists():
-            return candidate
-    return None
-
-
-def _imports(path: Path, module: str) -> set[str]:
-    """Package modules `path` imports, absolute or relative, at any depth of the file."""
-    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
-                base = ".".join([*parts, base] if base else parts)
-            found.add(base)
-            found |= {f"{base}.{alias.name}" for alias in node.names}
-    return {m for m in found if m.split(".")[0] == PACKAGE and module_file(m) is not None}
-
-
-def closure(modules: list[str]) -> set[Path]:
-    """Files of `modules` and of every package module they import, with their packages' inits."""
-    seen: set[str] = set()
-    todo = list(modules)
-    while todo:
-        module = todo.pop()
-        if module in seen or module == f"{PACKAGE}.definitions":
-            continue
-        seen.add(module)
-        parts = module.split(".")
-        todo += [".".join(parts[:i]) for i in range(1, len(parts))]  # parent packages run first
-        todo += sorted(_imports(module_file(module), module))
-    return {module_file(m) for m in seen}
 
 
 def stage_code(stage: str) -> list[str]:

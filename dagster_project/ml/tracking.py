@@ -25,6 +25,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from dagster_project import settings
+from dagster_project.lib import code_versions
 
 CHAMPION = "champion"
 TRAINING_KEY_TAG = "training_key"
@@ -109,7 +110,8 @@ def training_key(data_sha256: str, settings_used: dict, code: list, libraries: l
     digest.update(json.dumps(settings_used, sort_keys=True, default=str).encode())
     for module in sorted(code, key=lambda m: m.__name__):
         digest.update(module.__name__.encode())
-        digest.update(Path(module.__file__).read_bytes())
+        # the source as this process loaded it: an edit during a run is the next run's code
+        digest.update(code_versions.file_digest(Path(module.__file__)).encode())
     for library in sorted(libraries, key=lambda m: m.__name__):
         digest.update(f"{library.__name__}=={library.__version__}".encode())
     return digest.hexdigest()
