@@ -9,6 +9,7 @@ ai-roi summary                 # the summary of what the warehouse holds now
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -311,19 +312,87 @@ def run(
     strict: bool = False,
     full_refresh: bool = False,
 ) -> int:
-    from dagster_project.definitions import defs
-
     settings.ensure_dagster_home()
     settings.ensure_state_dir()
     try:
         with run_lock.exclusive_run(settings.duckdb_path(), selection):
-            return _run_locked(defs, selection, log_level, strict, full_refresh)
+            if selection is not None:
+                return _run_locked(selection, log_level, strict, full_refresh)[0]
+            return _run_whole(log_level, strict, full_refresh)
     except run_lock.WarehouseBusy as exc:
         print(f"Not started: {exc}")
         return 1
 
 
-def _run_locked(defs, selection, log_level: str, strict: bool, full_refresh: bool) -> int:
+def _run_whole(log_level: str, strict: bool, full_refresh: bool) -> int:
+    """Every asset, unless nothing a whole run reads or writes changed since the last one."""
+    from dagster_project.lib import run_stamp
+
+    # the key this run uses, generated now on a first run; a bad one stops the first step that
+    # needs it, which says why
+    with contextlib.suppress(settings.ConfigurationError):
+        settings.pseudonym_key()
+    stamp = run_stamp.load()
+    if full_refresh:
+        read = run_stamp.inputs_or_none()
+    else:
+        reasons, read = run_stamp.reasons_to_run(stamp, strict)
+        if not reasons:
+            return _nothing_changed(stamp)
+        if stamp is not None:
+            print("Running: " + "; ".join(reasons[:5]) + (" …" if len(reasons) > 5 else ""))
+    code, result, page_result = _run_locked(None, log_level, strict, full_refresh)
+    if code != 0 or read is None:
+        run_stamp.forget()
+        return code
+    results = [r for r in (result, page_result) if r is not None]
+    evaluations = [e for r in results for e in r.get_asset_check_evaluations()]
+    expiries = [e.metadata["valid_until"].value for e in evaluations if "valid_until" in e.metadata]
+    with duckdb.connect(str(settings.duckdb_path()), read_only=True) as con:
+        until = run_stamp.valid_until(con, _clock_rules(), expiries)
+    run_stamp.record(
+        read,
+        [r.run_id for r in results],
+        _check_rows(result) if result else [],
+        strict_clean=not any(
+            not e.passed and e.severity == dg.AssetCheckSeverity.ERROR for e in evaluations
+        ),
+        valid_until=until,
+    )
+    return code
+
+
+def _clock_rules() -> set[str]:
+    """Quarantine rules judged against the clock (a date after the load), of every source."""
+    from dagster_project.defs.messages.schemas import QUARANTINE_RULES as MESSAGES
+    from dagster_project.defs.orders.schemas import QUARANTINE_RULES as ORDERS
+    from dagster_project.defs.tickets.schemas import QUARANTINE_RULES as TICKETS
+
+    return {rule.name for book in (ORDERS, TICKETS, MESSAGES) for rule in book if rule.clock}
+
+
+def _nothing_changed(stamp: dict) -> int:
+    files = sum(len(f) for f in stamp["inputs"]["deliveries"].values())
+    print(
+        f"Nothing changed since the run that finished at {stamp['finished_at']} UTC "
+        f"({', '.join(r[:8] for r in stamp['run_ids'])}): the same {files} delivered files, "
+        "source catalogue, params.yaml, code and settings, and every table, model, metric and "
+        "report is as that run left it. Nothing was recomputed; `ai-roi run --full-refresh` "
+        "(make run FULL_REFRESH=1) recomputes all."
+    )
+    print_summary([tuple(row) for row in stamp["checks"]])
+    for path in sorted(stamp["outputs"]):
+        if "/reports/" in path and path.endswith(".html"):
+            print(f"Report: {path}")
+    print("\nNothing to run.")
+    return 0
+
+
+def _run_locked(
+    selection: str | None, log_level: str, strict: bool, full_refresh: bool
+) -> tuple[int, dg.ExecuteInProcessResult | None, dg.ExecuteInProcessResult | None]:
+    """(exit code, the assets' run, the reports' run)."""
+    from dagster_project.definitions import defs
     from dagster_project.defs.governance.assets import EXPORT_KEY
     from dagster_project.defs.quality.assets import REPORT_KEY as QUALITY_PAGE
     from dagster_project.defs.roi.assets import REPORT_KEY as ROI_REPORT
@@ -343,6 +412,11 @@ def _run_locked(defs, selection, log_level: str, strict: bool, full_refresh: boo
             pages = [k for k in pages if k == QUALITY_PAGE]
         page_result = _execute(job, instance, pages, log_level) if pages else None
         _audit(instance, [r.run_id for r in (result, page_result) if r is not None], selection)
+    return _conclude(result, page_result, strict), result, page_result
+
+
+def _conclude(result, page_result, strict: bool) -> int:
+    """Print what the run did and why it failed, if it did; its exit code."""
     print_summary(_check_rows(result) if result else None)
     if result is not None:
         _print_training(result)
@@ -402,8 +476,9 @@ def main(argv: list[str] | None = None) -> int:
     run_parser.add_argument(
         "--full-refresh",
         action="store_true",
-        help="train every model again even when its extract, settings and code are those of a "
-        "registered version (which is otherwise reused)",
+        help="recompute everything: run even when nothing changed since the last run, and train "
+        "every model again even when its extract, settings and code are those of a registered "
+        "version (which is otherwise reused)",
     )
     run_parser.add_argument(
         "--strict",

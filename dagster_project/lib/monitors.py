@@ -10,7 +10,7 @@ import difflib
 import json
 import math
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import duckdb
 import numpy as np
@@ -211,6 +211,11 @@ def freshness(
         return Finding(False, f"{table} has no {time_column}", observed)
     lag = (as_of - newest).total_seconds() / 3600
     observed |= {"newest_event": newest.isoformat(timespec="minutes"), "lag_hours": round(lag, 1)}
+    if cfg.as_of is None and lag <= cfg.max_lag_hours:
+        # judged against the clock, the verdict changes with no new data: when the newest event
+        # passes as-of, or grows older than the cadence (lib/run_stamp.py reruns then)
+        expiry = newest if lag < 0 else newest + timedelta(hours=cfg.max_lag_hours)
+        observed["valid_until"] = expiry.isoformat(timespec="seconds")
     if lag < 0:
         return Finding(
             False,

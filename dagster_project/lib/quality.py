@@ -28,6 +28,9 @@ class Rule:
     # a row held back under this rule would have misled a decision; a copy of a row delivered in
     # another file would not (the original is counted once), so the ROI's risk axis leaves it out
     averts_bad_decision: bool = True
+    # the verdict depends on when the check runs (a date after the load is held back): a row held
+    # back under it may pass later with no new data, so an unchanged run is not skipped
+    clock: bool = False
 
     def __post_init__(self) -> None:
         if self.dimension not in DIMENSIONS:

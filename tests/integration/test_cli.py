@@ -64,6 +64,22 @@ def test_run_prints_a_summary_that_matches_duckdb(warehouse, monkeypatch, capsys
     page = warehouse.root / "outputs" / "reports" / "roi_report.html"
     assert 'class="stale"' not in page.read_text(encoding="utf-8")
 
+    # a second run with nothing changed starts no Dagster run, writes nothing and says so, with
+    # the first run's checks
+    import dagster as dg
+
+    with dg.DagsterInstance.get() as instance:
+        runs = len(instance.get_run_records())
+    written = warehouse.db_path.stat().st_mtime_ns, page.stat().st_mtime_ns
+    assert cli.main(["run"]) == 0
+    again = capsys.readouterr().out
+    assert "Nothing changed since the run that finished at" in again
+    assert again.strip().endswith("Nothing to run.")
+    assert checks.group(0) in again
+    with dg.DagsterInstance.get() as instance:
+        assert len(instance.get_run_records()) == runs
+    assert (warehouse.db_path.stat().st_mtime_ns, page.stat().st_mtime_ns) == written
+
     # a new order delivery that is refused: the figures built from orders are no longer those of
     # the warehouse's data, and every place that shows them says so; the router's are still current
     from tests.conftest import FIXTURE_FILES, FIXTURES
@@ -75,7 +91,7 @@ def test_run_prints_a_summary_that_matches_duckdb(warehouse, monkeypatch, capsys
         dst.write(header)
     warehouse.write_catalog(files={**FIXTURE_FILES, "order_lines": [{"path": str(header_only)}]})
     assert cli.main(["run"]) == 1
-    capsys.readouterr()
+    assert "Running: order_lines: new file orders_header_only.csv.gz" in capsys.readouterr().out
     assert cli.main(["summary"]) == 0
     later = capsys.readouterr().out
     with duckdb.connect(str(warehouse.db_path), read_only=True) as con:

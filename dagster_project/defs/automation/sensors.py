@@ -15,8 +15,9 @@ import json
 import dagster as dg
 
 from dagster_project.defs.resources import SourceCatalogResource
+from dagster_project.lib.run_stamp import file_signatures
 from dagster_project.params import AutomationParams
-from dagster_project.sources import SourceCatalog, SourceConfigError, delivered_files
+from dagster_project.sources import SourceConfigError
 
 TRIGGER_TAG = "ai_roi/trigger"
 
@@ -26,19 +27,6 @@ pipeline_job = dg.define_asset_job(
     description="Everything, as `ai-roi run` builds it: new files loaded, models retrained where "
     "their data, settings or code changed, the ROI and quality pages rebuilt.",
 )
-
-
-def file_signatures(catalog: SourceCatalog) -> dict[str, dict[str, list[int]]]:
-    """{source: {path: [bytes, modified ns]}} of every file the catalogue delivers now."""
-    out: dict[str, dict[str, list[int]]] = {}
-    for source in SourceCatalog.model_fields:
-        files = {}
-        for _spec, path in delivered_files(getattr(catalog, source)):
-            if path.exists():
-                stat = path.stat()
-                files[str(path)] = [stat.st_size, stat.st_mtime_ns]
-        out[source] = files
-    return out
 
 
 def changes(seen: dict, now: dict) -> dict[str, list[str]]:

@@ -84,6 +84,7 @@ RAW_RULES = RuleBook(
         "invoice_date_in_valid_range",
         "timeliness",
         "invoice date before earliest_valid_date or in the future",
+        clock=True,
     ),
     R(
         "invoice_month_is_complete",

@@ -123,6 +123,7 @@ QUARANTINE_RULES = RuleBook(
         "timeliness",
         "opened or event time before earliest_valid_date or after the load",
         column="updated_at",
+        clock=True,
     ),
     R(
         "updated_before_opened",
