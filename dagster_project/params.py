@@ -80,7 +80,21 @@ class ForecastParams(_Strict):
     min_active_weeks: int = Field(ge=1)
     top_products: int = Field(ge=1)
     backtest_origins: int = Field(ge=1)
-    season_length: int = Field(ge=1)
+    season_length: int = Field(ge=1, description="Seasonal-naive season in weeks, short history")
+    yearly_season_weeks: int = Field(
+        default=52, ge=2, description="The season once the history spans min_years_for_yearly"
+    )
+    min_years_for_yearly: int = Field(
+        default=2,
+        ge=1,
+        description="Years (yearly_season_weeks each) of history from which the seasonal-naive "
+        "baseline uses the yearly season and the model gets year-ago features",
+    )
+    year_ago_features: bool = Field(
+        default=False,
+        description="Features of the target week a year earlier; set by ml.forecast.seasonal for "
+        "a history of min_years_for_yearly years, true here forces them (NaN where too early)",
+    )
     moving_average_weeks: int = Field(ge=1)
     lags: int = Field(ge=1)
     interval: tuple[float, float]
@@ -216,6 +230,13 @@ class RetentionParams(_Strict):
         ge=1,
         description="dbt target folders kept per dbt asset; each dbt invocation writes one "
         "(logs, run results, compiled SQL), older ones are deleted after a build",
+    )
+    check_history_runs: int = Field(
+        default=200,
+        ge=2,
+        description="runs whose check results and coverage rows the quality history keeps "
+        "(quality.check_results, quality.check_coverage); older runs' rows are deleted when the "
+        "quality page is built",
     )
 
 

@@ -37,6 +37,16 @@ class Panel:
         return cls(list(wide.index), weeks, wide.to_numpy(dtype=float))
 
 
+def seasonal(p: ForecastParams, panel: Panel) -> ForecastParams:
+    """`p` for this panel's history: with at least `min_years_for_yearly` years of weeks, the
+    seasonal-naive baseline uses the yearly season and the model gets year-ago features; a
+    shorter history keeps `season_length` (one year of weeks cannot show a yearly pattern twice).
+    """
+    if panel.units.shape[1] < p.min_years_for_yearly * p.yearly_season_weeks:
+        return p
+    return p.model_copy(update={"season_length": p.yearly_season_weeks, "year_ago_features": True})
+
+
 def baseline(name: str, history: np.ndarray, h: int, p: ForecastParams) -> np.ndarray:
     """Forecast h weeks ahead from `history` (products x weeks up to the origin)."""
     if name == "naive":
@@ -63,8 +73,22 @@ FEATURES_FIXED = (
 LEVEL_WEEKS = 13
 
 
+YEAR_AGO = ("year_ago", "year_ago_ma_3")
+
+
 def feature_names(p: ForecastParams) -> list[str]:
-    return [f"lag_{k}" for k in range(1, p.lags + 1)] + list(FEATURES_FIXED)
+    names = [f"lag_{k}" for k in range(1, p.lags + 1)] + list(FEATURES_FIXED)
+    return names + list(YEAR_AGO) if p.year_ago_features else names
+
+
+def _year_ago(units: np.ndarray, week: int, p: ForecastParams) -> list[np.ndarray]:
+    """Units of the target week a year earlier, and the mean of it and its neighbours; NaN
+    (which the model handles as missing) where the history does not reach back that far."""
+    back = week - p.yearly_season_weeks
+    missing = np.full(units.shape[0], np.nan)
+    same = units[:, back] if back >= 0 else missing
+    around = units[:, back - 1 : back + 2].mean(axis=1) if back >= 1 else missing
+    return [same, around]
 
 
 def features_at(
@@ -91,6 +115,7 @@ def features_at(
             (window(13) > 0).mean(axis=1),
             weeks_since,
             np.log(level),
+            *([scaled(v) for v in _year_ago(units, t + h, p)] if p.year_ago_features else []),
         ]
     )
     return x, level

@@ -111,3 +111,28 @@ def test_invalid_params_name_the_field(tmp_path):
     path.write_text(yaml.safe_dump(bad))
     with pytest.raises(ParamsError, match="router.target_precision"):
         load_params(path)
+
+
+def test_two_years_of_history_make_the_season_yearly_and_add_year_ago_features():
+    p = PARAMS.forecast
+    one_year = _panel([list(range(1, 60))])  # 59 weeks: a year and a bit
+    assert forecast.seasonal(p, one_year) == p
+    assert "year_ago" not in forecast.feature_names(p)
+
+    weeks = 2 * p.yearly_season_weeks + 6
+    two_years = _panel([[float(w) for w in range(weeks)], [float(w % 7) for w in range(weeks)]])
+    yearly = forecast.seasonal(p, two_years)
+    assert yearly.season_length == p.yearly_season_weeks and yearly.year_ago_features
+    # the seasonal naive forecast of week t + h is the same week a year earlier
+    t, h = weeks - 3, 2
+    history = two_years.units[:, : t + 1]
+    same_week = forecast.baseline("seasonal_naive", history, h, yearly)
+    assert same_week.tolist() == two_years.units[:, t + h - 52].tolist()
+
+    names = forecast.feature_names(yearly)
+    x, level = forecast.features_at(two_years.units, t, h, yearly)
+    assert x.shape[1] == len(names) and names[-2:] == ["year_ago", "year_ago_ma_3"]
+    assert (x[:, names.index("year_ago")] * level).tolist() == same_week.tolist()
+    # an origin whose target a year earlier is before the history: missing, not zero
+    early, _ = forecast.features_at(two_years.units, 10, 1, yearly)
+    assert np.isnan(early[:, names.index("year_ago")]).all()

@@ -28,3 +28,24 @@ def test_only_the_newest_folders_of_the_prefix_are_kept(tmp_path):
         "roi_models-run0",
     ]
     assert keep_newest(tmp_path / "missing", "dbt_models-", 2) == []
+
+
+def test_only_the_newest_runs_of_a_history_table_are_kept():
+    import duckdb
+
+    from dagster_project.lib.retention import keep_newest_runs
+
+    con = duckdb.connect()
+    con.execute("create schema quality")
+    con.execute("create table quality.check_results (run_id varchar, evaluated_at timestamp)")
+    # run-b's rows straddle run-a's: a run counts by its latest row
+    con.execute(
+        """insert into quality.check_results values
+        ('run-a', '2026-01-01 10:00'), ('run-a', '2026-01-01 10:05'),
+        ('run-b', '2026-01-01 09:00'), ('run-b', '2026-01-01 11:00'),
+        ('run-c', '2026-01-02 10:00')"""
+    )
+    assert keep_newest_runs(con, "quality.check_results", "evaluated_at", 2) == 2
+    kept = con.execute("select distinct run_id from quality.check_results order by 1").fetchall()
+    assert kept == [("run-b",), ("run-c",)]
+    assert keep_newest_runs(con, "quality.check_results", "evaluated_at", 2) == 0

@@ -40,7 +40,9 @@ THIS = sys.modules[__name__]
 
 
 def backtest_scores(panel: forecast.Panel, fp, seed: int) -> tuple[pd.DataFrame, dict]:
-    """The rolling-origin backtest of settings `fp` on `panel`, and its scores per method."""
+    """The rolling-origin backtest of settings `fp` on `panel` (its season fitted to the panel's
+    history, `forecast.seasonal`), and its scores per method."""
+    fp = forecast.seasonal(fp, panel)
     backtest = forecast.backtest(panel, fp, seed)
     first_origin = forecast.origins(panel, fp)[0]
     return backtest, forecast.scores(backtest, forecast.naive_scale(panel, first_origin))
@@ -85,6 +87,7 @@ def demand_model(
             )
             return _model_result(summary, versions, reused.run_id, reused.version, sizes, key, True)
     panel = panel_of(outputs)
+    fp = forecast.seasonal(fp, panel)
     try:
         backtest, scores = backtest_scores(panel, fp, p.seed)
     except ValueError as exc:
@@ -100,6 +103,7 @@ def demand_model(
     )
     summary["wape_improvement_vs_naive_pct"] = 100 * (1 - summary["wape_ratio_to_naive"])
     summary["interval_coverage"] = forecast.interval_coverage(backtest, offsets)
+    summary["season_weeks"] = fp.season_length  # 52 once the history spans two years
 
     with mlflow.start_run(
         experiment_id=experiment, run_name=f"forecast-{context.run.run_id[:8]}"
@@ -120,7 +124,10 @@ def demand_model(
         )
         mlflow.log_params({"products": len(panel.products), "weeks": panel.units.shape[1]})
         # every setting, typed, so the gate can backtest this version again on newer data
-        mlflow.log_dict({"seed": p.seed, "forecast": fp.model_dump(mode="json")}, PARAMS_ARTIFACT)
+        # as params.yaml says them: the gate fits them to the history it backtests them on
+        mlflow.log_dict(
+            {"seed": p.seed, "forecast": p.forecast.model_dump(mode="json")}, PARAMS_ARTIFACT
+        )
         mlflow.log_metrics(summary)
         mlflow.log_dict(
             {str(h): row for h, row in offsets.to_dict("index").items()}, "interval_offsets.json"
@@ -239,12 +246,13 @@ def demand_forecast(
     outputs: OutputsResource,
 ) -> dg.MaterializeResult:
     """Units forecast by the champion for the weeks after the history, with a prediction interval; one row per product-week."""
-    fp = params.load().forecast
+    panel = panel_of(outputs)
+    fp = forecast.seasonal(params.load().forecast, panel)
     best, model = load_champion(mlflow_store, NAME, CHAMPION_KEY)
     offsets_raw = mlflow.artifacts.load_dict(f"runs:/{best.run_id}/interval_offsets.json")
     offsets = pd.DataFrame.from_dict(offsets_raw, orient="index")
     offsets.index = offsets.index.astype(int)
-    forecast_frame = forecast.future(model, panel_of(outputs), fp, offsets)
+    forecast_frame = forecast.future(model, panel, fp, offsets)
     forecast_frame["model_version"] = best.version
     publish_table(duckdb, forecast_frame, "demand_forecast")
     return dg.MaterializeResult(

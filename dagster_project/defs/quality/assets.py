@@ -5,8 +5,8 @@ import json
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from dagster_project.defs.resources import OutputsResource
-from dagster_project.lib import code_location, freshness
+from dagster_project.defs.resources import OutputsResource, ParamsResource
+from dagster_project.lib import code_location, freshness, retention
 from dagster_project.lib.quality import DIMENSIONS, md_table
 from dagster_project.lib.runs import complete_runs
 from dagster_project.lib.warehouse import ensure_schemas, fetch_dicts, has_quality_mart
@@ -16,6 +16,11 @@ from dagster_project.reports.quality_page import render_quality_page
 CHECK_RESULTS_KEY = dg.AssetKey(["quality", "check_results"])
 REPORT_KEY = dg.AssetKey(["reports", "quality_page"])
 REPORT_PATH = ("reports", "quality.html")
+# per-run history kept to params.yaml retention.check_history_runs runs: (table, time column)
+HISTORY_TABLES = (
+    ("quality.check_results", "evaluated_at"),
+    ("quality.check_coverage", "computed_at"),
+)
 
 check_results = dg.AssetSpec(
     key=CHECK_RESULTS_KEY,
@@ -102,7 +107,10 @@ def coverage(
     tags={"classification": "internal", "domain": "quality"},
 )
 def quality_page(
-    context: dg.AssetExecutionContext, duckdb: DuckDBResource, outputs: OutputsResource
+    context: dg.AssetExecutionContext,
+    duckdb: DuckDBResource,
+    outputs: OutputsResource,
+    params: ParamsResource,
 ) -> dg.MaterializeResult:
     """Scores per dimension over runs, check coverage, the last failures and the quarantine by rule, as reports/quality.html; one page per run of the pipeline."""
     # the whole code location: a run of this asset alone has only itself in its job's graph
@@ -144,6 +152,11 @@ def quality_page(
                 for r in rows
             ],
         )
+        keep = params.load().retention.check_history_runs
+        pruned = {
+            table: retention.keep_newest_runs(con, table, column, keep)
+            for table, column in HISTORY_TABLES
+        }
         data = _page_data(con, context.instance)
         current = freshness.current_versions(con)
     data["coverage"] = rows
@@ -159,6 +172,7 @@ def quality_page(
             "coverage_by_dimension": dg.MetadataValue.md(md_table(by_dim, limit=10)),
             "latest_scores": dg.MetadataValue.md(md_table(data["latest"], limit=200)),
             "assets": len(assets),
+            "history_rows_deleted": dg.MetadataValue.json(pruned),
         }
     )
 
