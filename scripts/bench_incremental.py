@@ -1,8 +1,8 @@
 """Benchmark of a pipeline run week after week: full history, nothing new, one new month.
 
 Cuts the embedded order lines and ticket events into one file per month (the real rows, as
-monthly exports are cut), holds the last month of order lines back, and times `ai-roi run`
-three times in a warehouse of its own:
+monthly exports are cut), holds the last complete month of order lines back (the partial month
+after it is left out), and times `ai-roi run` three times in a warehouse of its own:
 
 1. the first run over every month (the full refresh),
 2. a run with nothing new,
@@ -86,13 +86,17 @@ def main() -> None:
         "sys_updated_at",
         sources["ticket_events"]["timestamp_format"],
     )
-    held_back = orders[-1]
+    # the export's last month is partial (its lines are held back as incomplete), so the new month
+    # is the last complete one: the history ends the month before, the partial month never lands
+    partial, held_back = orders[-1], orders[-2]
+    shutil.rmtree(partial.parent)
     later = root / "later" / held_back.parent.name
     later.mkdir(parents=True)
     shutil.move(str(held_back), later / held_back.name)
     print(
-        f"{len(orders)} monthly order files ({held_back.parent.name} held back),"
-        f" {len(events)} monthly ticket-event files, in {root}"
+        f"{len(orders) - 2} monthly order files, {held_back.parent.name} held back as the new month"
+        f" ({partial.parent.name}, partial, left out); {len(events)} monthly ticket-event files;"
+        f" in {root}"
     )
 
     catalog = yaml.safe_load(CATALOG.read_text(encoding="utf-8"))
