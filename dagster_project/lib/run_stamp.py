@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from dagster_project import settings
+from dagster_project.lib.warehouse import sha256_file
 from dagster_project.sources import SourceCatalog, SourceConfigError, delivered_files, load_catalog
 
 STAMP_FILE = "last_run.json"
@@ -67,14 +68,6 @@ def _signature(path: Path) -> list[int]:
     return [stat.st_size, stat.st_mtime_ns]
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _digest(paths: Iterable[Path], root: Path) -> str:
     digest = hashlib.sha256()
     for path in sorted(paths):
@@ -111,7 +104,7 @@ def _settings() -> dict[str, str]:
             values[name] = hashlib.sha256(value.encode()).hexdigest()
     key = settings.key_file()
     if key.exists():
-        values["pseudonym_key_file"] = _sha256(key)
+        values["pseudonym_key_file"] = sha256_file(key)
     return values
 
 
@@ -127,15 +120,17 @@ def inputs(known: dict | None = None) -> dict:
     known = known or {}
     deliveries = {
         source: {
-            path: known[path][1] if known.get(path, [None])[0] == signature else _sha256(Path(path))
+            path: known[path][1]
+            if known.get(path, [None])[0] == signature
+            else sha256_file(Path(path))
             for path, signature in files.items()
         }
         for source, files in signatures.items()
     }
     return {
         "deliveries": deliveries,
-        "catalogue": _sha256(catalog_path),
-        "params": _sha256(params_path),
+        "catalogue": sha256_file(catalog_path),
+        "params": sha256_file(params_path),
         "code": code_digest(),
         "settings": _settings(),
         "signatures": {p: sig for files in signatures.values() for p, sig in files.items()},
