@@ -93,6 +93,7 @@ def main() -> None:
     later = root / "later" / held_back.parent.name
     later.mkdir(parents=True)
     shutil.move(str(held_back), later / held_back.name)
+    held_back.parent.rmdir()  # else the month's folder comes back inside the empty one
     print(
         f"{len(orders) - 2} monthly order files, {held_back.parent.name} held back as the new month"
         f" ({partial.parent.name}, partial, left out); {len(events)} monthly ticket-event files;"
