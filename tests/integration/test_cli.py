@@ -91,7 +91,11 @@ def test_run_prints_a_summary_that_matches_duckdb(warehouse, monkeypatch, capsys
         dst.write(header)
     warehouse.write_catalog(files={**FIXTURE_FILES, "order_lines": [{"path": str(header_only)}]})
     assert cli.main(["run"]) == 1
-    assert "Running: order_lines: new file orders_header_only.csv.gz" in capsys.readouterr().out
+    running = next(
+        line for line in capsys.readouterr().out.splitlines() if line.startswith("Running: ")
+    )
+    assert "order_lines: new file orders_header_only.csv.gz" in running
+    assert "order_lines: file order_lines.csv.gz is gone" in running
     assert cli.main(["summary"]) == 0
     later = capsys.readouterr().out
     with duckdb.connect(str(warehouse.db_path), read_only=True) as con:
