@@ -354,9 +354,7 @@ def _run_whole(log_level: str, strict: bool, full_refresh: bool) -> int:
         read,
         [r.run_id for r in results],
         _check_rows(result) if result else [],
-        strict_clean=not any(
-            not e.passed and e.severity == dg.AssetCheckSeverity.ERROR for e in evaluations
-        ),
+        strict_clean=not error_checks(results),
         valid_until=until,
     )
     return code
@@ -415,6 +413,17 @@ def _run_locked(
     return _conclude(result, page_result, strict), result, page_result
 
 
+def error_checks(results: list[dg.ExecuteInProcessResult | None]) -> list[str]:
+    """`asset:check` of every check of these runs that failed with severity error."""
+    return [
+        f"{e.asset_key.to_user_string()}:{e.check_name}"
+        for r in results
+        if r is not None
+        for e in r.get_asset_check_evaluations()
+        if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
+    ]
+
+
 def _conclude(result, page_result, strict: bool) -> int:
     """Print what the run did and why it failed, if it did; its exit code."""
     print_summary(_check_rows(result) if result else None)
@@ -427,11 +436,7 @@ def _conclude(result, page_result, strict: bool) -> int:
         failed = [e.step_key for e in result.all_events if e.is_step_failure]
         for reason in failure_reasons(result):
             print(f"  {reason}")
-        failed_checks = [
-            f"{e.asset_key.to_user_string()}:{e.check_name}"
-            for e in result.get_asset_check_evaluations()
-            if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
-        ]
+        failed_checks = error_checks([result])
         print(
             f"\nRun {result.run_id} failed at: {', '.join(failed + failed_checks)}. "
             "Downstream assets were not rebuilt; the last good tables are unchanged."
@@ -443,13 +448,7 @@ def _conclude(result, page_result, strict: bool) -> int:
         print("\nThe reports could not be written; see the Dagster log.")
         return 1
     if strict:
-        errors = [
-            f"{e.asset_key.to_user_string()}:{e.check_name}"
-            for r in (result, page_result)
-            if r is not None
-            for e in r.get_asset_check_evaluations()
-            if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
-        ]
+        errors = error_checks([result, page_result])
         if errors:
             print(f"\n--strict: checks failed with severity error: {', '.join(errors)}")
             return 1
