@@ -249,10 +249,13 @@ def failure_reasons(result: dg.ExecuteInProcessResult) -> list[str]:
 def _execute(
     job, instance, keys, log_level: str, full_refresh: bool = False
 ) -> dg.ExecuteInProcessResult:
+    from dagster_project.definitions import defs
+    from dagster_project.lib import partitions
     from dagster_project.lib.audit import CLI_TAG, launcher
     from dagster_project.lib.ml_assets import FULL_REFRESH_TAG
 
-    tags = {CLI_TAG: launcher()}
+    # every month of the period marts: a run of the CLI is a full build of what it selected
+    tags = {CLI_TAG: launcher(), **partitions.run_tags(defs.resolve_asset_graph(), keys)}
     if full_refresh:
         tags[FULL_REFRESH_TAG] = "true"
     return job.execute_in_process(

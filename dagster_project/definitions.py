@@ -28,8 +28,8 @@ from dagster_project.defs.router import assets as router_assets
 from dagster_project.defs.router import checks as router_checks
 from dagster_project.defs.tickets import assets as ticket_assets
 from dagster_project.defs.tickets import checks as ticket_checks
-from dagster_project.lib import code_location, code_versions
-from dagster_project.params import AutomationParams, ParamsError, load_params
+from dagster_project.lib import code_location, code_versions, partitions
+from dagster_project.params import AutomationParams, ParamsError, PartitionParams, load_params
 
 # Owners are declared once, per group.
 GROUP_OWNERS = {
@@ -65,17 +65,22 @@ _modules = [
 ]
 
 
-def _automation_params() -> AutomationParams:
-    """When the schedule runs, read from params.yaml as the code location loads.
+def _load_params():
+    """params.yaml as the code location loads, or None where it cannot be read.
 
-    An unreadable params.yaml must not keep the UI from loading: the schedule then keeps its
-    default time and every asset that reads params reports the error itself.
+    An unreadable params.yaml must not keep the UI from loading: the schedule and the partitions
+    then keep their defaults and every asset that reads params reports the error itself.
     """
     try:
-        return load_params(settings.params_path()).automation
+        return load_params(settings.params_path())
     except ParamsError as error:
-        warnings.warn(f"weekly_refresh keeps its default time: {error}", stacklevel=1)
-        return AutomationParams()
+        warnings.warn(f"the schedule and the partitions keep their defaults: {error}", stacklevel=1)
+        return None
+
+
+_params = _load_params()
+_automation = _params.automation if _params else AutomationParams()
+_partitions = _params.partitions if _params else PartitionParams()
 
 
 def _with_code_version(asset):
@@ -105,6 +110,7 @@ with warnings.catch_warnings():
         dg.Definitions(
             assets=[
                 *map(_with_code_version, dg.load_assets_from_modules(_modules)),
+                mart_assets.monthly_models(partitions.monthly(_partitions)),
                 quality_assets.check_results,
                 quality_assets.quarantine_rows,
                 quality_assets.quarantine_rules,
@@ -117,7 +123,7 @@ with warnings.catch_warnings():
                 quality_sensors.reports_after_runs,
                 automation.new_deliveries,
             ],
-            schedules=[automation.weekly_refresh(_automation_params())],
+            schedules=[automation.weekly_refresh(_automation)],
             jobs=[quality_sensors.reports_job, automation.pipeline_job],
             resources=build_resources(),
             # DuckDB allows one writer per file: run steps one after another in one process.

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 
 class ParamsError(ValueError):
@@ -248,6 +249,34 @@ class AutomationParams(_Strict):
     timezone: str = Field(default="UTC", description="Time zone of refresh_cron")
 
 
+class PartitionParams(_Strict):
+    start_month: date = Field(
+        default=date(2000, 1, 1),
+        description="First monthly partition of the period marts (fct_order_lines, "
+        "fct_support_tickets). A full build covers every month whatever this says; a build of "
+        "chosen months (a backfill, a new delivery) reaches back no further than this",
+    )
+    end_month: date | None = Field(
+        default=None,
+        description="Last monthly partition; none: the current month. Every partition costs "
+        "Dagster a few events per period mart and build, so a history that ended long ago "
+        "(the embedded data) names its last month",
+    )
+
+    @field_validator("start_month", "end_month")
+    @classmethod
+    def _first_of_month(cls, value: date | None) -> date | None:
+        if value is not None and value.day != 1:
+            raise ValueError(f"{value} is not the first day of a month")
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PartitionParams:
+        if self.end_month is not None and self.end_month < self.start_month:
+            raise ValueError(f"end_month {self.end_month} is before start_month {self.start_month}")
+        return self
+
+
 class Params(_Strict):
     seed: int
     router: RouterParams
@@ -256,6 +285,7 @@ class Params(_Strict):
     roi: RoiParams
     retention: RetentionParams = Field(default_factory=RetentionParams)
     automation: AutomationParams = Field(default_factory=AutomationParams)
+    partitions: PartitionParams = Field(default_factory=PartitionParams)
 
 
 def load_params(path: Path) -> Params:

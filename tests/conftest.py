@@ -165,11 +165,18 @@ def run_pipeline(selection: str | None = None, **options) -> dg.ExecuteInProcess
     """Materialise (a selection of) the real definitions in-process, as `ai-roi run` does."""
     from dagster_project.cli import selected_keys
     from dagster_project.definitions import defs
+    from dagster_project.lib import partitions
 
     job = defs.resolve_implicit_global_asset_job_def()
-    keys = selected_keys(defs.resolve_asset_graph(), selection) if selection else None
+    graph = defs.resolve_asset_graph()
+    keys = selected_keys(graph, selection)
+    tags = {**partitions.run_tags(graph, keys), **options.pop("tags", {})}
     return job.execute_in_process(
-        instance=dagster_instance(), asset_selection=keys, raise_on_error=False, **options
+        instance=dagster_instance(),
+        asset_selection=keys if selection else None,
+        raise_on_error=False,
+        tags=tags,
+        **options,
     )
 
 

@@ -34,6 +34,7 @@ def _graph() -> dict:
             "tags": {k: v for k, v in sorted(spec.tags.items()) if not k.startswith("dagster/")},
             "deps": sorted(d.asset_key.to_user_string() for d in spec.deps),
             "checks": sorted(checks.get(key, [])),
+            "partitions": str(spec.partitions_def) if spec.partitions_def else None,
         }
     return dict(sorted(graph.items()))
 

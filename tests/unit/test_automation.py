@@ -7,14 +7,20 @@ import shutil
 import dagster as dg
 import yaml
 
-from dagster_project.defs.automation.sensors import TRIGGER_TAG, new_deliveries
+from dagster_project import settings
+from dagster_project.definitions import defs
+from dagster_project.defs.automation.sensors import TRIGGER_TAG, new_deliveries, weekly_refresh
 from dagster_project.defs.resources import SourceCatalogResource
+from dagster_project.lib import partitions
+from dagster_project.params import AutomationParams, load_params
 from tests.conftest import FIXTURE_FILES, FIXTURES, catalog_dict
 
 
 def _evaluate(catalog_path, cursor):
     context = dg.build_sensor_context(
-        cursor=cursor, resources={"catalog": SourceCatalogResource(path=str(catalog_path))}
+        cursor=cursor,
+        resources={"catalog": SourceCatalogResource(path=str(catalog_path))},
+        definitions=defs,
     )
     result = new_deliveries(context)
     return result, context.cursor
@@ -38,6 +44,7 @@ def test_the_sensor_requests_a_run_for_a_new_file_in_a_landing_glob(tmp_path):
     assert isinstance(request, dg.RunRequest)
     assert "orders_2012.csv.gz" in request.tags[TRIGGER_TAG]
     assert "order_lines" in request.tags[TRIGGER_TAG]
+    assert_every_month(request)
     after, _ = _evaluate(catalog, cursor)
     assert isinstance(after, dg.SkipReason)  # the file was asked for once
 
@@ -47,3 +54,19 @@ def test_a_broken_catalogue_skips_with_the_reason(tmp_path):
     catalog.write_text("sources: {order_lines: {}}", encoding="utf-8")
     result, _ = _evaluate(catalog, "{}")
     assert isinstance(result, dg.SkipReason) and "cannot be read" in result.skip_message
+
+
+def assert_every_month(request: dg.RunRequest) -> None:
+    """The run builds every month of the period marts, from params.yaml's first to its last."""
+    months = load_params(settings.params_path()).partitions
+    assert request.tags[partitions.RANGE_START_TAG] == months.start_month.isoformat()
+    assert request.tags[partitions.RANGE_END_TAG] == months.end_month.isoformat()
+
+
+def test_the_schedule_requests_a_run_of_every_month():
+    schedule = weekly_refresh(AutomationParams(refresh_cron="0 6 * * 1"))
+    assert schedule.cron_schedule == "0 6 * * 1"
+    context = dg.build_schedule_context(repository_def=defs.get_repository_def())
+    request = schedule(context)
+    assert TRIGGER_TAG in request.tags
+    assert_every_month(request)

@@ -15,6 +15,7 @@ import json
 import dagster as dg
 
 from dagster_project.defs.resources import SourceCatalogResource
+from dagster_project.lib import partitions
 from dagster_project.lib.run_stamp import file_signatures
 from dagster_project.params import AutomationParams
 from dagster_project.sources import SourceConfigError
@@ -69,18 +70,30 @@ def new_deliveries(context: dg.SensorEvaluationContext, catalog: SourceCatalogRe
         return dg.SkipReason("no new or changed file")
     what = "; ".join(f"{source}: {', '.join(names)}" for source, names in sorted(moved.items()))
     key = hashlib.sha256(json.dumps(now, sort_keys=True).encode()).hexdigest()[:16]
-    return dg.RunRequest(run_key=f"deliveries-{key}", tags={TRIGGER_TAG: what[:250]})
+    return dg.RunRequest(
+        run_key=f"deliveries-{key}", tags={TRIGGER_TAG: what[:250], **_every_month(context)}
+    )
+
+
+def _every_month(context) -> dict[str, str]:
+    """Tags that make a pipeline run build every month of the period marts, as `ai-roi run` does."""
+    job = context.repository_def.get_job(pipeline_job.name)
+    return partitions.range_tags(job.partitions_def) if job.partitions_def else {}
 
 
 def weekly_refresh(when: AutomationParams) -> dg.ScheduleDefinition:
     """The schedule of the whole pipeline (params.yaml automation.refresh_cron, timezone)."""
-    return dg.ScheduleDefinition(
+
+    @dg.schedule(
         name="weekly_refresh",
         job=pipeline_job,
         cron_schedule=when.refresh_cron,
         execution_timezone=when.timezone,
         default_status=dg.DefaultScheduleStatus.RUNNING,
-        tags={TRIGGER_TAG: "schedule"},
         description="Loads what arrived, retrains where the data or settings changed and rebuilds "
         "the ROI and quality pages; when is automation.refresh_cron in params.yaml.",
     )
+    def refresh(context: dg.ScheduleEvaluationContext):
+        return dg.RunRequest(tags={TRIGGER_TAG: "schedule", **_every_month(context)})
+
+    return refresh

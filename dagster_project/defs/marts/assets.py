@@ -1,8 +1,12 @@
 """dbt models as Dagster assets and dbt tests as asset checks, each test with its quality dimension."""
 
+import contextlib
 import json
-from collections.abc import Mapping
+import os
+import shutil
+from collections.abc import Iterator, Mapping
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -17,6 +21,7 @@ from dagster_duckdb import DuckDBResource
 
 from dagster_project.defs.marts.project import dbt_project
 from dagster_project.defs.resources import ParamsResource
+from dagster_project.lib import partitions
 from dagster_project.lib.history import CheckRecord, record
 from dagster_project.lib.quality import DIMENSIONS
 from dagster_project.lib.retention import keep_newest
@@ -133,11 +138,53 @@ def _history(con, results: list[dg.AssetCheckResult]) -> list[CheckRecord]:
 TRANSLATOR = Translator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
 
 
+@contextlib.contextmanager
+def _dbt_environment(env: Mapping[str, str]) -> Iterator[None]:
+    """The month window's variables set to `env` (absent when it has none) while dbt starts.
+
+    dagster-dbt hands the subprocess a copy of this process's environment when it starts it; a
+    window left in the user's shell must not narrow a full build, so absent means removed.
+    """
+    names = (partitions.WINDOW_FROM_ENV, partitions.WINDOW_TO_ENV)
+    saved = {name: os.environ.get(name) for name in names}
+    try:
+        for name in names:
+            if name in env:
+                os.environ[name] = env[name]
+            else:
+                os.environ.pop(name, None)
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _keep_partial_parse(target_path: Path) -> None:
+    """Make this invocation's parse the one the next starts from.
+
+    dagster-dbt starts each invocation from `target/partial_parse.msgpack`, written by `make
+    setup`'s `dbt parse`; where the profile differs (another state folder) every invocation
+    would parse the whole project again.
+    """
+    parsed = target_path / "partial_parse.msgpack"
+    if not parsed.exists():
+        return
+    shared = target_path.parent / parsed.name
+    tmp = shared.with_name(f".{parsed.name}.{os.getpid()}")
+    shutil.copyfile(parsed, tmp)
+    tmp.replace(shared)
+
+
 def build_and_record(
     context: dg.AssetExecutionContext,
     dbt: DbtCliResource,
     duckdb: DuckDBResource,
     params: ParamsResource,
+    args: tuple[str, ...] = ("build",),
+    env: Mapping[str, str] | None = None,
 ):
     """`dbt build` the selected models, yield their events, then record the tests in the history.
 
@@ -145,11 +192,13 @@ def build_and_record(
     asset's are kept, older ones deleted.
     """
     results: list[dg.AssetCheckResult] = []
-    invocation = dbt.cli(["build"], context=context)
+    with _dbt_environment(env or {}):
+        invocation = dbt.cli(list(args), context=context)
     for event in invocation.stream():
         if isinstance(event, dg.AssetCheckResult):
             results.append(event)
         yield event
+    _keep_partial_parse(invocation.target_path)
     # dbt has finished and released the DuckDB file: record its tests in the quality history
     with duckdb.get_connection() as con:
         record(con, context.run.run_id, _history(con, results))
@@ -165,7 +214,7 @@ def build_and_record(
 @dbt_assets(
     manifest=dbt_project.manifest_path,
     project=dbt_project,
-    exclude="tag:roi",
+    exclude="tag:roi tag:monthly",
     dagster_dbt_translator=TRANSLATOR,
 )
 def dbt_models(
@@ -176,3 +225,38 @@ def dbt_models(
 ):
     """dbt staging views and KPI marts built in DuckDB; dbt tests run as asset checks."""
     yield from build_and_record(context, dbt, duckdb, params)
+
+
+def monthly_models(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    """The period marts (dbt tag `monthly`), one partition per month.
+
+    A run of some months deletes and rewrites those months' rows (dbt/macros/month_window.sql);
+    a run of every month rebuilds the tables (`--full-refresh`). A backfill of a range of months
+    from the UI is one run, one dbt invocation.
+    """
+
+    @dbt_assets(
+        manifest=dbt_project.manifest_path,
+        project=dbt_project,
+        select="tag:monthly",
+        dagster_dbt_translator=TRANSLATOR,
+        partitions_def=partitions_def,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+    )
+    def monthly_marts(
+        context: dg.AssetExecutionContext,
+        dbt: DbtCliResource,
+        duckdb: DuckDBResource,
+        params: ParamsResource,
+    ):
+        """Order lines and support tickets by month, built in DuckDB; dbt tests as asset checks."""
+        env = partitions.window(context)
+        if env:
+            context.log.info(
+                f"months {context.partition_key_range.start} to "
+                f"{context.partition_key_range.end}: their rows are rewritten"
+            )
+        args = ("build",) if env else ("build", "--full-refresh")
+        yield from build_and_record(context, dbt, duckdb, params, args, env)
+
+    return monthly_marts

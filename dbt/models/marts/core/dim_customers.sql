@@ -1,4 +1,7 @@
 -- One row per known customer (pseudonymised); guest orders have no customer and are left out.
+-- Rebuilt whole with every build of the monthly period marts (defs/marts/assets.py).
+{{ config(tags=['monthly']) }}
+
 with order_lines as (
     select * from {{ ref('stg_erp__order_lines') }}
     where customer_key is not null

@@ -1,4 +1,7 @@
 -- One row per stock code, named by its most frequent description.
+-- Rebuilt whole with every build of the monthly period marts (defs/marts/assets.py).
+{{ config(tags=['monthly']) }}
+
 with order_lines as (
     select * from {{ ref('stg_erp__order_lines') }}
 ),

@@ -1,4 +1,13 @@
 -- Every clean order line, sales positive and returns negative; guests kept (customer_key null).
+-- Monthly by invoice date: a partitioned build rewrites its months only (macros/month_window.sql).
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    tags=['monthly'],
+    pre_hook="{{ delete_month_window('invoiced_at') }}",
+) }}
+
 with order_lines as (
     select * from {{ ref('stg_erp__order_lines') }}
 ),
@@ -21,6 +30,7 @@ final as (
         is_free_of_charge,
         is_extreme_quantity
     from order_lines
+    {% if is_incremental() %}{{ month_window('invoiced_at') }}{% endif %}
 )
 
 select * from final

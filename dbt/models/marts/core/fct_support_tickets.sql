@@ -1,4 +1,13 @@
 -- One row per support ticket with its resolution figures.
+-- Monthly by the month a ticket was opened: a partitioned build rewrites its months only.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    tags=['monthly'],
+    pre_hook="{{ delete_month_window('opened_at') }}",
+) }}
+
 with tickets as (
     select * from {{ ref('stg_crm__tickets') }}
 ),
@@ -29,6 +38,7 @@ final as (
         contact_type,
         event_count
     from tickets
+    {% if is_incremental() %}{{ month_window('opened_at') }}{% endif %}
 )
 
 select * from final

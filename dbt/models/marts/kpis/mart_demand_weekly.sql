@@ -1,5 +1,8 @@
 -- Units and revenue per product and week (Monday start), net of returns, zero-filled from the
 -- product's first sale to the last week of data. Non-product lines (postage, fees) are left out.
+-- Rebuilt whole with every build of the monthly period marts (defs/marts/assets.py).
+{{ config(tags=['monthly']) }}
+
 with order_lines as (
     select * from {{ ref('fct_order_lines') }}
     where is_product

@@ -1,5 +1,8 @@
 -- Support KPIs per week (weeks start on Monday). Resolution, SLA, reassignment and reopen figures
 -- describe the tickets resolved that week; the backlog counts tickets open at the end of the week.
+-- Rebuilt whole with every build of the monthly period marts (defs/marts/assets.py).
+{{ config(tags=['monthly']) }}
+
 with tickets as (
     select * from {{ ref('fct_support_tickets') }}
 ),

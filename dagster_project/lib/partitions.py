@@ -1,0 +1,79 @@
+"""Monthly partitions of the period marts, and how a run names the months it builds.
+
+The period marts (dbt models tagged `monthly`: fct_order_lines by invoice month,
+fct_support_tickets by the month a ticket opened) are partitioned by month from
+`partitions.start_month` in params.yaml to the current month. A run builds a range of months in
+one dbt invocation (a single-run backfill policy): Dagster tags the run with the range's first
+and last key, and the dbt models delete and rewrite the rows of those months only
+(dbt/macros/month_window.sql). A range that covers every partition is a full build: dbt builds
+the tables from scratch, rows dated before the first partition included.
+
+Staged tables are not partitioned: a delivery is checked for duplicates against every earlier
+one, so staging reads all deliveries (lib/staging.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import dagster as dg
+
+from dagster_project.params import PartitionParams
+
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+# The window a partitioned dbt build reads (dbt/macros/month_window.sql), the end exclusive.
+WINDOW_FROM_ENV = "AI_ROI_DBT_MONTHS_FROM"
+WINDOW_TO_ENV = "AI_ROI_DBT_MONTHS_TO"
+
+
+def monthly(params: PartitionParams) -> dg.MonthlyPartitionsDefinition:
+    """Months from `start_month` to `end_month`, else to the current one (UTC), both included."""
+    if params.end_month is not None:
+        end = params.end_month.replace(
+            year=params.end_month.year + params.end_month.month // 12,
+            month=params.end_month.month % 12 + 1,
+        )
+        return dg.MonthlyPartitionsDefinition(
+            start_date=params.start_month.isoformat(), end_date=end.isoformat(), timezone="UTC"
+        )
+    return dg.MonthlyPartitionsDefinition(
+        start_date=params.start_month.isoformat(), end_offset=1, timezone="UTC"
+    )
+
+
+def range_tags(
+    partitions_def: dg.PartitionsDefinition, first: str | None = None, last: str | None = None
+) -> dict[str, str]:
+    """Run tags that build the partitions from `first` to `last` (default: all of them)."""
+    keys = partitions_def.get_partition_keys()
+    return {RANGE_START_TAG: first or keys[0], RANGE_END_TAG: last or keys[-1]}
+
+
+def run_tags(graph, keys: Iterable[dg.AssetKey]) -> dict[str, str]:
+    """Tags of a run of `keys` that builds every partition of the partitioned ones, if any.
+
+    Every run that does not name its months (`ai-roi run`, the sensor, the schedule, DVC's
+    stages) builds them all: the period marts are then what a full build makes.
+    """
+    definitions = {
+        graph.get(k).partitions_def for k in keys if graph.get(k).partitions_def is not None
+    }
+    if not definitions:
+        return {}
+    if len(definitions) > 1:
+        raise ValueError("one run builds the partitions of one partitions definition")
+    return range_tags(definitions.pop())
+
+
+def window(context: dg.AssetExecutionContext) -> dict[str, str]:
+    """Environment of the dbt build of this run's months; empty when it builds every month."""
+    partitions_def = context.assets_def.partitions_def
+    keys = context.partition_keys
+    if list(keys) == partitions_def.get_partition_keys():
+        return {}
+    span = context.partition_time_window
+    return {
+        WINDOW_FROM_ENV: span.start.date().isoformat(),
+        WINDOW_TO_ENV: span.end.date().isoformat(),
+    }

@@ -1,0 +1,81 @@
+"""Monthly partitions of the period marts: a run of some months rewrites those months only.
+
+The order lines are cut by month from the real fixture (tests/fixtures, from UCI Online Retail)
+and land one file per month. A backfill of a range of months is one run tagged with the range's
+first and last month, as the Dagster UI launches it under a single-run backfill policy.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+import duckdb
+import pytest
+
+from dagster_project.cli import failure_reasons
+from dagster_project.lib import partitions
+from tests.conftest import dagster_instance, run_pipeline
+from tests.integration.test_deliveries import DATA, KEY, cut, orders, succeeds
+
+FACT = dg.AssetKey(["marts", "fct_order_lines"])
+
+
+@pytest.fixture
+def wh(warehouse, monkeypatch):
+    monkeypatch.setenv("AI_ROI_PSEUDONYM_KEY", KEY)
+    return warehouse
+
+
+def by_month(wh) -> dict[str, str]:
+    """Each invoice month's lines of the fact table: count and an order-independent hash."""
+    return dict(
+        wh.query(
+            "select strftime(invoiced_at, '%Y-%m'), count(*) || ':' || sum(hash(f))"
+            " from marts.fct_order_lines f group by all"
+        )
+    )
+
+
+def test_a_backfill_of_a_month_range_rewrites_those_months_only(wh, monkeypatch):
+    landing = wh.root / "landing" / "orders"
+    for month in ("2010-12", "2011-01", "2011-02"):
+        cut(landing / f"orders_{month}.csv.gz", [month])
+    orders(wh, [{"path": str(landing / "*.csv.gz")}])
+    succeeds()
+    first = by_month(wh)
+    assert sorted(first) == ["2010-12", "2011-01", "2011-02"]
+
+    # A month outside the range is taken away: a backfill that rebuilt the table would undo this.
+    with duckdb.connect(str(wh.db_path)) as con:
+        con.execute(
+            "delete from marts.fct_order_lines where strftime(invoiced_at, '%Y-%m') = '2010-12'"
+        )
+
+    # A new month lands and is staged; then the months 2011-02 to 2011-03 are backfilled.
+    cut(landing / "orders_2011-03.csv.gz", ["2011-03"])
+    succeeds("group:raw or group:staged")
+    assert "2011-03" not in by_month(wh)  # staged, not yet in the mart
+    backfill = run_pipeline(
+        "tag:monthly",  # the period marts and what they aggregate into, as the UI backfills them
+        tags={partitions.RANGE_START_TAG: "2011-02-01", partitions.RANGE_END_TAG: "2011-03-01"},
+    )
+    assert backfill.success, failure_reasons(backfill)
+    built = {
+        e.partition for e in backfill.get_asset_materialization_events() if e.asset_key == FACT
+    }
+    assert built == {"2011-02-01", "2011-03-01"}
+    after = by_month(wh)
+    assert "2010-12" not in after  # outside the range: not touched
+    assert after["2011-01"] == first["2011-01"]
+    assert after["2011-02"] == first["2011-02"]  # rewritten from the same staged lines
+    assert after["2011-03"] != "0"
+
+    # A full build is every month from scratch, even with a window left in the environment.
+    monkeypatch.setenv(partitions.WINDOW_FROM_ENV, "2011-03-01")
+    monkeypatch.setenv(partitions.WINDOW_TO_ENV, "2011-04-01")
+    succeeds(DATA)
+    full = by_month(wh)
+    assert full["2010-12"] == first["2010-12"]  # built again
+    assert full["2011-03"] == after["2011-03"]  # the backfilled month is what a full build makes
+    assert {k: v for k, v in full.items() if k != "2011-03"} == first
+    materialized = dagster_instance().get_materialized_partitions(FACT)
+    assert {"2010-12-01", "2011-03-01", "2017-02-01"} <= materialized
