@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -14,6 +15,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,22 +32,32 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _query(port: int, query: str) -> dict:
+def query(port: int, text: str, variables: dict | None = None) -> dict:
+    """The `data` of one GraphQL request to the UI on `port`; its errors raised."""
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}/graphql",
-        data=json.dumps({"query": query}).encode(),
+        data=json.dumps({"query": text, "variables": variables or {}}).encode(),
         headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=10) as response:
-        return json.load(response)
+        answer = json.load(response)
+    if answer.get("errors"):
+        raise RuntimeError(f"GraphQL: {answer['errors'][0].get('message')}")
+    return answer["data"]
 
 
-def ui_asset_graph(timeout_s: float = 180) -> dict[str, dict]:
-    """Asset key -> {group, owners, checks} as served by a fresh `dagster dev`."""
+@contextlib.contextmanager
+def serving(timeout_s: float = 180) -> Iterator[int]:
+    """`dagster dev` (the UI and the daemon) as `make dev` starts it; yields its port once the
+    code location has loaded, and stops it afterwards. DAGSTER_HOME: this process's, else a
+    temporary one."""
     port = _free_port()
     env = dict(os.environ)
     env.setdefault("DAGSTER_HOME", tempfile.mkdtemp(prefix="dagster_home_"))
-    Path(env["DAGSTER_HOME"], "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    config = Path(env["DAGSTER_HOME"], "dagster.yaml")
+    if not config.exists():
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text("telemetry:\n  enabled: false\n")
     command = [
         str(Path(sys.executable).parent / "dagster"),
         "dev",
@@ -70,7 +82,7 @@ def ui_asset_graph(timeout_s: float = 180) -> dict[str, dict]:
         deadline = time.monotonic() + timeout_s
         while True:
             try:
-                entries = _query(port, STATUS)["data"]["workspaceOrError"]["locationEntries"]
+                entries = query(port, STATUS)["workspaceOrError"]["locationEntries"]
                 if entries and all(e["loadStatus"] == "LOADED" for e in entries):
                     errors = [
                         e["locationOrLoadError"]
@@ -81,21 +93,27 @@ def ui_asset_graph(timeout_s: float = 180) -> dict[str, dict]:
                         raise RuntimeError(
                             f"the code location failed to load: {errors[0]['message']}"
                         )
-                    data = _query(port, QUERY)["data"]["assetNodes"]
                     break
             except (OSError, KeyError, TypeError):
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(
-                    f"dagster dev did not serve the asset graph within {timeout_s:.0f} s"
+                    f"dagster dev did not load the code location within {timeout_s:.0f} s"
                 )
             time.sleep(2)
+        yield port
     finally:
         os.killpg(process.pid, signal.SIGINT)
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
+
+
+def ui_asset_graph(timeout_s: float = 180) -> dict[str, dict]:
+    """Asset key -> {group, owners, checks} as served by a fresh `dagster dev`."""
+    with serving(timeout_s) as port:
+        data = query(port, QUERY)["assetNodes"]
     return {
         "/".join(node["assetKey"]["path"]): {
             "group": node["groupName"],
