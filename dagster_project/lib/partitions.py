@@ -1,12 +1,13 @@
 """Monthly partitions of the period marts, and how a run names the months it builds.
 
 The period marts (dbt models tagged `monthly`: fct_order_lines by invoice month,
-fct_support_tickets by the month a ticket opened) are partitioned by month from
-`partitions.start_month` in params.yaml to the current month. A run builds a range of months in
-one dbt invocation (a single-run backfill policy): Dagster tags the run with the range's first
-and last key, and the dbt models delete and rewrite the rows of those months only
-(dbt/macros/month_window.sql). A range that covers every partition is a full build: dbt builds
-the tables from scratch, rows dated before the first partition included.
+fct_support_tickets by the month a ticket opened, and the tables built from them) are partitioned
+by month from `partitions.start_month` in params.yaml to `end_month` (else the current month). A
+run builds a range of months in one dbt invocation (a single-run backfill policy): Dagster tags
+the run with the range's first and last key. A backfill names its months and the facts' rows of
+those months are deleted and written again (dbt/macros/month_window.sql); a run of every month
+(`ai-roi run`, the sensor, the schedule) rewrites the months whose staged rows changed
+(lib/month_builds.py).
 
 Staged tables are not partitioned: a delivery is checked for duplicates against every earlier
 one, so staging reads all deliveries (lib/staging.py).

@@ -13,8 +13,9 @@ import pytest
 
 from dagster_project.cli import failure_reasons
 from dagster_project.lib import partitions
+from dagster_project.lib.ml_assets import FULL_REFRESH_TAG
 from tests.conftest import dagster_instance, run_pipeline
-from tests.integration.test_deliveries import DATA, KEY, cut, orders, succeeds
+from tests.integration.test_deliveries import DATA, KEY, MARTS, content, cut, orders, succeeds
 
 FACT = dg.AssetKey(["marts", "fct_order_lines"])
 
@@ -54,6 +55,7 @@ def test_a_backfill_of_a_month_range_rewrites_those_months_only(wh, monkeypatch)
     cut(landing / "orders_2011-03.csv.gz", ["2011-03"])
     succeeds("group:raw or group:staged")
     assert "2011-03" not in by_month(wh)  # staged, not yet in the mart
+    stored = physical(wh)
     backfill = run_pipeline(
         "tag:monthly",  # the period marts and what they aggregate into, as the UI backfills them
         tags={partitions.RANGE_START_TAG: "2011-02-01", partitions.RANGE_END_TAG: "2011-03-01"},
@@ -67,15 +69,53 @@ def test_a_backfill_of_a_month_range_rewrites_those_months_only(wh, monkeypatch)
     assert "2010-12" not in after  # outside the range: not touched
     assert after["2011-01"] == first["2011-01"]
     assert after["2011-02"] == first["2011-02"]  # rewritten from the same staged lines
+    rewritten = physical(wh)
+    assert rewritten["2011-01"] == stored["2011-01"]
+    assert rewritten["2011-02"] != stored["2011-02"]
     assert after["2011-03"] != "0"
 
-    # A full build is every month from scratch, even with a window left in the environment.
+    # A run of every month rewrites the months whose rows changed: the one taken away is built
+    # again, whatever window is left in the environment.
     monkeypatch.setenv(partitions.WINDOW_FROM_ENV, "2011-03-01")
     monkeypatch.setenv(partitions.WINDOW_TO_ENV, "2011-04-01")
     succeeds(DATA)
     full = by_month(wh)
-    assert full["2010-12"] == first["2010-12"]  # built again
-    assert full["2011-03"] == after["2011-03"]  # the backfilled month is what a full build makes
+    assert full["2010-12"] == first["2010-12"]  # built again from its staged rows
+    assert full["2011-03"] == after["2011-03"]
     assert {k: v for k, v in full.items() if k != "2011-03"} == first
     materialized = dagster_instance().get_materialized_partitions(FACT)
     assert {"2010-12-01", "2011-03-01", "2017-02-01"} <= materialized
+
+
+def physical(wh, table: str = "marts.fct_order_lines", column: str = "invoiced_at") -> dict:
+    """Each month's rows by where DuckDB stores them: a row written again gets a new rowid."""
+    return dict(
+        wh.query(
+            f"select strftime({column}, '%Y-%m'), list(rowid order by rowid) from {table}"
+            " group by all"
+        )
+    )
+
+
+def test_a_run_of_every_month_rewrites_only_the_months_whose_staged_rows_changed(wh):
+    landing = wh.root / "landing" / "orders"
+    for month in ("2010-12", "2011-01", "2011-02"):
+        cut(landing / f"orders_{month}.csv.gz", [month])
+    orders(wh, [{"path": str(landing / "*.csv.gz")}])
+    succeeds()
+    stored = physical(wh)
+    tickets = physical(wh, "marts.fct_support_tickets", "opened_at")
+
+    cut(landing / "orders_2011-03.csv.gz", ["2011-03"])
+    succeeds()
+    after = physical(wh)
+    assert {m: after[m] for m in stored} == stored  # the earlier months were not written again
+    assert "2011-03" in after
+    assert physical(wh, "marts.fct_support_tickets", "opened_at") == tickets
+    narrowed = {t: content(wh, f"marts.{t}") for t in MARTS}
+
+    # what a build from scratch makes of the same staged rows
+    rebuilt = run_pipeline(DATA, tags={FULL_REFRESH_TAG: "true"})
+    assert rebuilt.success, failure_reasons(rebuilt)
+    assert physical(wh)["2010-12"] != stored["2010-12"]  # from scratch: every row written again
+    assert {t: content(wh, f"marts.{t}") for t in MARTS} == narrowed

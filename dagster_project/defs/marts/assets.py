@@ -21,8 +21,9 @@ from dagster_duckdb import DuckDBResource
 
 from dagster_project.defs.marts.project import dbt_project
 from dagster_project.defs.resources import ParamsResource
-from dagster_project.lib import partitions
+from dagster_project.lib import month_builds, partitions
 from dagster_project.lib.history import CheckRecord, record
+from dagster_project.lib.ml_assets import FULL_REFRESH_TAG
 from dagster_project.lib.quality import DIMENSIONS
 from dagster_project.lib.retention import keep_newest
 
@@ -227,11 +228,50 @@ def dbt_models(
     yield from build_and_record(context, dbt, duckdb, params)
 
 
+# The monthly facts, the staged table each projects row by row, and the column dating a row.
+PERIOD_MARTS = (
+    month_builds.PeriodMart("marts.fct_order_lines", "staged.order_lines", "invoiced_at"),
+    month_builds.PeriodMart("marts.fct_support_tickets", "staged.tickets", "opened_at"),
+)
+
+
+def _months_to_build(
+    context: dg.AssetExecutionContext, duckdb: DuckDBResource, code: str
+) -> tuple[tuple[str, str] | None, str]:
+    """(the window of months this run rewrites, None for all of them; why).
+
+    A backfill names its months. A run of every month rewrites the months whose staged rows
+    changed since the last build (lib/month_builds.py); `--full-refresh` rewrites all.
+    """
+    named = partitions.window(context)
+    if named:
+        span = (named[partitions.WINDOW_FROM_ENV], named[partitions.WINDOW_TO_ENV])
+        return span, f"months {span[0]} to {span[1]} (exclusive) as the run named them"
+    if context.run.tags.get(FULL_REFRESH_TAG) == "true":
+        return None, "--full-refresh"
+    with duckdb.get_connection() as con:
+        months, why = month_builds.to_rebuild(
+            PERIOD_MARTS,
+            month_builds.recorded(con),
+            {m.table: month_builds.fingerprints(con, m.staged, m.column) for m in PERIOD_MARTS},
+            {m.table: month_builds.fingerprints(con, m.table, m.column) for m in PERIOD_MARTS},
+            code,
+        )
+    if months is None:
+        return None, why
+    span = month_builds.window(months)
+    if not months:
+        return span, "no month's staged rows changed: the facts are kept"
+    return span, f"{why} ({', '.join(sorted(months)[:6])}{' …' if len(months) > 6 else ''})"
+
+
 def monthly_models(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     """The period marts (dbt tag `monthly`), one partition per month.
 
-    A run of some months deletes and rewrites those months' rows (dbt/macros/month_window.sql);
-    a run of every month rebuilds the tables (`--full-refresh`). A backfill of a range of months
+    A run rewrites the rows of some months (dbt/macros/month_window.sql) and rebuilds what the
+    facts feed (dimensions, weekly aggregates): the months a backfill names, or in a run of
+    every month those whose staged rows changed; a first build, a change of the dbt project or
+    `--full-refresh` rebuilds the tables (`--full-refresh`). A backfill of a range of months
     from the UI is one run, one dbt invocation.
     """
 
@@ -250,13 +290,21 @@ def monthly_models(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefiniti
         params: ParamsResource,
     ):
         """Order lines and support tickets by month, built in DuckDB; dbt tests as asset checks."""
-        env = partitions.window(context)
-        if env:
-            context.log.info(
-                f"months {context.partition_key_range.start} to "
-                f"{context.partition_key_range.end}: their rows are rewritten"
-            )
-        args = ("build",) if env else ("build", "--full-refresh")
+        code = month_builds.code_digest(Path(dbt_project.project_dir))
+        span, why = _months_to_build(context, duckdb, code)
+        context.log.info(
+            f"rebuilding every month: {why}"
+            if span is None
+            else f"rewriting months {span[0]} to {span[1]} (exclusive): {why}"
+        )
+        if span is None:
+            args: tuple[str, ...] = ("build", "--full-refresh")
+            env = {}
+        else:
+            args = ("build",)
+            env = {partitions.WINDOW_FROM_ENV: span[0], partitions.WINDOW_TO_ENV: span[1]}
         yield from build_and_record(context, dbt, duckdb, params, args, env)
+        with duckdb.get_connection() as con:
+            month_builds.record(con, PERIOD_MARTS, span, code, context.run.run_id)
 
     return monthly_marts
