@@ -263,6 +263,14 @@ class PartitionParams(_Strict):
         "(the embedded data) names its last month",
     )
 
+    @field_validator("start_month", "end_month", mode="before")
+    @classmethod
+    def _quoted(cls, value):
+        # YAML reads an unquoted 2010-12-01 as a date, which DVC cannot take as a parameter
+        if isinstance(value, date):
+            raise ValueError(f'write it in quotes, "{value.isoformat()}": DVC reads params.yaml')
+        return value
+
     @field_validator("start_month", "end_month")
     @classmethod
     def _first_of_month(cls, value: date | None) -> date | None:

@@ -70,3 +70,28 @@ def test_the_schedule_requests_a_run_of_every_month():
     request = schedule(context)
     assert TRIGGER_TAG in request.tags
     assert_every_month(request)
+
+
+def test_partition_months_are_quoted_first_days_in_order(tmp_path):
+    import copy
+    from datetime import date
+
+    import pytest
+
+    from dagster_project.params import ParamsError
+    from tests.conftest import PRODUCT_PARAMS
+
+    def load(**months):
+        raw = copy.deepcopy(PRODUCT_PARAMS)
+        raw["partitions"].update(months)
+        path = tmp_path / "params.yaml"
+        path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+        return load_params(path).partitions
+
+    assert load(start_month="2011-01-01").start_month == date(2011, 1, 1)
+    with pytest.raises(ParamsError, match=r"partitions\.start_month: .*in quotes.*DVC"):
+        load(start_month=date(2011, 1, 1))  # written unquoted, as YAML reads a date
+    with pytest.raises(ParamsError, match="not the first day of a month"):
+        load(start_month="2011-01-15")
+    with pytest.raises(ParamsError, match="before start_month"):
+        load(start_month="2011-01-01", end_month="2010-12-01")
