@@ -253,8 +253,8 @@ class PartitionParams(_Strict):
     start_month: date = Field(
         default=date(2000, 1, 1),
         description="First monthly partition of the period marts (fct_order_lines, "
-        "fct_support_tickets). A full build covers every month whatever this says; a build of "
-        "chosen months (a backfill, a new delivery) reaches back no further than this",
+        "fct_support_tickets), the first a backfill can name. Builds of every month cover "
+        "earlier rows too",
     )
     end_month: date | None = Field(
         default=None,

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import duckdb
 
+from dagster_project.lib.warehouse import ensure_schemas
+
 UNDATED = "undated"
 TABLE = "governance.period_mart_builds"
 
@@ -114,9 +116,12 @@ def window(months: set[str]) -> tuple[str, str]:
     empty window for no months."""
     if not months:
         return "1900-01-01", "1900-01-01"
-    first, last = min(months), date.fromisoformat(max(months))
-    end = last.replace(year=last.year + last.month // 12, month=last.month % 12 + 1)
-    return first, end.isoformat()
+    return min(months), next_month(date.fromisoformat(max(months))).isoformat()
+
+
+def next_month(day: date) -> date:
+    """The first day of the month after `day`'s."""
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
 
 
 def record(
@@ -127,12 +132,7 @@ def record(
     run_id: str,
 ) -> None:
     """Record what the months just built (`span`, None: every month) were made from."""
-    con.execute("create schema if not exists governance")
-    con.execute(
-        f"create table if not exists {TABLE} (mart varchar not null, month varchar not null,"
-        " inputs varchar, rows varchar, code varchar not null, run_id varchar,"
-        " built_at timestamp not null)"
-    )
+    ensure_schemas(con)
     for mart in marts:
         inputs = fingerprints(con, mart.staged, mart.column)
         rows = fingerprints(con, mart.table, mart.column)

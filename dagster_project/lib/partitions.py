@@ -19,6 +19,7 @@ from collections.abc import Iterable
 
 import dagster as dg
 
+from dagster_project.lib.month_builds import next_month
 from dagster_project.params import PartitionParams
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
@@ -31,24 +32,20 @@ WINDOW_TO_ENV = "AI_ROI_DBT_MONTHS_TO"
 def monthly(params: PartitionParams) -> dg.MonthlyPartitionsDefinition:
     """Months from `start_month` to `end_month`, else to the current one (UTC), both included."""
     if params.end_month is not None:
-        end = params.end_month.replace(
-            year=params.end_month.year + params.end_month.month // 12,
-            month=params.end_month.month % 12 + 1,
-        )
         return dg.MonthlyPartitionsDefinition(
-            start_date=params.start_month.isoformat(), end_date=end.isoformat(), timezone="UTC"
+            start_date=params.start_month.isoformat(),
+            end_date=next_month(params.end_month).isoformat(),
+            timezone="UTC",
         )
     return dg.MonthlyPartitionsDefinition(
         start_date=params.start_month.isoformat(), end_offset=1, timezone="UTC"
     )
 
 
-def range_tags(
-    partitions_def: dg.PartitionsDefinition, first: str | None = None, last: str | None = None
-) -> dict[str, str]:
-    """Run tags that build the partitions from `first` to `last` (default: all of them)."""
+def range_tags(partitions_def: dg.PartitionsDefinition) -> dict[str, str]:
+    """Run tags that build every partition of `partitions_def`."""
     keys = partitions_def.get_partition_keys()
-    return {RANGE_START_TAG: first or keys[0], RANGE_END_TAG: last or keys[-1]}
+    return {RANGE_START_TAG: keys[0], RANGE_END_TAG: keys[-1]}
 
 
 def run_tags(graph, keys: Iterable[dg.AssetKey]) -> dict[str, str]:
@@ -67,14 +64,9 @@ def run_tags(graph, keys: Iterable[dg.AssetKey]) -> dict[str, str]:
     return range_tags(definitions.pop())
 
 
-def window(context: dg.AssetExecutionContext) -> dict[str, str]:
-    """Environment of the dbt build of this run's months; empty when it builds every month."""
-    partitions_def = context.assets_def.partitions_def
-    keys = context.partition_keys
-    if list(keys) == partitions_def.get_partition_keys():
-        return {}
+def named_months(context: dg.AssetExecutionContext) -> tuple[str, str] | None:
+    """The months this run names, as [start, end) ISO dates; None when it builds every month."""
+    if list(context.partition_keys) == context.assets_def.partitions_def.get_partition_keys():
+        return None
     span = context.partition_time_window
-    return {
-        WINDOW_FROM_ENV: span.start.date().isoformat(),
-        WINDOW_TO_ENV: span.end.date().isoformat(),
-    }
+    return span.start.date().isoformat(), span.end.date().isoformat()

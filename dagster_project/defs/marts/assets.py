@@ -243,9 +243,8 @@ def _months_to_build(
     A backfill names its months. A run of every month rewrites the months whose staged rows
     changed since the last build (lib/month_builds.py); `--full-refresh` rewrites all.
     """
-    named = partitions.window(context)
-    if named:
-        span = (named[partitions.WINDOW_FROM_ENV], named[partitions.WINDOW_TO_ENV])
+    span = partitions.named_months(context)
+    if span is not None:
         return span, f"months {span[0]} to {span[1]} (exclusive) as the run named them"
     if context.run.tags.get(FULL_REFRESH_TAG) == "true":
         return None, "--full-refresh"

@@ -107,3 +107,15 @@ create table if not exists governance.audit_log (
     models_trained json not null, -- {model name: version} registered by this run
     promotions json not null      -- {model name: champion version} set by this run
 );
+
+-- What each month of a period mart was last built from (lib/month_builds.py): fingerprints of
+-- the staged rows and of the mart's rows, and a digest of the dbt project.
+create table if not exists governance.period_mart_builds (
+    mart varchar not null,
+    month varchar not null,       -- first day, ISO; 'undated' for rows without a date
+    inputs varchar,
+    rows varchar,
+    code varchar not null,
+    run_id varchar,
+    built_at timestamp not null
+);
