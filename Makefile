@@ -38,8 +38,11 @@ report: setup  ## the ROI report again from the current marts
 summary: setup  ## print what the warehouse holds now
 	$(BIN)/ai-roi summary
 
+# Test files run in parallel, one file per worker at a time (a file's fixtures build one warehouse
+# and share it); `make test TEST_WORKERS=1` runs them one after another.
+TEST_WORKERS ?= 2
 test: setup  ## the whole test suite
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 # What CI runs on every pull request (.github/workflows/ci.yml, and .ci/run here): lint; the whole
 # pipeline with every asset check on the embedded real data, with the product's own

@@ -65,7 +65,10 @@ def governance_problems(spec) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    "spec", list(defs.resolve_all_asset_specs()), ids=lambda s: s.key.to_user_string()
+    "spec",
+    # sorted: pytest-xdist's workers must collect the same tests in the same order
+    sorted(defs.resolve_all_asset_specs(), key=lambda s: s.key.to_user_string()),
+    ids=lambda s: s.key.to_user_string(),
 )
 def test_every_asset_has_owner_group_kind_classification_and_grain(spec):
     assert governance_problems(spec) == []

@@ -116,3 +116,29 @@ def test_a_run_of_every_month_rewrites_only_the_months_whose_staged_rows_changed
     # nothing new: no month is rewritten, the tables they feed are built again from the facts
     assert "no month's staged rows changed" in step_log(succeeds())
     assert {t: content(wh, f"marts.{t}") for t in MARTS} == narrowed
+
+
+def test_a_run_of_one_period_mart_leaves_the_others_to_be_built(wh):
+    """A run that builds one monthly fact records that fact's months only.
+
+    Materialising the support tickets alone (as a UI user picks one asset) must not record the
+    order lines' newly staged month as built: the next run of every month writes it.
+    """
+    landing = wh.root / "landing" / "orders"
+    for month in ("2010-12", "2011-01"):
+        cut(landing / f"orders_{month}.csv.gz", [month])
+    orders(wh, [{"path": str(landing / "*.csv.gz")}])
+    succeeds()
+
+    cut(landing / "orders_2011-02.csv.gz", ["2011-02"])
+    succeeds("group:raw or group:staged")
+    tickets = run_pipeline("key:marts/fct_support_tickets")
+    assert tickets.success, failure_reasons(tickets)
+    assert {e.asset_key for e in tickets.get_asset_materialization_events()} == {
+        dg.AssetKey(["marts", "fct_support_tickets"])
+    }
+    assert "2011-02" not in by_month(wh)
+
+    log = step_log(succeeds())
+    assert "rewriting months 2011-02-01 to 2011-03-01" in log
+    assert "2011-02" in by_month(wh)

@@ -235,8 +235,21 @@ PERIOD_MARTS = (
 )
 
 
+def _selected_period_marts(context: dg.AssetExecutionContext) -> list[month_builds.PeriodMart]:
+    """The monthly facts this run builds: a run may select one (a UI user picking one asset).
+
+    Only their months are judged and recorded; a fact left out keeps its record, so the next
+    run that builds it still sees what changed in its staged rows.
+    """
+    selected = {key.to_user_string() for key in context.selected_asset_keys}
+    return [m for m in PERIOD_MARTS if m.table.replace(".", "/") in selected]
+
+
 def _months_to_build(
-    context: dg.AssetExecutionContext, duckdb: DuckDBResource, code: str
+    context: dg.AssetExecutionContext,
+    duckdb: DuckDBResource,
+    code: str,
+    marts: list[month_builds.PeriodMart],
 ) -> tuple[tuple[str, str] | None, str]:
     """(the window of months this run rewrites, None for all of them; why).
 
@@ -250,10 +263,10 @@ def _months_to_build(
         return None, "--full-refresh"
     with duckdb.get_connection() as con:
         months, why = month_builds.to_rebuild(
-            PERIOD_MARTS,
+            marts,
             month_builds.recorded(con),
-            {m.table: month_builds.fingerprints(con, m.staged, m.column) for m in PERIOD_MARTS},
-            {m.table: month_builds.fingerprints(con, m.table, m.column) for m in PERIOD_MARTS},
+            {m.table: month_builds.fingerprints(con, m.staged, m.column) for m in marts},
+            {m.table: month_builds.fingerprints(con, m.table, m.column) for m in marts},
             code,
         )
     if months is None:
@@ -290,7 +303,8 @@ def monthly_models(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefiniti
     ):
         """Order lines and support tickets by month, built in DuckDB; dbt tests as asset checks."""
         code = month_builds.code_digest(Path(dbt_project.project_dir))
-        span, why = _months_to_build(context, duckdb, code)
+        marts = _selected_period_marts(context)
+        span, why = _months_to_build(context, duckdb, code, marts)
         context.log.info(
             f"rebuilding every month: {why}"
             if span is None
@@ -304,6 +318,6 @@ def monthly_models(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefiniti
             env = {partitions.WINDOW_FROM_ENV: span[0], partitions.WINDOW_TO_ENV: span[1]}
         yield from build_and_record(context, dbt, duckdb, params, args, env)
         with duckdb.get_connection() as con:
-            month_builds.record(con, PERIOD_MARTS, span, code, context.run.run_id)
+            month_builds.record(con, marts, span, code, context.run.run_id)
 
     return monthly_marts
