@@ -47,8 +47,7 @@ class RouterParams(_Strict):
     char_ngrams: tuple[int, int]
     C: float = Field(gt=0)
     embedding_weight: float = Field(ge=0, description="0 turns the sentence embedding off")
-    calibration_folds: int = Field(ge=2)
-    threshold_folds: int = Field(ge=2)
+    cv_folds: int = Field(ge=2)
     target_precision: float = Field(gt=0, le=1)
     explanation_terms: int = Field(ge=1)
     gate: RouterGate

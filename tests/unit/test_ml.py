@@ -34,6 +34,46 @@ def test_ties_in_confidence_never_split_across_the_threshold():
     assert curve["precision"].iloc[0] == 0.5
 
 
+def _fixture_messages() -> pd.DataFrame:
+    path = Path(__file__).resolve().parents[1] / "fixtures" / "messages_train.csv.gz"
+    return pd.read_csv(path).rename(columns={"category": "label"})
+
+
+TFIDF_ONLY = PARAMS.router.model_copy(update={"embedding_weight": 0.0})
+
+
+def test_the_threshold_is_chosen_on_scores_of_messages_each_fold_did_not_see():
+    """Out-of-fold confidence is lower than in-sample: a threshold chosen in-sample would be too low."""
+    messages = _fixture_messages()
+    inputs = router.model_inputs(messages, TFIDF_ONLY)
+    model, threshold = router.train(inputs, messages["label"], TFIDF_ONLY, PARAMS.seed)
+    classifier = model.named_steps["classifier"]
+    out_of_fold = classifier.oof_proba_
+    in_sample = model.predict_proba(inputs)
+    assert out_of_fold.shape == in_sample.shape == (len(messages), messages["label"].nunique())
+    assert np.allclose(out_of_fold.sum(axis=1), 1) and np.allclose(in_sample.sum(axis=1), 1)
+    oof_right = classifier.classes_[out_of_fold.argmax(1)] == messages["label"].to_numpy()
+    in_right = model.predict(inputs) == messages["label"].to_numpy()
+    assert oof_right.mean() < in_right.mean()
+    assert out_of_fold.max(1).mean() < in_sample.max(1).mean()
+    # the threshold keeps the auto route at the target precision on the out-of-fold scores
+    auto = out_of_fold.max(1) >= threshold.value
+    assert oof_right[auto].mean() >= TFIDF_ONLY.target_precision
+    assert threshold.cv_coverage == pytest.approx(auto.mean())
+
+
+def test_a_label_set_of_two_intents_trains_routes_and_explains():
+    messages = _fixture_messages()
+    two = messages[messages["label"].isin(sorted(messages["label"].unique())[:2])]
+    inputs = router.model_inputs(two, TFIDF_ONLY)
+    model, threshold = router.train(inputs, two["label"], TFIDF_ONLY, PARAMS.seed)
+    routed = router.predict(model, inputs, threshold.value)
+    assert set(routed["predicted_intent"]) <= set(two["label"])
+    assert model.predict_proba(inputs).sum(axis=1) == pytest.approx(1.0)
+    reasons = router.explain(model, inputs, routed["predicted_intent"], 3)
+    assert len(reasons) == len(two) and any(reasons)
+
+
 def test_gate_needs_bars_met_and_champion_not_beaten():
     higher = {"accuracy": True, "wape": False}
     ok = tracking.gate_failures(

@@ -98,9 +98,7 @@ def router_model(
         )
         mlflow.log_params({"train_rows": len(train), "labels": train["label"].nunique()})
         inputs = router.model_inputs(train, p.router)
-        threshold = router.choose_threshold(inputs, train["label"], p.router, p.seed)
-        model = router.build_pipeline(p.router, p.seed, router.embedding_columns(inputs))
-        model.fit(inputs, train["label"])
+        model, threshold = router.train(inputs, train["label"], p.router, p.seed)
         mlflow.log_metrics(
             {
                 "threshold": threshold.value,
