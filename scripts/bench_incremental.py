@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -45,7 +46,25 @@ def cut_by_month(src: Path, dest: Path, column: str, fmt: str) -> list[Path]:
     return sorted(dest.glob("month=*/*.csv.gz"))
 
 
+def step_times(dagster_home: Path, since: float) -> list[tuple[str, float]]:
+    """(step, seconds) of every step of the runs started after `since`, longest first."""
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        records = instance.get_run_records(
+            dg.RunsFilter(created_after=datetime.fromtimestamp(since, UTC))
+        )
+        steps = [
+            (s.step_key, s.end_time - s.start_time)
+            for r in records
+            for s in instance.get_run_step_stats(r.dagster_run.run_id)
+            if s.start_time and s.end_time
+        ]
+    return sorted(steps, key=lambda step: -step[1])
+
+
 def timed_run(env: dict[str, str], label: str) -> float:
+    started_at = time.time()
     start = time.perf_counter()
     done = subprocess.run(
         [str(Path(sys.executable).with_name("ai-roi")), "run"],
@@ -60,6 +79,11 @@ def timed_run(env: dict[str, str], label: str) -> float:
     decided = [line for line in lines if " deliveries " in line or "REFUSED" in line]
     tail = "\n".join([*decided, *lines[-12:]])
     print(f"\n== {label}: exit {done.returncode} in {seconds:.1f} s\n{tail}", flush=True)
+    steps = step_times(Path(env["DAGSTER_HOME"]), started_at)
+    if steps:
+        total = sum(seconds for _, seconds in steps)
+        longest = ", ".join(f"{key} {seconds:.1f}" for key, seconds in steps[:10])
+        print(f"  {len(steps)} steps, {total:.1f} s of step time; longest: {longest}", flush=True)
     if done.returncode != 0:
         print(done.stderr[-3000:], file=sys.stderr)
     return seconds
