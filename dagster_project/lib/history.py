@@ -16,6 +16,7 @@ import dagster as dg
 import duckdb
 
 from dagster_project.lib.quality import md_table
+from dagster_project.lib.runs import complete_runs
 from dagster_project.lib.warehouse import ensure_schemas, has_quality_mart
 
 # metadata that is presentation, not a figure: kept in Dagster, not copied to the history
@@ -98,6 +99,47 @@ def record(con: duckdb.DuckDBPyConnection, run_id: str, records: Iterable[CheckR
             "insert into quality.check_results values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
         )
     return len(rows)
+
+
+def complete_history_runs(
+    con: duckdb.DuckDBPyConnection, instance: dg.DagsterInstance, table: str, runs: int = 20
+) -> list[str]:
+    """The last `runs` runs in `table` (a table with run_id and evaluated_at) whose check history
+    is whole (lib.runs.complete_runs), newest first."""
+    recent = [
+        r
+        for (r,) in con.execute(
+            f"select run_id from {table} group by run_id order by min(evaluated_at) desc limit $n",
+            {"n": 3 * runs},
+        ).fetchall()
+    ]
+    complete = complete_runs(instance, recent)
+    return [r for r in recent if r in complete][:runs]
+
+
+def states_by_run(history: list[dict], key: tuple[str, ...] = ("asset_key", "dimension")):
+    """{run_id: rows}, oldest run first: after each run, every `key` at its latest evaluation.
+
+    `history` holds rows with `run_id` and `evaluated_at` (any order). A run may check some
+    assets only (a UI run of one group, a sensor's run of new files, a run stopped by a blocking
+    check): the others keep the figures of the last run that checked them, since they did not
+    change; so a run's selection neither hides them nor draws a dip in their trends. Each row
+    of a state says in `evaluated_in` which run evaluated it.
+    """
+    first_seen: dict[str, object] = {}
+    for row in history:
+        at = first_seen.get(row["run_id"])
+        first_seen[row["run_id"]] = (
+            row["evaluated_at"] if at is None else min(at, row["evaluated_at"])
+        )
+    state: dict[tuple, dict] = {}
+    states: dict[str, list[dict]] = {}
+    for run_id in sorted(first_seen, key=first_seen.__getitem__):
+        for row in history:
+            if row["run_id"] == run_id:
+                state[tuple(row[k] for k in key)] = {**row, "evaluated_in": run_id}
+        states[run_id] = [{**row, "run_id": run_id} for _, row in sorted(state.items())]
+    return states
 
 
 def recent_scores(

@@ -86,7 +86,7 @@ def render_quality_page(data: dict) -> str:
         latest = f"{values[-1]:.2f}" if values else "–"
         cards.append(
             f'<div class="card">{escape(dim)}<b>{latest}</b>'
-            f'<span class="muted">score, last run</span><br>{_sparkline(trend[dim])}<br>'
+            f'<span class="muted">score now</span><br>{_sparkline(trend[dim])}<br>'
             f'<span class="muted">{covered} of {len(of_dim)} assets checked</span></div>'
         )
     coverage_rows = [
@@ -112,7 +112,7 @@ in the check pass rate.</p>
 <div class="cards">{"".join(cards)}</div>
 <h2>Last run, per asset</h2>
 {html_table(data["latest"], ["asset_key", "dimension", "score", "check_pass_rate", "checks_failed"], {"score", "check_pass_rate", "checks_failed"})}
-<h2>Failed and warning checks of the last run</h2>
+<h2>Failed and warning checks, each at its latest run</h2>
 {html_table(data["failures"], ["severity", "asset_key", "check_name", "dimension", "detail"])}
 <h2>Quarantine by rule</h2>
 <p>Rows held back from the staged layer with the rule they broke; nothing is dropped.</p>

@@ -18,8 +18,8 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dagster_project.lib import freshness
+from dagster_project.lib.history import complete_history_runs, states_by_run
 from dagster_project.lib.quality import DIMENSIONS, dimension_scores
-from dagster_project.lib.runs import complete_runs
 from dagster_project.lib.warehouse import fetch_dicts
 from dagster_project.ml import tracking
 from dagster_project.reports.quality_page import STYLE, html_table
@@ -78,7 +78,7 @@ TEXT = {
         "actual": "actual",
         "model": "forecaster",
         "naive": "naive (last week)",
-        "quality": "Data quality per dimension (latest run)",
+        "quality": "Data quality per dimension (each asset at its latest check)",
         "score": "Score (% of rows passing)",
         "finops": "FinOps: projected AI API spend",
         "finops_line": "Projected {spend} a month against a budget of {budget} ({pct:.1f} %): {status}.",
@@ -170,7 +170,7 @@ TEXT = {
         "actual": "실제",
         "model": "예측 모델",
         "naive": "단순 예측(지난주)",
-        "quality": "차원별 데이터 품질 (최근 실행)",
+        "quality": "차원별 데이터 품질 (자산별 최신 검사 기준)",
         "score": "점수 (통과 행 %)",
         "finops": "FinOps: 예상 AI API 비용",
         "finops_line": "월 예상 {spend}, 예산 {budget} 대비 {pct:.1f} %: {status}.",
@@ -239,7 +239,7 @@ def _frame(con, sql: str) -> pd.DataFrame:
 
 
 def _quality_by_dimension(rows: list[dict]) -> pd.DataFrame:
-    """The latest run's score per dimension, as the quality page computes it, with its checks."""
+    """The current score per dimension, as the quality page computes it, with its checks."""
     scores = dimension_scores(rows)
     return pd.DataFrame(
         [
@@ -267,17 +267,18 @@ def _router_curve(run_id: str) -> pd.DataFrame:
     return pd.DataFrame(table["data"], columns=table["columns"])
 
 
-def _latest_complete_run(con, instance) -> str | None:
-    """The newest run in the quality mart whose check history is whole (lib.runs)."""
-    recent = [
-        r
-        for (r,) in con.execute(
-            "select run_id from marts.mart_data_quality group by run_id"
-            " order by min(evaluated_at) desc limit 60"
-        ).fetchall()
-    ]
-    complete = complete_runs(instance, recent)
-    return next((r for r in recent if r in complete), None)
+def _current_quality(con, instance) -> list[dict]:
+    """Each asset and dimension at its latest evaluation in a complete run (lib.history)."""
+    runs = complete_history_runs(con, instance, "marts.mart_data_quality")
+    history = fetch_dicts(
+        con,
+        "select run_id, evaluated_at, asset_key, dimension, rows_checked, rows_failed,"
+        " checks_run, checks_failed from marts.mart_data_quality"
+        " where run_id in (select unnest($runs::varchar[]))",
+        {"runs": runs},
+    )
+    states = states_by_run(history)
+    return states[next(reversed(states))] if states else []
 
 
 def gather(con, mlflow_store, instance) -> dict:
@@ -290,7 +291,6 @@ def gather(con, mlflow_store, instance) -> dict:
     router = _champion(mlflow_store, ROUTER)
     forecaster = _champion(mlflow_store, FORECASTER)
     loads = fetch_dicts(con, "select source, fingerprint from marts.mart_data_versions order by 1")
-    latest_quality_run = _latest_complete_run(con, instance)
     data = {
         "summary": summary,
         "cashflow": _frame(
@@ -307,14 +307,7 @@ def gather(con, mlflow_store, instance) -> dict:
             " naive_units as naive, mlflow_run_id from marts.mart_forecast_backtest_weekly"
             " order by 1",
         ),
-        "quality": _quality_by_dimension(
-            fetch_dicts(
-                con,
-                "select dimension, rows_checked, rows_failed, checks_run, checks_failed"
-                " from marts.mart_data_quality where run_id = $run",
-                {"run": latest_quality_run},
-            )
-        ),
+        "quality": _quality_by_dimension(_current_quality(con, instance)),
         "assumptions": fetch_dicts(con, "select * from marts.mart_roi_assumptions")[0],
         "router_curve": _router_curve(router.run_id) if router else pd.DataFrame(),
         "inventory": fetch_dicts(

@@ -188,3 +188,46 @@ def test_a_killed_runs_partial_checks_draw_no_dip(warehouse):
     page = page_path.read_text()
     assert killed not in page
     assert re.findall(r'<div class="card">(\w+)<b>([0-9.]+)</b>', page) == cards_before
+
+
+def test_a_run_of_one_group_leaves_every_other_asset_on_the_page(warehouse):
+    """The page shows each asset's latest complete evaluation, whatever the last run selected.
+
+    A data engineer re-runs the raw layer alone from the UI (its sensor then rebuilds the page):
+    the staged tables, the marts and the models were not checked again and did not change, so
+    their scores, warnings and the cards stay as the whole run left them.
+    """
+    import re
+
+    assert run_pipeline(EVERYTHING_BUT_PAGE).success
+    assert run_pipeline(PAGE).success
+    page_path = warehouse.root / "outputs" / "reports" / "quality.html"
+    whole = page_path.read_text(encoding="utf-8")
+    cards = re.findall(r'<div class="card">(\w+)<b>([0-9.]+)</b>', whole)
+    assert cards
+
+    raw_only = run_pipeline("group:raw")
+    assert raw_only.success
+    assert {e.asset_key.path[0] for e in raw_only.get_asset_check_evaluations()} == {"raw"}
+    page_run = run_pipeline(PAGE)
+    assert page_run.success
+    page = page_path.read_text(encoding="utf-8")
+    assert re.findall(r'<div class="card">(\w+)<b>([0-9.]+)</b>', page) == cards
+    latest = page_run.get_asset_materialization_events()[0].materialization.metadata
+    scores = latest["latest_scores"].value
+    for asset in (
+        "raw/order_lines",
+        "staged/order_lines",
+        "marts/fct_order_lines",
+        "ml/demand_model",
+    ):
+        assert asset in scores, asset
+    # a warning of a staged asset the raw-only run did not check is still listed
+    staged_warnings = {
+        name
+        for (name,) in warehouse.query(
+            "select distinct check_name from quality.check_results"
+            " where not passed and asset_key like 'staged/%'"
+        )
+    }
+    assert staged_warnings and all(name in page for name in staged_warnings)

@@ -98,3 +98,36 @@ def test_a_check_without_a_rule_is_a_programming_error():
 def test_unknown_dimension_is_rejected():
     with pytest.raises(ValueError, match="dimension"):
         Rule("r", "validity", "not one of the five")
+
+
+def test_a_run_that_checked_some_assets_carries_the_others_forward():
+    from datetime import datetime
+
+    from dagster_project.lib.history import states_by_run
+
+    def row(run, minute, asset, score):
+        at = datetime(2026, 12, 1, 10, minute)
+        return {
+            "run_id": run,
+            "evaluated_at": at,
+            "asset_key": asset,
+            "dimension": "validity",
+            "score": score,
+        }
+
+    history = [
+        row("b", 30, "raw/x", 90.0),  # the second run checked raw/x only
+        row("a", 0, "raw/x", 80.0),
+        row("a", 1, "staged/x", 99.0),
+        row("c", 50, "staged/x", 95.0),
+    ]
+    states = states_by_run(history)
+    assert list(states) == ["a", "b", "c"]  # oldest run first, whatever the rows' order
+    scores = {
+        run: {r["asset_key"]: (r["score"], r["evaluated_in"]) for r in rows}
+        for run, rows in states.items()
+    }
+    assert scores["a"] == {"raw/x": (80.0, "a"), "staged/x": (99.0, "a")}
+    assert scores["b"] == {"raw/x": (90.0, "b"), "staged/x": (99.0, "a")}
+    assert scores["c"] == {"raw/x": (90.0, "b"), "staged/x": (95.0, "c")}
+    assert all(r["run_id"] == run for run, rows in states.items() for r in rows)

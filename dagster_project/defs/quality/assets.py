@@ -7,8 +7,8 @@ from dagster_duckdb import DuckDBResource
 
 from dagster_project.defs.resources import OutputsResource, ParamsResource
 from dagster_project.lib import code_location, freshness, retention
+from dagster_project.lib.history import complete_history_runs, states_by_run
 from dagster_project.lib.quality import DIMENSIONS, md_table
-from dagster_project.lib.runs import complete_runs
 from dagster_project.lib.warehouse import ensure_schemas, fetch_dicts, has_quality_mart
 from dagster_project.reports import roi_report
 from dagster_project.reports.quality_page import render_quality_page
@@ -157,7 +157,7 @@ def quality_page(
             table: retention.keep_newest_runs(con, table, column, keep)
             for table, column in HISTORY_TABLES
         }
-        data = _page_data(con, context.instance)
+        data = _page_data(con, context.instance, set(assets))
         current = freshness.current_versions(con)
     data["coverage"] = rows
     path = outputs.path(*REPORT_PATH)
@@ -175,20 +175,6 @@ def quality_page(
             "history_rows_deleted": dg.MetadataValue.json(pruned),
         }
     )
-
-
-def _complete_history_runs(con, instance: dg.DagsterInstance, runs: int = 20) -> list[str]:
-    """The last `runs` runs with a whole check history (lib.runs.complete_runs), newest first."""
-    recent = [
-        r
-        for (r,) in con.execute(
-            "select run_id from quality.check_results group by run_id"
-            " order by min(evaluated_at) desc limit $n",
-            {"n": 3 * runs},
-        ).fetchall()
-    ]
-    complete = complete_runs(instance, recent)
-    return [r for r in recent if r in complete][:runs]
 
 
 def _coverage_by_dimension(rows: list[dict]) -> list[dict]:
@@ -211,33 +197,43 @@ def _coverage_by_dimension(rows: list[dict]) -> list[dict]:
     return out
 
 
-def _page_data(con, instance: dg.DagsterInstance) -> dict:
-    has_mart = has_quality_mart(con)
+def _page_data(con, instance: dg.DagsterInstance, assets: set[str]) -> dict:
+    """What the page shows: each asset's latest complete evaluation (lib.history.states_by_run),
+    the scores after each of the last complete runs, and the checks failing now."""
+    runs = complete_history_runs(con, instance, "quality.check_results")
     history = (
         fetch_dicts(
             con,
             "select run_id, evaluated_at, asset_key, dimension, score, check_pass_rate,"
             " checks_failed, blocking_failures, rows_checked, rows_failed"
             " from marts.mart_data_quality"
-            " where run_id in (select unnest($runs::varchar[]))"
-            " order by evaluated_at",
-            {"runs": _complete_history_runs(con, instance)},
+            " where run_id in (select unnest($runs::varchar[]))",
+            {"runs": runs},
         )
-        if has_mart
+        if has_quality_mart(con)
         else []
     )
-    last_run = history[-1]["run_id"] if history else None
+    # assets the code location no longer has are left out
+    states = states_by_run([r for r in history if r["asset_key"] in assets])
+    last_run = next(reversed(states), None)
     latest = [
         {k: r[k] for k in ("asset_key", "dimension", "score", "check_pass_rate", "checks_failed")}
-        for r in history
-        if r["run_id"] == last_run
+        for r in states.get(last_run, [])
     ]
-    failures = fetch_dicts(
-        con,
-        "select asset_key, check_name, dimension, severity, observed from quality.check_results"
-        " where not passed and run_id = $run order by severity, asset_key, check_name",
-        {"run": last_run},
-    )
+    # each check at its latest evaluation in a complete run, if that failed
+    failures = [
+        f
+        for f in fetch_dicts(
+            con,
+            "select asset_key, check_name, dimension, severity, observed, passed"
+            " from quality.check_results where run_id in (select unnest($runs::varchar[]))"
+            " qualify row_number() over (partition by asset_key, check_name"
+            " order by evaluated_at desc) = 1"
+            " order by severity, asset_key, check_name",
+            {"runs": runs},
+        )
+        if not f.pop("passed") and f["asset_key"] in assets
+    ]
     for f in failures:
         observed = json.loads(f.pop("observed") or "{}")
         f["detail"] = (
@@ -255,7 +251,7 @@ def _page_data(con, instance: dg.DagsterInstance) -> dict:
         " group by source, rule, dimension order by source, rows desc",
     )
     return {
-        "history": history,
+        "history": [row for rows in states.values() for row in rows],
         "latest": latest,
         "failures": failures,
         "quarantine": quarantine,
