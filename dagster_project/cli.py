@@ -71,7 +71,10 @@ def _print_stale(what: str, figures: dict, current: dict[str, str]) -> None:
             print(f"      {reason}")
 
 
-def print_summary(check_rows: list[tuple[str, str, str, str]] | None = None) -> None:
+def print_summary(
+    check_rows: list[tuple[str, str, str, str]] | None = None, ran_now: int | None = None
+) -> None:
+    """What the warehouse holds, and `check_rows` (of which `ran_now` ran in this run)."""
     path = settings.duckdb_path()
     if not path.exists():
         print(f"No warehouse at {path} yet: run `make run` first.")
@@ -106,6 +109,11 @@ def print_summary(check_rows: list[tuple[str, str, str, str]] | None = None) -> 
             f"\nChecks: {len(check_rows)} run, {outcome['passed']} passed, "
             f"{outcome['warn']} warned, {outcome['failed']} failed (blocking)"
         )
+        if ran_now is not None and ran_now < len(check_rows):
+            print(
+                f"  ({ran_now} ran now; {len(check_rows) - ran_now} on assets the new deliveries"
+                " do not reach, as the last run left them)"
+            )
         for asset, check, status, detail in check_rows:
             if status != "passed":
                 print(f"  {status:<6} {asset:<22} {check:<34} {detail}")
@@ -328,7 +336,12 @@ def run(
 
 
 def _run_whole(log_level: str, strict: bool, full_refresh: bool) -> int:
-    """Every asset, unless nothing a whole run reads or writes changed since the last one."""
+    """Every asset, unless nothing a whole run reads or writes changed since the last one.
+
+    When only some sources' delivered files changed (a new month landed), the run builds what
+    those deliveries reach (lib.selection) and the summary and the record carry the other
+    checks' verdicts over from the recorded run: their assets' inputs and code are unchanged.
+    """
     from dagster_project.lib import run_stamp
 
     # the key this run uses, generated now on a first run; a bad one stops the first step that
@@ -336,6 +349,7 @@ def _run_whole(log_level: str, strict: bool, full_refresh: bool) -> int:
     with contextlib.suppress(settings.ConfigurationError):
         settings.pseudonym_key()
     stamp = run_stamp.load()
+    keys, carried, described = None, None, None
     if full_refresh:
         read = run_stamp.inputs_or_none()
     else:
@@ -344,23 +358,55 @@ def _run_whole(log_level: str, strict: bool, full_refresh: bool) -> int:
             return _nothing_changed(stamp)
         if stamp is not None:
             print("Running: " + "; ".join(reasons[:5]) + (" …" if len(reasons) > 5 else ""))
-    code, result, page_result = _run_locked(None, log_level, strict, full_refresh)
+        changed = run_stamp.changed_sources(stamp, read, strict)
+        if changed:
+            keys, carried = _reached(changed), [tuple(row) for row in stamp["checks"]]
+            # the audit log's selection: what the run built
+            described = "what new deliveries of " + ", ".join(sorted(changed)) + " reach"
+    code, result, page_result = _run_locked(
+        described, log_level, strict, full_refresh, keys=keys, carried=carried
+    )
     if code != 0 or read is None:
         run_stamp.forget()
         return code
     results = [r for r in (result, page_result) if r is not None]
     evaluations = [e for r in results for e in r.get_asset_check_evaluations()]
     expiries = [e.metadata["valid_until"].value for e in evaluations if "valid_until" in e.metadata]
+    if carried is not None and stamp.get("valid_until"):  # a carried verdict's expiry holds too
+        expiries.append(stamp["valid_until"])
     with duckdb.connect(str(settings.duckdb_path()), read_only=True) as con:
         until = run_stamp.valid_until(con, _clock_rules(), expiries)
     run_stamp.record(
         read,
         [r.run_id for r in results],
-        _check_rows(result) if result else [],
+        _merged_checks(carried, _check_rows(result) if result else []),
         strict_clean=not error_checks(results),
         valid_until=until,
     )
     return code
+
+
+def _reached(sources: set[str]) -> list[dg.AssetKey]:
+    """What a run must build when only these sources' deliveries changed; says so."""
+    from dagster_project.definitions import defs
+    from dagster_project.lib.selection import reached_by
+
+    graph = defs.resolve_asset_graph()
+    keys = reached_by(graph, sources)
+    every = selected_keys(graph, None)
+    print(
+        f"Only {', '.join(sorted(sources))} delivered new data: building the {len(keys)} of "
+        f"{len(every)} assets it reaches; the others are as the last run left them."
+    )
+    return keys
+
+
+def _merged_checks(carried: list[tuple] | None, ran: list[tuple]) -> list[tuple]:
+    """This run's check rows, and the recorded run's for the checks this run did not run."""
+    if carried is None:
+        return ran
+    done = {(asset, check) for asset, check, _, _ in ran}
+    return sorted(ran + [row for row in carried if (row[0], row[1]) not in done])
 
 
 def _clock_rules() -> set[str]:
@@ -390,9 +436,15 @@ def _nothing_changed(stamp: dict) -> int:
 
 
 def _run_locked(
-    selection: str | None, log_level: str, strict: bool, full_refresh: bool
+    selection: str | None,
+    log_level: str,
+    strict: bool,
+    full_refresh: bool,
+    keys: list[dg.AssetKey] | None = None,
+    carried: list[tuple] | None = None,
 ) -> tuple[int, dg.ExecuteInProcessResult | None, dg.ExecuteInProcessResult | None]:
-    """(exit code, the assets' run, the reports' run)."""
+    """(exit code, the assets' run, the reports' run) of `selection`, or of `keys` when given;
+    `carried`: check rows of an earlier run for the summary's checks this run does not run."""
     from dagster_project.definitions import defs
     from dagster_project.defs.governance.assets import EXPORT_KEY
     from dagster_project.defs.quality.assets import REPORT_KEY as QUALITY_PAGE
@@ -400,7 +452,7 @@ def _run_locked(
 
     job = defs.resolve_implicit_global_asset_job_def()
     graph = defs.resolve_asset_graph()
-    keys = selected_keys(graph, selection)
+    keys = selected_keys(graph, selection) if keys is None else keys
     # the reports (and the export the ROI report reads) hold every check of the run, so they are
     # written after the run's checks
     pages = [k for k in (QUALITY_PAGE, EXPORT_KEY, ROI_REPORT) if k in keys]
@@ -413,7 +465,7 @@ def _run_locked(
             pages = [k for k in pages if k == QUALITY_PAGE]
         page_result = _execute(job, instance, pages, log_level) if pages else None
         _audit(instance, [r.run_id for r in (result, page_result) if r is not None], selection)
-    return _conclude(result, page_result, strict), result, page_result
+    return _conclude(result, page_result, strict, carried), result, page_result
 
 
 def error_checks(results: list[dg.ExecuteInProcessResult | None]) -> list[str]:
@@ -427,9 +479,10 @@ def error_checks(results: list[dg.ExecuteInProcessResult | None]) -> list[str]:
     ]
 
 
-def _conclude(result, page_result, strict: bool) -> int:
+def _conclude(result, page_result, strict: bool, carried: list[tuple] | None = None) -> int:
     """Print what the run did and why it failed, if it did; its exit code."""
-    print_summary(_check_rows(result) if result else None)
+    ran = _check_rows(result) if result else None
+    print_summary(ran if carried is None else _merged_checks(carried, ran or []), len(ran or []))
     if result is not None:
         _print_training(result)
     if page_result is not None and page_result.success:

@@ -228,7 +228,25 @@ def reasons_to_run(stamp: dict | None, strict: bool = False) -> tuple[list[str],
     now = inputs_or_none(_known_files(stamp))
     if now is None:
         return ["the source catalogue or params cannot be read"], None
-    reasons = changes(stamp["inputs"], now)
+    by_source, others = differences(stamp, now, strict)
+    return [r for reasons in by_source.values() for r in reasons] + others, now
+
+
+def changed_sources(stamp: dict | None, now: dict | None, strict: bool = False) -> set[str]:
+    """The sources whose delivered files changed, when nothing else a whole run reads or writes
+    did since the recorded run (no setting, code or parameter, no output written by another run,
+    no verdict expired); empty otherwise. What such a run must rebuild is what those sources'
+    deliveries reach (lib.selection); everything else would come out as the recorded run left it.
+    """
+    if stamp is None or now is None:
+        return set()
+    by_source, others = differences(stamp, now, strict)
+    return set() if others else set(by_source)
+
+
+def differences(stamp: dict, now: dict, strict: bool) -> tuple[dict[str, list[str]], list[str]]:
+    """({source: what changed in its delivered files}, what else changed) since the record."""
+    by_source, others = changes(stamp["inputs"], now)
     written = outputs()
     moved = sorted(
         Path(p).name
@@ -236,44 +254,48 @@ def reasons_to_run(stamp: dict | None, strict: bool = False) -> tuple[list[str],
         if written.get(p) != stamp["outputs"].get(p)
     )
     if moved:
-        reasons.append(
+        others.append(
             f"{len(moved)} outputs were written or removed since (e.g. {', '.join(moved[:3])})"
         )
     if stamp.get("valid_until") and _now() >= datetime.fromisoformat(stamp["valid_until"]):
-        reasons.append(f"the checks' verdicts held until {stamp['valid_until']} UTC")
+        others.append(f"the checks' verdicts held until {stamp['valid_until']} UTC")
     if strict and not stamp.get("strict_clean"):
-        reasons.append("--strict: the recorded run had checks failing with severity error")
-    return reasons, now
+        others.append("--strict: the recorded run had checks failing with severity error")
+    return by_source, others
 
 
-def changes(before: dict, now: dict) -> list[str]:
-    """What differs between two `inputs()`: files new, gone or changed, then the other parts."""
-    reasons = []
+def changes(before: dict, now: dict) -> tuple[dict[str, list[str]], list[str]]:
+    """What differs between two `inputs()`: ({source: files new, gone or changed}, the rest)."""
+    by_source: dict[str, list[str]] = {}
     for source in sorted(set(now["deliveries"]) | set(before["deliveries"])):
         files_now = now["deliveries"].get(source, {})
         files_before = before["deliveries"].get(source, {})
         for path in sorted(set(files_now) | set(files_before)):
             if path not in files_before:
-                reasons.append(f"{source}: new file {Path(path).name}")
+                reason = f"{source}: new file {Path(path).name}"
             elif path not in files_now:
-                reasons.append(f"{source}: file {Path(path).name} is gone")
+                reason = f"{source}: file {Path(path).name} is gone"
             elif files_now[path] != files_before[path]:
-                reasons.append(f"{source}: file {Path(path).name} changed")
+                reason = f"{source}: file {Path(path).name} changed"
+            else:
+                continue
+            by_source.setdefault(source, []).append(reason)
+    others = []
     for part, what in (
         ("catalogue", "the source catalogue"),
         ("params", "params.yaml"),
         ("code", "the code, the SQL, the dbt project or the lockfile"),
     ):
         if now[part] != before[part]:
-            reasons.append(f"{what} changed")
+            others.append(f"{what} changed")
     was, is_ = before["settings"], now["settings"]
     moved = sorted(k for k in set(was) | set(is_) if was.get(k) != is_.get(k))
     if moved:
-        reasons.append(f"the settings changed: {', '.join(moved)}")
-    return reasons
+        others.append(f"the settings changed: {', '.join(moved)}")
+    return by_source, others
 
 
-def inputs_or_none(known: dict | None) -> dict | None:
+def inputs_or_none(known: dict | None = None) -> dict | None:
     try:
         return inputs(known)
     except (OSError, SourceConfigError):
