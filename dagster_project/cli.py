@@ -376,11 +376,13 @@ def _run_whole(log_level: str, strict: bool, full_refresh: bool) -> int:
         expiries.append(stamp["valid_until"])
     with duckdb.connect(str(settings.duckdb_path()), read_only=True) as con:
         until = run_stamp.valid_until(con, _clock_rules(), expiries)
+    checks = _merged_checks(carried, _check_rows(result) if result else [])
     run_stamp.record(
         read,
         [r.run_id for r in results],
-        _merged_checks(carried, _check_rows(result) if result else []),
-        strict_clean=not error_checks(results),
+        checks,
+        # a carried verdict counts too: `--strict` must not find this record clean past it
+        strict_clean=not error_checks(results) and all(row[2] != "failed" for row in checks),
         valid_until=until,
     )
     return code
