@@ -54,6 +54,7 @@ LOCATION_VARIABLES = (
     "AI_ROI_PSEUDONYM_KEY_FILE",
     "DAGSTER_HOME",
     "MLFLOW_TRACKING_URI",
+    "DBT_TARGET_PATH",
 )
 
 
@@ -72,6 +73,8 @@ def user_state_untouched(tmp_path_factory):
         mp.setenv("AI_ROI_STATE_DIR", str(session / "state"))
         mp.setenv("AI_ROI_OUTPUT_DIR", str(session / "outputs"))
         mp.setenv("DAGSTER_HOME", str(session / "dagster_home"))
+        # dbt's target folders (one per invocation, retention per asset): the suite's own
+        mp.setenv("DBT_TARGET_PATH", str(session / "dbt_target"))
         yield
     changed = changes(before, fingerprint(ROOT))
     if changed:
@@ -126,6 +129,9 @@ def make_warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Warehouse
     monkeypatch.setenv("AI_ROI_MLFLOW_ARTIFACTS", str(tmp_path / "mlflow" / "artifacts"))
     # a Dagster instance of the warehouse's own: guards read the check history of earlier runs
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    # dbt's target folders of this warehouse's runs: test files run side by side (make test), and
+    # a test of the retention of target folders counts only its own
+    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "dbt_target"))
     settings.ensure_dagster_home()
     wh.write_catalog()
     wh.write_params()
