@@ -353,12 +353,11 @@ def _run_whole(log_level: str, strict: bool, full_refresh: bool) -> int:
     if full_refresh:
         read = run_stamp.inputs_or_none()
     else:
-        reasons, read = run_stamp.reasons_to_run(stamp, strict)
+        reasons, read, changed = run_stamp.reasons_to_run(stamp, strict)
         if not reasons:
             return _nothing_changed(stamp)
         if stamp is not None:
             print("Running: " + "; ".join(reasons[:5]) + (" …" if len(reasons) > 5 else ""))
-        changed = run_stamp.changed_sources(stamp, read, strict)
         if changed:
             keys, carried = _reached(changed), [tuple(row) for row in stamp["checks"]]
             # the audit log's selection: what the run built

@@ -28,3 +28,11 @@ def asset_graph():
             "definitions) before running an asset that needs the whole graph"
         )
     return _defs.resolve_asset_graph()
+
+
+def materializable_assets() -> list[str]:
+    """Every materializable asset of the code location, as user strings, sorted."""
+    graph = asset_graph()
+    return sorted(
+        k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).is_materializable
+    )

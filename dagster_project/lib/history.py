@@ -17,7 +17,7 @@ import duckdb
 
 from dagster_project.lib.quality import md_table
 from dagster_project.lib.runs import complete_runs
-from dagster_project.lib.warehouse import ensure_schemas, has_quality_mart
+from dagster_project.lib.warehouse import ensure_schemas, fetch_dicts, has_quality_mart
 
 # metadata that is presentation, not a figure: kept in Dagster, not copied to the history
 NOT_OBSERVED = {"failures", "failure_samples", "details", "quality_history"}
@@ -126,20 +126,29 @@ def states_by_run(history: list[dict], key: tuple[str, ...] = ("asset_key", "dim
     change; so a run's selection neither hides them nor draws a dip in their trends. Each row
     of a state says in `evaluated_in` which run evaluated it.
     """
-    first_seen: dict[str, object] = {}
+    by_run: dict[str, list[dict]] = {}
     for row in history:
-        at = first_seen.get(row["run_id"])
-        first_seen[row["run_id"]] = (
-            row["evaluated_at"] if at is None else min(at, row["evaluated_at"])
-        )
+        by_run.setdefault(row["run_id"], []).append(row)
     state: dict[tuple, dict] = {}
     states: dict[str, list[dict]] = {}
-    for run_id in sorted(first_seen, key=first_seen.__getitem__):
-        for row in history:
-            if row["run_id"] == run_id:
-                state[tuple(row[k] for k in key)] = {**row, "evaluated_in": run_id}
+    for run_id in sorted(by_run, key=lambda run: min(r["evaluated_at"] for r in by_run[run])):
+        for row in by_run[run_id]:
+            state[tuple(row[k] for k in key)] = {**row, "evaluated_in": run_id}
         states[run_id] = [{**row, "run_id": run_id} for _, row in sorted(state.items())]
     return states
+
+
+def quality_states(
+    con: duckdb.DuckDBPyConnection, runs: list[str], assets: set[str]
+) -> dict[str, list[dict]]:
+    """The quality mart's rows of `runs` as `states_by_run`, for the assets the code location
+    has (one it no longer has is left out): what the quality page and the ROI report show."""
+    rows = fetch_dicts(
+        con,
+        "select * from marts.mart_data_quality where run_id in (select unnest($runs::varchar[]))",
+        {"runs": runs},
+    )
+    return states_by_run([r for r in rows if r["asset_key"] in assets])
 
 
 def recent_scores(

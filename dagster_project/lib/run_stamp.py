@@ -217,31 +217,26 @@ def load() -> dict | None:
     return stamp if stamp.get("version") == STAMP_VERSION else None
 
 
-def reasons_to_run(stamp: dict | None, strict: bool = False) -> tuple[list[str], dict | None]:
-    """(why a whole run now would differ from the recorded one, the inputs read now).
+def reasons_to_run(
+    stamp: dict | None, strict: bool = False
+) -> tuple[list[str], dict | None, set[str]]:
+    """(why a whole run now would differ from the recorded one, the inputs read now, the sources
+    whose delivered files changed when nothing else did).
 
     An empty list: nothing changed. The inputs are None when they could not be read (the run
-    will say why).
+    will say why). The sources are empty unless their files are the only change since the
+    recorded run (no setting, code or parameter, no output written by another run, no verdict
+    expired): such a run must rebuild what their deliveries reach (lib.selection), and
+    everything else would come out as the recorded run left it.
     """
     if stamp is None:
-        return ["no record of an earlier whole run that succeeded"], inputs_or_none(None)
+        return ["no record of an earlier whole run that succeeded"], inputs_or_none(None), set()
     now = inputs_or_none(_known_files(stamp))
     if now is None:
-        return ["the source catalogue or params cannot be read"], None
+        return ["the source catalogue or params cannot be read"], None, set()
     by_source, others = differences(stamp, now, strict)
-    return [r for reasons in by_source.values() for r in reasons] + others, now
-
-
-def changed_sources(stamp: dict | None, now: dict | None, strict: bool = False) -> set[str]:
-    """The sources whose delivered files changed, when nothing else a whole run reads or writes
-    did since the recorded run (no setting, code or parameter, no output written by another run,
-    no verdict expired); empty otherwise. What such a run must rebuild is what those sources'
-    deliveries reach (lib.selection); everything else would come out as the recorded run left it.
-    """
-    if stamp is None or now is None:
-        return set()
-    by_source, others = differences(stamp, now, strict)
-    return set() if others else set(by_source)
+    reasons = [r for of_source in by_source.values() for r in of_source] + others
+    return reasons, now, set() if others else set(by_source)
 
 
 def differences(stamp: dict, now: dict, strict: bool) -> tuple[dict[str, list[str]], list[str]]:

@@ -17,8 +17,8 @@ import mlflow
 import pandas as pd
 import plotly.graph_objects as go
 
-from dagster_project.lib import freshness
-from dagster_project.lib.history import complete_history_runs, states_by_run
+from dagster_project.lib import code_location, freshness
+from dagster_project.lib.history import complete_history_runs, quality_states
 from dagster_project.lib.quality import DIMENSIONS, dimension_scores
 from dagster_project.lib.warehouse import fetch_dicts
 from dagster_project.ml import tracking
@@ -268,16 +268,10 @@ def _router_curve(run_id: str) -> pd.DataFrame:
 
 
 def _current_quality(con, instance) -> list[dict]:
-    """Each asset and dimension at its latest evaluation in a complete run (lib.history)."""
+    """Each asset and dimension at its latest evaluation in a complete run, as the quality page
+    shows them (lib.history.quality_states)."""
     runs = complete_history_runs(con, instance, "marts.mart_data_quality")
-    history = fetch_dicts(
-        con,
-        "select run_id, evaluated_at, asset_key, dimension, rows_checked, rows_failed,"
-        " checks_run, checks_failed from marts.mart_data_quality"
-        " where run_id in (select unnest($runs::varchar[]))",
-        {"runs": runs},
-    )
-    states = states_by_run(history)
+    states = quality_states(con, runs, set(code_location.materializable_assets()))
     return states[next(reversed(states))] if states else []
 
 

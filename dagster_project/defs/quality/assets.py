@@ -7,7 +7,7 @@ from dagster_duckdb import DuckDBResource
 
 from dagster_project.defs.resources import OutputsResource, ParamsResource
 from dagster_project.lib import code_location, freshness, retention
-from dagster_project.lib.history import complete_history_runs, states_by_run
+from dagster_project.lib.history import complete_history_runs, quality_states
 from dagster_project.lib.quality import DIMENSIONS, md_table
 from dagster_project.lib.warehouse import ensure_schemas, fetch_dicts, has_quality_mart
 from dagster_project.reports import roi_report
@@ -115,9 +115,7 @@ def quality_page(
     """Scores per dimension over runs, check coverage, the last failures and the quarantine by rule, as reports/quality.html; one page per run of the pipeline."""
     # the whole code location: a run of this asset alone has only itself in its job's graph
     graph = code_location.asset_graph()
-    assets = sorted(
-        k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).is_materializable
-    )
+    assets = code_location.materializable_assets()
     graph_checks: dict[str, dict[str, set[str]]] = {}
     for key in graph.asset_check_keys:
         spec = graph.get_check_spec(key)
@@ -201,20 +199,7 @@ def _page_data(con, instance: dg.DagsterInstance, assets: set[str]) -> dict:
     """What the page shows: each asset's latest complete evaluation (lib.history.states_by_run),
     the scores after each of the last complete runs, and the checks failing now."""
     runs = complete_history_runs(con, instance, "quality.check_results")
-    history = (
-        fetch_dicts(
-            con,
-            "select run_id, evaluated_at, asset_key, dimension, score, check_pass_rate,"
-            " checks_failed, blocking_failures, rows_checked, rows_failed"
-            " from marts.mart_data_quality"
-            " where run_id in (select unnest($runs::varchar[]))",
-            {"runs": runs},
-        )
-        if has_quality_mart(con)
-        else []
-    )
-    # assets the code location no longer has are left out
-    states = states_by_run([r for r in history if r["asset_key"] in assets])
+    states = quality_states(con, runs, assets) if has_quality_mart(con) else {}
     last_run = next(reversed(states), None)
     latest = [
         {k: r[k] for k in ("asset_key", "dimension", "score", "check_pass_rate", "checks_failed")}
