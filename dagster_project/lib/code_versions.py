@@ -30,8 +30,10 @@ def module_file(module: str, root: Path | None = None) -> Path | None:
     return None
 
 
-def imports(path: Path, module: str, root: Path | None = None) -> set[str]:
-    """Package modules `path` imports, absolute or relative, at any depth of the file."""
+@cache
+def imports(path: Path, module: str, root: Path | None = None) -> frozenset[str]:
+    """Package modules `path` imports, absolute or relative, at any depth of the file (each file
+    parsed once a process, as `file_digest` reads it once)."""
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
@@ -44,7 +46,9 @@ def imports(path: Path, module: str, root: Path | None = None) -> set[str]:
                 base = ".".join([*parts, base] if base else parts)
             found.add(base)
             found |= {f"{base}.{alias.name}" for alias in node.names}
-    return {m for m in found if m.split(".")[0] == PACKAGE and module_file(m, root) is not None}
+    return frozenset(
+        m for m in found if m.split(".")[0] == PACKAGE and module_file(m, root) is not None
+    )
 
 
 def closure(modules: list[str], root: Path | None = None) -> set[Path]:
