@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import sys
+import warnings
 from collections import Counter
 
 import dagster as dg
@@ -255,15 +256,19 @@ def failure_reasons(result: dg.ExecuteInProcessResult) -> list[str]:
 
 
 def _execute(
-    job, instance, keys, log_level: str, full_refresh: bool = False
+    job, instance, keys, log_level: str, full_refresh: bool = False, months: dict | None = None
 ) -> dg.ExecuteInProcessResult:
+    """One run of `keys`; `months`: range tags naming the months of the period marts it builds,
+    else every month (a run of the CLI is a full build of what it selected)."""
     from dagster_project.definitions import defs
     from dagster_project.lib import partitions
     from dagster_project.lib.audit import CLI_TAG, launcher
     from dagster_project.lib.ml_assets import FULL_REFRESH_TAG
 
-    # every month of the period marts: a run of the CLI is a full build of what it selected
-    tags = {CLI_TAG: launcher(), **partitions.run_tags(defs.resolve_asset_graph(), keys)}
+    tags = {
+        CLI_TAG: launcher(),
+        **(months or partitions.run_tags(defs.resolve_asset_graph(), keys)),
+    }
     if full_refresh:
         tags[FULL_REFRESH_TAG] = "true"
     return job.execute_in_process(
@@ -273,6 +278,98 @@ def _execute(
         tags=tags,
         run_config={"loggers": {"console": {"config": {"log_level": log_level.upper()}}}},
     )
+
+
+class Runs:
+    """The Dagster runs that built one invocation's assets, read as one result."""
+
+    def __init__(self, results: list[dg.ExecuteInProcessResult]):
+        self.results = results
+
+    @property
+    def success(self) -> bool:
+        return all(r.success for r in self.results)
+
+    @property
+    def run_id(self) -> str:
+        """The last run's: the one that failed, if one did (a failure stops the runs after)."""
+        return self.results[-1].run_id
+
+    @property
+    def run_ids(self) -> list[str]:
+        return [r.run_id for r in self.results]
+
+    @property
+    def all_events(self) -> list:
+        return [e for r in self.results for e in r.all_events]
+
+    def get_asset_check_evaluations(self) -> list:
+        return [e for r in self.results for e in r.get_asset_check_evaluations()]
+
+    def get_asset_materialization_events(self) -> list:
+        return [e for r in self.results for e in r.get_asset_materialization_events()]
+
+
+def _execute_assets(job, instance, keys, log_level: str, full_refresh: bool) -> Runs:
+    """The run of `keys`; two runs when it builds period marts without `--full-refresh`.
+
+    The first builds what is neither a period mart nor downstream of one (raw, staged, checks,
+    models); the second the period marts and what they feed, naming the months whose staged rows
+    changed (lib/month_builds.py), as a backfill of those months would. Dagster then records
+    the months rewritten rather than every month of the history: a new month is 4 partition
+    events instead of 4 per month since `partitions.start_month`, each a few ms in the SQLite
+    event log. Where the months cannot be named (a first build, a changed dbt project, nothing
+    changed), the second run builds every month and the facts decide what they rewrite.
+    """
+    from dagster_project.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    period = [k for k in keys if graph.get(k).partitions_def is not None]
+    if not period or full_refresh:
+        return Runs([_execute(job, instance, keys, log_level, full_refresh)])
+    after = _downstream_whole_ops(graph, set(period), set(keys))
+    first = [k for k in keys if k not in after]
+    results = []
+    if first:
+        results.append(_execute(job, instance, first, log_level))
+        if not results[-1].success:
+            return Runs(results)
+    months = _changed_months_tags(graph, period)
+    results.append(
+        _execute(job, instance, [k for k in keys if k in after], log_level, months=months)
+    )
+    return Runs(results)
+
+
+def _downstream_whole_ops(
+    graph, roots: set[dg.AssetKey], keys: set[dg.AssetKey]
+) -> set[dg.AssetKey]:
+    """`roots` and what is downstream of them, with every asset of `keys` that shares an op with
+    one of those: a dbt multi-asset split over two runs would start dbt twice."""
+    after: set[dg.AssetKey] = set()
+    while roots - after:
+        after |= dg.AssetSelection.assets(*roots).downstream().resolve(graph)
+        roots = after | {k for key in after for k in graph.get(key).assets_def.keys if k in keys}
+    return after
+
+
+def _changed_months_tags(graph, period: list[dg.AssetKey]) -> dict[str, str] | None:
+    """Range tags naming the months the period marts must rewrite now; None for every month."""
+    from pathlib import Path
+
+    from dagster_project.defs.marts.assets import PERIOD_MARTS
+    from dagster_project.defs.marts.project import dbt_project
+    from dagster_project.lib import month_builds, partitions
+
+    marts = [m for m in PERIOD_MARTS if dg.AssetKey(m.table.split(".")) in period]
+    if not marts:
+        return None
+    code = month_builds.code_digest(Path(dbt_project.project_dir))
+    with duckdb.connect(str(settings.duckdb_path()), read_only=True) as con:
+        span, _ = month_builds.changed_window(con, marts, code)
+    if span is None:
+        return None
+    return partitions.window_tags(graph.get(period[0]).partitions_def, span)
 
 
 def _report_paths(result: dg.ExecuteInProcessResult) -> list[str]:
@@ -291,11 +388,12 @@ def selected_keys(graph, selection: str | None) -> list[dg.AssetKey]:
     Specs of tables other assets write (quality history, quarantine, loads, audit log) are left
     out: execute_in_process refuses them.
     """
-    return [
-        k
-        for k in dg.AssetSelection.from_string(selection or "*").resolve(graph)
-        if graph.get(k).is_executable
-    ]
+    with warnings.catch_warnings():
+        # Dagster's selection parser passes a parameter it marks beta to itself: a warning on
+        # every run that says nothing about this one
+        warnings.simplefilter("ignore", getattr(dg, "BetaWarning", Warning))
+        chosen = dg.AssetSelection.from_string(selection or "*").resolve(graph)
+    return [k for k in chosen if graph.get(k).is_executable]
 
 
 def _audit(instance: dg.DagsterInstance, run_ids: list[str], selection: str | None) -> None:
@@ -378,7 +476,7 @@ def _run_whole(log_level: str, strict: bool, full_refresh: bool) -> int:
     checks = _merged_checks(carried, _check_rows(result) if result else [])
     run_stamp.record(
         read,
-        [r.run_id for r in results],
+        _run_ids(result, page_result),
         checks,
         # a carried verdict counts too: `--strict` must not find this record clean past it
         strict_clean=not error_checks(results) and all(row[2] != "failed" for row in checks),
@@ -443,8 +541,8 @@ def _run_locked(
     full_refresh: bool,
     keys: list[dg.AssetKey] | None = None,
     carried: list[tuple] | None = None,
-) -> tuple[int, dg.ExecuteInProcessResult | None, dg.ExecuteInProcessResult | None]:
-    """(exit code, the assets' run, the reports' run) of `selection`, or of `keys` when given;
+) -> tuple[int, Runs | None, dg.ExecuteInProcessResult | None]:
+    """(exit code, the assets' runs, the reports' run) of `selection`, or of `keys` when given;
     `carried`: check rows of an earlier run for the summary's checks this run does not run."""
     from dagster_project.definitions import defs
     from dagster_project.defs.governance.assets import EXPORT_KEY
@@ -459,13 +557,13 @@ def _run_locked(
     pages = [k for k in (QUALITY_PAGE, EXPORT_KEY, ROI_REPORT) if k in keys]
     keys = [k for k in keys if k not in pages]
     with dg.DagsterInstance.get() as instance:
-        result = _execute(job, instance, keys, log_level, full_refresh) if keys else None
+        result = _execute_assets(job, instance, keys, log_level, full_refresh) if keys else None
         if result is not None and not result.success:
             # the quality page reports the failure; the export and the ROI report keep the last
             # good figures, and the quality page's build marks the ROI report stale
             pages = [k for k in pages if k == QUALITY_PAGE]
         page_result = _execute(job, instance, pages, log_level) if pages else None
-        _audit(instance, [r.run_id for r in (result, page_result) if r is not None], selection)
+        _audit(instance, _run_ids(result, page_result), selection)
     return _conclude(result, page_result, strict, carried), result, page_result
 
 
@@ -478,6 +576,10 @@ def error_checks(results: list[dg.ExecuteInProcessResult | None]) -> list[str]:
         for e in r.get_asset_check_evaluations()
         if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
     ]
+
+
+def _run_ids(result: Runs | None, page_result: dg.ExecuteInProcessResult | None) -> list[str]:
+    return [*(result.run_ids if result else []), *([page_result.run_id] if page_result else [])]
 
 
 def _conclude(result, page_result, strict: bool, carried: list[tuple] | None = None) -> int:

@@ -111,6 +111,26 @@ def to_rebuild(
     )
 
 
+def changed_window(
+    con, marts: Iterable[PeriodMart], code: str
+) -> tuple[tuple[str, str] | None, str]:
+    """(the window of months a build of `marts` must rewrite now, None for every month; why)."""
+    marts = list(marts)
+    months, why = to_rebuild(
+        marts,
+        recorded(con),
+        {m.table: fingerprints(con, m.staged, m.column) for m in marts},
+        {m.table: fingerprints(con, m.table, m.column) for m in marts},
+        code,
+    )
+    if months is None:
+        return None, why
+    if not months:
+        return window(months), "no month's staged rows changed: the facts are kept"
+    shown = ", ".join(sorted(months)[:6]) + (" …" if len(months) > 6 else "")
+    return window(months), f"{why} ({shown})"
+
+
 def window(months: set[str]) -> tuple[str, str]:
     """The whole months from the first of `months` to the last, as [start, end) ISO dates; an
     empty window for no months."""

@@ -16,6 +16,7 @@ one, so staging reads all deliveries (lib/staging.py).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import date
 
 import dagster as dg
 
@@ -46,6 +47,21 @@ def range_tags(partitions_def: dg.PartitionsDefinition) -> dict[str, str]:
     """Run tags that build every partition of `partitions_def`."""
     keys = partitions_def.get_partition_keys()
     return {RANGE_START_TAG: keys[0], RANGE_END_TAG: keys[-1]}
+
+
+def window_tags(
+    partitions_def: dg.PartitionsDefinition, span: tuple[str, str]
+) -> dict[str, str] | None:
+    """Run tags that build exactly the months of `span` ([start, end) ISO dates), or None when
+    those months are not all partitions (an empty window, a month before `start_month`)."""
+    keys = partitions_def.get_partition_keys()
+    inside = [k for k in keys if span[0] <= k < span[1]]
+    months, day = 0, date.fromisoformat(span[0])
+    while day.isoformat() < span[1]:
+        months, day = months + 1, next_month(day)
+    if not inside or len(inside) != months:
+        return None
+    return {RANGE_START_TAG: inside[0], RANGE_END_TAG: inside[-1]}
 
 
 def run_tags(graph, keys: Iterable[dg.AssetKey]) -> dict[str, str]:

@@ -339,6 +339,30 @@ def test_a_new_month_of_orders_rebuilds_what_it_reaches_with_the_verdicts_of_a_w
             ).records
             for record in [record.event_log_entry.dagster_event]
         }
+        # the months Dagster records as rewritten, and the steps (a dbt invocation each)
+        months = {
+            event.partition
+            for run_id in stamp["run_ids"]
+            for record in instance.get_records_for_run(
+                run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+            ).records
+            for event in [record.event_log_entry.dagster_event]
+            if event.asset_key == dg.AssetKey(["marts", "fct_order_lines"])
+        }
+        steps = [
+            record.event_log_entry.step_key
+            for run_id in stamp["run_ids"]
+            for record in instance.get_records_for_run(
+                run_id, of_type=dg.DagsterEventType.STEP_START
+            ).records
+        ]
+    assert months == {"2011-11-01"}
+    dbt_steps = {"dbt_models", "monthly_marts", "roi_models"}
+    assert [s for s in steps if s in dbt_steps] == [
+        "dbt_models",
+        "monthly_marts",
+        "roi_models",
+    ]
     assert {
         "raw/order_lines",
         "staged/order_lines",

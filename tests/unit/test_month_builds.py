@@ -15,6 +15,7 @@ from dagster_project.lib.month_builds import (
     to_rebuild,
     window,
 )
+from dagster_project.lib.partitions import monthly
 
 FACT = PeriodMart("marts.fct", "staged.lines", "sold_at")
 
@@ -115,3 +116,25 @@ def test_recording_a_window_without_rows_records_nothing_new():
     record(con, [FACT], None, "c1", "run-1")
     record(con, [FACT], window(set()), "c1", "run-2")
     assert con.execute(f"select count(*) from {TABLE} where run_id = 'run-2'").fetchone()[0] == 0
+
+
+def test_a_run_names_the_changed_months_only_when_each_is_a_partition():
+    """The CLI tags its period-mart run with the changed months; a window the partitions do not
+    cover (a month before the first, an empty window) leaves the run to build every month."""
+    from dagster_project.lib.partitions import RANGE_END_TAG, RANGE_START_TAG, window_tags
+    from dagster_project.params import PartitionParams
+
+    months = monthly(PartitionParams(start_month="2011-01-01", end_month="2011-12-01"))
+    assert window_tags(months, ("2011-11-01", "2011-12-01")) == {
+        RANGE_START_TAG: "2011-11-01",
+        RANGE_END_TAG: "2011-11-01",
+    }
+    assert window_tags(months, ("2011-02-01", "2011-05-01")) == {
+        RANGE_START_TAG: "2011-02-01",
+        RANGE_END_TAG: "2011-04-01",
+    }
+    assert (
+        window_tags(months, ("2010-12-01", "2011-03-01")) is None
+    )  # December 2010 is no partition
+    assert window_tags(months, ("2011-11-01", "2012-02-01")) is None  # nor January 2012
+    assert window_tags(months, window(set())) is None  # nothing changed

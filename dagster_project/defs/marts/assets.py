@@ -262,19 +262,7 @@ def _months_to_build(
     if context.run.tags.get(FULL_REFRESH_TAG) == "true":
         return None, "--full-refresh"
     with duckdb.get_connection() as con:
-        months, why = month_builds.to_rebuild(
-            marts,
-            month_builds.recorded(con),
-            {m.table: month_builds.fingerprints(con, m.staged, m.column) for m in marts},
-            {m.table: month_builds.fingerprints(con, m.table, m.column) for m in marts},
-            code,
-        )
-    if months is None:
-        return None, why
-    span = month_builds.window(months)
-    if not months:
-        return span, "no month's staged rows changed: the facts are kept"
-    return span, f"{why} ({', '.join(sorted(months)[:6])}{' …' if len(months) > 6 else ''})"
+        return month_builds.changed_window(con, marts, code)
 
 
 def monthly_models(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
