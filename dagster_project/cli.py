@@ -13,14 +13,17 @@ import contextlib
 import json
 import os
 import sys
+import uuid
 import warnings
 from collections import Counter
+from collections.abc import Iterator
 
 import dagster as dg
 import duckdb
 
 from dagster_project import settings
 from dagster_project.lib import freshness, run_lock
+from dagster_project.lib.progress import LOG_NAME, Progress, output_to
 
 
 def _warehouse_summary(con: duckdb.DuckDBPyConnection) -> dict:
@@ -256,10 +259,18 @@ def failure_reasons(result: dg.ExecuteInProcessResult) -> list[str]:
 
 
 def _execute(
-    job, instance, keys, log_level: str, full_refresh: bool = False, months: dict | None = None
+    job,
+    instance,
+    keys,
+    log_level: str,
+    full_refresh: bool = False,
+    months: dict | None = None,
+    progress: Progress | None = None,
+    what: str = "the assets",
 ) -> dg.ExecuteInProcessResult:
     """One run of `keys`; `months`: range tags naming the months of the period marts it builds,
-    else every month (a run of the CLI is a full build of what it selected)."""
+    else every month (a run of the CLI is a full build of what it selected). `progress` prints
+    its steps as they start, as `what`."""
     from dagster_project.definitions import defs
     from dagster_project.lib import partitions
     from dagster_project.lib.audit import CLI_TAG, launcher
@@ -271,8 +282,12 @@ def _execute(
     }
     if full_refresh:
         tags[FULL_REFRESH_TAG] = "true"
+    run_id = str(uuid.uuid4())  # as Dagster makes them; known before the run, to follow it
+    if progress is not None:
+        progress.watch(instance, run_id, what)
     return job.execute_in_process(
         instance=instance,
+        run_id=run_id,
         asset_selection=keys,
         raise_on_error=False,
         tags=tags,
@@ -310,7 +325,9 @@ class Runs:
         return [e for r in self.results for e in r.get_asset_materialization_events()]
 
 
-def _execute_assets(job, instance, keys, log_level: str, full_refresh: bool) -> Runs:
+def _execute_assets(
+    job, instance, keys, log_level: str, full_refresh: bool, progress: Progress | None
+) -> Runs:
     """The run of `keys`; two runs when it builds period marts without `--full-refresh`.
 
     The first builds what is neither a period mart nor downstream of one (raw, staged, checks,
@@ -322,21 +339,37 @@ def _execute_assets(job, instance, keys, log_level: str, full_refresh: bool) -> 
     changed), the second run builds every month and the facts decide what they rewrite.
     """
     from dagster_project.definitions import defs
+    from dagster_project.lib import partitions
 
     graph = defs.resolve_asset_graph()
     period = [k for k in keys if graph.get(k).partitions_def is not None]
     if not period or full_refresh:
-        return Runs([_execute(job, instance, keys, log_level, full_refresh)])
+        return Runs([_execute(job, instance, keys, log_level, full_refresh, progress=progress)])
     after = _downstream_whole_ops(graph, set(period), set(keys))
     first = [k for k in keys if k not in after]
     results = []
     if first:
-        results.append(_execute(job, instance, first, log_level))
+        what = "what the period marts read (raw, staged, checks, models)"
+        results.append(_execute(job, instance, first, log_level, progress=progress, what=what))
         if not results[-1].success:
             return Runs(results)
     months = _changed_months_tags(graph, period)
+    first_month, last_month = (
+        (months[partitions.RANGE_START_TAG][:7], months[partitions.RANGE_END_TAG][:7])
+        if months
+        else (None, None)
+    )
+    named = (
+        "every month"
+        if months is None
+        else f"month {first_month}"
+        if first_month == last_month
+        else f"months {first_month} to {last_month}"
+    )
+    what = f"the period marts ({named}) and what they feed"
+    then = [k for k in keys if k in after]
     results.append(
-        _execute(job, instance, [k for k in keys if k in after], log_level, months=months)
+        _execute(job, instance, then, log_level, months=months, progress=progress, what=what)
     )
     return Runs(results)
 
@@ -556,15 +589,36 @@ def _run_locked(
     # written after the run's checks
     pages = [k for k in (QUALITY_PAGE, EXPORT_KEY, ROI_REPORT) if k in keys]
     keys = [k for k in keys if k not in pages]
-    with dg.DagsterInstance.get() as instance:
-        result = _execute_assets(job, instance, keys, log_level, full_refresh) if keys else None
+    with dg.DagsterInstance.get() as instance, _shown(log_level) as progress:
+        result = (
+            _execute_assets(job, instance, keys, log_level, full_refresh, progress)
+            if keys
+            else None
+        )
         if result is not None and not result.success:
             # the quality page reports the failure; the export and the ROI report keep the last
             # good figures, and the quality page's build marks the ROI report stale
             pages = [k for k in pages if k == QUALITY_PAGE]
-        page_result = _execute(job, instance, pages, log_level) if pages else None
+        page_result = (
+            _execute(job, instance, pages, log_level, progress=progress, what="the reports")
+            if pages
+            else None
+        )
         _audit(instance, _run_ids(result, page_result), selection)
     return _conclude(result, page_result, strict, carried), result, page_result
+
+
+@contextlib.contextmanager
+def _shown(log_level: str) -> Iterator[Progress | None]:
+    """A progress line per step, the steps' output in the log file (lib/progress.py); with a log
+    level asked for, everything on the terminal as it comes (None)."""
+    if log_level != "critical":
+        yield None
+        return
+    path = settings.state_dir() / "logs" / LOG_NAME
+    print(f"dbt's and the steps' output: {path} (`--verbose` shows it here)", flush=True)
+    with output_to(path) as terminal:
+        yield Progress(terminal)
 
 
 def error_checks(results: list[dg.ExecuteInProcessResult | None]) -> list[str]:

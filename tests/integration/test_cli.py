@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -40,6 +41,14 @@ def test_run_prints_a_summary_that_matches_duckdb(warehouse, monkeypatch, capsys
     assert run == passed + warned + failed and failed == 0 and run > 50
     assert str(warehouse.db_path) in out
     assert "STALE" not in out
+
+    # while it runs: a line per step (time, n of N, the asset); dbt's echo goes to the log file
+    # whose path it printed first, not between those lines
+    assert re.search(r"^\s+\d+:\d\d\s+\[\s*1/\d+\] \S+$", out, flags=re.M)
+    assert re.search(r"^\s+\d+:\d\d\s+\[\s*\d+/\d+\] monthly_marts$", out, flags=re.M)
+    log = re.search(r"^dbt's and the steps' output: (\S+)", out, flags=re.M).group(1)
+    assert log.startswith(str(warehouse.root)) and "Running with dbt=" not in out
+    assert "Running with dbt=" in Path(log).read_text(encoding="utf-8")
 
     # every published figure names the deliveries it comes from: the ones the staged layer holds,
     # which the dbt mart and the Python reader agree on
@@ -118,6 +127,12 @@ def test_run_prints_a_summary_that_matches_duckdb(warehouse, monkeypatch, capsys
     # and loses it once the warehouse's deliveries are the page's again
     assert roi_report.restamp(page, before) is False
     assert 'class="stale"' not in page.read_text(encoding="utf-8")
+
+    # --verbose: everything on the terminal as it comes, no progress lines
+    only_a_view = 'key:"stg/stg_crm__messages"'
+    assert cli.main(["run", "--verbose", "--select", only_a_view]) == 0
+    verbose = capsys.readouterr().out
+    assert "Running with dbt=" in verbose and not re.search(r"\[\s*1/\d+\]", verbose)
 
 
 def test_every_run_leaves_one_audit_row(warehouse, monkeypatch, capsys):
