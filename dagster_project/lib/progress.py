@@ -84,7 +84,7 @@ class Progress:
         self.terminal.flush()
 
     def watch(self, instance: dg.DagsterInstance, run_id: str, what: str) -> None:
-        """Follow run `run_id` (before it starts): its start, each step, each failed step."""
+        """Follow run `run_id` (before it starts): its start, each step, a step that stops."""
         seen = {"steps": 0, "total": "?"}
 
         def on_event(entry) -> None:
@@ -103,7 +103,7 @@ class Progress:
                     number = f"{seen['steps']:>{width}}/{seen['total']}"
                     self._print(f"  [{number}] {step_label(event.step_key)}")
                 elif event.event_type == dg.DagsterEventType.STEP_FAILURE:
-                    self._print(f"  failed: {step_label(event.step_key)}")
+                    self._print(f"  stopped: {step_label(event.step_key)} (the summary says why)")
             except Exception as exc:  # a progress line must never stop a run
                 self._print(f"  (progress unavailable: {exc})")
 

@@ -275,10 +275,11 @@ def test_a_failed_gate_prints_its_reason(warehouse, capsys):
     warehouse.write_params(product_bars=True)
     assert cli.main(["run"]) == 1
     out = capsys.readouterr().out
+    summary = out.split("\nChecks: ")[1]  # the check rows, not the progress lines above
     line = next(
         row
-        for row in out.splitlines()
-        if "forecaster_clears_promotion_gate" in row and "failed" in row
+        for row in summary.splitlines()
+        if "forecaster_clears_promotion_gate" in row and row.startswith("  failed ")
     )
     assert "abs_bias" in line and "is above the bar" in line
 
