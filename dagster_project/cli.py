@@ -511,8 +511,7 @@ def _run_whole(log_level: str, strict: bool, full_refresh: bool) -> int:
         read,
         _run_ids(result, page_result),
         checks,
-        # a carried verdict counts too: `--strict` must not find this record clean past it
-        strict_clean=not error_checks(results) and all(row[2] != "failed" for row in checks),
+        strict_clean=strict_clean(results, checks),
         valid_until=until,
     )
     return code
@@ -619,6 +618,12 @@ def _shown(log_level: str) -> Iterator[Progress | None]:
     print(f"dbt's and the steps' output: {path} (`--verbose` shows it here)", flush=True)
     with output_to(path) as terminal:
         yield Progress(terminal)
+
+
+def strict_clean(results: list, checks: list[tuple]) -> bool:
+    """Whether `--strict` may take a run's record as clean: no check of its Dagster runs failed
+    with severity error, and no check it carried over from the last run had (`failed` rows)."""
+    return not error_checks(results) and all(status != "failed" for _, _, status, _ in checks)
 
 
 def error_checks(results: list[dg.ExecuteInProcessResult | None]) -> list[str]:

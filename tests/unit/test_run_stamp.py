@@ -166,3 +166,16 @@ def test_freshness_judged_against_the_clock_says_when_it_turns():
     assert "valid_until" not in fixed.observed
     late = monitors.freshness(con, "t", "at", Freshness(max_lag_hours=5))
     assert not late.passed and "valid_until" not in late.observed
+
+
+def test_a_carried_failed_check_keeps_the_record_from_being_strict_clean():
+    """A run that builds what new deliveries reach carries the other checks' verdicts over from
+    the last run; one of those that failed with severity error keeps `--strict` from taking the
+    new record as clean, though every check this run ran passed."""
+    from dagster_project.cli import strict_clean
+
+    passed = [("raw/order_lines", "raw_order_lines_accuracy", "passed", "")]
+    carried_failure = ("ml/router_evaluation", "router_clears_promotion_gate", "failed", "bar")
+    carried_warning = ("raw/messages", "raw_messages_consistency", "warn", "12 rows")
+    assert strict_clean([], passed + [carried_warning])
+    assert not strict_clean([], passed + [carried_failure, carried_warning])
