@@ -339,7 +339,6 @@ def _execute_assets(
     changed), the second run builds every month and the facts decide what they rewrite.
     """
     from dagster_project.definitions import defs
-    from dagster_project.lib import partitions
 
     graph = defs.resolve_asset_graph()
     period = [k for k in keys if graph.get(k).partitions_def is not None]
@@ -354,19 +353,7 @@ def _execute_assets(
         if not results[-1].success:
             return Runs(results)
     months = _changed_months_tags(graph, period)
-    first_month, last_month = (
-        (months[partitions.RANGE_START_TAG][:7], months[partitions.RANGE_END_TAG][:7])
-        if months
-        else (None, None)
-    )
-    named = (
-        "every month"
-        if months is None
-        else f"month {first_month}"
-        if first_month == last_month
-        else f"months {first_month} to {last_month}"
-    )
-    what = f"the period marts ({named}) and what they feed"
+    what = f"the period marts ({_months_named(months)}) and what they feed"
     then = [k for k in keys if k in after]
     results.append(
         _execute(job, instance, then, log_level, months=months, progress=progress, what=what)
@@ -388,21 +375,27 @@ def _downstream_whole_ops(
 
 def _changed_months_tags(graph, period: list[dg.AssetKey]) -> dict[str, str] | None:
     """Range tags naming the months the period marts must rewrite now; None for every month."""
-    from pathlib import Path
-
-    from dagster_project.defs.marts.assets import PERIOD_MARTS
-    from dagster_project.defs.marts.project import dbt_project
+    from dagster_project.defs.marts.assets import dbt_code, period_marts
     from dagster_project.lib import month_builds, partitions
 
-    marts = [m for m in PERIOD_MARTS if dg.AssetKey(m.table.split(".")) in period]
+    marts = period_marts(period)
     if not marts:
         return None
-    code = month_builds.code_digest(Path(dbt_project.project_dir))
     with duckdb.connect(str(settings.duckdb_path()), read_only=True) as con:
-        span, _ = month_builds.changed_window(con, marts, code)
+        span, _ = month_builds.changed_window(con, marts, dbt_code())
     if span is None:
         return None
     return partitions.window_tags(graph.get(period[0]).partitions_def, span)
+
+
+def _months_named(months: dict[str, str] | None) -> str:
+    """The months range tags name, for a person: `month 2011-11`, `months …`, `every month`."""
+    from dagster_project.lib import partitions
+
+    if months is None:
+        return "every month"
+    first, last = months[partitions.RANGE_START_TAG][:7], months[partitions.RANGE_END_TAG][:7]
+    return f"month {first}" if first == last else f"months {first} to {last}"
 
 
 def _report_paths(result: dg.ExecuteInProcessResult) -> list[str]:

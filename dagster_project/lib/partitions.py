@@ -54,12 +54,13 @@ def window_tags(
 ) -> dict[str, str] | None:
     """Run tags that build exactly the months of `span` ([start, end) ISO dates), or None when
     those months are not all partitions (an empty window, a month before `start_month`)."""
-    keys = partitions_def.get_partition_keys()
-    inside = [k for k in keys if span[0] <= k < span[1]]
-    months, day = 0, date.fromisoformat(span[0])
-    while day.isoformat() < span[1]:
-        months, day = months + 1, next_month(day)
-    if not inside or len(inside) != months:
+    inside = [k for k in partitions_def.get_partition_keys() if span[0] <= k < span[1]]
+    # the partitions are consecutive months: they cover the span when they reach both its ends
+    if (
+        not inside
+        or inside[0] != span[0]
+        or next_month(date.fromisoformat(inside[-1])).isoformat() != span[1]
+    ):
         return None
     return {RANGE_START_TAG: inside[0], RANGE_END_TAG: inside[-1]}
 

@@ -42,7 +42,7 @@ def output_to(path: Path) -> Iterator[TextIO]:
         on_descriptor = False
     saved_out, saved_err = os.dup(1), os.dup(2)
     terminal = (
-        os.fdopen(os.dup(saved_out), "w", buffering=1, encoding="utf-8")
+        open(saved_out, "w", buffering=1, encoding="utf-8", closefd=False)  # noqa: SIM115
         if on_descriptor
         else before_out
     )

@@ -4,7 +4,7 @@ import contextlib
 import json
 import os
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -235,14 +235,19 @@ PERIOD_MARTS = (
 )
 
 
-def _selected_period_marts(context: dg.AssetExecutionContext) -> list[month_builds.PeriodMart]:
-    """The monthly facts this run builds: a run may select one (a UI user picking one asset).
+def period_marts(keys: Iterable[dg.AssetKey]) -> list[month_builds.PeriodMart]:
+    """The monthly facts among `keys`: a run may select one (a UI user picking one asset).
 
     Only their months are judged and recorded; a fact left out keeps its record, so the next
     run that builds it still sees what changed in its staged rows.
     """
-    selected = {key.to_user_string() for key in context.selected_asset_keys}
-    return [m for m in PERIOD_MARTS if m.table.replace(".", "/") in selected]
+    keys = set(keys)
+    return [m for m in PERIOD_MARTS if dg.AssetKey(m.table.split(".")) in keys]
+
+
+def dbt_code() -> str:
+    """The dbt project's digest a month's build is recorded with (lib/month_builds.py)."""
+    return month_builds.code_digest(Path(dbt_project.project_dir))
 
 
 def _months_to_build(
@@ -290,8 +295,8 @@ def monthly_models(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefiniti
         params: ParamsResource,
     ):
         """Order lines and support tickets by month, built in DuckDB; dbt tests as asset checks."""
-        code = month_builds.code_digest(Path(dbt_project.project_dir))
-        marts = _selected_period_marts(context)
+        code = dbt_code()
+        marts = period_marts(context.selected_asset_keys)
         span, why = _months_to_build(context, duckdb, code, marts)
         context.log.info(
             f"rebuilding every month: {why}"
