@@ -154,6 +154,7 @@ def promotion_gate(
         observed, minimums, maximums, higher_is_better, incumbent, tolerance
     )
     compared = {k: incumbent[k] for k in higher_is_better if k in incumbent} if incumbent else {}
+    champion_misses = tracking.bar_failures(incumbent, minimums, maximums) if incumbent else []
     result = dg.AssetCheckResult(
         passed=not failures,
         severity=dg.AssetCheckSeverity.ERROR,
@@ -166,6 +167,8 @@ def promotion_gate(
             "maximums": dg.MetadataValue.json(maximums),
             "champion_metrics": dg.MetadataValue.json(compared),
             "champion_scored_on": "the candidate's evaluation data",
+            # a champion missing today's bars is not compared with
+            "champion_misses_bars": "; ".join(champion_misses) or "none",
             "tolerance": tolerance,
             "failures": "; ".join(failures) or "none",
         },

@@ -153,6 +153,24 @@ def export_champion(name: str, destination: Path) -> Path:
     return destination
 
 
+def bar_failures(
+    metrics: dict[str, float], minimums: dict[str, float], maximums: dict[str, float]
+) -> list[str]:
+    """The bars `metrics` miss; a bar metric given as NaN was not measured, and misses it.
+
+    A bar whose metric is absent from `metrics` is not judged (a champion's figures hold only
+    the metrics it is compared on).
+    """
+    failures = []
+    for name, bar in minimums.items():
+        if name in metrics and not metrics[name] >= bar:
+            failures.append(f"{name} {metrics[name]:.4f} is below the bar {bar:.4f}")
+    for name, bar in maximums.items():
+        if name in metrics and not metrics[name] <= bar:
+            failures.append(f"{name} {metrics[name]:.4f} is above the bar {bar:.4f}")
+    return failures
+
+
 def gate_failures(
     metrics: dict[str, float],
     minimums: dict[str, float],
@@ -164,16 +182,15 @@ def gate_failures(
     """Why a candidate may not become champion; empty when it may.
 
     It must meet every bar and be no worse than the current champion by more than `tolerance`
-    on any metric in `higher_is_better`.
+    on any metric in `higher_is_better`. A champion that misses one of today's bars (a bar
+    raised or added since it was promoted) is no standard: it cannot hold back a candidate that
+    meets them.
     """
-    failures = []
-    for name, bar in minimums.items():
-        if metrics[name] < bar:
-            failures.append(f"{name} {metrics[name]:.4f} is below the bar {bar:.4f}")
-    for name, bar in maximums.items():
-        if metrics[name] > bar:
-            failures.append(f"{name} {metrics[name]:.4f} is above the bar {bar:.4f}")
-    if champion_metrics:
+    failures = [
+        f"{name} was not measured" for name in {**minimums, **maximums} if name not in metrics
+    ]
+    failures += bar_failures(metrics, minimums, maximums)
+    if champion_metrics and not bar_failures(champion_metrics, minimums, maximums):
         for name, higher in higher_is_better.items():
             if name not in champion_metrics:
                 continue

@@ -93,6 +93,23 @@ def test_gate_needs_bars_met_and_champion_not_beaten():
     assert len(worse) == 2
 
 
+def test_a_champion_that_misses_a_bar_raised_since_cannot_hold_a_candidate_back():
+    higher = {"automation_rate": True}
+    floor = {"oos_recall": 0.7}
+    candidate = {"automation_rate": 0.84, "oos_recall": 0.79}
+    # the champion answers more automatically because it never sends unknown messages to a person
+    for champion_oos in (0.2, float("nan")):  # below the new floor, or never measured
+        champion = {"automation_rate": 0.96, "oos_recall": champion_oos}
+        assert tracking.gate_failures(candidate, floor, {}, higher, champion, 0.01) == []
+    # a champion that meets today's bars is still the standard
+    meets = {"automation_rate": 0.96, "oos_recall": 0.75}
+    worse = tracking.gate_failures(candidate, floor, {}, higher, meets, 0.01)
+    assert len(worse) == 1 and worse[0].startswith("automation_rate")
+    # a candidate missing a bar's figure never passes it
+    missing = tracking.gate_failures({"automation_rate": 0.9}, floor, {}, higher, None, 0.01)
+    assert missing == ["oos_recall was not measured"]
+
+
 def _panel(rows: list[list[float]]) -> forecast.Panel:
     units = np.array(rows, dtype=float)
     weeks = pd.date_range("2011-01-03", periods=units.shape[1], freq="7D")
