@@ -141,6 +141,13 @@ def _print_ai_metrics(current: dict[str, str]) -> None:
             f"answers {r['automation_rate']:.1%} of messages automatically at "
             f"{r['auto_precision']:.1%} precision, {r['human_queue_rate']:.1%} go to a person"
         )
+        if "open_set.oos_recall" in r:
+            print(
+                f"                     intents never learnt: {r['open_set.oos_recall']:.1%} go to "
+                f"a person; {r['open_set.automation_rate']:.1%} of the rest answered at "
+                f"{r['open_set.auto_precision']:.1%} precision "
+                f"({r['open_set.unseen_intents']:.0f} intents held out, mean of the seeds)"
+            )
         print(f"                     data {freshness.short(r.get('data_versions'))}")
         _print_stale("metrics/router.json", r, current)
     if f is not None:

@@ -23,6 +23,12 @@ class RouterGate(_Strict):
     min_macro_f1: float = Field(ge=0, le=1)
     min_auto_precision: float = Field(ge=0, le=1)
     min_automation_rate: float = Field(ge=0, le=1)
+    min_oos_recall: float = Field(
+        ge=0,
+        le=1,
+        description="Share of messages of intents never learnt that must go to a person, in the "
+        "unseen-intent evaluation (router.open_set)",
+    )
     tolerance: float = Field(ge=0, le=1)
 
 
@@ -42,6 +48,23 @@ class FairnessParams(_Strict):
         return self
 
 
+class ScopeParams(_Strict):
+    unknown_recall: float = Field(
+        ge=0,
+        lt=1,
+        description="Share of messages of no learnt intent the scope threshold sends to a person; "
+        "0 turns the scope off",
+    )
+    neighbours: int = Field(ge=1, description="Nearest training messages the scope compares with")
+
+
+class OpenSetParams(_Strict):
+    unseen_share: float = Field(gt=0, lt=1, description="Share of the intents held out entirely")
+    seeds: tuple[int, ...] = Field(
+        min_length=1, description="One evaluation per seed, each holding out other intents"
+    )
+
+
 class RouterParams(_Strict):
     word_ngrams: tuple[int, int]
     char_ngrams: tuple[int, int]
@@ -50,6 +73,8 @@ class RouterParams(_Strict):
     cv_folds: int = Field(ge=2)
     target_precision: float = Field(gt=0, le=1)
     explanation_terms: int = Field(ge=1)
+    scope: ScopeParams
+    open_set: OpenSetParams
     gate: RouterGate
     fairness: FairnessParams
 
@@ -148,12 +173,19 @@ class SupportAssumptions(_Strict):
         description="Tickets a month; `measured` = mean of the complete months in the support data"
     )
     messages_per_ticket: float = Field(gt=0, description="Messages the router reads per ticket")
+    in_scope_share: float | Literal["measured"] = Field(
+        default="measured",
+        description="Share of the messages that are one of the router's intents; `measured` = "
+        "the share of labelled messages of a learnt intent. The rest go to a person.",
+    )
     sla_breach_cost: float = Field(ge=0, description="Cost of one ticket that misses its SLA")
 
     @model_validator(mode="after")
     def _positive_volume(self) -> SupportAssumptions:
         if self.tickets_per_month != "measured" and self.tickets_per_month <= 0:
             raise ValueError("tickets_per_month must be `measured` or a number above 0")
+        if self.in_scope_share != "measured" and not 0 < self.in_scope_share <= 1:
+            raise ValueError("in_scope_share must be `measured` or a share above 0, at most 1")
         return self
 
 

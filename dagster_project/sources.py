@@ -265,6 +265,25 @@ class MessagesSource(SourceConfig):
         default=None, description="JSON list of allowed labels; when absent, any label is allowed."
     )
     min_text_length: int = Field(default=2, ge=1)
+    escalate_labels: list[str] = Field(
+        default=[],
+        description="Intents the router never answers: a message it reads as one goes to a person",
+    )
+    out_of_scope_labels: list[str] = Field(
+        default=[],
+        description="Labels of messages that are none of the business's intents: never learnt as "
+        "an intent, they fit the router's scope threshold and measure its out-of-scope recall",
+    )
+
+    @model_validator(mode="after")
+    def _labels_are_distinct(self) -> MessagesSource:
+        both = set(self.escalate_labels) & set(self.out_of_scope_labels)
+        if both:
+            raise ValueError(
+                f"labels {sorted(both)} are both escalate_labels and out_of_scope_labels: an "
+                "escalation label is an intent the router learns, an out-of-scope one is not"
+            )
+        return self
 
 
 class SourceCatalog(_Strict):

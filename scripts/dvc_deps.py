@@ -48,7 +48,8 @@ STAGES: dict[str, dict[str, list[str]]] = {
     },
     "router": {
         "modules": ["dagster_project.defs.router.assets", "dagster_project.defs.router.checks"],
-        "files": [],
+        # the catalogue names the labels that always go to a person and those of no intent
+        "files": ["config/sources.yaml"],
     },
     "forecaster": {
         "modules": ["dagster_project.defs.forecast.assets", "dagster_project.defs.forecast.checks"],

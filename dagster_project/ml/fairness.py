@@ -2,8 +2,9 @@
 
 Segments: the intent's group (the first word of the label: `card_arrival` -> `card`) and the
 message's length in words. For each segment with enough messages: accuracy, the share answered
-automatically, and the precision of those automatic answers. The gap is the spread between the
-best and the worst segment of a segmentation.
+automatically, and the precision of those automatic answers; and, from the unseen-intent
+evaluation, the share of messages of intents never learnt that went to a person (out-of-scope
+recall). The gap is the spread between the best and the worst segment of a segmentation.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-METRICS = ("accuracy", "automation_rate", "auto_precision")
+METRICS = ("accuracy", "automation_rate", "auto_precision", "oos_recall")
+SEGMENTATIONS = ("intent_group", "message_length")
 
 
 def intent_group(label: str) -> str:
@@ -26,21 +28,29 @@ def length_band(words: int, bins: tuple[int, ...]) -> str:
     return f"over {bins[-1]} words"
 
 
-def segment_table(
-    routed: pd.DataFrame, length_bins: tuple[int, ...], min_size: int
-) -> pd.DataFrame:
-    """One row per (segmentation, segment) with at least `min_size` messages."""
-    frame = routed.assign(
-        correct=routed["predicted_intent"] == routed["labelled_intent"],
-        auto=routed["route"] == "auto",
-        intent_group=routed["labelled_intent"].map(intent_group),
-        message_length=routed["text"]
-        .str.split()
-        .str.len()
-        .map(lambda n: length_band(n, length_bins)),
+def _segments(frame: pd.DataFrame, words: pd.Series, length_bins: tuple[int, ...]):
+    return frame.assign(
+        auto=frame["route"] == "auto",
+        intent_group=frame["labelled_intent"].map(intent_group),
+        message_length=words.map(lambda n: length_band(n, length_bins)),
     )
+
+
+def segment_table(
+    routed: pd.DataFrame,
+    length_bins: tuple[int, ...],
+    min_size: int,
+    out_of_scope: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """One row per (segmentation, segment) with at least `min_size` messages.
+
+    `out_of_scope`: routes of messages of intents the router never learnt (labelled_intent,
+    words, route), for the out-of-scope recall of each segment.
+    """
+    frame = _segments(routed, routed["text"].str.split().str.len(), length_bins)
+    frame["correct"] = frame["predicted_intent"] == frame["labelled_intent"]
     rows = []
-    for segmentation in ("intent_group", "message_length"):
+    for segmentation in SEGMENTATIONS:
         for segment, part in frame.groupby(segmentation):
             if len(part) < min_size:
                 continue
@@ -55,7 +65,24 @@ def segment_table(
                     "auto_precision": auto["correct"].mean() if len(auto) else np.nan,
                 }
             )
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows, columns=["segmentation", "segment", "messages", *METRICS[:3]])
+    if out_of_scope is None or out_of_scope.empty:
+        return table.assign(oos_recall=np.nan, oos_messages=0)
+    unknown = _segments(out_of_scope, out_of_scope["words"], length_bins)
+    recall = [
+        {
+            "segmentation": segmentation,
+            "segment": segment,
+            "oos_messages": len(part),
+            "oos_recall": float((~part["auto"]).mean()) if len(part) >= min_size else np.nan,
+        }
+        for segmentation in SEGMENTATIONS
+        for segment, part in unknown.groupby(segmentation)
+    ]
+    table = table.merge(pd.DataFrame(recall), on=["segmentation", "segment"], how="outer")
+    table["messages"] = table["messages"].fillna(0).astype(int)
+    table["oos_messages"] = table["oos_messages"].fillna(0).astype(int)
+    return table.sort_values(["segmentation", "segment"]).reset_index(drop=True)
 
 
 def largest_gaps(table: pd.DataFrame) -> dict[str, dict]:

@@ -24,8 +24,9 @@ MEASURED_FACTORS = {
     "tickets_per_month": "volume_factor",
     "automation_rate": "automation_factor",
 }
-# Assumptions that do not enter the ROI (the budget is a FinOps limit, checked on its own).
-NOT_IN_ROI = {"monthly_api_budget"}
+# Assumptions not swung on their own: the budget is a FinOps limit, checked on its own; the share
+# of traffic in scope acts through the automation rate, which the sensitivity swings.
+NOT_IN_ROI = {"monthly_api_budget", "in_scope_share"}
 
 
 def _upper_bounds() -> dict[str, float]:
@@ -53,6 +54,9 @@ def build(roi: RoiParams, seed: int) -> pd.DataFrame:
             None if roi.support.tickets_per_month == "measured" else roi.support.tickets_per_month
         ),
         "horizon_months": roi.horizon_months,
+        "in_scope_share": (
+            None if roi.support.in_scope_share == "measured" else roi.support.in_scope_share
+        ),
     }
     neutral = {factor: 1.0 for factor in MEASURED_FACTORS.values()}
     bounds = _upper_bounds()
@@ -96,6 +100,7 @@ def build(roi: RoiParams, seed: int) -> pd.DataFrame:
     for name, value in fixed.items():
         frame[name] = value
     frame["tickets_per_month"] = frame["tickets_per_month"].astype("float64")
+    frame["in_scope_share"] = frame["in_scope_share"].astype("float64")
     frame["draw"] = frame["draw"].astype("Int64")
     frame["seed"] = seed
     frame["currency"] = roi.currency

@@ -149,8 +149,17 @@ def test_the_champion_is_compared_on_the_candidates_test_split(warehouse, pipeli
     # the split is made of the champion's own mistakes on purpose: no model clears the
     # product's bars on it, and only the comparison with the champion is under test
     bars = {"min_accuracy": 0, "min_macro_f1": 0, "min_auto_precision": 0, "min_automation_rate": 0}
-    warehouse.write_params(router={"gate": bars})
-    result = pipeline("group:raw or group:staged or group:marts or group:features or group:router")
+    selection = "group:raw or group:staged or group:marts or group:features or group:router"
+    # the out-of-scope floor alone refuses a candidate: no router sends every message of an
+    # intent it never learnt to a person
+    warehouse.write_params(router={"gate": {**bars, "min_oos_recall": 1.0}})
+    refused = check_evaluations(pipeline(selection))["router_clears_promotion_gate"]
+    assert not refused.passed
+    failures = refused.metadata["failures"].value
+    assert failures.startswith("oos_recall ") and "below the bar 1.0000" in failures
+    assert _champion("intent_router") == "1"
+    warehouse.write_params(router={"gate": {**bars, "min_oos_recall": 0}})
+    result = pipeline(selection)
     gate = check_evaluations(result)["router_clears_promotion_gate"]
     observed = gate.metadata["observed"].value
     champion = gate.metadata["champion_metrics"].value

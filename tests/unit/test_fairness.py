@@ -50,3 +50,32 @@ def test_small_segments_are_not_judged():
 )
 def test_length_bands(words, band):
     assert fairness.length_band(words, (5, 10)) == band
+
+
+def test_out_of_scope_recall_per_segment_from_the_unseen_intent_routes():
+    rows = [("where is my card", "card_arrival", "card_arrival", "auto")] * 10
+    long = "I tried to top up my account with my card several times today and it failed"
+    rows += [(long, "top_up_failed", "top_up_failed", "auto")] * 10
+    # messages of intents never learnt: short card ones all went to a person, long top-up ones
+    # mostly got an automatic answer
+    unknown = pd.DataFrame(
+        [("card_swallowed", 3, "human")] * 6
+        + [("top_up_reverted", 15, "auto")] * 4
+        + [("top_up_reverted", 15, "human")] * 2,
+        columns=["labelled_intent", "words", "route"],
+    )
+    table = fairness.segment_table(
+        _routed(rows), length_bins=(5, 10), min_size=5, out_of_scope=unknown
+    )
+    by = table.set_index(["segmentation", "segment"])
+    assert by.loc[("intent_group", "card"), "oos_recall"] == 1.0
+    assert by.loc[("intent_group", "top"), "oos_recall"] == pytest.approx(2 / 6)
+    assert by.loc[("message_length", "over 10 words"), "oos_messages"] == 6
+    gaps = fairness.largest_gaps(table)
+    assert gaps["intent_group.oos_recall"]["gap"] == pytest.approx(1 - 2 / 6, abs=1e-4)
+    assert gaps["intent_group.oos_recall"]["worst"].startswith("top")
+    # a segment with too few unknown messages is not judged
+    few = fairness.segment_table(_routed(rows), (5, 10), 5, unknown.iloc[:8])
+    assert (
+        few.set_index(["segmentation", "segment"])["oos_recall"].isna().loc[("intent_group", "top")]
+    )

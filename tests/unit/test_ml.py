@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from dagster_project.ml import forecast, router, tracking
+from dagster_project.ml import embeddings, forecast, router, tracking
 from dagster_project.params import ParamsError, load_params
 from tests.conftest import params_dict
 
@@ -56,10 +57,13 @@ def test_the_threshold_is_chosen_on_scores_of_messages_each_fold_did_not_see():
     in_right = model.predict(inputs) == messages["label"].to_numpy()
     assert oof_right.mean() < in_right.mean()
     assert out_of_fold.max(1).mean() < in_sample.max(1).mean()
-    # the threshold keeps the auto route at the target precision on the out-of-fold scores
-    auto = out_of_fold.max(1) >= threshold.value
+    # the threshold keeps the auto route, in scope and confident, at the target precision on
+    # the out-of-fold scores
+    auto = classifier.oof_in_scope_ & (out_of_fold.max(1) >= threshold.value)
     assert oof_right[auto].mean() >= TFIDF_ONLY.target_precision
     assert threshold.cv_coverage == pytest.approx(auto.mean())
+    assert threshold.cv_in_scope == pytest.approx(classifier.oof_in_scope_.mean())
+    assert threshold.cv_in_scope < 1  # the scope holds some known messages back too
 
 
 def test_a_label_set_of_two_intents_trains_routes_and_explains():
@@ -72,6 +76,133 @@ def test_a_label_set_of_two_intents_trains_routes_and_explains():
     assert model.predict_proba(inputs).sum(axis=1) == pytest.approx(1.0)
     reasons = router.explain(model, inputs, routed["predicted_intent"], 3)
     assert len(reasons) == len(two) and any(reasons)
+
+
+def _fixture_test_messages() -> pd.DataFrame:
+    path = Path(__file__).resolve().parents[1] / "fixtures" / "messages_test.csv.gz"
+    frame = pd.read_csv(path).rename(columns={"category": "label"})
+    return frame.assign(message_id=[f"m{i}" for i in range(len(frame))])
+
+
+@functools.cache
+def _embedded_messages() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The fixture's train and test messages with their MiniLM embeddings, as the router reads them."""
+    train, test = _fixture_messages(), _fixture_test_messages()
+    vectors = embeddings.encode([*train["text"], *test["text"]])
+    columns = [f"{router.EMBEDDING_PREFIX}{i:03d}" for i in range(vectors.shape[1])]
+    frames = [train, test]
+    return tuple(
+        pd.concat([f, pd.DataFrame(v, columns=columns)], axis=1)
+        for f, v in zip(frames, np.split(vectors, [len(train)]), strict=True)
+    )
+
+
+def _held_out(messages: pd.DataFrame) -> set[str]:
+    """A quarter of the intents, the same every time: the router is never shown them."""
+    return set(sorted(messages["label"].unique())[::4])
+
+
+def test_messages_of_intents_never_learnt_go_to_a_person_as_unknown_intent():
+    train, test = _embedded_messages()
+    settings = PARAMS.router
+    unseen = _held_out(train)
+    learnt = train[~train["label"].isin(unseen)]
+    model, threshold = router.train(
+        router.model_inputs(learnt, settings), learnt["label"], settings, PARAMS.seed
+    )
+    routed = router.predict(model, router.model_inputs(test, settings), threshold.value)
+    out = test["label"].isin(unseen).to_numpy()
+    unknown = (routed["reason"] == router.UNKNOWN_INTENT).to_numpy()
+    # most messages of an intent never learnt are sent to a person as unknown, and far more
+    # often than messages of a learnt intent
+    assert unknown[out].mean() >= 0.7
+    assert unknown[out].mean() > 3 * unknown[~out].mean()
+    assert (routed.loc[unknown, "route"] == router.HUMAN).all()
+    # a person gets the router's nearest intents, all learnt ones, best first
+    suggestions = routed.loc[unknown, "suggested_intents"].str.split(", ")
+    assert (suggestions.str.len() == router.SUGGESTIONS).all()
+    assert set(suggestions.explode()) <= set(learnt["label"])
+    assert (suggestions.str[0] == routed.loc[unknown, "predicted_intent"]).all()
+    # every message that went to a person says why; every automatic one has no reason
+    human = (routed["route"] == router.HUMAN).to_numpy()
+    assert routed.loc[human, "reason"].notna().all() and routed.loc[~human, "reason"].isna().all()
+
+    # without a scope the same router answers those messages from the nearest intent
+    off = settings.model_copy(
+        update={"scope": settings.scope.model_copy(update={"unknown_recall": 0.0})}
+    )
+    plain, plain_threshold = router.train(
+        router.model_inputs(learnt, off), learnt["label"], off, PARAMS.seed
+    )
+    unscoped = router.predict(plain, router.model_inputs(test, off), plain_threshold.value)
+    assert (unscoped["reason"] != router.UNKNOWN_INTENT).all()
+    assert (unscoped["route"].to_numpy()[out] == router.AUTO).mean() > (~unknown[out]).mean()
+
+
+def test_labelled_out_of_scope_messages_fit_the_scope_and_are_never_an_intent():
+    train, test = _fixture_messages(), _fixture_test_messages()
+    unseen = _held_out(train)
+    labelled = train.assign(label=train["label"].where(~train["label"].isin(unseen), "oos"))
+    inputs = router.model_inputs(labelled, TFIDF_ONLY)
+    model, threshold = router.train(inputs, labelled["label"], TFIDF_ONLY, PARAMS.seed, ("oos",))
+    classifier = model.named_steps["classifier"]
+    assert "oos" not in classifier.classes_
+    assert classifier.known_rows_.sum() == (labelled["label"] != "oos").sum()
+    # its threshold sends the labelled out-of-scope training messages to a person at the target
+    oos_rows = router.model_inputs(labelled[labelled["label"] == "oos"], TFIDF_ONLY)
+    kept = ~classifier.in_scope(model[:-1].transform(oos_rows))
+    assert kept.mean() == pytest.approx(TFIDF_ONLY.scope.unknown_recall, abs=0.02)
+    test = test.assign(label=test["label"].where(~test["label"].isin(unseen), "oos"))
+    test_inputs = router.model_inputs(test, TFIDF_ONLY)
+    metrics, _, per_intent = router.evaluate(
+        model, test_inputs, test["label"], threshold.value, unknown_labels=("oos",)
+    )
+    assert metrics["oos_recall"] >= 0.6 and "oos" not in per_intent
+    assert metrics["in_scope_share"] == pytest.approx((test["label"] != "oos").mean())
+
+
+def test_an_escalation_label_is_never_answered_automatically():
+    train = _fixture_messages()
+    inputs = router.model_inputs(train, TFIDF_ONLY)
+    model, threshold = router.train(inputs, train["label"], TFIDF_ONLY, PARAMS.seed)
+    escalate = ("lost_or_stolen_card", "compromised_card")
+    free = router.predict(model, inputs, threshold.value)
+    # the guard has something to stop: unguarded, the router answers these intents itself
+    assert free.loc[free["predicted_intent"].isin(escalate), "route"].eq(router.AUTO).sum() > 10
+    guarded = router.predict(model, inputs, threshold.value, escalate)
+    as_escalated = guarded["predicted_intent"].isin(escalate)
+    assert (guarded.loc[as_escalated, "route"] == router.HUMAN).all()
+    assert set(guarded.loc[as_escalated, "reason"]) <= {
+        router.ESCALATION_LABEL,
+        router.UNKNOWN_INTENT,
+    }
+    # every other message is routed as before
+    assert guarded.loc[~as_escalated].equals(free.loc[~as_escalated])
+
+
+def test_the_unseen_intent_evaluation_holds_out_a_share_of_intents_per_seed():
+    train, test = _fixture_messages(), _fixture_test_messages()
+    settings = TFIDF_ONLY.model_copy(
+        update={"open_set": TFIDF_ONLY.open_set.model_copy(update={"seeds": (0, 1)})}
+    )
+    summary, routes = router.open_set_evaluation(train, test, settings, PARAMS.seed)
+    intents = train["label"].nunique()
+    assert summary["open_set.unseen_intents"] == round(intents * settings.open_set.unseen_share)
+    assert len(routes) == 2 * len(test) and "text" not in routes.columns
+    for seed, part in routes.groupby("protocol_seed"):
+        held = set(part.loc[part["out_of_scope"], "labelled_intent"])
+        assert len(held) == summary["open_set.unseen_intents"]
+        # an intent held out is never predicted: the router never learnt it
+        assert not held & set(part["predicted_intent"])
+        recall = (part.loc[part["out_of_scope"], "route"] == router.HUMAN).mean()
+        assert summary[f"open_set.seed_{seed}.oos_recall"] == pytest.approx(recall)
+    assert summary["open_set.oos_recall"] == pytest.approx(
+        (summary["open_set.seed_0.oos_recall"] + summary["open_set.seed_1.oos_recall"]) / 2
+    )
+    # too few intents to hold some out and keep two: no figures rather than wrong ones
+    two = train[train["label"].isin(sorted(train["label"].unique())[:2])]
+    summary, routes = router.open_set_evaluation(two, test, settings, PARAMS.seed)
+    assert summary == {} and routes.empty
 
 
 def test_gate_needs_bars_met_and_champion_not_beaten():

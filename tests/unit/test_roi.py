@@ -52,6 +52,15 @@ def _load(tmp_path, change=None, remove=None):
             None,
             r"tickets_per_month must be `measured` or a number above 0",
         ),
+        # the share of traffic in the router's scope: a share, never none of it
+        *[
+            (
+                ("support", "in_scope_share", share),
+                None,
+                r"in_scope_share must be `measured` or a share",
+            )
+            for share in (0, 1.5, -0.2)
+        ],
     ],
 )
 def test_invalid_assumptions_name_the_field(tmp_path, change, remove, message):
@@ -102,7 +111,7 @@ def test_sensitivity_moves_exactly_one_input_per_scenario(product_params):
     )
     for _, row in sens.iterrows():
         column = scenarios.MEASURED_FACTORS.get(row["varied"], row["varied"])
-        changed = [c for c in varied_columns if not np.isclose(row[c], base[c])]
+        changed = [c for c in varied_columns if not np.isclose(row[c], base[c], equal_nan=True)]
         assert changed == [column], row["scenario_id"]
         factor = 1 - roi.sensitivity if row["direction"] == "low" else 1 + roi.sensitivity
         expected = base[column] * factor

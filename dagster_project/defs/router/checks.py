@@ -1,11 +1,25 @@
 """The router's promotion gate: a blocking check in front of the champion alias."""
 
+import math
+
 import dagster as dg
 import mlflow
 from dagster_duckdb import DuckDBResource
 
-from dagster_project.defs.resources import MlflowResource, OutputsResource, ParamsResource
-from dagster_project.defs.router.assets import EVALUATION_KEY, NAME, ROUTED_KEY, test_split
+from dagster_project.defs.resources import (
+    MlflowResource,
+    OutputsResource,
+    ParamsResource,
+    SourceCatalogResource,
+)
+from dagster_project.defs.router.assets import (
+    EVALUATION_KEY,
+    NAME,
+    OPEN_SET_TABLE,
+    ROUTED_KEY,
+    label_roles,
+    test_split,
+)
 from dagster_project.lib.history import recorded
 from dagster_project.lib.ml_assets import latest_metadata, promotion_gate
 from dagster_project.lib.quality import md_table
@@ -31,10 +45,25 @@ def router_clears_promotion_gate(
     mlflow_store: MlflowResource,
     duckdb: DuckDBResource,
     outputs: OutputsResource,
+    catalog: SourceCatalogResource,
 ) -> dg.AssetCheckResult:
-    """Promote only if upstream data checks passed, the bars in params.yaml are met, and the champion, scored on the same test split, is not better."""
+    """Promote only if upstream data checks passed, the bars in params.yaml are met (out-of-scope recall included), and the champion, scored on the same test split, is not better."""
     gate = params.load().router.gate
+    roles = label_roles(catalog)
     candidate = latest_metadata(context, EVALUATION_KEY)
+    observed = {k: candidate[k] for k in HIGHER_IS_BETTER}
+    minimums = {
+        "accuracy": gate.min_accuracy,
+        "macro_f1": gate.min_macro_f1,
+        "auto_precision": gate.min_auto_precision,
+        "automation_rate": gate.min_automation_rate,
+    }
+    # out-of-scope recall from the unseen-intent evaluation; with too few intents to hold some
+    # out, from the test split's labelled out-of-scope messages; with neither, not measurable
+    oos_recall = candidate.get("open_set.oos_recall", candidate.get("oos_recall"))
+    if oos_recall is not None:
+        observed["oos_recall"] = oos_recall
+        minimums["oos_recall"] = gate.min_oos_recall
 
     def rescore_champion(champion: tracking.Champion) -> dict[str, float]:
         """The champion's metrics on the test split the candidate was just scored on."""
@@ -45,7 +74,11 @@ def router_clears_promotion_gate(
             test[list(model.feature_names_in_)],
             test["label"],
             champion.metrics["threshold"],
+            **roles,
         )
+        # out-of-scope recall belongs to the champion's recipe, measured when it was trained;
+        # a champion from before the scope has none, and cannot be shown to meet the floor
+        metrics["oos_recall"] = champion.metrics.get("open_set.oos_recall", math.nan)
         return metrics
 
     return promotion_gate(
@@ -55,13 +88,8 @@ def router_clears_promotion_gate(
         model_name=NAME,
         asset_key=EVALUATION_KEY,
         candidate_version=candidate["model_version"],
-        observed={k: candidate[k] for k in HIGHER_IS_BETTER},
-        minimums={
-            "accuracy": gate.min_accuracy,
-            "macro_f1": gate.min_macro_f1,
-            "auto_precision": gate.min_auto_precision,
-            "automation_rate": gate.min_automation_rate,
-        },
+        observed=observed,
+        minimums=minimums,
         maximums={},
         higher_is_better=HIGHER_IS_BETTER,
         tolerance=gate.tolerance,
@@ -73,8 +101,8 @@ def router_clears_promotion_gate(
     asset=ROUTED_KEY,
     name="router_segment_gap",
     description="Responsible AI: accuracy, automation rate and auto precision per intent group "
-    "and per message length; warns when the best and worst segment differ by more than "
-    "router.fairness.max_gap.",
+    "and per message length, and the out-of-scope recall of the unseen-intent evaluation per "
+    "segment; warns when the best and worst segment differ by more than router.fairness.max_gap.",
     metadata={"dimension": "accuracy"},  # of the model, per segment
 )
 def router_segment_gap(
@@ -85,7 +113,10 @@ def router_segment_gap(
         routed = con.execute(
             "select text, labelled_intent, predicted_intent, route from ml.routed_messages"
         ).df()
-        table = fairness.segment_table(routed, p.length_bins, p.min_segment_size)
+        open_set = con.execute(
+            f"select labelled_intent, words, route from ml.{OPEN_SET_TABLE} where out_of_scope"
+        ).df()
+        table = fairness.segment_table(routed, p.length_bins, p.min_segment_size, open_set)
         gaps = fairness.largest_gaps(table)
         over = {k: v for k, v in gaps.items() if v["gap"] > p.max_gap}
         largest = max(gaps.items(), key=lambda kv: kv[1]["gap"], default=(None, {"gap": 0.0}))
