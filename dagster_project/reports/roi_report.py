@@ -91,7 +91,9 @@ TEXT = {
         "value": "Value",
         "caveats": "Read with care",
         "caveat_router": "The router's automation rate and precision are measured on the held-out "
-        "split of its training data (Banking77), then applied to the ticket volume.",
+        "split of its training data (Banking77), then applied to the ticket volume. Automation "
+        "counts only messages of an intent the router learnt, times the share of traffic "
+        "expected in scope; messages of no learnt intent go to a person.",
         "caveat_pilot": "The pilot is the last {w} weeks of the ticket data; 'with AI' applies the "
         "measured automation to them. It is a projection, not an observed pilot.",
         "caveat_volume": "Ticket volume: {v:,.0f} a month ({how}).",
@@ -183,7 +185,8 @@ TEXT = {
         "value": "값",
         "caveats": "해석 시 유의사항",
         "caveat_router": "라우터의 자동화율과 정밀도는 학습 데이터(Banking77)의 보류 분할에서 "
-        "측정한 뒤 티켓 물량에 적용했습니다.",
+        "측정한 뒤 티켓 물량에 적용했습니다. 자동화율은 라우터가 학습한 의도의 메시지만 세고 "
+        "범위 안 트래픽 비율을 곱한 값이며, 학습하지 않은 의도의 메시지는 사람에게 갑니다.",
         "caveat_pilot": "파일럿은 티켓 데이터의 마지막 {w}주이며, 'AI 적용'은 측정된 자동화율을 "
         "적용한 예측치로 실제 관측된 파일럿이 아닙니다.",
         "caveat_volume": "티켓 물량: 월 {v:,.0f}건 ({how}).",
@@ -582,6 +585,8 @@ def render(data: dict, language: str) -> str:
     measured = [
         ("tickets_per_month", _num(s["tickets_per_month"], 0)),
         ("automation_rate", f"{100 * s['automation_rate']:.1f} %"),
+        ("in_scope_automation", f"{100 * s['in_scope_automation']:.1f} %"),
+        ("in_scope_share", f"{100 * s['in_scope_share']:.1f} %"),
         ("auto_precision", f"{100 * s['auto_precision']:.1f} %"),
         ("routed_messages", f"{s['routed_messages']:,}"),
         ("router_model_version", str(s["router_model_version"])),

@@ -79,6 +79,24 @@ def test_routed_messages_and_forecasts_are_tables_a_person_can_use(built):
     )
     explained = warehouse.scalar("select count(*) from ml.routed_messages where explanation <> ''")
     assert explained > 0.9 * sum(routes.values())
+    # a person's queue: every message says why it is there and which intents are nearest
+    queue = warehouse.query(
+        "select reason, suggested_intent, suggested_intents from ml.human_queue"
+    )
+    assert len(queue) == routes["human"]
+    reasons = {r[0] for r in queue}
+    assert reasons <= {"unknown_intent", "escalation_label", "low_confidence"}
+    assert "unknown_intent" in reasons
+    intents = {
+        r[0] for r in warehouse.query("select distinct labelled_intent from ml.routed_messages")
+    }
+    for _, first, nearest in queue:
+        suggested = nearest.split(", ")
+        assert suggested[0] == first and len(suggested) == 3 and set(suggested) <= intents
+    # the unseen-intent evaluation's routes are in the warehouse, without the messages' text
+    columns = {r[0] for r in warehouse.query("describe ml.router_open_set")}
+    assert "text" not in columns and {"out_of_scope", "route", "reason"} <= columns
+    assert warehouse.scalar("select count(*) from ml.router_open_set where out_of_scope") > 0
     bad_intervals = warehouse.scalar(
         "select count(*) from ml.demand_forecast where not (lower_units <= forecast_units and forecast_units <= upper_units)"
     )
@@ -91,6 +109,9 @@ def test_metrics_files_match_mlflow(built):
     router_metrics = json.loads((_outputs(warehouse) / "metrics" / "router.json").read_text())
     run = _client().get_run(materialization_metadata(result, "ml/router_model")["mlflow_run_id"])
     assert router_metrics["accuracy"] == round(run.data.metrics["accuracy"], 6)
+    for name in ("oos_recall", "automation_rate", "auto_precision", "accuracy"):
+        key = f"open_set.{name}"
+        assert router_metrics[key] == round(run.data.metrics[key], 6)
     forecast_metrics = json.loads((_outputs(warehouse) / "metrics" / "forecast.json").read_text())
     ratio = forecast_metrics["wape_model"] / forecast_metrics["wape_naive"]
     assert forecast_metrics["wape_ratio_to_naive"] == pytest.approx(ratio, abs=1e-5)
@@ -212,14 +233,41 @@ def test_router_retrains_on_a_business_own_label_set(warehouse, pipeline):
         files.setdefault("messages", []).append({"path": str(path), "partition": spec["partition"]})
     labels = warehouse.root / "labels.json"
     labels.write_text(json.dumps(["card", "transfer", "top_up", "other"]))
+    # the shop's "other" is no intent: the messages of everything it does not handle; its
+    # transfers are always answered by a person
     warehouse.write_catalog(
         files={**FIXTURE_FILES, **files},
-        messages={"columns": {"text": "question", "label": "topic"}, "label_set_path": str(labels)},
+        messages={
+            "columns": {"text": "question", "label": "topic"},
+            "label_set_path": str(labels),
+            "out_of_scope_labels": ["other"],
+            "escalate_labels": ["transfer"],
+        },
     )
     result = pipeline()
     assert result.success
-    intents = {
-        r[0] for r in warehouse.query("select distinct predicted_intent from ml.routed_messages")
-    }
-    assert intents <= {"card", "transfer", "top_up", "other"} and len(intents) >= 3
     assert materialization_metadata(result, "ml/router_dataset")["labels"] == 4
+    routed = warehouse.query(
+        "select labelled_intent, predicted_intent, route, reason, in_scope from ml.routed_messages"
+    )
+    # "other" is never an intent the router answers with; "transfer" is one it never answers
+    assert {r[1] for r in routed} == {"card", "transfer", "top_up"}
+    transfers = [r for r in routed if r[1] == "transfer"]
+    assert {r[2] for r in transfers} == {"human"}
+    reasons = {r[3] for r in transfers}
+    assert "escalation_label" in reasons and reasons <= {"escalation_label", "unknown_intent"}
+    # most of the "other" messages go to a person as unknown: the labelled ones fit the scope
+    other = [r for r in routed if r[0] == "other"]
+    assert all(not r[4] for r in other) and all(r[4] for r in routed if r[0] != "other")
+    unknown = sum(r[3] == "unknown_intent" for r in other) / len(other)
+    evaluation = materialization_metadata(result, "ml/router_evaluation")
+    assert evaluation["oos_recall"] >= unknown >= 0.6
+    # the ROI's automation counts only the in-scope traffic: the shop's share of it
+    in_scope = sum(r[4] for r in routed) / len(routed)
+    measured = warehouse.query(
+        "select in_scope_share, in_scope_automation, automation_rate from marts.mart_roi_summary"
+    )[0]
+    answered = [r[2] == "auto" for r in routed if r[4]]
+    assert measured[0] == pytest.approx(in_scope) and in_scope < 0.7
+    assert measured[1] == pytest.approx(sum(answered) / len(answered))
+    assert measured[2] == pytest.approx(in_scope * sum(answered) / len(answered))

@@ -1,5 +1,5 @@
 -- Figures the ROI takes from the pipeline, never from a person: ticket volume and resolution, the
--- router's automation at its target precision, the forecaster's errors against the naive
+-- router's automation at its target precision on the traffic in its scope, the forecaster's errors against the naive
 -- baseline in money, and the bad rows the quality checks caught. One row.
 
 with tickets as (
@@ -47,14 +47,31 @@ volume as (
     from ticket_span as s
 ),
 
-routed as (
+routed_by_scope as (
+    -- automation over the messages of intents the router learnt; the share of traffic that is
+    -- in scope is the business's assumption (roi.support.in_scope_share), by default the share
+    -- of labelled messages of a learnt intent. The ROI never counts an answer the router should
+    -- have left to a person.
     select
         count(*) as routed_messages,
-        avg((route = 'auto')::int) as automation_rate,
-        avg((predicted_intent = labelled_intent)::int) filter (where route = 'auto')
+        avg((route = 'auto')::int) filter (where in_scope) as in_scope_automation,
+        avg((predicted_intent = labelled_intent)::int) filter (where route = 'auto' and in_scope)
             as auto_precision,
+        avg(in_scope::int) as in_scope_share_measured,
         max(model_version) as router_model_version
     from {{ source('ml', 'routed_messages') }}
+),
+
+routed as (
+    select
+        r.*,
+        coalesce(s.in_scope_share, r.in_scope_share_measured) as in_scope_share,
+        r.in_scope_automation * coalesce(s.in_scope_share, r.in_scope_share_measured)
+            as automation_rate
+    from routed_by_scope as r
+    cross join (
+        select in_scope_share from {{ source('roi', 'scenarios') }} where scenario_id = 'base'
+    ) as s
 ),
 
 prices as (

@@ -81,6 +81,8 @@ select
     v.tickets_per_month,
     s.tickets_per_month is null as tickets_per_month_is_measured,
     m.automation_rate,
+    m.in_scope_automation,
+    m.in_scope_share,
     m.auto_precision,
     m.routed_messages,
     m.router_model_version,
