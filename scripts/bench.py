@@ -1,0 +1,344 @@
+"""`make bench`: what each stage costs at 1x, 10x and 50x the real order lines, beside bare DuckDB.
+
+For each scale the benchmark writes the embedded UCI Online Retail order lines that many times
+into one CSV export (copy k: the digits of every invoice number raised by k million, every
+timestamp moved k days later, so each copy's lines are new lines, not duplicates), and runs in a
+warehouse of its own:
+
+- at 1x, the whole pipeline (`ai-roi run`): the first run after install, embeddings and training
+  included, then a run with nothing new;
+- at 10x and 50x, the data side only (raw -> staged -> checks -> marts), the tickets and messages
+  at 1x;
+- beside each, one bare DuckDB script doing the same work by hand: load and type the file, count
+  the same kinds of problems, de-duplicate, split off the quarantine and build the order fact and
+  the weekly demand table.
+
+It prints one table and writes metrics/bench.json (under AI_ROI_OUTPUT_DIR): wall time, the
+pipeline's step time per stage (from Dagster's event log), peak memory of each process, and the
+ratio of the chain's data-side steps to the bare script. It asserts nothing: the goals are in the
+README. `make bench QUICK=1` runs 1x only; the state goes to $AI_ROI_BENCH_DIR (default: a
+temporary folder, removed afterwards unless --keep).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import yaml
+
+from dagster_project import settings
+from scripts.bench_incremental import CATALOG, ORDERS, step_times
+
+DATA_SIDE = "group:raw or group:staged or group:marts"
+SCALES = (1, 10, 50)
+# a child's peak resident memory, measured by a parent that does nothing else
+MEASURE = (
+    "import resource, subprocess, sys, time\n"
+    "start = time.perf_counter()\n"
+    "done = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+    "seconds = time.perf_counter() - start\n"
+    "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
+    "sys.stdout.write(done.stdout)\n"
+    "sys.stderr.write(done.stderr)\n"
+    "print(f'BENCH {seconds} {peak} {done.returncode}')\n"
+)
+
+
+def scaled_orders(
+    source: Path,
+    dest: Path,
+    copies: int,
+    timestamp_format: str,
+    invoice: str = "InvoiceNo",
+    timestamp: str = "InvoiceDate",
+) -> int:
+    """`copies` shifted copies of the order export in one gzip CSV; the number of lines written.
+
+    Copy k raises the digits at the end of every invoice number by k million (a prefix such as
+    a cancellation's stays) and moves every timestamp k days later; the other columns are the
+    export's own. `invoice` and `timestamp` name the export's columns (the catalogue's mapping).
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    inv, ts = f'"{invoice}"', f'"{timestamp}"'
+    with duckdb.connect() as con:
+        con.execute(
+            f"""
+            copy (
+                with export as (
+                    select *, row_number() over () as _line from read_csv($src, all_varchar = true)
+                )
+                select * exclude (k, _line) replace (
+                    case
+                        when regexp_matches({inv}, '\\d+$') then
+                            regexp_extract({inv}, '^(.*?)\\d+$', 1)
+                            || (regexp_extract({inv}, '\\d+$')::hugeint + k * 1000000)::varchar
+                        else {inv} || '-' || k
+                    end as {inv},
+                    coalesce(
+                        strftime(try_strptime({ts}, $fmt) + to_days(k::int), $fmt), {ts}
+                    ) as {ts}
+                )
+                from export, range($copies) as copy(k)
+                order by k, _line
+            ) to '{dest}' (format csv, header, compression gzip)
+            """,
+            {"src": str(source), "copies": copies, "fmt": timestamp_format},
+        )
+        return con.execute(
+            "select count(*) from read_csv($dest, all_varchar = true)", {"dest": str(dest)}
+        ).fetchone()[0]
+
+
+BARE_SQL = """
+create or replace table lines as
+select
+    InvoiceNo as invoice_no,
+    StockCode as stock_code,
+    trim(Description) as description,
+    try_cast(Quantity as bigint) as quantity,
+    try_strptime(InvoiceDate, $fmt) as invoiced_at,
+    try_cast(UnitPrice as decimal(18, 4)) as unit_price,
+    CustomerID as customer_id,
+    Country as country
+from read_csv($src, all_varchar = true);
+
+-- the same kinds of problems the rule book counts
+create or replace table problems as
+select
+    count(*) filter (where quantity is null or invoiced_at is null or unit_price is null) as untyped,
+    count(*) filter (where description is null) as description_missing,
+    count(*) filter (where customer_id is null) as customer_missing,
+    count(*) filter (where quantity <= 0 and not starts_with(invoice_no, 'C')) as negative_not_cancelled,
+    count(*) filter (where unit_price < 0) as negative_price,
+    count(*) filter (where unit_price = 0) as zero_price,
+    count(*) filter (where abs(quantity) > 1000000) as implausible_quantity,
+    count(*) filter (where not regexp_matches(stock_code, $pattern)) as not_a_product,
+    count(*) - count(distinct (invoice_no, stock_code, description, quantity, invoiced_at,
+        unit_price, customer_id, country)) as duplicate_lines
+from lines;
+
+create or replace table unique_lines as
+select distinct * from lines;
+
+create or replace table quarantine as
+select * from unique_lines
+where quantity is null or invoiced_at is null or unit_price is null or unit_price < 0
+    or abs(quantity) > 1000000
+    or (quantity <= 0 and not starts_with(invoice_no, 'C'));
+
+create or replace table fct_order_lines as
+select
+    *,
+    starts_with(invoice_no, 'C') as is_cancellation,
+    quantity * unit_price as line_amount,
+    date_trunc('week', invoiced_at) as week_start
+from unique_lines
+where not (quantity is null or invoiced_at is null or unit_price is null or unit_price < 0
+    or abs(quantity) > 1000000
+    or (quantity <= 0 and not starts_with(invoice_no, 'C')));
+
+create or replace table mart_demand_weekly as
+select stock_code, week_start, sum(quantity) as units_sold, sum(line_amount) as gross_revenue
+from fct_order_lines
+where regexp_matches(stock_code, $pattern)
+group by all;
+"""
+
+
+def bare_script(orders: Path, timestamp_format: str) -> str:
+    """The bare DuckDB script for `orders`, its parameters written in as literals."""
+    source = yaml.safe_load(CATALOG.read_text(encoding="utf-8"))["sources"]["order_lines"]
+    values = {
+        "$src": str(orders),
+        "$fmt": timestamp_format,
+        "$pattern": source["product_code_pattern"],
+    }
+    script = BARE_SQL
+    for name, value in values.items():
+        script = script.replace(name, "'{}'".format(value.replace("'", "''")))
+    return script
+
+
+# runs the bare script in a process that imports nothing but DuckDB
+RUN_BARE = "import duckdb, sys; duckdb.connect(sys.argv[1]).execute(open(sys.argv[2]).read())"
+
+
+def measured(command: list[str], env: dict[str, str]) -> dict:
+    """Wall seconds, peak resident memory (GiB) and exit code of `command` in its own process."""
+    done = subprocess.run(
+        [sys.executable, "-c", MEASURE, *command],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    last = [line for line in done.stdout.splitlines() if line.startswith("BENCH ")][-1].split()
+    result = {
+        "seconds": round(float(last[1]), 2),
+        "peak_gib": round(int(last[2]) / 1024**2, 2),
+        "exit_code": int(last[3]),
+    }
+    if result["exit_code"]:
+        print(done.stdout[-3000:], done.stderr[-3000:], file=sys.stderr)
+    return result
+
+
+def stage_of(step: str) -> str:
+    if step.endswith(("_checks", "_monitors", "_pii_scan")) or "_clears_" in step:
+        return "checks"
+    if step.startswith("raw__"):
+        return "raw"
+    if step.startswith("staged__"):
+        return "staged"
+    if step in {"dbt_models", "monthly_marts"}:
+        return "marts"
+    if step.startswith("ml__"):
+        return "ml"
+    return "roi, reports, governance"
+
+
+def per_stage(dagster_home: Path, since: float) -> dict[str, float]:
+    stages: dict[str, float] = {}
+    for step, seconds in step_times(dagster_home, since):
+        stage = stage_of(step)
+        stages[stage] = round(stages.get(stage, 0.0) + seconds, 2)
+    return stages
+
+
+def warehouse_env(root: Path, orders: Path, copies: int) -> dict[str, str]:
+    catalog = yaml.safe_load(CATALOG.read_text(encoding="utf-8"))
+    sources = catalog["sources"]
+    sources["order_lines"]["files"] = [{"path": str(orders)}]
+    freshness = sources["order_lines"]["freshness"]
+    if freshness.get("as_of"):  # the last copy ends copies - 1 days after the export
+        freshness["as_of"] = freshness["as_of"] + timedelta(days=copies - 1)
+    for name in ("ticket_events", "messages"):
+        for spec in sources[name]["files"]:
+            spec["path"] = str((CATALOG.parent / spec["path"]).resolve())
+    sources["messages"]["label_set_path"] = str(
+        (CATALOG.parent / sources["messages"]["label_set_path"]).resolve()
+    )
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "sources.yaml").write_text(yaml.safe_dump(catalog), encoding="utf-8")
+    state = root / "state"
+    env = {
+        **os.environ,
+        "AI_ROI_SOURCES": str(root / "sources.yaml"),
+        "AI_ROI_STATE_DIR": str(state),
+        "AI_ROI_OUTPUT_DIR": str(root / "outputs"),
+        "DAGSTER_HOME": str(state / "dagster_home"),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{state / 'mlflow' / 'mlflow.db'}",
+        "AI_ROI_MLFLOW_ARTIFACTS": str(state / "mlflow" / "artifacts"),
+    }
+    for name in ("AI_ROI_DUCKDB_PATH", "AI_ROI_EXPORT_PATH"):
+        env.pop(name, None)
+    return env
+
+
+def bench_scale(root: Path, scale: int, timestamp_format: str) -> dict:
+    folder = root / f"x{scale}"
+    orders = folder / "landing" / "online_retail.csv.gz"
+    lines = scaled_orders(ORDERS, orders, scale, timestamp_format)
+    env = warehouse_env(folder, orders, scale)
+    cli = str(Path(sys.executable).with_name("ai-roi"))
+    whole = scale == 1
+    started = time.time()
+    run = measured([cli, "run"] if whole else [cli, "run", "--select", DATA_SIDE], env)
+    stages = per_stage(Path(env["DAGSTER_HOME"]), started)
+    data_side = round(sum(stages.get(s, 0.0) for s in ("raw", "staged", "checks", "marts")), 2)
+    script = folder / "bare.sql"
+    script.write_text(bare_script(orders, timestamp_format), encoding="utf-8")
+    bare = measured([sys.executable, "-c", RUN_BARE, str(folder / "bare.duckdb"), str(script)], env)
+    figures = {
+        "scale": scale,
+        "order_lines": lines,
+        "selection": "everything" if whole else DATA_SIDE,
+        "run": run,
+        "step_seconds_by_stage": stages,
+        "data_side_step_seconds": data_side,
+        "bare_duckdb": bare,
+        "data_side_ratio_to_bare": round(data_side / bare["seconds"], 2)
+        if bare["seconds"]
+        else None,
+    }
+    if whole:
+        figures["no_change_run"] = measured([cli, "run"], env)
+    return figures
+
+
+def fixed_costs() -> dict:
+    """Interpreter + definitions load, in a fresh process."""
+    load = measured(
+        [sys.executable, "-c", "import dagster_project.definitions as d; d.defs"], dict(os.environ)
+    )
+    return {"definitions_load": load}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1x only")
+    parser.add_argument("--keep", action="store_true", help="keep the bench folder")
+    args = parser.parse_args()
+    quick = args.quick or os.environ.get("QUICK") not in (None, "", "0")
+    root = Path(os.environ.get("AI_ROI_BENCH_DIR") or tempfile.mkdtemp(prefix="ai_roi_bench_"))
+    timestamp_format = yaml.safe_load(CATALOG.read_text(encoding="utf-8"))["sources"][
+        "order_lines"
+    ]["timestamp_format"]
+    results = {
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3),
+            "python": platform.python_version(),
+        },
+        "fixed": fixed_costs(),
+        "scales": [],
+    }
+    for scale in (1,) if quick else SCALES:
+        print(f"== {scale}x ...", flush=True)
+        results["scales"].append(bench_scale(root, scale, timestamp_format))
+        print_table(results)
+    out = settings.output_dir() / "metrics" / "bench.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    print(f"\nwritten: {out}")
+    if not args.keep and "AI_ROI_BENCH_DIR" not in os.environ:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def print_table(results: dict) -> None:
+    load = results["fixed"]["definitions_load"]
+    print(
+        f"\nfixed: interpreter + definitions load {load['seconds']:.1f} s, {load['peak_gib']:.2f} GiB"
+    )
+    print(
+        f"{'scale':>5} {'lines':>11} {'run s':>8} {'peak GiB':>8} {'data-side steps s':>17} "
+        f"{'bare s':>7} {'bare GiB':>8} {'ratio':>6}  stages (step seconds)"
+    )
+    for s in results["scales"]:
+        stages = ", ".join(f"{k} {v:.1f}" for k, v in sorted(s["step_seconds_by_stage"].items()))
+        print(
+            f"{s['scale']:>4}x {s['order_lines']:>11,} {s['run']['seconds']:>8.1f} "
+            f"{s['run']['peak_gib']:>8.2f} {s['data_side_step_seconds']:>17.1f} "
+            f"{s['bare_duckdb']['seconds']:>7.1f} {s['bare_duckdb']['peak_gib']:>8.2f} "
+            f"{s['data_side_ratio_to_bare'] or 0:>6.2f}  {stages}"
+        )
+        if "no_change_run" in s:
+            print(
+                f"      no-change run {s['no_change_run']['seconds']:.1f} s (the whole pipeline at 1x: first run after install above)"
+            )
+
+
+if __name__ == "__main__":
+    main()
