@@ -131,6 +131,7 @@ def test_the_champion_is_compared_on_the_candidates_test_split(warehouse, pipeli
     again on the candidate's split. The same model on a harder split is not a regression."""
     assert pipeline().success
     assert _champion("intent_router") == "1"
+    champion_routes = warehouse.query("select * from ml.router_open_set order by all")
     routed = warehouse.query(
         "select text, labelled_intent, predicted_intent from ml.routed_messages"
     )
@@ -158,6 +159,8 @@ def test_the_champion_is_compared_on_the_candidates_test_split(warehouse, pipeli
     failures = refused.metadata["failures"].value
     assert failures.startswith("oos_recall ") and "below the bar 1.0000" in failures
     assert _champion("intent_router") == "1"
+    # the fairness check reads the champion's unseen-intent routes, never a refused candidate's
+    assert warehouse.query("select * from ml.router_open_set order by all") == champion_routes
     warehouse.write_params(router={"gate": {**bars, "min_oos_recall": 0}})
     result = pipeline(selection)
     gate = check_evaluations(result)["router_clears_promotion_gate"]

@@ -178,9 +178,8 @@ def router_evaluation(
     mlflow_store: MlflowResource,
     outputs: OutputsResource,
     catalog: SourceCatalogResource,
-    duckdb: DuckDBResource,
 ) -> dg.MaterializeResult:
-    """The new router version scored once on the held-out test split, and its recipe with a quarter of the intents never learnt (ml.router_open_set); one set of metrics per model version."""
+    """The new router version scored once on the held-out test split, and its recipe with a quarter of the intents never learnt; one set of metrics per model version."""
     p = params.load()
     roles = label_roles(catalog)
     trained = latest_metadata(context, MODEL_KEY)
@@ -198,7 +197,6 @@ def router_evaluation(
     if trained.get("reused"):
         logged = mlflow.get_run(trained["mlflow_run_id"]).data.metrics
         open_set = {k: v for k, v in logged.items() if k.startswith("open_set.")}
-        routes = _logged_routes(trained["mlflow_run_id"]) if open_set else pd.DataFrame()
     else:
         train = data[data["split"] == TRAIN].reset_index(drop=True)
         open_set, routes = router.open_set_evaluation(train, test, p.router, p.seed, **roles)
@@ -212,7 +210,6 @@ def router_evaluation(
             mlflow.log_table(curve, "coverage_at_precision.json")
             if not routes.empty:  # message ids, intents and routes: never a message's text
                 mlflow.log_table(routes, OPEN_SET_ARTIFACT)
-    publish_table(duckdb, routes if not routes.empty else _no_routes(), OPEN_SET_TABLE)
     # the candidate's figures stay in MLflow and here; router_champion writes metrics/ once the
     # gate has let this version through
     headline = {k: v for k, v in open_set.items() if ".seed_" not in k}
@@ -240,8 +237,11 @@ def router_evaluation(
     )
 
 
-def _logged_routes(run_id: str) -> pd.DataFrame:
-    table = mlflow.artifacts.load_dict(f"runs:/{run_id}/{OPEN_SET_ARTIFACT}")
+def open_set_routes(champion: tracking.Champion) -> pd.DataFrame:
+    """The champion's routes in its unseen-intent evaluation (empty when it had none)."""
+    if not any(k.startswith("open_set.") for k in champion.metrics):
+        return _no_routes()
+    table = mlflow.artifacts.load_dict(f"runs:/{champion.run_id}/{OPEN_SET_ARTIFACT}")
     return pd.DataFrame(table["data"], columns=table["columns"])
 
 
@@ -299,7 +299,7 @@ def routed_messages(
     outputs: OutputsResource,
     catalog: SourceCatalogResource,
 ) -> dg.MaterializeResult:
-    """Test-split messages routed by the champion: intent, confidence, scope, auto or human, and why; one row per message."""
+    """Test-split messages routed by the champion: intent, confidence, scope, auto or human, and why; one row per message (and the champion's unseen-intent routes, ml.router_open_set)."""
     p = params.load()
     roles = label_roles(catalog)
     best, model = load_champion(mlflow_store, NAME, CHAMPION_KEY)
@@ -316,6 +316,9 @@ def routed_messages(
     # a labelled message of no learnt intent: the router should send it to a person
     routed_frame["in_scope"] = ~routed_frame["labelled_intent"].isin(roles["unknown_labels"])
     publish_table(duckdb, routed_frame, "routed_messages")
+    # beside them, the champion's own unseen-intent routes (router_segment_gap reads both): a
+    # refused candidate's evaluation never replaces them
+    publish_table(duckdb, open_set_routes(best).assign(model_version=best.version), OPEN_SET_TABLE)
     auto = routed_frame["route"] == router.AUTO
     return dg.MaterializeResult(
         metadata={
