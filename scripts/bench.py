@@ -38,7 +38,13 @@ import duckdb
 import yaml
 
 from dagster_project import settings
-from scripts.bench_incremental import CATALOG, ORDERS, step_times
+from scripts.bench_incremental import (
+    CATALOG,
+    ORDERS,
+    product_catalog,
+    step_stats,
+    warehouse_env,
+)
 
 DATA_SIDE = "group:raw or group:staged or group:marts"
 SCALES = (1, 10, 50)
@@ -218,54 +224,37 @@ def stage_of(step: str) -> str:
     return "roi, reports, governance"
 
 
-def per_stage(dagster_home: Path, since: float) -> dict[str, float]:
+def per_stage(steps: list[tuple[str, float]]) -> dict[str, float]:
     stages: dict[str, float] = {}
-    for step, seconds in step_times(dagster_home, since):
+    for step, seconds in steps:
         stage = stage_of(step)
         stages[stage] = round(stages.get(stage, 0.0) + seconds, 2)
     return stages
 
 
-def warehouse_env(root: Path, orders: Path, copies: int) -> dict[str, str]:
-    catalog = yaml.safe_load(CATALOG.read_text(encoding="utf-8"))
-    sources = catalog["sources"]
-    sources["order_lines"]["files"] = [{"path": str(orders)}]
-    freshness = sources["order_lines"]["freshness"]
-    if freshness.get("as_of"):  # the last copy ends copies - 1 days after the export
-        freshness["as_of"] = freshness["as_of"] + timedelta(days=copies - 1)
-    for name in ("ticket_events", "messages"):
-        for spec in sources[name]["files"]:
-            spec["path"] = str((CATALOG.parent / spec["path"]).resolve())
-    sources["messages"]["label_set_path"] = str(
-        (CATALOG.parent / sources["messages"]["label_set_path"]).resolve()
-    )
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "sources.yaml").write_text(yaml.safe_dump(catalog), encoding="utf-8")
-    state = root / "state"
-    env = {
-        **os.environ,
-        "AI_ROI_SOURCES": str(root / "sources.yaml"),
-        "AI_ROI_STATE_DIR": str(state),
-        "AI_ROI_OUTPUT_DIR": str(root / "outputs"),
-        "DAGSTER_HOME": str(state / "dagster_home"),
-        "MLFLOW_TRACKING_URI": f"sqlite:///{state / 'mlflow' / 'mlflow.db'}",
-        "AI_ROI_MLFLOW_ARTIFACTS": str(state / "mlflow" / "artifacts"),
-    }
-    for name in ("AI_ROI_DUCKDB_PATH", "AI_ROI_EXPORT_PATH"):
-        env.pop(name, None)
-    return env
+def scaled_catalog(orders: Path, copies: int) -> dict:
+    """The product's catalogue reading `orders`, its freshness judged at the last copy's end."""
+    catalog = product_catalog()
+    source = catalog["sources"]["order_lines"]
+    source["files"] = [{"path": str(orders)}]
+    if source["freshness"].get("as_of"):  # the last copy ends copies - 1 days after the export
+        source["freshness"]["as_of"] += timedelta(days=copies - 1)
+    return catalog
 
 
 def bench_scale(root: Path, scale: int, timestamp_format: str) -> dict:
     folder = root / f"x{scale}"
     orders = folder / "landing" / "online_retail.csv.gz"
     lines = scaled_orders(ORDERS, orders, scale, timestamp_format)
-    env = warehouse_env(folder, orders, scale)
+    env = warehouse_env(folder, scaled_catalog(orders, scale))
     cli = str(Path(sys.executable).with_name("ai-roi"))
     whole = scale == 1
     started = time.time()
     run = measured([cli, "run"] if whole else [cli, "run", "--select", DATA_SIDE], env)
-    stages = per_stage(Path(env["DAGSTER_HOME"]), started)
+    # one read of the event log: finished steps for the figures, unfinished ones for a failure
+    stats = step_stats(Path(env["DAGSTER_HOME"]), started)
+    steps = [(x.step_key, x.end_time - x.start_time) for x in stats if x.start_time and x.end_time]
+    stages = per_stage(steps)
     data_side = round(sum(stages.get(s, 0.0) for s in ("raw", "staged", "checks", "marts")), 2)
     script = folder / "bare.sql"
     script.write_text(bare_script(orders, timestamp_format), encoding="utf-8")
@@ -275,8 +264,7 @@ def bench_scale(root: Path, scale: int, timestamp_format: str) -> dict:
         env,
     )
     bare["seconds_by_table"] = json.loads(timings.read_text()) if timings.exists() else {}
-    checks = dict(step_times(Path(env["DAGSTER_HOME"]), started))
-    order_checks = {k: round(v, 2) for k, v in checks.items() if k.endswith("order_lines_checks")}
+    order_checks = {k: round(v, 2) for k, v in steps if k.endswith("order_lines_checks")}
     rules = bare["seconds_by_table"].get("problems")
     figures = {
         "scale": scale,
@@ -305,28 +293,12 @@ def bench_scale(root: Path, scale: int, timestamp_format: str) -> dict:
         figures["failed"] = (
             f"exit {run['exit_code']}"
             + (" (killed: out of memory)" if run["exit_code"] == -9 else "")
-            + f" during {_running_step(Path(env['DAGSTER_HOME']), started)}"
+            + " during "
+            + (", ".join(x.step_key for x in stats if x.start_time and not x.end_time) or "?")
         )
     if whole:
         figures["no_change_run"] = measured([cli, "run"], env)
     return figures
-
-
-def _running_step(dagster_home: Path, since: float) -> str:
-    """The steps a run had started and not finished when it stopped."""
-    import dagster as dg
-
-    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
-        records = instance.get_run_records(
-            dg.RunsFilter(created_after=datetime.fromtimestamp(since, UTC))
-        )
-        open_steps = [
-            s.step_key
-            for r in records
-            for s in instance.get_run_step_stats(r.dagster_run.run_id)
-            if s.start_time and not s.end_time
-        ]
-    return ", ".join(open_steps) or "an unknown step"
 
 
 def fixed_costs() -> dict:

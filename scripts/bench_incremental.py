@@ -46,20 +46,54 @@ def cut_by_month(src: Path, dest: Path, column: str, fmt: str) -> list[Path]:
     return sorted(dest.glob("month=*/*.csv.gz"))
 
 
-def step_times(dagster_home: Path, since: float) -> list[tuple[str, float]]:
-    """(step, seconds) of every step of the runs started after `since`, longest first."""
+def product_catalog() -> dict:
+    """The product's source catalogue with every file path absolute, to edit and write elsewhere."""
+    catalog = yaml.safe_load(CATALOG.read_text(encoding="utf-8"))
+    for source in catalog["sources"].values():
+        for spec in source["files"]:
+            spec["path"] = str((CATALOG.parent / spec["path"]).resolve())
+    messages = catalog["sources"]["messages"]
+    messages["label_set_path"] = str((CATALOG.parent / messages["label_set_path"]).resolve())
+    return catalog
+
+
+def warehouse_env(root: Path, catalog: dict) -> dict[str, str]:
+    """`catalog` written into `root`, and the environment of a warehouse of its own there."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "sources.yaml").write_text(yaml.safe_dump(catalog), encoding="utf-8")
+    state = root / "state"
+    env = {
+        **os.environ,
+        "AI_ROI_SOURCES": str(root / "sources.yaml"),
+        "AI_ROI_STATE_DIR": str(state),
+        "AI_ROI_OUTPUT_DIR": str(root / "outputs"),
+        "DAGSTER_HOME": str(state / "dagster_home"),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{state / 'mlflow' / 'mlflow.db'}",
+        "AI_ROI_MLFLOW_ARTIFACTS": str(state / "mlflow" / "artifacts"),
+    }
+    for name in ("AI_ROI_DUCKDB_PATH", "AI_ROI_EXPORT_PATH"):
+        env.pop(name, None)
+    return env
+
+
+def step_stats(dagster_home: Path, since: float) -> list:
+    """Dagster's step statistics of every run started after `since`."""
     import dagster as dg
 
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
         records = instance.get_run_records(
             dg.RunsFilter(created_after=datetime.fromtimestamp(since, UTC))
         )
-        steps = [
-            (s.step_key, s.end_time - s.start_time)
-            for r in records
-            for s in instance.get_run_step_stats(r.dagster_run.run_id)
-            if s.start_time and s.end_time
-        ]
+        return [s for r in records for s in instance.get_run_step_stats(r.dagster_run.run_id)]
+
+
+def step_times(dagster_home: Path, since: float) -> list[tuple[str, float]]:
+    """(step, seconds) of every finished step of the runs started after `since`, longest first."""
+    steps = [
+        (s.step_key, s.end_time - s.start_time)
+        for s in step_stats(dagster_home, since)
+        if s.start_time and s.end_time
+    ]
     return sorted(steps, key=lambda step: -step[1])
 
 
@@ -124,31 +158,13 @@ def main() -> None:
         f" in {root}"
     )
 
-    catalog = yaml.safe_load(CATALOG.read_text(encoding="utf-8"))
+    catalog = product_catalog()
     for name, folder in (("order_lines", "orders"), ("ticket_events", "ticket_events")):
         catalog["sources"][name]["delivery"] = "append"
         catalog["sources"][name]["files"] = [
             {"path": str(root / "landing" / folder / "month=*" / "*.csv.gz")}
         ]
-    for spec in catalog["sources"]["messages"]["files"]:
-        spec["path"] = str((CATALOG.parent / spec["path"]).resolve())
-    catalog["sources"]["messages"]["label_set_path"] = str(
-        (CATALOG.parent / catalog["sources"]["messages"]["label_set_path"]).resolve()
-    )
-    (root / "sources.yaml").write_text(yaml.safe_dump(catalog), encoding="utf-8")
-
-    state = root / "state"
-    env = {
-        **os.environ,
-        "AI_ROI_SOURCES": str(root / "sources.yaml"),
-        "AI_ROI_STATE_DIR": str(state),
-        "AI_ROI_OUTPUT_DIR": str(root / "outputs"),
-        "DAGSTER_HOME": str(state / "dagster_home"),
-        "MLFLOW_TRACKING_URI": f"sqlite:///{state / 'mlflow' / 'mlflow.db'}",
-        "AI_ROI_MLFLOW_ARTIFACTS": str(state / "mlflow" / "artifacts"),
-    }
-    for name in ("AI_ROI_DUCKDB_PATH", "AI_ROI_EXPORT_PATH"):
-        env.pop(name, None)
+    env = warehouse_env(root, catalog)
 
     full = timed_run(env, "full first run")
     unchanged = timed_run(env, "no change")
