@@ -207,20 +207,24 @@ class CrossFitCalibratedSVC(ClassifierMixin, BaseEstimator):
         reference = labelled if len(labelled) else simulated
         scores = self.scope_model_.predict_proba(reference)[:, 1]
         self.scope_threshold_ = float(np.quantile(scores, 1 - self.unknown_recall))
-        self.oof_in_scope_ = self.scope_model_.predict_proba(known)[:, 1] < self.scope_threshold_
+        self.oof_in_scope_ = self.is_in_scope(self.scope_model_.predict_proba(known)[:, 1])
 
     def unknown_score(self, X) -> np.ndarray:
-        """How unlike any learnt intent each message is, 0 to 1; all 0 without a scope."""
+        """How unlike any learnt intent each message is, 0 to 1; all 0 without a scope (a router
+        trained before the scope existed has none either)."""
         check_is_fitted(self, "estimator_")
-        if self.scope_model_ is None:
+        if getattr(self, "scope_model_", None) is None:
             return np.zeros(X.shape[0])
         similarities = neighbour_similarities(
             self._scope_block(X), self.index_, self.index_labels_, self.scope_neighbours
         )
         return self.scope_model_.predict_proba(similarities)[:, 1]
 
+    def is_in_scope(self, unknown_score: np.ndarray) -> np.ndarray:
+        return unknown_score < getattr(self, "scope_threshold_", np.inf)
+
     def in_scope(self, X) -> np.ndarray:
-        return self.unknown_score(X) < self.scope_threshold_
+        return self.is_in_scope(self.unknown_score(X))
 
     def predict_proba(self, X) -> np.ndarray:
         check_is_fitted(self, "estimator_")
@@ -363,12 +367,8 @@ def predict(
     features = model[:-1].transform(inputs)
     classifier = model[-1]
     proba = classifier.predict_proba(features)
-    # a router trained before it had a scope has none: every message is in scope
-    if getattr(classifier, "scope_model_", None) is not None:
-        unknown = classifier.unknown_score(features)
-        in_scope = unknown < classifier.scope_threshold_
-    else:
-        unknown, in_scope = np.zeros(len(inputs)), np.ones(len(inputs), dtype=bool)
+    unknown = classifier.unknown_score(features)
+    in_scope = classifier.is_in_scope(unknown)
     ranked = np.argsort(-proba, axis=1, kind="stable")[:, :SUGGESTIONS]
     predicted = classifier.classes_[ranked[:, 0]]
     confidence = proba.max(axis=1)

@@ -325,9 +325,6 @@ def routed_messages(
             "dagster/row_count": len(routed_frame),
             "auto": int(auto.sum()),
             "human_queue": int((~auto).sum()),
-            "human_queue_by_reason": dg.MetadataValue.json(
-                routed_frame["reason"].value_counts().to_dict()
-            ),
             "auto_precision": float(
                 (routed_frame["predicted_intent"] == routed_frame["labelled_intent"])[auto].mean()
             ),

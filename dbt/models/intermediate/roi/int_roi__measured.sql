@@ -1,6 +1,6 @@
 -- Figures the ROI takes from the pipeline, never from a person: ticket volume and resolution, the
--- router's automation at its target precision on the traffic in its scope, the forecaster's errors against the naive
--- baseline in money, and the bad rows the quality checks caught. One row.
+-- router's automation at its target precision on the traffic in its scope, the forecaster's
+-- errors against the naive baseline in money, and the bad rows the quality checks caught. One row.
 
 with tickets as (
     select * from {{ ref('fct_support_tickets') }}
@@ -62,16 +62,18 @@ routed_by_scope as (
     from {{ source('ml', 'routed_messages') }}
 ),
 
-routed as (
-    select
-        r.*,
-        coalesce(s.in_scope_share, r.in_scope_share_measured) as in_scope_share,
-        r.in_scope_automation * coalesce(s.in_scope_share, r.in_scope_share_measured)
-            as automation_rate
+in_scope as (
+    select coalesce(s.in_scope_share, r.in_scope_share_measured) as in_scope_share
     from routed_by_scope as r
     cross join (
         select in_scope_share from {{ source('roi', 'scenarios') }} where scenario_id = 'base'
     ) as s
+),
+
+routed as (
+    select r.*, i.in_scope_share, r.in_scope_automation * i.in_scope_share as automation_rate
+    from routed_by_scope as r
+    cross join in_scope as i
 ),
 
 prices as (
