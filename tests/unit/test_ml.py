@@ -161,6 +161,15 @@ def test_labelled_out_of_scope_messages_fit_the_scope_and_are_never_an_intent():
     assert metrics["in_scope_share"] == pytest.approx((test["label"] != "oos").mean())
 
 
+def test_a_label_set_of_one_intent_besides_the_out_of_scope_labels_is_refused():
+    messages = _fixture_messages()
+    one = messages.assign(label=messages["label"].where(messages["label"] == "card_arrival", "oos"))
+    with pytest.raises(ValueError, match="at least two intents besides the out-of-scope labels"):
+        router.train(
+            router.model_inputs(one, TFIDF_ONLY), one["label"], TFIDF_ONLY, PARAMS.seed, ("oos",)
+        )
+
+
 def test_an_escalation_label_is_never_answered_automatically():
     train = _fixture_messages()
     inputs = router.model_inputs(train, TFIDF_ONLY)

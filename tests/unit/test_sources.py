@@ -61,6 +61,15 @@ def test_invalid_settings_are_rejected_with_their_field(tmp_path, field, value):
         load_catalog(_write(tmp_path, catalog))
 
 
+def test_a_label_is_either_escalated_or_out_of_scope_never_both(tmp_path):
+    roles = {"escalate_labels": ["complaint", "other"], "out_of_scope_labels": ["other"]}
+    with pytest.raises(SourceConfigError, match=r"\['other'\] are both escalate_labels"):
+        load_catalog(_write(tmp_path, catalog_dict(messages=roles)))
+    roles["out_of_scope_labels"] = ["unrelated"]
+    catalog = load_catalog(_write(tmp_path, catalog_dict(messages=roles)))
+    assert catalog.messages.out_of_scope_labels == ["unrelated"]
+
+
 def test_missing_catalog_and_bad_yaml_are_explained(tmp_path):
     with pytest.raises(SourceConfigError, match="AI_ROI_SOURCES"):
         load_catalog(tmp_path / "nowhere.yaml")
