@@ -7,12 +7,14 @@ stops downstream assets; the others report with severity WARN and let the run go
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import dagster as dg
 import pandera.polars as pa
 import polars as pl
+from pandera.constants import CHECK_OUTPUT_KEY
 
 DIMENSIONS = ("accuracy", "completeness", "consistency", "timeliness", "uniqueness")
 
@@ -143,43 +145,76 @@ def validate(
     extra: Iterable[Outcome] = (),
     sample_size: int = 5,
 ) -> Report:
-    """Run `schema` over all of `df` and sort each failure under its rule and dimension."""
+    """Run `schema` over all of `df` and sort each failure under its rule and dimension.
+
+    Counts come from each failed check's boolean output (one bit per row), never from Pandera's
+    failure cases: a check keeps only `sample_size` of those (`n_failure_cases`), so a rule that
+    fails on millions of rows costs a mask, not a Python object per failing row.
+    """
     outcomes: list[Outcome] = list(extra)
-    failed_index: dict[str, set[int]] = {d: set() for d in DIMENSIONS}
+    failing: dict[str, pl.Series] = {}  # per dimension, rows failing at least one of its rules
     if df.height == 0:
         outcomes.append(Outcome(TABLE_HAS_ROWS, None, 1))
     try:
-        schema.validate(df, lazy=True)
+        _sampled(schema, sample_size).validate(df, lazy=True)
     except pa.errors.SchemaErrors as exc:
-        cases = exc.failure_cases
-        indexed = df.with_row_index("_index")
-        for (check, column), group in cases.group_by(["check", "column"], maintain_order=True):
-            rule = rulebook.get(check)
-            index = group["index"].drop_nulls().cast(pl.UInt32).unique()
-            failures = len(index) if len(index) else group.height
-            failed_index[rule.dimension] |= set(index.to_list())
-            sample_rows = indexed.filter(pl.col("_index").is_in(index.head(sample_size).implode()))
-            if sample_rows.height == 0:
-                # named by the column, so a sample of a personal column is known to be one
-                sample = (
-                    group.head(sample_size)
-                    .select(pl.col("failure_case").alias(column or "failure_case"))
-                    .to_dicts()
-                )
+        masks: dict[tuple[str, str | None], pl.Series] = {}
+        scalars: dict[tuple[str, str | None], list] = {}
+        for err in exc.schema_errors:
+            key = (_check_name(err), err.schema.name if err.schema.name != schema.name else None)
+            rulebook.get(key[0])  # a check without a rule is a programming error
+            mask = _failing_rows(err, df.height)
+            if mask is None:  # about the table or a column as a whole, not its rows
+                scalars.setdefault(key, []).append(err.failure_cases)
             else:
-                sample = sample_rows.drop("_index").head(sample_size).to_dicts()
+                masks[key] = mask if key not in masks else masks[key] | mask
+        for (check, column), mask in masks.items():
+            rule = rulebook.get(check)
+            failing[rule.dimension] = (
+                mask if rule.dimension not in failing else failing[rule.dimension] | mask
+            )
+            rows = mask.arg_true()
             distinct = None
             if rule.key is not None and rule.key in df.columns:
-                distinct = indexed.filter(pl.col("_index").is_in(index.implode()))[
-                    rule.key
-                ].n_unique()
-            outcomes.append(
-                Outcome(rule, column if column != schema.name else None, failures, distinct, sample)
-            )
-    failed_rows = {d: len(ix) for d, ix in failed_index.items()}
+                distinct = df.get_column(rule.key).gather(rows).n_unique()
+            sample = df.gather(rows.head(sample_size)).to_dicts()
+            outcomes.append(Outcome(rule, column, len(rows), distinct, sample))
+        for (check, column), cases in scalars.items():
+            # named by the column, so a sample of a personal column is known to be one
+            sample = [{column or "failure_case": str(case)} for case in cases[:sample_size]]
+            outcomes.append(Outcome(rulebook.get(check), column, len(cases), None, sample))
+    failed_rows = {d: int(failing[d].sum()) if d in failing else 0 for d in DIMENSIONS}
     for o in outcomes:  # table-level outcomes carry no row index
         failed_rows[o.rule.dimension] = max(failed_rows[o.rule.dimension], o.failures)
     return Report(df.height, outcomes, failed_rows, covered_columns(schema, rulebook))
+
+
+def _sampled(schema: pa.DataFrameSchema, sample_size: int) -> pa.DataFrameSchema:
+    """A copy of `schema` whose checks keep at most `sample_size` failure cases each."""
+    bounded = copy.deepcopy(schema)
+    checks = [*bounded.checks, *(c for col in bounded.columns.values() for c in col.checks)]
+    for check in checks:
+        check.n_failure_cases = sample_size
+    return bounded
+
+
+def _check_name(err: pa.errors.SchemaError) -> str:
+    """The name a failure is filed under: the check's name, or Pandera's for its own checks."""
+    check = err.check
+    if isinstance(check, str):
+        return check
+    return check.error or check.name or str(check)
+
+
+def _failing_rows(err: pa.errors.SchemaError, height: int) -> pl.Series | None:
+    """True on each row the check failed, from its boolean output; None for a check of the
+    table or a column as a whole (a missing column, a wrong type)."""
+    output = err.check_output
+    if not isinstance(output, pl.DataFrame) or CHECK_OUTPUT_KEY not in output.columns:
+        return None
+    if output.height != height:
+        return None
+    return ~output.get_column(CHECK_OUTPUT_KEY).fill_null(False)
 
 
 def quality_score(rows_failed: int | None, rows_checked: int | None) -> float | None:

@@ -131,3 +131,51 @@ def test_a_run_that_checked_some_assets_carries_the_others_forward():
     assert scores["b"] == {"raw/x": (90.0, "b"), "staged/x": (99.0, "a")}
     assert scores["c"] == {"raw/x": (90.0, "b"), "staged/x": (95.0, "c")}
     assert all(r["run_id"] == run for run, rows in states.items() for r in rows)
+
+
+def test_counts_come_from_every_row_while_samples_stop_at_the_sample_size():
+    """Failures far beyond the sample: each rule counts all its rows, a row failing two rules of
+    one dimension counts once for the dimension, and each sample keeps five rows."""
+    rules = RuleBook(
+        TABLE_HAS_ROWS,
+        Rule("amount_positive", "accuracy", "amount not positive"),
+        Rule("amount_small", "accuracy", "amount above 100"),
+        Rule("amount_not_round", "accuracy", "amount is a multiple of ten"),
+        Rule("pair_unique", "uniqueness", "pair repeats", key="id"),
+    )
+    schema = pa.DataFrameSchema(
+        name="t",
+        columns={
+            "id": pa.Column(pl.String, nullable=False),
+            "amount": pa.Column(
+                pl.Int64,
+                nullable=True,
+                checks=[
+                    column_check("amount_positive", lambda c: c > 0),
+                    column_check("amount_small", lambda c: c <= 100),
+                    column_check("amount_not_round", lambda c: c % 10 != 0),
+                ],
+            ),
+        },
+        checks=[frame_check("pair_unique", ~pl.struct("id", "amount").is_duplicated())],
+    )
+    ids = [f"k{i % 40}" if i % 3 else None for i in range(1200)]
+    amounts = [(-20 if i % 2 else 1000) if i % 5 == 0 else i % 90 + 1 for i in range(1200)]
+    df = pl.DataFrame({"id": ids, "amount": amounts})
+    report = validate(schema, df, rules)
+    by_label = {o.label: o for o in report.outcomes}
+    expected = {
+        "amount_positive:amount": df.filter(pl.col("amount") <= 0).height,
+        "amount_small:amount": df.filter(pl.col("amount") > 100).height,
+        "amount_not_round:amount": df.filter(pl.col("amount") % 10 == 0).height,
+        "pair_unique": df.filter(pl.struct("id", "amount").is_duplicated()).height,
+        "not_nullable:id": df.filter(pl.col("id").is_null()).height,
+    }
+    assert {label: by_label[label].failures for label in expected} == expected
+    assert all(len(o.sample) == 5 for o in report.outcomes)
+    assert report.failed_rows["accuracy"] == df.filter(
+        (pl.col("amount") <= 0) | (pl.col("amount") > 100) | (pl.col("amount") % 10 == 0)
+    ).height
+    duplicated = df.filter(pl.struct("id", "amount").is_duplicated())
+    assert by_label["pair_unique"].distinct_keys == duplicated["id"].n_unique()
+    assert all(row["amount"] > 100 for row in by_label["amount_small:amount"].sample)
