@@ -173,9 +173,12 @@ def test_counts_come_from_every_row_while_samples_stop_at_the_sample_size():
     }
     assert {label: by_label[label].failures for label in expected} == expected
     assert all(len(o.sample) == 5 for o in report.outcomes)
-    assert report.failed_rows["accuracy"] == df.filter(
-        (pl.col("amount") <= 0) | (pl.col("amount") > 100) | (pl.col("amount") % 10 == 0)
-    ).height
+    assert (
+        report.failed_rows["accuracy"]
+        == df.filter(
+            (pl.col("amount") <= 0) | (pl.col("amount") > 100) | (pl.col("amount") % 10 == 0)
+        ).height
+    )
     duplicated = df.filter(pl.struct("id", "amount").is_duplicated())
     assert by_label["pair_unique"].distinct_keys == duplicated["id"].n_unique()
     assert all(row["amount"] > 100 for row in by_label["amount_small:amount"].sample)
