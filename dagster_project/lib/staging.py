@@ -19,6 +19,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from dagster_project.lib.pii import PERSONAL_COLUMNS, register_protector, register_redactor
 from dagster_project.lib.quality import RuleBook
@@ -38,16 +39,15 @@ def register_pseudonymiser(con: duckdb.DuckDBPyConnection, key: str) -> None:
     memo: dict[str, str] = {}
 
     def pseudonymise(values: pa.Array) -> pa.Array:
+        # an identifier repeats on many rows: each distinct one is hashed once, then spread back
+        distinct = pc.unique(values)
         out = []
-        for value in values.to_pylist():
-            if value is None:
-                out.append(None)
-                continue
-            if value not in memo:
+        for value in distinct.to_pylist():
+            if value is not None and value not in memo:
                 digest = hmac.new(secret, value.encode(), hashlib.sha256).hexdigest()
                 memo[value] = PSEUDONYM_PREFIX + digest[:PSEUDONYM_HEX_CHARS]
-            out.append(memo[value])
-        return pa.array(out, pa.string())
+            out.append(None if value is None else memo[value])
+        return pa.array(out, pa.string()).take(pc.index_in(values, value_set=distinct))
 
     with contextlib.suppress(duckdb.Error):  # not registered on this connection yet
         con.remove_function("pseudonymise")
@@ -150,6 +150,7 @@ def prepare_staging(
         ).fetchall()
     ]
     _delivered_view(con, source, config)
+    con.execute(f"create or replace temp table _copies as {load_sql('staging/_copies')}")
     con.execute(
         f"create or replace temp table _candidates as {load_sql(f'staging/{source}')}", params
     )
@@ -268,7 +269,7 @@ def publish_staging(
 
 def discard(con: duckdb.DuckDBPyConnection) -> None:
     """Drop a candidate's temp tables (published or not)."""
-    for table in ("_candidates", CANDIDATE):
+    for table in ("_candidates", "_copies", CANDIDATE):
         con.execute(f"drop table if exists {table}")
 
 
