@@ -1,12 +1,15 @@
 -- Text helpers shared by the staging models.
 
--- Trim any whitespace (not only spaces); empty strings and the source's "missing" tokens become null.
+-- Trim any whitespace (not only spaces: the characters of \s, tab, line feed, form feed, carriage
+-- return and space); empty strings and the source's "missing" tokens become null.
+create or replace temp macro trim_space(value) as (
+    trim(value, chr(9) || chr(10) || chr(12) || chr(13) || ' ')
+);
+
 create or replace temp macro clean_text(value, missing_tokens) as (
     case
-        when value is null then null
-        when regexp_replace(value, '^\s+|\s+$', '', 'g') = '' then null
-        when list_contains(missing_tokens, regexp_replace(value, '^\s+|\s+$', '', 'g')) then null
-        else regexp_replace(value, '^\s+|\s+$', '', 'g')
+        when trim_space(value) = '' or list_contains(missing_tokens, trim_space(value)) then null
+        else trim_space(value)
     end
 );
 
@@ -37,10 +40,8 @@ create or replace temp macro parse_decimal(value) as (
     end
 );
 
--- The length of the longest value of a delivered row (its JSON record), bookkeeping left out.
-create or replace temp macro longest_value(record) as (
-    coalesce(list_max(list_transform(
-        list_filter(json_keys(record), lambda k: not starts_with(k, '_')),
-        lambda k: length(json_extract_string(record, '$."' || k || '"'))
-    )), 0)
+-- The length of the longest of a delivered row's values, e.g.
+-- longest_value([*columns(lambda c: not starts_with(c, '_'))]) for its values, bookkeeping left out.
+create or replace temp macro longest_value(delivered_values) as (
+    coalesce(list_max(list_transform(delivered_values, lambda v: length(v))), 0)
 );

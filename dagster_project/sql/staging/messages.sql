@@ -10,7 +10,7 @@ normalised as (
         _partition,
         _row_number,
         coalesce(_delivery_row, _row_number) as _delivery_row,
-        to_json(source) as _record,
+        source as _delivered_row,  -- the message as delivered, for the quarantine
         row_number() over (partition by _partition, _row_hash order by _row_number) as copy_number,
         clean_text(text, $missing_values) as text_clean,
         clean_text(label, $missing_values) as label,
@@ -53,7 +53,7 @@ select
     _partition,
     _row_number,
     _delivery_row,
-    _record,
+    case when len(broken_rules) > 0 then to_json(_delivered_row) end as _record,
     broken_rules,
     null::varchar as _duplicate_of,  -- messages are a snapshot: no earlier delivery in play
     coalesce(_partition, 'all') || '-' || lpad(_row_number::varchar, 6, '0') as message_id,

@@ -1,16 +1,25 @@
 -- Order lines: every delivered line once, typed and normalised, with the row-level rules it breaks.
 -- Parameters come from the source catalogue (see config/sources.yaml).
-with source as (
+with delivered as (
     select * from _delivered  -- the deliveries in play (lib/staging.py)
+),
+
+source as (
+    select
+        *,
+        delivered as _delivered_row,  -- the line as delivered, for the quarantine
+        longest_value([*columns(lambda c: not starts_with(c, '_'))]) as _longest_value
+    from delivered
 ),
 
 normalised as (
     select
-        _load_id,
-        _source_file,
+        source._load_id,
+        source._source_file,
         _partition,
-        _row_number,
-        to_json(source) as _record,
+        source._row_number,
+        _delivered_row,
+        _longest_value,
         clean_text(invoice_no, $missing_values) as invoice_no,
         clean_text(stock_code, $missing_values) as stock_code,
         clean_text(description, $missing_values) as description,
@@ -19,16 +28,16 @@ normalised as (
         clean_text(invoice_date, $missing_values) as invoice_date_text,
         clean_text(customer_id, $missing_values) as customer_id,
         clean_text(country, $missing_values) as country_label,
-        -- exact copies of a delivered line: the first is kept, later ones are duplicates
-        row_number() over (partition by _row_hash order by _loaded_at, _load_id, _source_file, _row_number) as copy_number,
-        first_value(_source_file) over (
-            partition by _row_hash order by _loaded_at, _load_id, _source_file, _row_number
-        ) as first_file,
-        first_value(_load_id) over (
-            partition by _row_hash order by _loaded_at, _load_id, _source_file, _row_number
-        ) as first_load,
-        coalesce(_delivery_row, _row_number) as _delivery_row
+        -- exact copies of a delivered line (_copies): the first is kept, later ones are duplicates
+        coalesce(copies.copy_number, 1) as copy_number,
+        coalesce(copies.first_file, source._source_file) as first_file,
+        coalesce(copies.first_load, source._load_id) as first_load,
+        coalesce(_delivery_row, source._row_number) as _delivery_row
     from source
+    left join _copies as copies
+        on copies._load_id = source._load_id
+        and copies._source_file is not distinct from source._source_file
+        and copies._row_number = source._row_number
 ),
 
 typed as (
@@ -68,7 +77,7 @@ ruled as (
                 when abs(quantity::hugeint * unit_price) > $max_line_amount
                     then 'line_amount_implausible'
             end,
-            case when longest_value(_record) > $max_text_length then 'value_too_long' end
+            case when _longest_value > $max_text_length then 'value_too_long' end
         ], lambda rule: rule is not null) as broken_rules
     from typed
 )
@@ -79,7 +88,7 @@ select
     _partition,
     _row_number,
     _delivery_row,
-    _record,
+    case when len(broken_rules) > 0 then to_json(_delivered_row) end as _record,
     broken_rules,
     -- which delivery a copy was first delivered in: part of its quarantine reason
     case when copy_number > 1 and first_load <> _load_id then first_load end as _duplicate_of,

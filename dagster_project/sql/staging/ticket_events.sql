@@ -1,25 +1,31 @@
 -- Ticket events: every delivered update of a ticket once, typed, with the row-level rules it breaks.
 -- People are pseudonymised here; their raw identifiers stay in the raw layer only.
-with source as (
+with delivered as (
     select * from _delivered  -- the deliveries in play (lib/staging.py)
+),
+
+source as (
+    select
+        *,
+        delivered as _delivered_row,  -- the update as delivered, for the quarantine
+        longest_value([*columns(lambda c: not starts_with(c, '_'))]) as _longest_value
+    from delivered
 ),
 
 normalised as (
     select
-        _load_id,
-        _source_file,
+        source._load_id,
+        source._source_file,
         _partition,
-        _row_number,
+        source._row_number,
         _loaded_at,
-        to_json(source) as _record,
-        row_number() over (partition by _row_hash order by _loaded_at, _load_id, _source_file, _row_number) as copy_number,
-        first_value(_source_file) over (
-            partition by _row_hash order by _loaded_at, _load_id, _source_file, _row_number
-        ) as first_file,
-        first_value(_load_id) over (
-            partition by _row_hash order by _loaded_at, _load_id, _source_file, _row_number
-        ) as first_load,
-        coalesce(_delivery_row, _row_number) as _delivery_row,
+        _delivered_row,
+        _longest_value,
+        -- exact copies of a delivered update (_copies): the first is kept, later ones are duplicates
+        coalesce(copies.copy_number, 1) as copy_number,
+        coalesce(copies.first_file, source._source_file) as first_file,
+        coalesce(copies.first_load, source._load_id) as first_load,
+        coalesce(_delivery_row, source._row_number) as _delivery_row,
         clean_text(ticket_id, $missing_values) as ticket_id,
         clean_text(state, $missing_values) as state,
         clean_text(is_active, $missing_values) as is_active_text,
@@ -50,6 +56,10 @@ normalised as (
         clean_text(resolved_at, $missing_values) as resolved_at_text,
         clean_text(closed_at, $missing_values) as closed_at_text
     from source
+    left join _copies as copies
+        on copies._load_id = source._load_id
+        and copies._source_file is not distinct from source._source_file
+        and copies._row_number = source._row_number
 ),
 
 typed as (
@@ -100,7 +110,7 @@ ruled as (
                 when copy_number > 1 and first_file <> _source_file then 'event_in_other_file'
                 when copy_number > 1 then 'duplicate_event'
             end,
-            case when longest_value(_record) > $max_text_length then 'value_too_long' end
+            case when _longest_value > $max_text_length then 'value_too_long' end
         ], lambda rule: rule is not null) as broken_rules
     from typed
 )
@@ -111,7 +121,7 @@ select
     _partition,
     _row_number,
     _delivery_row,
-    _record,
+    case when len(broken_rules) > 0 then to_json(_delivered_row) end as _record,
     broken_rules,
     -- which delivery a copy was first delivered in: part of its quarantine reason
     case when copy_number > 1 and first_load <> _load_id then first_load end as _duplicate_of,
