@@ -38,6 +38,14 @@ def duckdb_path() -> Path:
     return Path(_env("AI_ROI_DUCKDB_PATH") or state_dir() / "warehouse.duckdb")
 
 
+def duckdb_memory_limit() -> str | None:
+    """DuckDB's memory limit for the pipeline's connections and dbt (e.g. `4GB`, `50%`).
+
+    Past it DuckDB spills to disk instead of growing; unset, DuckDB's default (80% of RAM).
+    """
+    return _env("AI_ROI_DUCKDB_MEMORY_LIMIT")
+
+
 def export_path() -> Path:
     """What consumers (the ROI report, BI tools) read: the marts only, never the raw layer."""
     return Path(_env("AI_ROI_EXPORT_PATH") or state_dir() / "exports" / "analytics.duckdb")

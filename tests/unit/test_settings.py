@@ -51,6 +51,28 @@ def test_dbt_derives_the_warehouse_path_as_dagster_does(tmp_path, monkeypatch):
     assert _dbt_profile_path({"AI_ROI_DUCKDB_PATH": explicit}) == explicit
 
 
+def test_duckdb_memory_limit_is_read_when_a_connection_opens(tmp_path, monkeypatch):
+    """The pipeline's connections and dbt's profile take the limit set after import."""
+    monkeypatch.setenv("AI_ROI_DUCKDB_PATH", str(tmp_path / "w.duckdb"))
+    monkeypatch.delenv("AI_ROI_DUCKDB_MEMORY_LIMIT", raising=False)
+    with WarehouseResource().get_connection() as con:
+        default = con.execute("select current_setting('memory_limit')").fetchall()[0][0]
+    monkeypatch.setenv("AI_ROI_DUCKDB_MEMORY_LIMIT", "1GB")
+    with WarehouseResource().get_connection() as con:
+        limited = con.execute("select current_setting('memory_limit')").fetchall()[0][0]
+    assert limited != default
+    assert limited.endswith("MiB") and float(limited.split()[0]) < 1024
+    text = (settings.DBT_PROJECT_DIR / "profiles.yml").read_text(encoding="utf-8")
+    env = {"AI_ROI_DUCKDB_MEMORY_LIMIT": "1GB"}
+
+    def env_var(name, default=None):
+        return env.get(name, default)
+
+    for target in ("dev", "ci"):
+        setting = yaml.safe_load(text)["ai_roi"]["outputs"][target]["settings"]["memory_limit"]
+        assert jinja2.Environment().from_string(setting).render(env_var=env_var) == "1GB"
+
+
 def test_an_empty_pseudonym_key_is_an_error(monkeypatch):
     monkeypatch.setenv("AI_ROI_PSEUDONYM_KEY", "")
     with pytest.raises(settings.ConfigurationError, match="AI_ROI_PSEUDONYM_KEY is set but empty"):
