@@ -108,18 +108,24 @@ def main(argv: list[str]) -> int:
             print("Run `python -m scripts.dvc_deps --write` to derive them.")
         return 1 if gaps else 0
     if "--write" in argv:
-        text = path.read_text(encoding="utf-8")
-        for stage in STAGES:
-            old = dvc["stages"][stage]["deps"]
-            new = [d for d in old if not _is_code(d)] + stage_code(stage)
-            text = _replace_deps(text, stage, new)
-        path.write_text(text, encoding="utf-8")
+        path.write_text(derive(path.read_text(encoding="utf-8")), encoding="utf-8")
         return 0
     for stage in STAGES:
         print(f"{stage}:")
         for f in stage_code(stage):
             print(f"  {f}")
     return 0
+
+
+def derive(text: str) -> str:
+    """dvc.yaml's `text` with each stage's code deps derived from its imports, data deps kept."""
+    dvc = yaml.safe_load(text)
+    for stage in STAGES:
+        old = dvc["stages"][stage]["deps"]
+        # a data dep a stage's spec names too (config/sources.yaml) is listed once
+        new = dict.fromkeys([d for d in old if not _is_code(d)] + stage_code(stage))
+        text = _replace_deps(text, stage, list(new))
+    return text
 
 
 def _replace_deps(text: str, stage: str, deps: list[str]) -> str:

@@ -30,3 +30,12 @@ def test_a_missing_dependency_is_reported():
     dvc = copy.deepcopy(_dvc())
     dvc["stages"]["router"]["deps"].remove("dagster_project/params.py")
     assert dvc_deps.missing(dvc) == {"router": ["dagster_project/params.py"]}
+
+
+def test_deriving_the_deps_lists_each_once_and_changes_nothing_the_second_time():
+    text = (ROOT / "dvc.yaml").read_text(encoding="utf-8")
+    once = dvc_deps.derive(text)
+    for stage, spec in yaml.safe_load(once)["stages"].items():
+        deps = spec.get("deps", [])
+        assert len(deps) == len(set(deps)), (stage, [d for d in deps if deps.count(d) > 1])
+    assert dvc_deps.derive(once) == once
