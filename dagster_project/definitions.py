@@ -16,13 +16,13 @@ from dagster_project.defs.governance import assets as governance_assets
 from dagster_project.defs.governance import checks as governance_checks
 from dagster_project.defs.governance import sensors as governance_sensors
 from dagster_project.defs.marts import assets as mart_assets
+from dagster_project.defs.marts.project import dbt_resource
 from dagster_project.defs.messages import assets as message_assets
 from dagster_project.defs.messages import checks as message_checks
 from dagster_project.defs.orders import assets as order_assets
 from dagster_project.defs.orders import checks as order_checks
 from dagster_project.defs.quality import assets as quality_assets
 from dagster_project.defs.quality import sensors as quality_sensors
-from dagster_project.defs.resources import build_resources
 from dagster_project.defs.roi import assets as roi_assets
 from dagster_project.defs.router import assets as router_assets
 from dagster_project.defs.router import checks as router_checks
@@ -30,6 +30,15 @@ from dagster_project.defs.tickets import assets as ticket_assets
 from dagster_project.defs.tickets import checks as ticket_checks
 from dagster_project.lib import code_location, code_versions, partitions
 from dagster_project.params import AutomationParams, ParamsError, PartitionParams, load_params
+from dagster_project.resources import (
+    MartsExportResource,
+    MlflowResource,
+    OutputsResource,
+    ParamsResource,
+    PrivacyResource,
+    SourceCatalogResource,
+    duckdb_resource,
+)
 
 # Owners are declared once, per group.
 GROUP_OWNERS = {
@@ -63,6 +72,20 @@ _modules = [
     governance_assets,
     governance_checks,
 ]
+
+
+def build_resources() -> dict[str, dg.ConfigurableResource]:
+    """Every resource the assets and checks name, each resolving its paths when used."""
+    return {
+        "duckdb": duckdb_resource(),
+        "catalog": SourceCatalogResource(),
+        "privacy": PrivacyResource(),
+        "dbt": dbt_resource(),
+        "params": ParamsResource(),
+        "mlflow_store": MlflowResource(),
+        "outputs": OutputsResource(),
+        "marts_export": MartsExportResource(),
+    }
 
 
 def _load_params():

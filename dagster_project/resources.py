@@ -152,18 +152,3 @@ class WarehouseResource(DuckDBResource):
 
 def duckdb_resource() -> DuckDBResource:
     return WarehouseResource()
-
-
-def build_resources() -> dict[str, dg.ConfigurableResource]:
-    from dagster_project.defs.marts.project import dbt_resource
-
-    return {
-        "duckdb": duckdb_resource(),
-        "catalog": SourceCatalogResource(),
-        "privacy": PrivacyResource(),
-        "dbt": dbt_resource(),
-        "params": ParamsResource(),
-        "mlflow_store": MlflowResource(),
-        "outputs": OutputsResource(),
-        "marts_export": MartsExportResource(),
-    }

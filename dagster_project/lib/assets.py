@@ -8,12 +8,6 @@ from dataclasses import dataclass
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from dagster_project.defs.resources import (
-    OutputsResource,
-    ParamsResource,
-    PrivacyResource,
-    SourceCatalogResource,
-)
 from dagster_project.lib import freshness
 from dagster_project.lib.checks import Audit, blocking_failures
 from dagster_project.lib.quality import RuleBook
@@ -27,6 +21,12 @@ from dagster_project.lib.staging import (
     refuse,
 )
 from dagster_project.lib.warehouse import IngestError, LoadResult, load_source
+from dagster_project.resources import (
+    OutputsResource,
+    ParamsResource,
+    PrivacyResource,
+    SourceCatalogResource,
+)
 from dagster_project.sources import SourceConfig
 
 

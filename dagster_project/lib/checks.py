@@ -9,12 +9,6 @@ import dagster as dg
 import pandera.polars as pa
 from dagster_duckdb import DuckDBResource
 
-from dagster_project.defs.resources import (
-    OutputsResource,
-    ParamsResource,
-    PrivacyResource,
-    SourceCatalogResource,
-)
 from dagster_project.lib.history import recorded
 from dagster_project.lib.monitors import (
     Finding,
@@ -35,6 +29,12 @@ from dagster_project.lib.quality import (
 )
 from dagster_project.lib.staging import held_back, register_privacy
 from dagster_project.params import Params
+from dagster_project.resources import (
+    OutputsResource,
+    ParamsResource,
+    PrivacyResource,
+    SourceCatalogResource,
+)
 from dagster_project.sources import SourceCatalog
 
 

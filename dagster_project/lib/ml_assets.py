@@ -17,11 +17,11 @@ from dagster._core.storage.asset_check_execution_record import (
 )
 from dagster_duckdb import DuckDBResource
 
-from dagster_project.defs.resources import MlflowResource, OutputsResource
 from dagster_project.lib import code_location, freshness
 from dagster_project.lib.history import recorded
 from dagster_project.lib.warehouse import replace_table
 from dagster_project.ml import tracking
+from dagster_project.resources import MlflowResource, OutputsResource
 
 # Tags of the AI use cases' assets that hold no personal data.
 ML_TAGS = {"classification": "internal", "domain": "ai"}

@@ -4,7 +4,7 @@ DuckDB lets one process write a database file. Two runs started together used to
 inside a step with `Could not set lock on file`, one of them in its audit step. Every run takes an
 exclusive lock on `<warehouse>.run.lock` and writes who holds it: `ai-roi run` for the whole
 invocation (its runs and its audit row), a run the Dagster UI, a sensor or a schedule launched
-for the run (the warehouse resource, defs/resources.py). The operating system drops the lock when
+for the run (the warehouse resource, dagster_project/resources.py). The operating system drops the lock when
 the process ends, however it ends (`kill -9` included), so a dead run never blocks the next one.
 """
 

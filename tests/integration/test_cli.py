@@ -207,7 +207,7 @@ def test_runs_launched_outside_the_cli_are_audited_by_the_sensor(warehouse):
 
     from dagster_project.definitions import defs
     from dagster_project.defs.governance.sensors import audit_runs
-    from dagster_project.defs.resources import duckdb_resource
+    from dagster_project.resources import duckdb_resource
 
     job = defs.resolve_implicit_global_asset_job_def()
     keys = [dg.AssetKey(["raw", "order_lines"])]

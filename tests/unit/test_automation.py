@@ -10,9 +10,9 @@ import yaml
 from dagster_project import settings
 from dagster_project.definitions import defs
 from dagster_project.defs.automation.sensors import TRIGGER_TAG, new_deliveries, weekly_refresh
-from dagster_project.defs.resources import SourceCatalogResource
 from dagster_project.lib import partitions
 from dagster_project.params import AutomationParams, load_params
+from dagster_project.resources import SourceCatalogResource
 from tests.conftest import FIXTURE_FILES, FIXTURES, catalog_dict
 
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from dagster_project import settings
-from dagster_project.defs.resources import MartsExportResource, WarehouseResource
+from dagster_project.resources import MartsExportResource, WarehouseResource
 from tests.user_state import changes, fingerprint
 
 

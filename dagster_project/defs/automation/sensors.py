@@ -14,10 +14,10 @@ import json
 
 import dagster as dg
 
-from dagster_project.defs.resources import SourceCatalogResource
 from dagster_project.lib import partitions
 from dagster_project.lib.run_stamp import file_signatures
 from dagster_project.params import AutomationParams
+from dagster_project.resources import SourceCatalogResource
 from dagster_project.sources import SourceConfigError
 
 TRIGGER_TAG = "ai_roi/trigger"

@@ -5,11 +5,11 @@ import numpy as np
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
-from dagster_project.defs.resources import OutputsResource, ParamsResource
 from dagster_project.lib import freshness
 from dagster_project.lib.ml_assets import write_frame
 from dagster_project.lib.warehouse import load_sql
 from dagster_project.ml import embeddings, router, tracking
+from dagster_project.resources import OutputsResource, ParamsResource
 
 ROUTER_DATASET_KEY = dg.AssetKey(["ml", "router_dataset"])
 DEMAND_HISTORY_KEY = dg.AssetKey(["ml", "demand_history"])

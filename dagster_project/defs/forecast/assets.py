@@ -14,7 +14,6 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
 from dagster_project.defs.features.assets import DEMAND_EXTRACT, DEMAND_HISTORY_KEY
-from dagster_project.defs.resources import MlflowResource, OutputsResource, ParamsResource
 from dagster_project.lib import freshness
 from dagster_project.lib.ml_assets import (
     ML_TAGS,
@@ -26,6 +25,7 @@ from dagster_project.lib.ml_assets import (
     write_json,
 )
 from dagster_project.ml import forecast, tracking
+from dagster_project.resources import MlflowResource, OutputsResource, ParamsResource
 
 NAME = "demand_forecaster"
 MODEL_KEY = dg.AssetKey(["ml", "demand_model"])

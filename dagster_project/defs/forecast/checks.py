@@ -12,10 +12,10 @@ from dagster_project.defs.forecast.assets import (
     backtest_scores,
     panel_of,
 )
-from dagster_project.defs.resources import MlflowResource, OutputsResource, ParamsResource
 from dagster_project.lib.ml_assets import latest_metadata, promotion_gate
 from dagster_project.ml import tracking
 from dagster_project.params import ForecastParams
+from dagster_project.resources import MlflowResource, OutputsResource, ParamsResource
 
 # lower WAPE and MASE are better
 HIGHER_IS_BETTER = {"wape_model": False, "mase_model": False}

@@ -8,10 +8,10 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from dagster_project.defs.marts.assets import mart_keys
-from dagster_project.defs.resources import MartsExportResource
 from dagster_project.lib import code_location
 from dagster_project.lib.quality import md_table
 from dagster_project.lib.warehouse import replace_table
+from dagster_project.resources import MartsExportResource
 
 EXPORT_KEY = dg.AssetKey(["exports", "marts"])
 GOVERNANCE_TAGS = {"classification": "internal", "domain": "governance"}

@@ -11,9 +11,9 @@ from dagster_duckdb import DuckDBResource
 
 from dagster_project.defs.governance.assets import EXPORT_KEY
 from dagster_project.defs.marts.assets import mart_keys
-from dagster_project.defs.resources import MartsExportResource
 from dagster_project.lib.history import recorded
 from dagster_project.lib.pii import PERSONAL_COLUMNS, scan_identifiers, scan_patterns
+from dagster_project.resources import MartsExportResource
 
 CHECK_NAME = "pii_scan"
 # A column is taken for raw identifiers when this share of its distinct values are ones.

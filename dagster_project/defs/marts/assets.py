@@ -20,12 +20,12 @@ from dagster_dbt import (
 from dagster_duckdb import DuckDBResource
 
 from dagster_project.defs.marts.project import dbt_project
-from dagster_project.defs.resources import ParamsResource
 from dagster_project.lib import month_builds, partitions
 from dagster_project.lib.history import CheckRecord, record
 from dagster_project.lib.ml_assets import FULL_REFRESH_TAG
 from dagster_project.lib.quality import DIMENSIONS
 from dagster_project.lib.retention import keep_newest
+from dagster_project.resources import ParamsResource
 
 # Dimension of each kind of dbt test; a test can name its own with `config: {meta: {dimension: …}}`.
 TEST_DIMENSIONS = {

@@ -9,12 +9,6 @@ from dagster_project.defs.messages.schemas import (
     label_set,
     staged_schema,
 )
-from dagster_project.defs.resources import (
-    OutputsResource,
-    ParamsResource,
-    PrivacyResource,
-    SourceCatalogResource,
-)
 from dagster_project.lib.assets import (
     StagingResources,
     ingest_raw,
@@ -24,6 +18,12 @@ from dagster_project.lib.assets import (
 )
 from dagster_project.lib.checks import Audit
 from dagster_project.lib.warehouse import load_sql
+from dagster_project.resources import (
+    OutputsResource,
+    ParamsResource,
+    PrivacyResource,
+    SourceCatalogResource,
+)
 
 RAW_KEY = dg.AssetKey(["raw", "messages"])
 STAGED_KEY = dg.AssetKey(["staged", "messages"])

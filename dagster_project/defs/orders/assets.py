@@ -6,12 +6,6 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from dagster_project.defs.orders.schemas import QUARANTINE_RULES, STAGED_RULES, StagedOrderLines
-from dagster_project.defs.resources import (
-    OutputsResource,
-    ParamsResource,
-    PrivacyResource,
-    SourceCatalogResource,
-)
 from dagster_project.lib.assets import (
     StagingResources,
     ingest_raw,
@@ -20,6 +14,12 @@ from dagster_project.lib.assets import (
     staged_version,
 )
 from dagster_project.lib.checks import Audit, staged_monitors
+from dagster_project.resources import (
+    OutputsResource,
+    ParamsResource,
+    PrivacyResource,
+    SourceCatalogResource,
+)
 from dagster_project.sources import OrderLinesSource
 
 RAW_KEY = dg.AssetKey(["raw", "order_lines"])

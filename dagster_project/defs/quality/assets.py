@@ -5,13 +5,13 @@ import json
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from dagster_project.defs.resources import OutputsResource, ParamsResource
 from dagster_project.lib import code_location, freshness, retention
 from dagster_project.lib.history import complete_history_runs, quality_states
 from dagster_project.lib.quality import DIMENSIONS, md_table
 from dagster_project.lib.warehouse import ensure_schemas, fetch_dicts, has_quality_mart
 from dagster_project.reports import roi_report
 from dagster_project.reports.quality_page import render_quality_page
+from dagster_project.resources import OutputsResource, ParamsResource
 
 CHECK_RESULTS_KEY = dg.AssetKey(["quality", "check_results"])
 REPORT_KEY = dg.AssetKey(["reports", "quality_page"])

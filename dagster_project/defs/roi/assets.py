@@ -10,12 +10,6 @@ from dagster_duckdb import DuckDBResource
 from dagster_project.defs.governance.assets import EXPORT_KEY
 from dagster_project.defs.marts.assets import TRANSLATOR, build_and_record
 from dagster_project.defs.marts.project import dbt_project
-from dagster_project.defs.resources import (
-    MartsExportResource,
-    MlflowResource,
-    OutputsResource,
-    ParamsResource,
-)
 from dagster_project.lib import freshness
 from dagster_project.lib.history import recorded
 from dagster_project.lib.ml_assets import write_json
@@ -24,6 +18,12 @@ from dagster_project.lib.warehouse import replace_table
 from dagster_project.ml import tracking
 from dagster_project.params import ParamsError
 from dagster_project.reports import roi_report
+from dagster_project.resources import (
+    MartsExportResource,
+    MlflowResource,
+    OutputsResource,
+    ParamsResource,
+)
 from dagster_project.roi import scenarios
 
 SCENARIOS_KEY = dg.AssetKey(["roi", "scenarios"])

@@ -12,12 +12,6 @@ from dagster_duckdb import DuckDBResource
 from mlflow.models import infer_signature
 
 from dagster_project.defs.features.assets import ROUTER_DATASET_KEY, ROUTER_EXTRACT, TEST, TRAIN
-from dagster_project.defs.resources import (
-    MlflowResource,
-    OutputsResource,
-    ParamsResource,
-    SourceCatalogResource,
-)
 from dagster_project.lib import freshness
 from dagster_project.lib.ml_assets import (
     ML_TAGS,
@@ -29,6 +23,12 @@ from dagster_project.lib.ml_assets import (
     write_json,
 )
 from dagster_project.ml import router, tracking
+from dagster_project.resources import (
+    MlflowResource,
+    OutputsResource,
+    ParamsResource,
+    SourceCatalogResource,
+)
 
 NAME = "intent_router"
 MODEL_KEY = dg.AssetKey(["ml", "router_model"])

@@ -6,12 +6,6 @@ import dagster as dg
 import mlflow
 from dagster_duckdb import DuckDBResource
 
-from dagster_project.defs.resources import (
-    MlflowResource,
-    OutputsResource,
-    ParamsResource,
-    SourceCatalogResource,
-)
 from dagster_project.defs.router.assets import (
     EVALUATION_KEY,
     NAME,
@@ -24,6 +18,12 @@ from dagster_project.lib.history import recorded
 from dagster_project.lib.ml_assets import latest_metadata, promotion_gate
 from dagster_project.lib.quality import md_table
 from dagster_project.ml import fairness, router, tracking
+from dagster_project.resources import (
+    MlflowResource,
+    OutputsResource,
+    ParamsResource,
+    SourceCatalogResource,
+)
 
 HIGHER_IS_BETTER = {
     "accuracy": True,

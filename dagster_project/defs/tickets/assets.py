@@ -5,12 +5,6 @@ from datetime import datetime
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from dagster_project.defs.resources import (
-    OutputsResource,
-    ParamsResource,
-    PrivacyResource,
-    SourceCatalogResource,
-)
 from dagster_project.defs.tickets.schemas import (
     QUARANTINE_RULES,
     STAGED_EVENT_RULES,
@@ -26,6 +20,12 @@ from dagster_project.lib.assets import (
 from dagster_project.lib.checks import Audit, staged_monitors
 from dagster_project.lib.staging import register_macros
 from dagster_project.lib.warehouse import load_sql
+from dagster_project.resources import (
+    OutputsResource,
+    ParamsResource,
+    PrivacyResource,
+    SourceCatalogResource,
+)
 from dagster_project.sources import TicketEventsSource
 
 RAW_KEY = dg.AssetKey(["raw", "ticket_events"])
