@@ -1,4 +1,5 @@
-"""Monitors beside the rule checks: volume change, freshness, schema change and input drift.
+"""Monitors beside the rule checks: volume change, freshness and schema change (the drift of the
+models' inputs is ML: dagster_project/ml/drift.py).
 
 Each monitor reads aggregates from DuckDB and returns a `Finding`: passed or not, a one-line
 summary, the observed figures and thresholds, and a small table for the Dagster UI.
@@ -16,7 +17,7 @@ import duckdb
 import numpy as np
 
 from dagster_project.lib.warehouse import ensure_schemas, quote_ident
-from dagster_project.params import DriftParams, VolumeParams
+from dagster_project.params import VolumeParams
 from dagster_project.sources import Freshness, SourceConfig
 
 MAD_TO_SIGMA = 1.4826  # MAD of a normal distribution times this is its standard deviation
@@ -350,7 +351,8 @@ def schema_change(con: duckdb.DuckDBPyConnection, source: str, config: SourceCon
 
     The deliveries judged are the pending ones in play (new files), else the newest in play, so
     the verdict is the same whether raw was loaded in this run or not. Each delivery is read with
-    its own column mapping (a file may carry one in the catalogue).
+    its own column mapping (a file may carry one in the catalogue). Each delivery is measured
+    (`measure_schema`), then recorded (`record_schema`): the next one is compared with it.
     """
     ensure_schemas(con)
     in_play = con.execute(
@@ -364,10 +366,13 @@ def schema_change(con: duckdb.DuckDBPyConnection, source: str, config: SourceCon
     notes, columns = [], {}
     for load_id, file_columns, mapping_json, _status in todo:  # oldest first
         mapping = json.loads(mapping_json) if mapping_json else dict(config.columns)
-        diffs, note, columns = _schema_of(con, source, config, load_id, file_columns, mapping)
-        all_diffs += diffs
-        open_diffs += [d for d in diffs if not d["accepted"]]
-        notes.append(note)
+        measured = measure_schema(con, source, config, load_id, file_columns, mapping)
+        # recorded before the next delivery is measured: it is compared with this one if accepted
+        record_schema(con, source, load_id, measured)
+        all_diffs += measured.diffs
+        open_diffs += measured.open_diffs
+        notes.append(measured.note)
+        columns = measured.columns
     if open_diffs:
         listed = ", ".join(f"{d['change']} {d['column']} ({d['detail']})" for d in open_diffs)
         summary = (
@@ -393,182 +398,52 @@ def schema_change(con: duckdb.DuckDBPyConnection, source: str, config: SourceCon
     )
 
 
-def _schema_of(con, source, config, load_id, file_columns, mapping):
-    """One delivery's schema against the last accepted one, recorded in quality.source_schemas."""
+@dataclass(frozen=True)
+class SchemaMeasure:
+    """One delivery's columns and types against the last accepted schema of its source."""
+
+    columns: dict[str, str | None]  # file column -> type
+    mapping: dict[str, str]
+    diffs: list[dict]
+    note: str
+
+    @property
+    def open_diffs(self) -> list[dict]:
+        return [d for d in self.diffs if not d["accepted"]]
+
+
+def measure_schema(con, source, config, load_id, file_columns, mapping) -> SchemaMeasure:
+    """One delivery's schema against the last accepted one (quality.source_schemas); reads only."""
     types = column_types(con, source, load_id, mapping)
-    current = {"columns": {c: types.get(c) for c in json.loads(file_columns)}, "mapping": mapping}
+    columns = {c: types.get(c) for c in json.loads(file_columns)}
     last = con.execute(
         "select load_id, file_schema, mapping from quality.source_schemas"
         " where source = $s and status = 'accepted' order by decided_at desc limit 1",
         {"s": source},
     ).fetchone()
     if last is None:
-        diffs, note = [], "first delivery: its schema is the accepted baseline"
-    else:
-        accepted = {"columns": json.loads(last[1]), "mapping": json.loads(last[2])}
-        diffs = schema_differences(accepted, current, config.accepted_schema_changes)
-        note = f"compared with the schema accepted at load {last[0][:8]}"
-    open_diffs = [d for d in diffs if not d["accepted"]]
+        return SchemaMeasure(
+            columns, mapping, [], "first delivery: its schema is the accepted baseline"
+        )
+    accepted = {"columns": json.loads(last[1]), "mapping": json.loads(last[2])}
+    current = {"columns": columns, "mapping": mapping}
+    diffs = schema_differences(accepted, current, config.accepted_schema_changes)
+    return SchemaMeasure(
+        columns, mapping, diffs, f"compared with the schema accepted at load {last[0][:8]}"
+    )
+
+
+def record_schema(con, source: str, load_id: str, measured: SchemaMeasure) -> None:
+    """Record the delivery's schema: accepted (the baseline from now on) or rejected."""
     con.execute(
         "insert into quality.source_schemas values ($s, $l, $at, $status, $schema, $map, $diffs)",
         {
             "s": source,
             "l": load_id,
             "at": datetime.now(UTC).replace(tzinfo=None),
-            "status": "rejected" if open_diffs else "accepted",
-            "schema": json.dumps(current["columns"]),
-            "map": json.dumps(mapping),
-            "diffs": json.dumps(diffs),
-        },
-    )
-    return diffs, note, current["columns"]
-
-
-# ---------------------------------------------------------------- drift
-
-
-def psi(expected: np.ndarray, actual: np.ndarray, eps: float = 1e-4) -> float:
-    """Population stability index of two count vectors over the same bins."""
-    e = np.maximum(expected / max(expected.sum(), 1), eps)
-    a = np.maximum(actual / max(actual.sum(), 1), eps)
-    return float(np.sum((a - e) * np.log(a / e)))
-
-
-def numeric_psi(train: np.ndarray, new: np.ndarray, bins: int) -> float:
-    """PSI with quantile bins cut on the training values."""
-    edges = np.unique(np.quantile(train, np.linspace(0, 1, bins + 1)[1:-1]))
-    expected = np.bincount(np.searchsorted(edges, train, side="right"), minlength=len(edges) + 1)
-    actual = np.bincount(np.searchsorted(edges, new, side="right"), minlength=len(edges) + 1)
-    return psi(expected.astype(float), actual.astype(float))
-
-
-def categorical_psi(train: dict[str, int], new: dict[str, int]) -> float:
-    keys = sorted(set(train) | set(new))
-    return psi(
-        np.array([train.get(k, 0) for k in keys], float),
-        np.array([new.get(k, 0) for k in keys], float),
-    )
-
-
-def drift_finding(measures: dict[str, float], limits: dict[str, float], extra: dict) -> Finding:
-    """Warn when any measure is above its limit; the table lists every measure."""
-    table = [
-        {
-            "measure": k,
-            "value": round(v, 4),
-            "warn_above": limits[k],
-            "status": "drift" if v > limits[k] else "ok",
-        }
-        for k, v in measures.items()
-    ]
-    drifted = [r["measure"] for r in table if r["status"] == "drift"]
-    summary = (
-        "drift in "
-        + ", ".join(f"{r['measure']} {r['value']}" for r in table if r["status"] == "drift")
-        if drifted
-        else "no measure above its limit"
-    )
-    return Finding(
-        not drifted, summary, {**{k: round(v, 4) for k, v in measures.items()}, **extra}, table
-    )
-
-
-def router_drift(con: duckdb.DuckDBPyConnection, path: str, p: DriftParams) -> Finding:
-    """Messages to route (test split) against the training messages: length, intents, words."""
-    rel = "read_parquet($path)"
-    lengths = {
-        split: np.array(
-            [
-                n
-                for (n,) in con.execute(
-                    f"select length(text) from {rel} where split = $s", {"path": path, "s": split}
-                ).fetchall()
-            ],
-            float,
-        )
-        for split in ("train", "test")
-    }
-    labels = {
-        split: dict(
-            con.execute(
-                f"select label, count(*) from {rel} where split = $s group by 1",
-                {"path": path, "s": split},
-            ).fetchall()
-        )
-        for split in ("train", "test")
-    }
-    unseen, words, new_terms = con.execute(
-        f"""
-        with words as (
-            select split, unnest(regexp_split_to_array(lower(text), '[^a-z0-9]+')) as word
-            from {rel}
-        ),
-        vocab as (select distinct word from words where split = 'train' and word <> ''),
-        new as (select word from words where split = 'test' and word <> '')
-        select count(*) filter (where word not in (select word from vocab)),
-               count(*),
-               list(distinct word) filter (where word not in (select word from vocab))
-        from new
-        """,
-        {"path": path},
-    ).fetchone()
-    measures = {
-        "text_length_psi": numeric_psi(lengths["train"], lengths["test"], p.bins),
-        "intent_mix_psi": categorical_psi(labels["train"], labels["test"]),
-        "unseen_word_share": unseen / max(words, 1),
-    }
-    limits = {
-        "text_length_psi": p.psi_warn,
-        "intent_mix_psi": p.psi_warn,
-        "unseen_word_share": p.vocabulary_warn,
-    }
-    return drift_finding(
-        measures,
-        limits,
-        {
-            "training_messages": len(lengths["train"]),
-            "new_messages": len(lengths["test"]),
-            "unseen_words_sample": ", ".join(sorted(new_terms or [])[:20]),
-        },
-    )
-
-
-def demand_drift(con: duckdb.DuckDBPyConnection, path: str, p: DriftParams) -> Finding:
-    """The last `recent_weeks` of demand against the weeks before: units, zero weeks, product mix."""
-    rows = con.execute(
-        """
-        with d as (select *, dense_rank() over (order by week_start desc) as weeks_back
-                   from read_parquet($path))
-        select weeks_back <= $recent as recent, stock_code, units from d
-        """,
-        {"path": path, "recent": p.recent_weeks},
-    ).fetchall()
-    train = np.array([u for recent, _, u in rows if not recent], float)
-    new = np.array([u for recent, _, u in rows if recent], float)
-    if len(train) == 0 or len(new) == 0:
-        return Finding(True, "not enough weeks to compare", {"recent_weeks": p.recent_weeks})
-    mix_train: dict[str, int] = {}
-    mix_new: dict[str, int] = {}
-    for recent, code, units in rows:
-        target = mix_new if recent else mix_train
-        target[code] = target.get(code, 0) + units
-    zero_train, zero_new = float(np.mean(train == 0)), float(np.mean(new == 0))
-    measures = {
-        "weekly_units_psi": numeric_psi(np.log1p(train), np.log1p(new), p.bins),
-        "product_mix_psi": categorical_psi(mix_train, mix_new),
-        "zero_week_share_change": abs(zero_new - zero_train),
-    }
-    limits = {
-        "weekly_units_psi": p.psi_warn,
-        "product_mix_psi": p.psi_warn,
-        "zero_week_share_change": p.share_change_warn,
-    }
-    return drift_finding(
-        measures,
-        limits,
-        {
-            "recent_weeks": p.recent_weeks,
-            "training_product_weeks": len(train),
-            "recent_product_weeks": len(new),
+            "status": "rejected" if measured.open_diffs else "accepted",
+            "schema": json.dumps(measured.columns),
+            "map": json.dumps(measured.mapping),
+            "diffs": json.dumps(measured.diffs),
         },
     )

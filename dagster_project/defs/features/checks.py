@@ -7,7 +7,7 @@ from dagster_project.defs.features.assets import (
     ROUTER_EXTRACT,
 )
 from dagster_project.lib.checks import Monitor, build_monitors
-from dagster_project.lib.monitors import demand_drift, router_drift
+from dagster_project.ml.drift import demand_drift, router_drift
 
 router_inputs_drift = build_monitors(
     asset_key=ROUTER_DATASET_KEY,
