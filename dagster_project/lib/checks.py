@@ -25,7 +25,7 @@ from dagster_project.lib.quality import (
     check_results,
     check_specs,
     md_table,
-    validate,
+    validate_table,
 )
 from dagster_project.lib.staging import held_back, register_privacy
 from dagster_project.params import Params
@@ -51,8 +51,11 @@ def schema_results(
     source: str | None = None,
     raw_of: str | None = None,
     held: int | None = None,
+    bucket_by: Sequence[str] = (),
 ) -> list[dg.AssetCheckResult]:
     """Validate `table` with the stage's Pandera schema: one result per dimension.
+
+    A large table is validated in parts split by `bucket_by` (lib.quality.validate_table).
 
     With `source` set, the stage's quarantine share is checked against the source's limit too,
     from `held` (rows a candidate holds back) or else from the quarantine. With `raw_of` set,
@@ -60,22 +63,22 @@ def schema_results(
     (lib.pii.protect_rows), identifiers pseudonymised and free text redacted.
     """
     extra = []
-    # _row_hash (unsigned 64-bit) is bookkeeping, not data, and polars cannot hold it
-    df = con.sql(f"select columns(lambda c: c != '_row_hash') from {table}").pl()
     if source is not None:
         limit = getattr(sources, source).max_quarantine_share
         if held is None:
             held = held_back(con, source)
-        share = held / max(held + df.height, 1)
+        rows = con.execute(f"select count(*) from {table}").fetchall()[0][0]
+        share = held / max(held + rows, 1)
         extra.append(
             Outcome(
                 QUARANTINE_SHARE,
                 None,
                 int(share > limit) * held,
                 sample=[{"quarantined": held, "share": round(share, 4), "limit": limit}],
+                per_row=False,
             )
         )
-    report = validate(schema(sources), df, rulebook, extra=extra)
+    report = validate_table(con, table, schema(sources), rulebook, extra=extra, bucket_by=bucket_by)
     if raw_of is not None:
         register_privacy(con, privacy_key)
         for outcome in report.outcomes:
@@ -209,6 +212,8 @@ class Audit:
     schema: Callable[[SourceCatalog], pa.DataFrameSchema]
     source: str | None = None  # the quarantine share of this source is checked too
     monitors: Callable[[str], Sequence[Monitor]] = lambda _table: ()  # monitors of a table
+    # the columns a large candidate is split by to be validated in parts (lib.quality)
+    bucket_by: tuple[str, ...] = ()
 
     def specs(self) -> list[dg.AssetCheckSpec]:
         return [
@@ -240,6 +245,7 @@ class Audit:
             schema=self.schema,
             source=self.source,
             held=held,
+            bucket_by=self.bucket_by,
         )
         out = recorded(context, con, results, kind="pandera")
         monitors = self.monitors(table)

@@ -8,7 +8,7 @@ stops downstream assets; the others report with severity WARN and let the run go
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import dagster as dg
@@ -102,6 +102,9 @@ class Outcome:
     failures: int
     distinct_keys: int | None = None
     sample: list[dict] = field(default_factory=list)
+    # the failing rows' distinct values of the rule's key, so parts of a table can be merged
+    key_values: pl.Series | None = field(default=None, repr=False)
+    per_row: bool = True  # False: a finding about the table or a column as a whole
 
     @property
     def label(self) -> str:
@@ -115,6 +118,8 @@ class Report:
     outcomes: list[Outcome]
     failed_rows: dict[str, int]  # per dimension, rows failing at least one rule of it
     columns: dict[str, list[str]] = field(default_factory=dict)  # per dimension, columns covered
+    # per dimension, the rows failing a row-level rule (failed_rows before table-level findings)
+    row_failures: dict[str, int] = field(default_factory=dict)
 
 
 def covered_columns(schema: pa.DataFrameSchema, rulebook: RuleBook) -> dict[str, list[str]]:
@@ -154,7 +159,7 @@ def validate(
     outcomes: list[Outcome] = list(extra)
     failing: dict[str, pl.Series] = {}  # per dimension, rows failing at least one of its rules
     if df.height == 0:
-        outcomes.append(Outcome(TABLE_HAS_ROWS, None, 1))
+        outcomes.append(Outcome(TABLE_HAS_ROWS, None, 1, per_row=False))
     try:
         _sampled(schema, sample_size).validate(df, lazy=True)
     except pa.errors.SchemaErrors as exc:
@@ -174,19 +179,105 @@ def validate(
                 mask if rule.dimension not in failing else failing[rule.dimension] | mask
             )
             rows = mask.arg_true()
-            distinct = None
+            keys = None
             if rule.key is not None and rule.key in df.columns:
-                distinct = df.get_column(rule.key).gather(rows).n_unique()
+                keys = df.get_column(rule.key).gather(rows).unique()
             sample = df.gather(rows.head(sample_size)).to_dicts()
-            outcomes.append(Outcome(rule, column, len(rows), distinct, sample))
+            distinct = None if keys is None else keys.len()
+            outcomes.append(Outcome(rule, column, len(rows), distinct, sample, keys))
         for (check, column), cases in scalars.items():
             # named by the column, so a sample of a personal column is known to be one
             sample = [{column or "failure_case": str(case)} for case in cases[:sample_size]]
-            outcomes.append(Outcome(rulebook.get(check), column, len(cases), None, sample))
-    failed_rows = {d: int(failing[d].sum()) if d in failing else 0 for d in DIMENSIONS}
+            outcomes.append(
+                Outcome(rulebook.get(check), column, len(cases), None, sample, per_row=False)
+            )
+    row_failures = {d: int(failing[d].sum()) if d in failing else 0 for d in DIMENSIONS}
+    return _report(df.height, outcomes, row_failures, covered_columns(schema, rulebook))
+
+
+def _report(rows: int, outcomes: list[Outcome], row_failures: dict[str, int], columns) -> Report:
+    failed_rows = dict(row_failures)
     for o in outcomes:  # table-level outcomes carry no row index
         failed_rows[o.rule.dimension] = max(failed_rows[o.rule.dimension], o.failures)
-    return Report(df.height, outcomes, failed_rows, covered_columns(schema, rulebook))
+    return Report(rows, outcomes, failed_rows, columns, row_failures)
+
+
+def validate_table(
+    con,
+    table: str,
+    schema: pa.DataFrameSchema,
+    rulebook: RuleBook,
+    *,
+    extra: Iterable[Outcome] = (),
+    bucket_by: Sequence[str] = (),
+    chunk_rows: int = 1_000_000,
+    sample_size: int = 5,
+) -> Report:
+    """`validate` over a DuckDB table or view (its `_row_hash` bookkeeping left out).
+
+    A table of more than `chunk_rows` rows whose schema names `bucket_by` is validated in parts
+    that fit in memory: the rows are split by a hash of the `bucket_by` columns, so rows that agree
+    on them (the copies a uniqueness check compares) always land in the same part, and every
+    check of such a schema must compare rows only within groups of equal `bucket_by` values.
+    Counts and rows failed add up over the parts, distinct keys are counted over all of them,
+    and the samples are the first of the first parts.
+    """
+    columns = "columns(lambda c: c != '_row_hash')"  # bookkeeping polars cannot hold
+    rows = con.execute(f"select count(*) from {table}").fetchall()[0][0]
+    parts = -(-rows // chunk_rows) if bucket_by and rows > chunk_rows else 1
+    if parts == 1:
+        df = con.sql(f"select {columns} from {table}").pl()
+        return validate(schema, df, rulebook, extra=extra, sample_size=sample_size)
+    key = ", ".join(f'"{c}"' for c in bucket_by)
+    reports = [
+        validate(
+            schema,
+            con.sql(f"select {columns} from {table} where hash({key}) % {parts} = {part}").pl(),
+            rulebook,
+            sample_size=sample_size,
+        )
+        for part in range(parts)
+    ]
+    return merge_reports(reports, extra, sample_size)
+
+
+def merge_reports(reports: list[Report], extra: Iterable[Outcome], sample_size: int) -> Report:
+    """One report of a table validated in disjoint parts (see `validate_table`)."""
+    merged: dict[tuple[str, str | None], Outcome] = {}
+    for report in reports:
+        for o in report.outcomes:
+            if o.rule is TABLE_HAS_ROWS:  # an empty part; the whole table is judged by its rows
+                continue
+            key = (o.rule.name, o.column)
+            if key not in merged:
+                merged[key] = Outcome(
+                    o.rule,
+                    o.column,
+                    o.failures,
+                    None,
+                    o.sample[:sample_size],
+                    o.key_values,
+                    o.per_row,
+                )
+            elif o.per_row:  # the same finding about the whole in every part is kept once
+                m = merged[key]
+                m.failures += o.failures
+                m.sample = (m.sample + o.sample)[:sample_size]
+                if o.key_values is not None:
+                    m.key_values = (
+                        o.key_values
+                        if m.key_values is None
+                        else pl.concat([m.key_values, o.key_values]).unique()
+                    )
+    for o in merged.values():
+        o.distinct_keys = None if o.key_values is None else o.key_values.n_unique()
+    row_failures = {d: sum(r.row_failures.get(d, 0) for r in reports) for d in DIMENSIONS}
+    return _report(
+        sum(r.rows_checked for r in reports),
+        [*extra, *merged.values()],
+        row_failures,
+        reports[0].columns,
+    )
 
 
 def _sampled(schema: pa.DataFrameSchema, sample_size: int) -> pa.DataFrameSchema:

@@ -182,3 +182,69 @@ def test_counts_come_from_every_row_while_samples_stop_at_the_sample_size():
     duplicated = df.filter(pl.struct("id", "amount").is_duplicated())
     assert by_label["pair_unique"].distinct_keys == duplicated["id"].n_unique()
     assert all(row["amount"] > 100 for row in by_label["amount_small:amount"].sample)
+
+
+def test_a_large_table_validated_in_parts_gives_the_whole_tables_verdict(monkeypatch):
+    """Split by the uniqueness key, the parts find every copy (the first and the last row are
+    one line) and add up to the figures of the whole table."""
+    import duckdb
+
+    from dagster_project.lib import quality
+
+    rules = RuleBook(
+        TABLE_HAS_ROWS,
+        Rule("amount_positive", "accuracy", "amount not positive"),
+        Rule("amount_small", "accuracy", "amount above 100"),
+        Rule("pair_unique", "uniqueness", "pair repeats", key="id"),
+    )
+    schema = pa.DataFrameSchema(
+        name="t",
+        columns={
+            "id": pa.Column(pl.String, nullable=True),
+            "amount": pa.Column(
+                pl.Int64,
+                nullable=True,
+                checks=[
+                    column_check("amount_positive", lambda c: c > 0),
+                    column_check("amount_small", lambda c: c <= 100),
+                ],
+            ),
+        },
+        checks=[frame_check("pair_unique", ~pl.struct("id", "amount").is_duplicated())],
+    )
+    con = duckdb.connect()
+    con.execute(
+        "create table t as select case when i % 7 = 0 then null else 'k' || (i % 50) end as id,"
+        " case when i % 11 = 0 then -i when i % 13 = 0 then 500 + i else i % 97 end as amount,"
+        " hash(i) as _row_hash from range(3000) as r(i)"
+    )
+    con.execute("insert into t select id, amount, 0 from t order by rowid limit 1")  # last = first
+    whole = quality.validate_table(con, "t", schema, rules, bucket_by=("id", "amount"))
+    calls = []
+
+    def counted(*args, **kwargs):
+        calls.append(args[1].height)
+        return validate(*args, **kwargs)
+
+    monkeypatch.setattr(quality, "validate", counted)
+    parts = quality.validate_table(
+        con, "t", schema, rules, bucket_by=("id", "amount"), chunk_rows=400
+    )
+    assert len(calls) == 8 and sum(calls) == 3001  # ceil(3001 / 400) parts, every row once
+
+    def figures(report):
+        return (
+            report.rows_checked,
+            report.failed_rows,
+            {o.label: (o.failures, o.distinct_keys) for o in report.outcomes},
+        )
+
+    assert figures(parts) == figures(whole)
+    by_label = {o.label: o for o in parts.outcomes}
+    first = con.execute("select id, amount from t order by rowid limit 1").fetchall()[0]
+    copies = con.execute(
+        "select count(*) from t where id is not distinct from ? and amount = ?", list(first)
+    ).fetchall()[0][0]
+    assert copies >= 2 and by_label["pair_unique"].failures >= copies
+    assert all(0 < len(o.sample) <= 5 for o in parts.outcomes)
+    assert all(row["amount"] > 100 for row in by_label["amount_small:amount"].sample)

@@ -5,7 +5,12 @@ from datetime import datetime
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from dagster_project.defs.orders.schemas import QUARANTINE_RULES, STAGED_RULES, StagedOrderLines
+from dagster_project.defs.orders.schemas import (
+    QUARANTINE_RULES,
+    STAGED_LINE_IDENTITY,
+    STAGED_RULES,
+    StagedOrderLines,
+)
 from dagster_project.lib.assets import (
     StagingResources,
     ingest_raw,
@@ -32,6 +37,7 @@ AUDIT = Audit(
     schema=lambda _catalog: StagedOrderLines.to_schema(),
     source="order_lines",
     monitors=lambda table: staged_monitors("order_lines", table, "invoiced_at"),
+    bucket_by=STAGED_LINE_IDENTITY,
 )
 FLAGS = ("is_cancellation", "is_guest", "is_product", "is_free_of_charge", "is_extreme_quantity")
 
