@@ -13,6 +13,7 @@ Names in free text are therefore not detected; see the README.
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 
 import duckdb
 
@@ -109,26 +110,37 @@ def text_columns(
     ]
 
 
+# The kinds that are runs of digits: in a column of the business's own numbering (invoice and
+# document numbers, EAN product codes) they are that numbering, not a person's card or account.
+NUMBER_KINDS = ("card", "phone", "account")
+
+
 def scan_patterns(
-    con: duckdb.DuckDBPyConnection, catalog: str, schema: str, table: str
+    con: duckdb.DuckDBPyConnection,
+    catalog: str,
+    schema: str,
+    table: str,
+    business_keys: Collection[str] = (),
 ) -> dict[str, int]:
     """Rows per `column:kind` whose text matches a personal-data pattern (only the ones found).
 
     Each distinct value is matched once and counted with its number of rows: a column repeats
     its values (countries, product codes), so the patterns run over far fewer values than rows.
+    In the `business_keys` columns only the patterns that are not runs of digits are looked for.
     """
     found = {}
     for column in text_columns(con, catalog, schema, table):
+        kinds = [k for k in PATTERNS if column not in business_keys or k not in NUMBER_KINDS]
         counts = ", ".join(
-            f"sum(n) filter (where regexp_matches(value, {_sql_string(p)}))"
-            for p in PATTERNS.values()
+            f"sum(n) filter (where regexp_matches(value, {_sql_string(PATTERNS[k])}))"
+            for k in kinds
         )
         row = con.execute(
             f'with v as (select "{column}" as value, count(*) as n'
             f' from "{catalog}"."{schema}"."{table}" where "{column}" is not null group by 1)'
             f" select {counts} from v"
-        ).fetchone()
-        for kind, n in zip(PATTERNS, row, strict=True):
+        ).fetchall()[0]
+        for kind, n in zip(kinds, row, strict=True):
             if n:
                 found[f"{column}:{kind}"] = int(n)
     return found

@@ -104,3 +104,34 @@ def test_rows_leave_raw_with_identifiers_pseudonymised_and_text_redacted():
     # ticket people too, by the source's own personal columns
     (event,) = protect_rows(con, "ticket_events", [{"caller_id": "Caller 290", "state": "New"}])
     assert event["caller_id"] != "Caller 290" and event["state"] == "New"
+
+
+def test_an_erps_long_document_numbers_are_its_numbering_not_account_numbers(con):
+    """Invoice numbers of 8 to 12 digits (SAP's are 10) and EAN-13 product codes look like
+    account and card numbers. In the columns dbt declares the business's own numbering
+    (meta business_key) the scan leaves the number patterns out; it still finds an e-mail there,
+    and the same numbers in free text."""
+    import dagster as dg
+
+    from dagster_project.defs.governance.checks import business_keys, scan_result
+
+    declared = business_keys()
+    assert {"order_line_id", "invoice_no", "stock_code"} <= declared["fct_order_lines"]
+    con.execute("create schema marts")
+    con.execute(
+        "create table marts.fct_order_lines as select * from (values"
+        " ('5000012345-1', '5000012345', '4006381333931', 'WHITE MUG'),"
+        " ('5000012346-1', '5000012346', '4006381333932', 'PAID FROM 12345678'))"
+        " v(order_line_id, invoice_no, stock_code, description)"
+    )
+    con.execute("create temp table _none as select null::varchar as value where false")
+    ids = "select value from _none"
+    key = dg.AssetKey(["marts", "fct_order_lines"])
+    result = scan_result(con, key, "memory", "marts", ["fct_order_lines"], ids, declared)
+    assert result.metadata["pattern_matches"].value == {"description:account": 1}
+    # without the declarations, the business's own numbers are taken for personal data
+    bare = scan_result(con, key, "memory", "marts", ["fct_order_lines"], ids, {})
+    assert {"invoice_no:account", "stock_code:card"} <= set(bare.metadata["pattern_matches"].value)
+    con.execute("update marts.fct_order_lines set invoice_no = 'x@example.org' where rowid = 0")
+    mailed = scan_result(con, key, "memory", "marts", ["fct_order_lines"], ids, declared)
+    assert "invoice_no:email" in mailed.metadata["pattern_matches"].value

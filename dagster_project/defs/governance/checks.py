@@ -6,11 +6,15 @@ ids, callers, agents). Core marts and ROI marts get separate checks: they are bu
 dbt invocations, and a blocking check must sit between a mart and what reads it.
 """
 
+import json
+from pathlib import Path
+
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from dagster_project.defs.governance.assets import EXPORT_KEY
 from dagster_project.defs.marts.assets import mart_keys
+from dagster_project.defs.marts.project import dbt_project
 from dagster_project.lib.history import recorded
 from dagster_project.lib.pii import PERSONAL_COLUMNS, scan_identifiers, scan_patterns
 from dagster_project.resources import MartsExportResource
@@ -41,17 +45,41 @@ def load_identifiers(con) -> str:
     return "select value from _raw_identifiers"
 
 
+def business_keys() -> dict[str, set[str]]:
+    """Per mart, the columns dbt declares the business's own numbering (column meta
+    `business_key`): invoice and document numbers, product codes. The PII scan does not take
+    their digit runs for card, phone or account numbers (lib/pii.py NUMBER_KINDS)."""
+    manifest = json.loads(Path(dbt_project.manifest_path).read_text(encoding="utf-8"))
+    declared: dict[str, set[str]] = {}
+    for node in manifest["nodes"].values():
+        if node["resource_type"] != "model":
+            continue
+        for name, column in node["columns"].items():
+            meta = {**column.get("meta", {}), **column.get("config", {}).get("meta", {})}
+            if meta.get("business_key"):
+                declared.setdefault(node["name"], set()).add(name)
+    return declared
+
+
 def scan_result(
-    con, key: dg.AssetKey, catalog: str, schema: str, tables: list[str], ids: str
+    con,
+    key: dg.AssetKey,
+    catalog: str,
+    schema: str,
+    tables: list[str],
+    ids: str,
+    keys_by_table: dict[str, set[str]],
 ) -> dg.AssetCheckResult:
     """One check result over `tables`: what personal data each holds, if any.
 
-    `ids` is the query of raw identifiers (see `load_identifiers`).
+    `ids` is the query of raw identifiers (see `load_identifiers`); `keys_by_table` the columns
+    of the business's own numbering per table (`business_keys`).
     """
     patterns, identifiers, rows = {}, {}, 0
     for table in tables:
         prefix = f"{table}." if len(tables) > 1 else ""
-        for label, n in scan_patterns(con, catalog, schema, table).items():
+        found = scan_patterns(con, catalog, schema, table, keys_by_table.get(table, ()))
+        for label, n in found.items():
             patterns[prefix + label] = n
         for column, share in scan_identifiers(
             con, catalog, schema, table, ids, IDENTIFIER_SHARE
@@ -98,8 +126,11 @@ def pii_scan_checks(name: str, keys: list[dg.AssetKey]) -> dg.AssetChecksDefinit
         with duckdb.get_connection() as con:
             catalog = con.execute("select current_database()").fetchone()[0]
             ids = load_identifiers(con)
+            keys = business_keys()
             results = [
-                scan_result(con, check.asset_key, catalog, "marts", [check.asset_key.path[-1]], ids)
+                scan_result(
+                    con, check.asset_key, catalog, "marts", [check.asset_key.path[-1]], ids, keys
+                )
                 for check in sorted(context.selected_asset_check_keys, key=str)
             ]
             yield from recorded(context, con, results, kind="monitor")
@@ -134,7 +165,9 @@ def export_pii_scan(
                     " where table_catalog = 'export' and table_schema = 'marts' order by 1"
                 ).fetchall()
             ]
-            result = scan_result(con, EXPORT_KEY, "export", "marts", tables, load_identifiers(con))
+            result = scan_result(
+                con, EXPORT_KEY, "export", "marts", tables, load_identifiers(con), business_keys()
+            )
         finally:
             con.execute("detach export")
         return recorded(context, con, [result], kind="monitor")[0]
