@@ -133,20 +133,21 @@ def test_a_run_that_checked_some_assets_carries_the_others_forward():
     assert all(r["run_id"] == run for run, rows in states.items() for r in rows)
 
 
-def test_counts_come_from_every_row_while_samples_stop_at_the_sample_size():
-    """Failures far beyond the sample: each rule counts all its rows, a row failing two rules of
-    one dimension counts once for the dimension, and each sample keeps five rows."""
-    rules = RuleBook(
-        TABLE_HAS_ROWS,
-        Rule("amount_positive", "accuracy", "amount not positive"),
-        Rule("amount_small", "accuracy", "amount above 100"),
-        Rule("amount_not_round", "accuracy", "amount is a multiple of ten"),
-        Rule("pair_unique", "uniqueness", "pair repeats", key="id"),
-    )
-    schema = pa.DataFrameSchema(
+# Three accuracy rules that overlap on some rows, and a keyed uniqueness rule over two columns.
+AMOUNT_RULES = RuleBook(
+    TABLE_HAS_ROWS,
+    Rule("amount_positive", "accuracy", "amount not positive"),
+    Rule("amount_small", "accuracy", "amount above 100"),
+    Rule("amount_not_round", "accuracy", "amount is a multiple of ten"),
+    Rule("pair_unique", "uniqueness", "pair repeats", key="id"),
+)
+
+
+def amount_schema(ids_nullable: bool) -> pa.DataFrameSchema:
+    return pa.DataFrameSchema(
         name="t",
         columns={
-            "id": pa.Column(pl.String, nullable=False),
+            "id": pa.Column(pl.String, nullable=ids_nullable),
             "amount": pa.Column(
                 pl.Int64,
                 nullable=True,
@@ -159,6 +160,12 @@ def test_counts_come_from_every_row_while_samples_stop_at_the_sample_size():
         },
         checks=[frame_check("pair_unique", ~pl.struct("id", "amount").is_duplicated())],
     )
+
+
+def test_counts_come_from_every_row_while_samples_stop_at_the_sample_size():
+    """Failures far beyond the sample: each rule counts all its rows, a row failing two rules of
+    one dimension counts once for the dimension, and each sample keeps five rows."""
+    rules, schema = AMOUNT_RULES, amount_schema(ids_nullable=False)
     ids = [f"k{i % 40}" if i % 3 else None for i in range(1200)]
     amounts = [(-20 if i % 2 else 1000) if i % 5 == 0 else i % 90 + 1 for i in range(1200)]
     df = pl.DataFrame({"id": ids, "amount": amounts})
@@ -191,27 +198,7 @@ def test_a_large_table_validated_in_parts_gives_the_whole_tables_verdict(monkeyp
 
     from dagster_project.lib import quality
 
-    rules = RuleBook(
-        TABLE_HAS_ROWS,
-        Rule("amount_positive", "accuracy", "amount not positive"),
-        Rule("amount_small", "accuracy", "amount above 100"),
-        Rule("pair_unique", "uniqueness", "pair repeats", key="id"),
-    )
-    schema = pa.DataFrameSchema(
-        name="t",
-        columns={
-            "id": pa.Column(pl.String, nullable=True),
-            "amount": pa.Column(
-                pl.Int64,
-                nullable=True,
-                checks=[
-                    column_check("amount_positive", lambda c: c > 0),
-                    column_check("amount_small", lambda c: c <= 100),
-                ],
-            ),
-        },
-        checks=[frame_check("pair_unique", ~pl.struct("id", "amount").is_duplicated())],
-    )
+    rules, schema = AMOUNT_RULES, amount_schema(ids_nullable=True)
     con = duckdb.connect()
     con.execute(
         "create table t as select case when i % 7 = 0 then null else 'k' || (i % 50) end as id,"
