@@ -26,6 +26,7 @@ from dagster_project.lib.quality import (
     check_specs,
     md_table,
     validate_table,
+    with_findings,
 )
 from dagster_project.lib.staging import held_back, register_privacy
 from dagster_project.params import Params
@@ -62,23 +63,20 @@ def schema_results(
     `table` is that source's raw layer: failure samples leave it the way every row leaves raw
     (lib.pii.protect_rows), identifiers pseudonymised and free text redacted.
     """
-    extra = []
+    report = validate_table(con, table, schema(sources), rulebook, bucket_by=bucket_by)
     if source is not None:
         limit = getattr(sources, source).max_quarantine_share
         if held is None:
             held = held_back(con, source)
-        rows = con.execute(f"select count(*) from {table}").fetchall()[0][0]
-        share = held / max(held + rows, 1)
-        extra.append(
-            Outcome(
-                QUARANTINE_SHARE,
-                None,
-                int(share > limit) * held,
-                sample=[{"quarantined": held, "share": round(share, 4), "limit": limit}],
-                per_row=False,
-            )
+        share = held / max(held + report.rows_checked, 1)
+        share_finding = Outcome(
+            QUARANTINE_SHARE,
+            None,
+            int(share > limit) * held,
+            sample=[{"quarantined": held, "share": round(share, 4), "limit": limit}],
+            per_row=False,
         )
-    report = validate_table(con, table, schema(sources), rulebook, extra=extra, bucket_by=bucket_by)
+        report = with_findings(report, [share_finding])
     if raw_of is not None:
         register_privacy(con, privacy_key)
         for outcome in report.outcomes:

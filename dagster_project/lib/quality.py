@@ -147,7 +147,6 @@ def validate(
     schema: pa.DataFrameSchema,
     df: pl.DataFrame,
     rulebook: RuleBook,
-    extra: Iterable[Outcome] = (),
     sample_size: int = 5,
 ) -> Report:
     """Run `schema` over all of `df` and sort each failure under its rule and dimension.
@@ -156,7 +155,7 @@ def validate(
     failure cases: a check keeps only `sample_size` of those (`n_failure_cases`), so a rule that
     fails on millions of rows costs a mask, not a Python object per failing row.
     """
-    outcomes: list[Outcome] = list(extra)
+    outcomes: list[Outcome] = []
     failing: dict[str, pl.Series] = {}  # per dimension, rows failing at least one of its rules
     if df.height == 0:
         outcomes.append(Outcome(TABLE_HAS_ROWS, None, 1, per_row=False))
@@ -208,7 +207,6 @@ def validate_table(
     schema: pa.DataFrameSchema,
     rulebook: RuleBook,
     *,
-    extra: Iterable[Outcome] = (),
     bucket_by: Sequence[str] = (),
     chunk_rows: int = 1_000_000,
     sample_size: int = 5,
@@ -227,7 +225,7 @@ def validate_table(
     parts = -(-rows // chunk_rows) if bucket_by and rows > chunk_rows else 1
     if parts == 1:
         df = con.sql(f"select {columns} from {table}").pl()
-        return validate(schema, df, rulebook, extra=extra, sample_size=sample_size)
+        return validate(schema, df, rulebook, sample_size=sample_size)
     key = ", ".join(f'"{c}"' for c in bucket_by)
     reports = [
         validate(
@@ -238,10 +236,17 @@ def validate_table(
         )
         for part in range(parts)
     ]
-    return merge_reports(reports, extra, sample_size)
+    return merge_reports(reports, sample_size)
 
 
-def merge_reports(reports: list[Report], extra: Iterable[Outcome], sample_size: int) -> Report:
+def with_findings(report: Report, findings: Iterable[Outcome]) -> Report:
+    """`report` with findings about the table as a whole in front (e.g. its quarantine share)."""
+    return _report(
+        report.rows_checked, [*findings, *report.outcomes], report.row_failures, report.columns
+    )
+
+
+def merge_reports(reports: list[Report], sample_size: int) -> Report:
     """One report of a table validated in disjoint parts (see `validate_table`)."""
     merged: dict[tuple[str, str | None], Outcome] = {}
     for report in reports:
@@ -274,7 +279,7 @@ def merge_reports(reports: list[Report], extra: Iterable[Outcome], sample_size: 
     row_failures = {d: sum(r.row_failures.get(d, 0) for r in reports) for d in DIMENSIONS}
     return _report(
         sum(r.rows_checked for r in reports),
-        [*extra, *merged.values()],
+        list(merged.values()),
         row_failures,
         reports[0].columns,
     )
