@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import dagster as dg
 import pandera.polars as pa
@@ -100,11 +100,15 @@ class Outcome:
     rule: Rule
     column: str | None
     failures: int
-    distinct_keys: int | None = None
     sample: list[dict] = field(default_factory=list)
-    # the failing rows' distinct values of the rule's key, so parts of a table can be merged
+    # the failing rows' distinct values of the rule's key (parts of a table merge them)
     key_values: pl.Series | None = field(default=None, repr=False)
     per_row: bool = True  # False: a finding about the table or a column as a whole
+
+    @property
+    def distinct_keys(self) -> int | None:
+        """How many distinct values of the rule's key the failing rows have, e.g. 650 stock codes."""
+        return None if self.key_values is None else self.key_values.len()
 
     @property
     def label(self) -> str:
@@ -182,14 +186,11 @@ def validate(
             if rule.key is not None and rule.key in df.columns:
                 keys = df.get_column(rule.key).gather(rows).unique()
             sample = df.gather(rows.head(sample_size)).to_dicts()
-            distinct = None if keys is None else keys.len()
-            outcomes.append(Outcome(rule, column, len(rows), distinct, sample, keys))
+            outcomes.append(Outcome(rule, column, len(rows), sample, keys))
         for (check, column), cases in scalars.items():
             # named by the column, so a sample of a personal column is known to be one
             sample = [{column or "failure_case": str(case)} for case in cases[:sample_size]]
-            outcomes.append(
-                Outcome(rulebook.get(check), column, len(cases), None, sample, per_row=False)
-            )
+            outcomes.append(Outcome(rulebook.get(check), column, len(cases), sample, per_row=False))
     row_failures = {d: int(failing[d].sum()) if d in failing else 0 for d in DIMENSIONS}
     return _report(df.height, outcomes, row_failures, covered_columns(schema, rulebook))
 
@@ -255,15 +256,7 @@ def merge_reports(reports: list[Report], sample_size: int) -> Report:
                 continue
             key = (o.rule.name, o.column)
             if key not in merged:
-                merged[key] = Outcome(
-                    o.rule,
-                    o.column,
-                    o.failures,
-                    None,
-                    o.sample[:sample_size],
-                    o.key_values,
-                    o.per_row,
-                )
+                merged[key] = replace(o, sample=o.sample[:sample_size])
             elif o.per_row:  # the same finding about the whole in every part is kept once
                 m = merged[key]
                 m.failures += o.failures
@@ -274,8 +267,6 @@ def merge_reports(reports: list[Report], sample_size: int) -> Report:
                         if m.key_values is None
                         else pl.concat([m.key_values, o.key_values]).unique()
                     )
-    for o in merged.values():
-        o.distinct_keys = None if o.key_values is None else o.key_values.n_unique()
     row_failures = {d: sum(r.row_failures.get(d, 0) for r in reports) for d in DIMENSIONS}
     return _report(
         sum(r.rows_checked for r in reports),
