@@ -150,7 +150,12 @@ def prepare_staging(
         ).fetchall()
     ]
     _delivered_view(con, source, config)
+    # ranked in a statement of its own: read beside `_delivered` in one query, DuckDB would
+    # materialise the whole delivery as a common subplan
     con.execute(f"create or replace temp table _copies as {load_sql('staging/_copies')}")
+    con.execute(
+        f"create or replace temp view _delivered_ranked as {load_sql('staging/_delivered_ranked')}"
+    )
     con.execute(
         f"create or replace temp table _candidates as {load_sql(f'staging/{source}')}", params
     )
@@ -269,6 +274,7 @@ def publish_staging(
 
 def discard(con: duckdb.DuckDBPyConnection) -> None:
     """Drop a candidate's temp tables (published or not)."""
+    con.execute("drop view if exists _delivered_ranked")
     for table in ("_candidates", "_copies", CANDIDATE):
         con.execute(f"drop table if exists {table}")
 

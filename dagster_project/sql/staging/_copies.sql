@@ -7,9 +7,9 @@ select
     _load_id,
     _source_file,
     _row_number,
-    row_number() over first_delivered as copy_number,
-    first_value(_source_file) over first_delivered as first_file,
-    first_value(_load_id) over first_delivered as first_load
+    row_number() over first_delivered as _copy_number,
+    first_value(_source_file) over first_delivered as _first_file,
+    first_value(_load_id) over first_delivered as _first_load
 from _delivered
 where _row_hash in (select _row_hash from _delivered group by 1 having count(*) > 1)
 window first_delivered as (

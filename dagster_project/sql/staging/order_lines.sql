@@ -1,23 +1,16 @@
 -- Order lines: every delivered line once, typed and normalised, with the row-level rules it breaks.
 -- Parameters come from the source catalogue (see config/sources.yaml).
-with delivered as (
-    select * from _delivered  -- the deliveries in play (lib/staging.py)
-),
-
-source as (
-    select
-        *,
-        delivered as _delivered_row,  -- the line as delivered, for the quarantine
-        longest_value([*columns(lambda c: not starts_with(c, '_'))]) as _longest_value
-    from delivered
+with source as (
+    -- the deliveries in play, each row with its rank among its exact copies (lib/staging.py)
+    select * from _delivered_ranked
 ),
 
 normalised as (
     select
-        source._load_id,
-        source._source_file,
+        _load_id,
+        _source_file,
         _partition,
-        source._row_number,
+        _row_number,
         _delivered_row,
         _longest_value,
         clean_text(invoice_no, $missing_values) as invoice_no,
@@ -28,16 +21,12 @@ normalised as (
         clean_text(invoice_date, $missing_values) as invoice_date_text,
         clean_text(customer_id, $missing_values) as customer_id,
         clean_text(country, $missing_values) as country_label,
-        -- exact copies of a delivered line (_copies): the first is kept, later ones are duplicates
-        coalesce(copies.copy_number, 1) as copy_number,
-        coalesce(copies.first_file, source._source_file) as first_file,
-        coalesce(copies.first_load, source._load_id) as first_load,
-        coalesce(_delivery_row, source._row_number) as _delivery_row
+        -- exact copies of a delivered line: the first is kept, later ones are duplicates
+        _copy_number as copy_number,
+        _first_file as first_file,
+        _first_load as first_load,
+        coalesce(_delivery_row, _row_number) as _delivery_row
     from source
-    left join _copies as copies
-        on copies._load_id = source._load_id
-        and copies._source_file is not distinct from source._source_file
-        and copies._row_number = source._row_number
 ),
 
 typed as (

@@ -1,31 +1,24 @@
 -- Ticket events: every delivered update of a ticket once, typed, with the row-level rules it breaks.
 -- People are pseudonymised here; their raw identifiers stay in the raw layer only.
-with delivered as (
-    select * from _delivered  -- the deliveries in play (lib/staging.py)
-),
-
-source as (
-    select
-        *,
-        delivered as _delivered_row,  -- the update as delivered, for the quarantine
-        longest_value([*columns(lambda c: not starts_with(c, '_'))]) as _longest_value
-    from delivered
+with source as (
+    -- the deliveries in play, each row with its rank among its exact copies (lib/staging.py)
+    select * from _delivered_ranked
 ),
 
 normalised as (
     select
-        source._load_id,
-        source._source_file,
+        _load_id,
+        _source_file,
         _partition,
-        source._row_number,
+        _row_number,
         _loaded_at,
         _delivered_row,
         _longest_value,
-        -- exact copies of a delivered update (_copies): the first is kept, later ones are duplicates
-        coalesce(copies.copy_number, 1) as copy_number,
-        coalesce(copies.first_file, source._source_file) as first_file,
-        coalesce(copies.first_load, source._load_id) as first_load,
-        coalesce(_delivery_row, source._row_number) as _delivery_row,
+        -- exact copies of a delivered update: the first is kept, later ones are duplicates
+        _copy_number as copy_number,
+        _first_file as first_file,
+        _first_load as first_load,
+        coalesce(_delivery_row, _row_number) as _delivery_row,
         clean_text(ticket_id, $missing_values) as ticket_id,
         clean_text(state, $missing_values) as state,
         clean_text(is_active, $missing_values) as is_active_text,
@@ -56,10 +49,6 @@ normalised as (
         clean_text(resolved_at, $missing_values) as resolved_at_text,
         clean_text(closed_at, $missing_values) as closed_at_text
     from source
-    left join _copies as copies
-        on copies._load_id = source._load_id
-        and copies._source_file is not distinct from source._source_file
-        and copies._row_number = source._row_number
 ),
 
 typed as (
