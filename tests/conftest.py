@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
+import sqlite3
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,39 +121,92 @@ class Warehouse:
         return self.query(sql, params)[0][0]
 
 
-def make_warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Warehouse:
-    wh = Warehouse(tmp_path, tmp_path / "warehouse.duckdb", tmp_path / "sources.yaml", monkeypatch)
+def point_at(root: Path, monkeypatch: pytest.MonkeyPatch) -> Warehouse:
+    """Point every location of the pipeline at `root` (the warehouse, its catalogue, its state)."""
+    wh = Warehouse(root, root / "warehouse.duckdb", root / "sources.yaml", monkeypatch)
     monkeypatch.setenv("AI_ROI_DUCKDB_PATH", str(wh.db_path))
     monkeypatch.setenv("AI_ROI_SOURCES", str(wh.catalog_path))
-    monkeypatch.setenv("AI_ROI_STATE_DIR", str(tmp_path))
-    monkeypatch.setenv("AI_ROI_PARAMS", str(tmp_path / "params.yaml"))
-    monkeypatch.setenv("AI_ROI_OUTPUT_DIR", str(tmp_path / "outputs"))
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}")
-    monkeypatch.setenv("AI_ROI_MLFLOW_ARTIFACTS", str(tmp_path / "mlflow" / "artifacts"))
+    monkeypatch.setenv("AI_ROI_STATE_DIR", str(root))
+    monkeypatch.setenv("AI_ROI_PARAMS", str(root / "params.yaml"))
+    monkeypatch.setenv("AI_ROI_OUTPUT_DIR", str(root / "outputs"))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow' / 'mlflow.db'}")
+    monkeypatch.setenv("AI_ROI_MLFLOW_ARTIFACTS", str(root / "mlflow" / "artifacts"))
     # a Dagster instance of the warehouse's own: guards read the check history of earlier runs
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    monkeypatch.setenv("DAGSTER_HOME", str(root / "dagster_home"))
     # dbt's target folders of this warehouse's runs: test files run side by side (make test), and
     # a test of the retention of target folders counts only its own
-    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "dbt_target"))
+    monkeypatch.setenv("DBT_TARGET_PATH", str(root / "dbt_target"))
     settings.ensure_dagster_home()
+    return wh
+
+
+def make_warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Warehouse:
+    """An empty warehouse, with the fixtures' catalogue and the small-sample params."""
+    wh = point_at(tmp_path, monkeypatch)
     wh.write_catalog()
     wh.write_params()
     return wh
 
 
-@pytest.fixture
-def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Warehouse:
-    return make_warehouse(tmp_path, monkeypatch)
+@dataclass
+class Template:
+    """The whole pipeline built once per test process on the fixtures; tests work on copies."""
+
+    root: Path
+    result: dg.ExecuteInProcessResult
+    runs: list  # the runs of its Dagster instance, oldest first, with their events
+
+    def copy_to(self, root: Path, monkeypatch: pytest.MonkeyPatch) -> Warehouse:
+        """A warehouse at `root` in the state the build left: its DuckDB file, MLflow store and
+        artifacts, outputs, dbt target folders and secrets, and a Dagster instance holding the
+        build's runs and events (the check history the guards read), as if it had run there."""
+        shutil.copytree(self.root, root, dirs_exist_ok=True)
+        _move_mlflow_store(root / "mlflow" / "mlflow.db", self.root, root)
+        wh = point_at(root, monkeypatch)
+        _INSTANCES[os.environ["DAGSTER_HOME"]] = dg.DagsterInstance.ephemeral(preload=self.runs)
+        return wh
+
+
+def _move_mlflow_store(db: Path, old: Path, new: Path) -> None:
+    """MLflow stores absolute artifact locations; point the copied store at the copied artifacts."""
+    with closing(sqlite3.connect(db)) as con, con:
+        for (table,) in con.execute("select name from sqlite_master where type = 'table'"):
+            for column in con.execute(f"pragma table_info('{table}')").fetchall():
+                if any(t in column[2].upper() for t in ("CHAR", "TEXT")):
+                    con.execute(
+                        f'update "{table}" set "{column[1]}" = replace("{column[1]}", ?, ?)'
+                        f' where instr("{column[1]}", ?) > 0',
+                        [str(old), str(new), str(old)],
+                    )
+
+
+@pytest.fixture(scope="session")
+def template(user_state_untouched, tmp_path_factory) -> Template:
+    from dagster._core.debug import DebugRunPayload
+
+    with pytest.MonkeyPatch.context() as mp:
+        wh = make_warehouse(tmp_path_factory.mktemp("template"), mp)
+        result = run_pipeline()
+        assert result.success, [e.message for e in result.all_events if e.is_failure]
+        instance = dagster_instance()
+        runs = [DebugRunPayload.build(instance, run) for run in reversed(instance.get_runs())]
+    return Template(wh.root, result, runs)
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    """The whole pipeline built once on the fixtures, shared by a module's read-only tests."""
+def built(template, tmp_path_factory):
+    """A copy of the whole pipeline built on the fixtures, shared by a module's tests."""
     with pytest.MonkeyPatch.context() as mp:
-        wh = make_warehouse(tmp_path_factory.mktemp("built"), mp)
-        result = run_pipeline()
-        assert result.success, [e.message for e in result.all_events if e.is_failure]
-        yield wh, result
+        yield template.copy_to(tmp_path_factory.mktemp("built"), mp), template.result
+
+
+@pytest.fixture
+def warehouse(request, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Warehouse:
+    """An empty warehouse of the test's own; with `@pytest.mark.starts_built`, a copy of the whole
+    pipeline built on the fixtures (what a first `pipeline()` would build, without building it)."""
+    if request.node.get_closest_marker("starts_built"):
+        return request.getfixturevalue("template").copy_to(tmp_path, monkeypatch)
+    return make_warehouse(tmp_path, monkeypatch)
 
 
 # One in-memory Dagster instance per DAGSTER_HOME (each warehouse fixture has its own): runs see

@@ -145,8 +145,8 @@ def test_no_raw_identifier_reaches_a_mart(built):
         )
 
 
+@pytest.mark.starts_built
 def test_rerunning_the_same_input_changes_nothing(warehouse, pipeline):
-    assert pipeline().success
     with warehouse.connect() as con:
         before = {m: table_fingerprint(con, f"marts.{m}") for m in MARTS}
         loads_before = con.execute("select count(*) from raw._loads").fetchone()[0]

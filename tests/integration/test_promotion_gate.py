@@ -26,13 +26,12 @@ def _champion(name: str) -> str | None:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(template, tmp_path_factory):
     """A warehouse with both champions, after a run that failed before its raw checks ran."""
-    from tests.conftest import make_warehouse, run_pipeline
+    from tests.conftest import run_pipeline
 
     with pytest.MonkeyPatch.context() as mp:
-        wh = make_warehouse(tmp_path_factory.mktemp("gate"), mp)
-        assert run_pipeline().success
+        wh = template.copy_to(tmp_path_factory.mktemp("gate"), mp)
         missing = {"path": str(wh.root / "no_such_file.csv.gz"), "partition": "train"}
         wh.write_catalog(files={**FIXTURE_FILES, "messages": [missing]})
         assert not run_pipeline("group:raw").success  # its raw/messages checks stay planned
@@ -126,10 +125,10 @@ def test_a_check_result_for_older_data_does_not_count(upstream_failed):
     assert _champion("intent_router") == champions["intent_router"]
 
 
+@pytest.mark.starts_built
 def test_the_champion_is_compared_on_the_candidates_test_split(warehouse, pipeline):
     """New evaluation data: the champion's old figures were measured elsewhere, so it is scored
     again on the candidate's split. The same model on a harder split is not a regression."""
-    assert pipeline().success
     assert _champion("intent_router") == "1"
     champion_routes = warehouse.query("select * from ml.router_open_set order by all")
     routed = warehouse.query(
@@ -175,6 +174,7 @@ def test_the_champion_is_compared_on_the_candidates_test_split(warehouse, pipeli
 FORECAST_RUN = "group:raw or group:staged or group:marts or group:features or group:forecast"
 
 
+@pytest.mark.starts_built
 def test_a_forecast_champion_with_other_settings_is_backtested_again_on_the_candidates_data(
     warehouse, pipeline
 ):
@@ -184,7 +184,6 @@ def test_a_forecast_champion_with_other_settings_is_backtested_again_on_the_cand
     from dagster_project.defs.forecast.assets import NAME
     from tests.conftest import materialization_metadata
 
-    assert pipeline().success
     tracking.use_store(settings.mlflow_tracking_uri(), settings.mlflow_artifacts(), NAME)
     stored = tracking.champion(NAME).metrics  # from the backtest on the first delivery
     # the same retailer's export, five weeks shorter, and a forecaster with a slower learning rate

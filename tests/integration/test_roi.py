@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from dagster_project import settings
 from tests.conftest import (
     ROOT,
     check_evaluations,
@@ -107,7 +108,7 @@ def test_the_report_logs_its_assumptions_and_figures_to_mlflow(built):
 
     wh, result = built
     run_id = materialization_metadata(result, "reports/roi_report")["mlflow_run_id"]
-    run = MlflowClient().get_run(run_id)
+    run = MlflowClient(tracking_uri=settings.mlflow_tracking_uri()).get_run(run_id)
     summary = _summary(wh)
     assert run.data.metrics["roi_12m_pct"] == pytest.approx(summary["roi_12m_pct"])
     assert run.data.metrics["net_benefit_12m"] == pytest.approx(summary["net_benefit_12m"])
