@@ -47,8 +47,10 @@ test: setup  ## the whole test suite
 # What CI runs on every pull request (.github/workflows/ci.yml, and .ci/run here): lint; the whole
 # pipeline with every asset check on the embedded real data, with the product's own
 # config/sources.yaml and params.yaml (so the promotion gates hold at the real bars), failing on
-# any check that fails with severity error; then `dbt build` on the ci target (models, data
-# tests, unit tests) against the warehouse that run built. Its state stays in state/ci.
+# any check that fails with severity error; the metrics that run wrote, compared byte for byte
+# with the committed metrics/ (what `dvc repro` wrote); then `dbt build` on the ci target
+# (models, data tests, unit tests) against the warehouse that run built. Its state stays in
+# state/ci.
 CI_STATE := $(CURDIR)/state/ci
 CI_ENV := AI_ROI_STATE_DIR=$(CI_STATE) AI_ROI_OUTPUT_DIR=$(CI_STATE)/outputs \
 	AI_ROI_DUCKDB_PATH=$(CI_STATE)/ci.duckdb DAGSTER_HOME=$(CI_STATE)/dagster_home \
@@ -60,6 +62,7 @@ ci: setup  ## lint, pipeline + every asset check on the embedded data at the rea
 	$(BIN)/python -m scripts.dvc_deps --check
 	rm -rf $(CI_STATE)
 	env $(CI_ENV) $(BIN)/ai-roi run --strict
+	$(BIN)/python -m scripts.metrics_match $(CI_STATE)/outputs
 	cd dbt && env $(CI_ENV) ../$(BIN)/dbt build --target ci --profiles-dir . --target-path $(CI_STATE)/dbt_target --quiet
 
 dev: setup  ## the Dagster UI on http://127.0.0.1:3000
