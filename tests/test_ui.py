@@ -33,6 +33,7 @@ BACKFILL_STATUS = """query($id: String!) {
 }"""
 
 
+@pytest.mark.starts_built
 def test_a_backfill_of_months_launched_in_the_ui_is_one_run_of_those_months(
     warehouse, tmp_path, monkeypatch
 ):
@@ -43,12 +44,8 @@ def test_a_backfill_of_months_launched_in_the_ui_is_one_run_of_those_months(
 
     import dagster as dg
 
-    from dagster_project.cli import failure_reasons
     from scripts.check_ui import query, serving
-    from tests.conftest import run_pipeline
 
-    built = run_pipeline("group:raw or group:staged or group:marts")
-    assert built.success, failure_reasons(built)
     monthly = [
         s.key for s in defs.resolve_all_asset_specs() if "monthly" in s.tags and s.partitions_def
     ]
