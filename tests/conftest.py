@@ -32,7 +32,7 @@ from tests.user_state import changes, fingerprint
 # neither clears the product's bars against the naive baselines nor its bias bound (it
 # under-forecasts the sparse weeks by about 90 %). The router keeps the product's bars: it clears
 # them on the fixtures. The product's own bars are held by `make ci`, which runs the pipeline on
-# the embedded data with params.yaml as it is, and test_ml shows them refusing the forecaster
+# the embedded data with params.yaml as it is, and test_cli shows them refusing the forecaster
 # trained on the fixtures.
 SMALL_SAMPLE_BARS = {
     "forecast": {

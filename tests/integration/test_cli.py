@@ -282,8 +282,16 @@ def test_a_refused_file_is_explained_once_without_a_trace(warehouse, capfd):
 
 
 def test_a_failed_gate_prints_its_reason(warehouse, capsys):
-    """The product's own bars refuse the forecaster trained on the fixtures: the summary says why.
+    """params.yaml's own bars, as make ci holds them, refuse the forecaster trained on the
+    fixtures: the summary says why, the gate names the bars, no version becomes champion.
     (The forecaster's chain only: the router and the ROI have no part in it.)"""
+    import dagster as dg
+    from mlflow.tracking import MlflowClient
+
+    from dagster_project import settings
+    from dagster_project.lib.ml_assets import latest_completed_evaluation
+    from tests.conftest import PRODUCT_PARAMS
+
     warehouse.write_params(product_bars=True)
     chain = "group:raw or group:staged or group:marts or group:features or group:forecast"
     assert cli.main(["run", "--select", chain]) == 1
@@ -295,6 +303,19 @@ def test_a_failed_gate_prints_its_reason(warehouse, capsys):
         if "forecaster_clears_promotion_gate" in row and row.startswith("  failed ")
     )
     assert "abs_bias" in line and "is above the bar" in line
+    # the bias bound: it under-forecasts the fixtures' sparse weeks far beyond max_abs_bias
+    gate = dg.AssetCheckKey(dg.AssetKey(["ml", "demand_model"]), "forecaster_clears_promotion_gate")
+    with dg.DagsterInstance.get() as instance:
+        evaluation = latest_completed_evaluation(instance, gate)
+    assert not evaluation.passed and evaluation.severity.value == "ERROR"
+    assert evaluation.metadata["maximums"].value == {
+        f"{k.removeprefix('max_')}": v
+        for k, v in PRODUCT_PARAMS["forecast"]["gate"].items()
+        if k.startswith("max_")
+    }
+    store = settings.mlflow_tracking_uri()
+    registry = MlflowClient(tracking_uri=store, registry_uri=store)
+    assert registry.get_registered_model("demand_forecaster").aliases == {}
 
 
 def test_a_second_run_refuses_at_once_and_names_the_first(warehouse, monkeypatch, capsys):
