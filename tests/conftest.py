@@ -256,6 +256,38 @@ def materialization_metadata(result: dg.ExecuteInProcessResult, key: str) -> dic
     return {k: v.value for k, v in events[-1].materialization.metadata.items()}
 
 
+def run_dbt(args: list[str], db_path: Path, tmp_path: Path) -> tuple[int, dict[str, dict]]:
+    """dbt's own CLI on the warehouse at `db_path`: its exit code and its results by node name."""
+    import json
+    import subprocess
+    import sys
+
+    target = tmp_path / "dbt_cli_target"
+    completed = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "dbt"),
+            *args,
+            "--profiles-dir",
+            ".",
+            "--target-path",
+            str(target),
+            "--log-path",
+            str(tmp_path),
+        ],
+        cwd=ROOT / "dbt",
+        env={**os.environ, "AI_ROI_DUCKDB_PATH": str(db_path)},
+        capture_output=True,
+        text=True,
+    )
+    results = json.loads((target / "run_results.json").read_text(encoding="utf-8"))["results"]
+    by_name = {}
+    for result in results:
+        # test.<project>.<name>.<hash>; unit_test.<project>.<model>.<name>
+        parts = result["unique_id"].split(".")
+        by_name[parts[2] if parts[0] == "test" else parts[-1]] = result
+    return completed.returncode, by_name
+
+
 # Code another process runs to hold a warehouse (its path is sys.argv[1]) until it is killed.
 HOLD_OPEN = "import duckdb, sys, time; c = duckdb.connect(sys.argv[1])"
 HOLD_RUN_LOCK = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dagster_project.lib.warehouse import table_fingerprint
-from tests.conftest import check_evaluations, materialization_metadata
+from tests.conftest import check_evaluations, materialization_metadata, run_dbt
 
 STAGED_SOURCES = ("order_lines", "ticket_events", "messages")
 MARTS = (
@@ -193,3 +193,40 @@ def test_quarantine_keeps_no_raw_identifier(built):
         " where q.source = 'ticket_events'"
     )
     assert callers and all(held != raw for held, raw in callers)
+
+
+@pytest.mark.starts_built
+def test_a_repeated_grain_fails_the_marts_uniqueness_tests(warehouse, tmp_path):
+    """The marts whose grain is several columns have a dbt test of it: a repeated product-week or
+    run-asset-dimension fails it, and a mart left alone still passes its own."""
+    import duckdb
+
+    with duckdb.connect(str(warehouse.db_path)) as con:
+        for mart in ("mart_demand_weekly", "mart_data_quality"):
+            # the quality mart is a view grouped by its grain: a table with a row twice stands in
+            # for a change to it that fans rows out
+            con.execute(
+                f"create temp table doubled as (select * from marts.{mart})"
+                f" union all (select * from marts.{mart} limit 1)"
+            )
+            kind = con.execute(
+                "select table_type from information_schema.tables"
+                " where table_schema = 'marts' and table_name = ?",
+                [mart],
+            ).fetchall()[0][0]
+            con.execute(f"drop {'view' if kind == 'VIEW' else 'table'} marts.{mart}")
+            con.execute(f"create table marts.{mart} as select * from doubled")
+            con.execute("drop table doubled")
+    grain_tests = "test_name:unique_combination"
+    code, results = run_dbt(["test", "--select", grain_tests], warehouse.db_path, tmp_path)
+    assert code != 0
+    verdicts = {
+        name.split("_", 2)[2]: (r["status"], r["failures"])
+        for name, r in results.items()
+        if name.startswith("unique_combination_")
+    }
+    assert verdicts == {
+        "mart_demand_weekly_stock_code__week_start": ("fail", 1),
+        "mart_data_quality_run_id__asset_key__dimension": ("fail", 1),
+        "mart_roi_cashflow_monthly_month__axis": ("pass", 0),
+    }

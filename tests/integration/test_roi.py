@@ -7,19 +7,15 @@ user who edits params.yaml would.
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from dagster_project import settings
 from tests.conftest import (
-    ROOT,
     check_evaluations,
     materialization_metadata,
+    run_dbt,
     run_pipeline,
 )
 
@@ -150,31 +146,11 @@ def test_marts_agree_with_each_other(built):
 
 def test_dbt_unit_tests_pass_including_the_worked_example(built, tmp_path):
     wh, _ = built
-    dbt = Path(sys.executable).parent / "dbt"
-    target = tmp_path / "target"
-    completed = subprocess.run(
-        [
-            str(dbt),
-            "test",
-            "--select",
-            "test_type:unit",
-            "--profiles-dir",
-            ".",
-            "--target-path",
-            str(target),
-            "--log-path",
-            str(tmp_path),
-        ],
-        cwd=ROOT / "dbt",
-        env={**os.environ, "AI_ROI_DUCKDB_PATH": str(wh.db_path)},
-        capture_output=True,
-        text=True,
-    )
-    assert completed.returncode == 0, completed.stdout[-3000:]
-    results = json.loads((target / "run_results.json").read_text(encoding="utf-8"))["results"]
-    status = {r["unique_id"].split(".")[-1]: r["status"] for r in results}
-    assert status["roi_worked_example_from_the_seed_framework"] == "pass"
-    assert status["roi_payback_is_the_first_month_the_cumulative_net_turns_non_negative"] == "pass"
+    code, results = run_dbt(["test", "--select", "test_type:unit"], wh.db_path, tmp_path)
+    assert code == 0, {name: r["message"] for name, r in results.items() if r["status"] != "pass"}
+    assert results["roi_worked_example_from_the_seed_framework"]["status"] == "pass"
+    name = "roi_payback_is_the_first_month_the_cumulative_net_turns_non_negative"
+    assert results[name]["status"] == "pass"
 
 
 def test_changing_one_assumption_changes_the_roi_accordingly(built):
