@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
@@ -256,12 +259,17 @@ def materialization_metadata(result: dg.ExecuteInProcessResult, key: str) -> dic
     return {k: v.value for k, v in events[-1].materialization.metadata.items()}
 
 
+def mlflow_client():
+    """An MLflow client of the current warehouse's store, for tracking and the registry alike
+    (never the process-wide URIs, which the last run pointed at its own store)."""
+    from mlflow.tracking import MlflowClient
+
+    store = settings.mlflow_tracking_uri()
+    return MlflowClient(tracking_uri=store, registry_uri=store)
+
+
 def run_dbt(args: list[str], db_path: Path, tmp_path: Path) -> tuple[int, dict[str, dict]]:
     """dbt's own CLI on the warehouse at `db_path`: its exit code and its results by node name."""
-    import json
-    import subprocess
-    import sys
-
     target = tmp_path / "dbt_cli_target"
     completed = subprocess.run(
         [

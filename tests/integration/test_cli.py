@@ -286,11 +286,9 @@ def test_a_failed_gate_prints_its_reason(warehouse, capsys):
     fixtures: the summary says why, the gate names the bars, no version becomes champion.
     (The forecaster's chain only: the router and the ROI have no part in it.)"""
     import dagster as dg
-    from mlflow.tracking import MlflowClient
 
-    from dagster_project import settings
     from dagster_project.lib.ml_assets import latest_completed_evaluation
-    from tests.conftest import PRODUCT_PARAMS
+    from tests.conftest import PRODUCT_PARAMS, mlflow_client
 
     warehouse.write_params(product_bars=True)
     chain = "group:raw or group:staged or group:marts or group:features or group:forecast"
@@ -313,9 +311,7 @@ def test_a_failed_gate_prints_its_reason(warehouse, capsys):
         for k, v in PRODUCT_PARAMS["forecast"]["gate"].items()
         if k.startswith("max_")
     }
-    store = settings.mlflow_tracking_uri()
-    registry = MlflowClient(tracking_uri=store, registry_uri=store)
-    assert registry.get_registered_model("demand_forecaster").aliases == {}
+    assert mlflow_client().get_registered_model("demand_forecaster").aliases == {}
 
 
 def test_a_second_run_refuses_at_once_and_names_the_first(warehouse, monkeypatch, capsys):

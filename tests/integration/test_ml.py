@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from mlflow.tracking import MlflowClient
 
 from dagster_project.lib.warehouse import table_fingerprint
 from tests.conftest import (
@@ -17,17 +16,10 @@ from tests.conftest import (
     FIXTURES,
     check_evaluations,
     materialization_metadata,
+    mlflow_client,
 )
 
 ML_GROUPS = "group:features or group:router or group:forecast"
-
-
-def _client() -> MlflowClient:
-    """A client of the current warehouse's store, for tracking and the registry alike."""
-    import os
-
-    store = os.environ["MLFLOW_TRACKING_URI"]
-    return MlflowClient(tracking_uri=store, registry_uri=store)
 
 
 def _outputs(warehouse) -> Path:
@@ -36,7 +28,7 @@ def _outputs(warehouse) -> Path:
 
 def test_training_is_tracked_registered_promoted_and_exported(built):
     warehouse, result = built
-    client = _client()
+    client = mlflow_client()
     for name, model_key in (
         ("intent_router", "ml/router_model"),
         ("demand_forecaster", "ml/demand_model"),
@@ -106,7 +98,9 @@ def test_routed_messages_and_forecasts_are_tables_a_person_can_use(built):
 def test_metrics_files_match_mlflow(built):
     warehouse, result = built
     router_metrics = json.loads((_outputs(warehouse) / "metrics" / "router.json").read_text())
-    run = _client().get_run(materialization_metadata(result, "ml/router_model")["mlflow_run_id"])
+    run = mlflow_client().get_run(
+        materialization_metadata(result, "ml/router_model")["mlflow_run_id"]
+    )
     assert router_metrics["accuracy"] == round(run.data.metrics["accuracy"], 6)
     for name in ("oos_recall", "automation_rate", "auto_precision", "accuracy"):
         key = f"open_set.{name}"
@@ -150,13 +144,15 @@ def test_an_unchanged_model_is_reused_and_retrained_alike_on_request(warehouse, 
     assert again.success
     assert _trained(again) == {"ml/router_model": ("1", True), "ml/demand_model": ("1", True)}
     assert _published(warehouse) == first
-    assert len(_client().search_model_versions("name = 'intent_router'")) == 1
+    assert len(mlflow_client().search_model_versions("name = 'intent_router'")) == 1
 
     refreshed = pipeline(ML_GROUPS, tags={FULL_REFRESH_TAG: "true"})
     assert refreshed.success
     assert _trained(refreshed) == {"ml/router_model": ("2", False), "ml/demand_model": ("2", False)}
     assert _published(warehouse) == first  # training is deterministic
-    assert str(_client().get_model_version_by_alias("intent_router", "champion").version) == "2"
+    assert (
+        str(mlflow_client().get_model_version_by_alias("intent_router", "champion").version) == "2"
+    )
 
     warehouse.write_params(forecast={"model": {"learning_rate": 0.02}})
     changed = pipeline(ML_GROUPS)
@@ -170,7 +166,7 @@ def _write_messages(path: Path, frame: pd.DataFrame) -> None:
 
 @pytest.mark.starts_built
 def test_shuffled_labels_are_registered_but_not_promoted(warehouse, pipeline):
-    client = _client()
+    client = mlflow_client()
     metrics = _outputs(warehouse) / "metrics"
     champion_figures = {p.name: p.read_bytes() for p in metrics.iterdir()}
     assert str(client.get_model_version_by_alias("intent_router", "champion").version) == "1"

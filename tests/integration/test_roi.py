@@ -11,10 +11,10 @@ import re
 
 import pytest
 
-from dagster_project import settings
 from tests.conftest import (
     check_evaluations,
     materialization_metadata,
+    mlflow_client,
     run_dbt,
     run_pipeline,
 )
@@ -100,11 +100,9 @@ def test_report_shows_the_figures_the_marts_hold(built):
 
 
 def test_the_report_logs_its_assumptions_and_figures_to_mlflow(built):
-    from mlflow.tracking import MlflowClient
-
     wh, result = built
     run_id = materialization_metadata(result, "reports/roi_report")["mlflow_run_id"]
-    run = MlflowClient(tracking_uri=settings.mlflow_tracking_uri()).get_run(run_id)
+    run = mlflow_client().get_run(run_id)
     summary = _summary(wh)
     assert run.data.metrics["roi_12m_pct"] == pytest.approx(summary["roi_12m_pct"])
     assert run.data.metrics["net_benefit_12m"] == pytest.approx(summary["net_benefit_12m"])
