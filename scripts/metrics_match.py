@@ -29,10 +29,10 @@ def tracked(dvc_yaml: Path = ROOT / "dvc.yaml") -> list[str]:
     return sorted(names)
 
 
-def differences(computed_root: Path, committed_root: Path = ROOT) -> list[str]:
-    """One message per tracked file the run did not write, or wrote otherwise than committed."""
+def differences(computed_root: Path, names: list[str], committed_root: Path = ROOT) -> list[str]:
+    """One message per file of `names` the run did not write, or wrote otherwise than committed."""
     problems = []
-    for name in tracked():
+    for name in names:
         committed, computed = committed_root / name, computed_root / name
         if not computed.is_file():
             problems.append(f"{name}: the run wrote no such file")
@@ -52,9 +52,10 @@ def differences(computed_root: Path, committed_root: Path = ROOT) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    problems = differences(Path(argv[0]))
+    names = tracked()
+    problems = differences(Path(argv[0]), names)
     if not problems:
-        print(f"metrics: {len(tracked())} tracked files match what the pipeline computed")
+        print(f"metrics: {len(names)} tracked files match what the pipeline computed")
         return 0
     print("The committed metrics are not what the pipeline computes on this code and data:")
     print("\n".join(problems))
