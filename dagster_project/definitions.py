@@ -16,6 +16,7 @@ from dagster_project.defs.governance import assets as governance_assets
 from dagster_project.defs.governance import checks as governance_checks
 from dagster_project.defs.governance import sensors as governance_sensors
 from dagster_project.defs.marts import assets as mart_assets
+from dagster_project.defs.marts import checks as mart_checks
 from dagster_project.defs.marts.project import dbt_resource
 from dagster_project.defs.messages import assets as message_assets
 from dagster_project.defs.messages import checks as message_checks
@@ -61,6 +62,7 @@ _modules = [
     message_assets,
     message_checks,
     mart_assets,
+    mart_checks,
     feature_assets,
     feature_checks,
     router_assets,

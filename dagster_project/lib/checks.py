@@ -12,6 +12,7 @@ from dagster_duckdb import DuckDBResource
 from dagster_project.lib.history import recorded
 from dagster_project.lib.monitors import (
     Finding,
+    column_schema_change,
     freshness,
     load_volume,
     monthly_volume,
@@ -192,6 +193,70 @@ def build_monitors(
             yield from recorded(context, con, results, kind="monitor")
 
     return _monitors
+
+
+COLUMN_SCHEMA_CHANGE = "column_schema_change"
+
+
+def _column_schema(record) -> dict[str, str] | None:
+    schema = record.asset_materialization.metadata.get("dagster/column_schema")
+    return None if schema is None else {c.name: c.type for c in schema.value.columns}
+
+
+def build_schemas(
+    instance: dg.DagsterInstance, key: dg.AssetKey
+) -> tuple[dict[str, str] | None, dict[str, str] | None]:
+    """The column schemas of `key`'s latest build and of the build before it: (previous, latest).
+
+    A build is a run: a run that writes several months of a monthly mart materialises it once per
+    month, and those are compared with the newest materialisation of an earlier run.
+    """
+    latest, cursor = None, None
+    while True:
+        page = instance.fetch_materializations(key, limit=100, cursor=cursor)
+        for rec in page.records:
+            if latest is None:
+                latest = rec
+            elif rec.run_id != latest.run_id:
+                return _column_schema(rec), _column_schema(latest)
+        if not page.has_more:
+            return None, None if latest is None else _column_schema(latest)
+        cursor = page.cursor
+
+
+def build_column_schema_checks(
+    asset_keys: Sequence[dg.AssetKey], name: str
+) -> dg.AssetChecksDefinition:
+    """One `column_schema_change` check per asset (WARN): its columns and types against its
+    previous build's, from the column schema its materialisations carry (`dagster/column_schema`).
+
+    The verdict reads the Dagster instance's materialisations only, so it is the same whatever
+    else the run selected.
+    """
+    monitor = Monitor(
+        COLUMN_SCHEMA_CHANGE,
+        "consistency",
+        "Columns and types against the previous build: a dropped, added or retyped column breaks "
+        "whatever reads the table by name (reports, BI tools, exports).",
+        lambda _inputs: Finding(True, ""),  # measured from the Dagster instance, below
+    )
+
+    @dg.multi_asset_check(
+        specs=[s for key in asset_keys for s in monitor_specs(key, [monitor])],
+        name=name,
+        can_subset=True,
+    )
+    def _schema_checks(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource):
+        results = []
+        for check_key in sorted(context.selected_asset_check_keys, key=str):
+            key = check_key.asset_key
+            previous, latest = build_schemas(context.instance, key)
+            finding = column_schema_change(previous, latest, key.to_user_string())
+            results.append(_result(finding, key, monitor, sorted(latest or {})))
+        with duckdb.get_connection() as con:
+            yield from recorded(context, con, results, kind="monitor")
+
+    return _schema_checks
 
 
 @dataclass(frozen=True)

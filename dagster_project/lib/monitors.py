@@ -1,5 +1,6 @@
-"""Monitors beside the rule checks: volume change, freshness and schema change (the drift of the
-models' inputs is ML: dagster_project/ml/drift.py).
+"""Monitors beside the rule checks: volume change, freshness, a source's schema change and a
+mart's column schema between builds (the drift of the models' inputs is ML:
+dagster_project/ml/drift.py).
 
 Each monitor reads aggregates from DuckDB and returns a `Finding`: passed or not, a one-line
 summary, the observed figures and thresholds, and a small table for the Dagster UI.
@@ -10,6 +11,7 @@ from __future__ import annotations
 import difflib
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -446,4 +448,44 @@ def record_schema(con, source: str, load_id: str, measured: SchemaMeasure) -> No
             "map": json.dumps(measured.mapping),
             "diffs": json.dumps(measured.diffs),
         },
+    )
+
+
+def column_schema_change(
+    previous: Mapping[str, str] | None, latest: Mapping[str, str] | None, what: str
+) -> Finding:
+    """The columns and types of `what`'s latest build ({column: type}) against its previous build.
+
+    A column dropped, added or retyped in a mart breaks whatever reads it by name (the reports, a
+    BI tool, an export): the finding names each change so the readers can follow it. The next
+    build is compared with this one, so a deliberate change warns once.
+    """
+    if latest is None:
+        return Finding(False, f"{what}: its latest build recorded no column schema")
+    if previous is None:
+        return Finding(
+            True,
+            f"{what}: first build with a column schema ({len(latest)} columns), nothing to compare",
+            {"column_count": len(latest)},
+        )
+    diffs = [
+        {k: d[k] for k in ("change", "column", "detail")}
+        for d in schema_differences(
+            {"columns": dict(previous), "mapping": {}}, {"columns": dict(latest), "mapping": {}}, []
+        )
+    ]
+    if not diffs:
+        return Finding(
+            True,
+            f"{what}: the same {len(latest)} columns and types as its previous build",
+            {"column_count": len(latest), "changes": 0},
+        )
+    listed = ", ".join(f"{d['change']} {d['column']} ({d['detail']})" for d in diffs)
+    return Finding(
+        False,
+        f"{what}: its columns changed since its previous build: {listed}. Whatever reads it by "
+        "column name (reports, BI tools, exports) needs the same change; the next build is "
+        "compared with this one.",
+        {"column_count": len(latest), "changes": len(diffs)},
+        diffs,
     )

@@ -230,3 +230,81 @@ def test_a_repeated_grain_fails_the_marts_uniqueness_tests(warehouse, tmp_path):
         "mart_data_quality_run_id__asset_key__dimension": ("fail", 1),
         "mart_roi_cashflow_monthly_month__axis": ("pass", 0),
     }
+
+
+def _schema_evaluations(result) -> dict[str, object]:
+    return {
+        e.asset_key.to_user_string(): e
+        for e in result.get_asset_check_evaluations()
+        if e.check_name == "column_schema_change"
+    }
+
+
+def test_each_mart_build_carries_its_column_schema(built):
+    """dbt logs each mart's columns as it builds it; the materialisation carries them as the
+    schema the UI shows, the same columns and types the warehouse holds, and the first build's
+    schema check passes with nothing to compare."""
+    warehouse, result = built
+    materialized = {
+        e.asset_key.to_user_string(): e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+        if e.asset_key.path[0] == "marts"
+    }
+    evaluations = _schema_evaluations(result)
+    assert len(materialized) >= 15
+    assert set(evaluations) == set(materialized)
+    for key, metadata in materialized.items():
+        schema = metadata["dagster/column_schema"].value
+        held = warehouse.query(
+            "select column_name, data_type from information_schema.columns"
+            " where table_schema = 'marts' and table_name = ? order by ordinal_position",
+            [key.split("/")[1]],
+        )
+        assert [(c.name, c.type) for c in schema.columns] == held, key
+        assert evaluations[key].passed, key
+
+
+@pytest.mark.starts_built
+def test_a_mart_whose_columns_changed_since_its_last_build_warns(warehouse, pipeline):
+    """The schema check compares a mart's build with the one before: a column the last build had
+    and this one lacks, and one whose type changed, are named; the verdict is a warning."""
+    import dagster as dg
+
+    from tests.conftest import dagster_instance
+
+    key = dg.AssetKey(["marts", "mart_demand_weekly"])
+    columns = warehouse.query(
+        "select column_name, data_type from information_schema.columns"
+        " where table_schema = 'marts' and table_name = 'mart_demand_weekly'"
+        " order by ordinal_position"
+    )
+    (first, first_type), (second, _) = columns[0], columns[1]
+    earlier = [dg.TableColumn(first, "VARCHAR" if first_type != "VARCHAR" else "BIGINT")]
+    earlier += [dg.TableColumn(c, t) for c, t in columns[2:]] + [dg.TableColumn("units", "BIGINT")]
+    dagster_instance().report_runless_asset_event(
+        dg.AssetMaterialization(
+            key, metadata={"dagster/column_schema": dg.TableSchema(columns=earlier)}
+        )
+    )
+    result = pipeline("marts/mart_demand_weekly")
+    assert result.success
+    evaluation = _schema_evaluations(result)["marts/mart_demand_weekly"]
+    assert not evaluation.passed
+    assert evaluation.severity == dg.AssetCheckSeverity.WARN
+    changes = {(row["change"], row["column"]) for row in _details(evaluation)}
+    assert changes == {("retyped", first), ("new", second), ("missing", "units")}
+    recorded = warehouse.query(
+        "select passed from quality.check_results where check_name = 'column_schema_change'"
+        " and asset_key = 'marts/mart_demand_weekly' order by evaluated_at desc limit 1"
+    )
+    assert recorded == [(False,)]
+
+
+def _details(evaluation) -> list[dict]:
+    """The rows of a monitor's details table (markdown) in its check metadata."""
+    lines = evaluation.metadata["details"].value.strip().splitlines()
+    header = [h.strip() for h in lines[0].strip("|").split("|")]
+    return [
+        dict(zip(header, (c.strip() for c in line.strip("|").split("|")), strict=True))
+        for line in lines[2:]
+    ]

@@ -210,3 +210,19 @@ def test_rename_accepted_by_the_mapping(con, tmp_path):
     finding = monitors.schema_change(con, "order_lines", config)
     assert finding.passed, finding.summary
     assert finding.table[0]["change"] == "renamed" and finding.table[0]["by"] == "column mapping"
+
+
+def test_a_marts_column_schema_is_judged_against_its_previous_build():
+    columns = {"stock_code": "VARCHAR", "week_start": "DATE", "units": "BIGINT"}
+    assert monitors.column_schema_change(None, columns, "marts/m").passed  # nothing to compare
+    assert monitors.column_schema_change(dict(columns), columns, "marts/m").passed
+    assert not monitors.column_schema_change(columns, None, "marts/m").passed
+    changed = {"stock_code": "VARCHAR", "week_start": "TIMESTAMP", "net_units": "BIGINT"}
+    finding = monitors.column_schema_change(columns, changed, "marts/m")
+    assert not finding.passed
+    assert {(d["change"], d["column"]) for d in finding.table} == {
+        ("retyped", "week_start"),
+        ("missing", "units"),
+        ("new", "net_units"),
+    }
+    assert "units" in finding.summary and "week_start" in finding.summary
