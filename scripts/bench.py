@@ -48,16 +48,39 @@ from scripts.bench_incremental import (
 
 DATA_SIDE = "group:raw or group:staged or group:marts"
 SCALES = (1, 10, 50)
-# a child's peak resident memory, measured by a parent that does nothing else
+# A child's peak resident memory, measured by a parent that does nothing else. On Linux the parent
+# also samples the resident memory of the child's whole process tree (dbt runs in a subprocess of
+# its own) every 0.2 s, with the time, into the file named by its first argument ("-" for none):
+# the benchmark attributes each sample to the step running then.
 MEASURE = (
-    "import resource, subprocess, sys, time\n"
+    "import os, resource, subprocess, sys, time\n"
+    "def tree_rss(pid):\n"
+    "    total, todo = 0, [pid]\n"
+    "    while todo:\n"
+    "        p = todo.pop()\n"
+    "        try:\n"
+    "            total += int(open(f'/proc/{p}/statm').read().split()[1]) * PAGE\n"
+    "            for t in os.listdir(f'/proc/{p}/task'):\n"
+    "                todo += map(int, open(f'/proc/{p}/task/{t}/children').read().split())\n"
+    "        except (OSError, ValueError):\n"
+    "            pass\n"
+    "    return total\n"
+    "PAGE = os.sysconf('SC_PAGE_SIZE')\n"
+    "samples = sys.argv[1] != '-' and os.path.isdir('/proc') and open(sys.argv[1], 'w')\n"
     "start = time.perf_counter()\n"
-    "done = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+    "child = subprocess.Popen(sys.argv[2:], stdout=subprocess.PIPE, stderr=subprocess.PIPE,\n"
+    "                         text=True)\n"
+    "if samples:\n"
+    "    while child.poll() is None:\n"
+    "        samples.write(f'{time.time():.2f} {tree_rss(child.pid)}\\n')\n"
+    "        time.sleep(0.2)\n"
+    "    samples.close()\n"
+    "out, err = child.communicate()\n"
     "seconds = time.perf_counter() - start\n"
     "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
-    "sys.stdout.write(done.stdout)\n"
-    "sys.stderr.write(done.stderr)\n"
-    "print(f'BENCH {seconds} {peak} {done.returncode}')\n"
+    "sys.stdout.write(out)\n"
+    "sys.stderr.write(err)\n"
+    "print(f'BENCH {seconds} {peak} {child.returncode}')\n"
 )
 
 
@@ -190,10 +213,11 @@ RUN_BARE = (
 )
 
 
-def measured(command: list[str], env: dict[str, str]) -> dict:
-    """Wall seconds, peak resident memory (GiB) and exit code of `command` in its own process."""
+def measured(command: list[str], env: dict[str, str], samples: Path | None = None) -> dict:
+    """Wall seconds, peak resident memory (GiB) and exit code of `command` in its own process;
+    with `samples`, the process tree's memory over time is written there (see MEASURE)."""
     done = subprocess.run(
-        [sys.executable, "-c", MEASURE, *command],
+        [sys.executable, "-c", MEASURE, str(samples or "-"), *command],
         env=env,
         capture_output=True,
         text=True,
@@ -232,6 +256,24 @@ def per_stage(steps: list[tuple[str, float]]) -> dict[str, float]:
     return stages
 
 
+def peak_memory(
+    steps: list[tuple[str, float, float]], samples: Path, group=stage_of
+) -> dict[str, float]:
+    """Peak resident memory (GiB) of the run's process tree while the steps of each group (a
+    stage, or `group=str` each step) ran, from the samples of `measured` and the steps' (name,
+    start, end) times."""
+    if not samples.exists():
+        return {}
+    points = [tuple(map(float, line.split())) for line in samples.read_text().splitlines()]
+    peaks: dict[str, float] = {}
+    for step, start, end in steps:
+        during = [rss for at, rss in points if start <= at <= end]
+        if during:
+            stage = group(step)
+            peaks[stage] = max(peaks.get(stage, 0.0), round(max(during) / 1024**3, 2))
+    return peaks
+
+
 def scaled_catalog(orders: Path, copies: int) -> dict:
     """The product's catalogue reading `orders`, its freshness judged at the last copy's end."""
     catalog = product_catalog()
@@ -250,10 +292,14 @@ def bench_scale(root: Path, scale: int, timestamp_format: str) -> dict:
     cli = str(Path(sys.executable).with_name("ai-roi"))
     whole = scale == 1
     started = time.time()
-    run = measured([cli, "run"] if whole else [cli, "run", "--select", DATA_SIDE], env)
+    samples = folder / "memory_samples.txt"
+    run = measured(
+        [cli, "run"] if whole else [cli, "run", "--select", DATA_SIDE], env, samples=samples
+    )
     # one read of the event log: finished steps for the figures, unfinished ones for a failure
     stats = step_stats(Path(env["DAGSTER_HOME"]), started)
-    steps = [(x.step_key, x.end_time - x.start_time) for x in stats if x.start_time and x.end_time]
+    spans = [(x.step_key, x.start_time, x.end_time) for x in stats if x.start_time and x.end_time]
+    steps = [(step, end - start) for step, start, end in spans]
     stages = per_stage(steps)
     data_side = round(sum(stages.get(s, 0.0) for s in ("raw", "staged", "checks", "marts")), 2)
     script = folder / "bare.sql"
@@ -272,6 +318,11 @@ def bench_scale(root: Path, scale: int, timestamp_format: str) -> dict:
         "selection": "everything" if whole else DATA_SIDE,
         "run": run,
         "step_seconds_by_stage": stages,
+        # the heaviest step of each stage: where the run's peak memory comes from
+        "peak_gib_by_stage": peak_memory(spans, samples),
+        "heaviest_steps_gib": dict(
+            sorted(peak_memory(spans, samples, group=str).items(), key=lambda kv: -kv[1])[:5]
+        ),
         "data_side_step_seconds": data_side,
         "bare_duckdb": bare,
         # the order lines' Pandera checks (raw and staged) beside one DuckDB query of the same
@@ -361,6 +412,10 @@ def print_row(s: dict) -> None:
         f"{'-' if checks is None else f'{checks:.2f}':>12}  {stages}",
         flush=True,
     )
+    if s.get("peak_gib_by_stage"):
+        peaks = ", ".join(f"{k} {v:.2f}" for k, v in sorted(s["peak_gib_by_stage"].items()))
+        heaviest = ", ".join(f"{k} {v:.2f}" for k, v in s["heaviest_steps_gib"].items())
+        print(f"      peak GiB by stage: {peaks}; heaviest steps: {heaviest}", flush=True)
     if "failed" in s:
         print(f"      FAILED: {s['failed']}", flush=True)
     if "no_change_run" in s:
