@@ -19,9 +19,7 @@ from dagster_project.defs.marts import assets as mart_assets
 from dagster_project.defs.marts import checks as mart_checks
 from dagster_project.defs.marts.project import dbt_resource
 from dagster_project.defs.messages import assets as message_assets
-from dagster_project.defs.messages import checks as message_checks
 from dagster_project.defs.orders import assets as order_assets
-from dagster_project.defs.orders import checks as order_checks
 from dagster_project.defs.quality import assets as quality_assets
 from dagster_project.defs.quality import sensors as quality_sensors
 from dagster_project.defs.roi import assets as roi_assets
@@ -56,11 +54,9 @@ GROUP_OWNERS = {
 
 _modules = [
     order_assets,
-    order_checks,
     ticket_assets,
     ticket_checks,
     message_assets,
-    message_checks,
     mart_assets,
     mart_checks,
     feature_assets,

@@ -35,12 +35,11 @@ STAGES: dict[str, dict[str, list[str]]] = {
     "warehouse": {
         "modules": [
             "dagster_project.defs.orders.assets",
-            "dagster_project.defs.orders.checks",
             "dagster_project.defs.tickets.assets",
             "dagster_project.defs.tickets.checks",
             "dagster_project.defs.messages.assets",
-            "dagster_project.defs.messages.checks",
             "dagster_project.defs.marts.assets",
+            "dagster_project.defs.marts.checks",
             "dagster_project.defs.features.assets",
             "dagster_project.defs.features.checks",
         ],
@@ -62,6 +61,7 @@ STAGES: dict[str, dict[str, list[str]]] = {
             "dagster_project.defs.governance.checks",
             "dagster_project.defs.quality.assets",
             "dagster_project.defs.marts.assets",
+            "dagster_project.defs.marts.checks",
         ],
         "files": SQL_AND_DBT,
     },

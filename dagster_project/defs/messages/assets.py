@@ -1,104 +1,56 @@
-"""CRM support messages with their labelled intent: delivered files (raw) and clean messages (staged)."""
+"""CRM support messages with their labelled intent: delivered files (raw) and clean messages (staged).
+
+The assets and checks come from the one factory every source uses (lib/source_assets.py); the
+staged messages' checks are their own and run on each staged batch before it is published.
+"""
+
+from datetime import datetime
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
-from dagster_project.defs.messages.schemas import (
-    QUARANTINE_RULES,
-    STAGED_RULES,
-    label_set,
-    staged_schema,
-)
-from dagster_project.lib.assets import (
-    StagingResources,
-    ingest_raw,
-    run_staging,
-    staged_metadata,
-    staged_version,
-)
-from dagster_project.lib.checks import Audit
+from dagster_project.defs.messages import schemas
+from dagster_project.lib.source_assets import SourceDefinition, source_assets
 from dagster_project.lib.warehouse import load_sql
-from dagster_project.resources import (
-    OutputsResource,
-    ParamsResource,
-    PrivacyResource,
-    SourceCatalogResource,
-)
-
-RAW_KEY = dg.AssetKey(["raw", "messages"])
-STAGED_KEY = dg.AssetKey(["staged", "messages"])
-
-# the checks a staged batch passes before it is published (write, audit, publish)
-AUDIT = Audit(
-    asset_key=STAGED_KEY,
-    prefix="staged_messages",
-    rulebook=STAGED_RULES,
-    schema=staged_schema,
-    source="messages",
-)
+from dagster_project.sources import MessagesSource
 
 
-@dg.asset(
-    key=RAW_KEY, group_name="raw", kinds={"duckdb"}, tags={"classification": "pii", "domain": "crm"}
-)
-def raw_messages(
-    context: dg.AssetExecutionContext, duckdb: DuckDBResource, catalog: SourceCatalogResource
-) -> dg.MaterializeResult:
-    """Support messages exactly as delivered, with the file's split; one row per message line per delivery."""
-    return ingest_raw(context, duckdb, "messages", catalog.load().messages)
+def staging_params(cfg: MessagesSource, _now: datetime) -> dict:
+    return {"label_set": schemas.label_set(cfg), "min_text_length": cfg.min_text_length}
 
 
-@dg.asset(
-    key=STAGED_KEY,
-    deps=[RAW_KEY],
-    group_name="staged",
-    kinds={"duckdb"},
-    tags={"classification": "confidential", "domain": "crm"},
-    check_specs=AUDIT.specs(),
-)
-def staged_messages(
-    context: dg.AssetExecutionContext,
-    duckdb: DuckDBResource,
-    catalog: SourceCatalogResource,
-    privacy: PrivacyResource,
-    params: ParamsResource,
-    outputs: OutputsResource,
-):
-    """Trimmed, labelled support messages with near-duplicate and leakage flags, e-mail addresses and phone, card and account numbers redacted; one row per clean message."""
-    cfg = catalog.load().messages
-    staging = {
-        "label_set": label_set(cfg),
-        "min_text_length": cfg.min_text_length,
-    }
-    result, checks = yield from run_staging(
-        context,
-        duckdb,
-        source="messages",
-        config=cfg,
-        rulebook=QUARANTINE_RULES,
-        params=staging,
-        audit=AUDIT,
-        resources=StagingResources(catalog, params, outputs, privacy),
-        flags=(
-            "was_trimmed",
-            "has_non_ascii",
-            "is_near_duplicate",
-            "appears_in_other_split",
-            "has_redacted_pii",
+def profile(con) -> dict:
+    """Redactions by kind and examples per label, for the staged materialisation."""
+    per_label = con.execute(load_sql("profiles/messages")).fetchall()
+    redactions = dict(
+        con.execute(
+            "select kind, count(*) from (select unnest(redacted_pii) as kind"
+            " from staged.messages) group by kind order by kind"
+        ).fetchall()
+    )
+    return {
+        "pii_redacted_by_kind": dg.MetadataValue.json(redactions),
+        "examples_per_label": dg.MetadataValue.json(
+            {split: {"labels": n, "min": lo, "max": hi} for split, n, lo, hi in per_label}
         ),
-    )
-    with duckdb.get_connection() as con:
-        per_label = con.execute(load_sql("profiles/messages")).fetchall()
-        redactions = dict(
-            con.execute(
-                "select kind, count(*) from (select unnest(redacted_pii) as kind"
-                " from staged.messages) group by kind order by kind"
-            ).fetchall()
-        )
-    metadata = staged_metadata(result)
-    metadata["pii_redacted_by_kind"] = dg.MetadataValue.json(redactions)
-    metadata["examples_per_label"] = dg.MetadataValue.json(
-        {split: {"labels": n, "min": lo, "max": hi} for split, n, lo, hi in per_label}
-    )
-    yield dg.MaterializeResult(metadata=metadata, data_version=staged_version(duckdb, "messages"))
-    yield from checks
+    }
+
+
+MESSAGES = SourceDefinition(
+    name="messages",
+    domain="crm",
+    raw_description="Support messages exactly as delivered, with the file's split; one row per message line per delivery.",
+    staged_description="Trimmed, labelled support messages with near-duplicate and leakage flags, e-mail addresses and phone, card and account numbers redacted; one row per clean message.",
+    rules=schemas,
+    staging_params=staging_params,
+    flags=(
+        "was_trimmed",
+        "has_non_ascii",
+        "is_near_duplicate",
+        "appears_in_other_split",
+        "has_redacted_pii",
+    ),
+    staged_profile=profile,
+)
+RAW_KEY, STAGED_KEY = MESSAGES.raw_key, MESSAGES.staged_key
+
+raw_messages, staged_messages, raw_messages_checks, raw_messages_monitors = source_assets(MESSAGES)

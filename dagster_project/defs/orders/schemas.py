@@ -416,3 +416,8 @@ class StagedOrderLines(pa.DataFrameModel):
 
     class Config:
         strict = False
+
+
+def staged_schema(_catalog: SourceCatalog) -> pa.DataFrameSchema:
+    """The staged order lines' schema (it does not depend on the catalogue)."""
+    return StagedOrderLines.to_schema()

@@ -1,46 +1,20 @@
-"""CRM support tickets: the delivered event log (raw), clean events, and one row per ticket."""
+"""CRM support tickets: the delivered event log (raw), clean events, and one row per ticket.
+
+The event log's assets and checks come from the one factory every source uses
+(lib/source_assets.py); staged/tickets is reduced from the published events.
+"""
 
 from datetime import datetime
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from dagster_project.defs.tickets.schemas import (
-    QUARANTINE_RULES,
-    STAGED_EVENT_RULES,
-    staged_events_schema,
-)
-from dagster_project.lib.assets import (
-    StagingResources,
-    ingest_raw,
-    run_staging,
-    staged_metadata,
-    staged_version,
-)
-from dagster_project.lib.checks import Audit, staged_monitors
+from dagster_project.defs.tickets import schemas
+from dagster_project.lib.assets import staged_version
+from dagster_project.lib.source_assets import SourceDefinition, source_assets
 from dagster_project.lib.staging import register_macros
 from dagster_project.lib.warehouse import load_sql
-from dagster_project.resources import (
-    OutputsResource,
-    ParamsResource,
-    PrivacyResource,
-    SourceCatalogResource,
-)
 from dagster_project.sources import TicketEventsSource
-
-RAW_KEY = dg.AssetKey(["raw", "ticket_events"])
-EVENTS_KEY = dg.AssetKey(["staged", "ticket_events"])
-TICKETS_KEY = dg.AssetKey(["staged", "tickets"])
-
-# the checks a staged batch of events passes before it is published (write, audit, publish)
-AUDIT = Audit(
-    asset_key=EVENTS_KEY,
-    prefix="staged_ticket_events",
-    rulebook=STAGED_EVENT_RULES,
-    schema=staged_events_schema,
-    source="ticket_events",
-    monitors=lambda table: staged_monitors("ticket_events", table, "updated_at"),
-)
 
 
 def staging_params(cfg: TicketEventsSource, now: datetime) -> dict:
@@ -56,49 +30,22 @@ def staging_params(cfg: TicketEventsSource, now: datetime) -> dict:
     }
 
 
-@dg.asset(
-    key=RAW_KEY, group_name="raw", kinds={"duckdb"}, tags={"classification": "pii", "domain": "crm"}
+TICKET_EVENTS = SourceDefinition(
+    name="ticket_events",
+    domain="crm",
+    raw_description="Ticket event log exactly as delivered, all text, plus load metadata; one row per event line per delivery.",
+    staged_description="Typed ticket events of the accepted deliveries, people pseudonymised; one row per clean event.",
+    rules=schemas,
+    staging_params=staging_params,
+    flags=("is_resolved_state", "is_closed_state"),
+    time_column="updated_at",
 )
-def raw_ticket_events(
-    context: dg.AssetExecutionContext, duckdb: DuckDBResource, catalog: SourceCatalogResource
-) -> dg.MaterializeResult:
-    """Ticket event log exactly as delivered, all text, plus load metadata; one row per event line per delivery."""
-    return ingest_raw(context, duckdb, "ticket_events", catalog.load().ticket_events)
+RAW_KEY, EVENTS_KEY = TICKET_EVENTS.raw_key, TICKET_EVENTS.staged_key
+TICKETS_KEY = dg.AssetKey(["staged", "tickets"])
 
-
-@dg.asset(
-    key=EVENTS_KEY,
-    deps=[RAW_KEY],
-    group_name="staged",
-    kinds={"duckdb"},
-    tags={"classification": "confidential", "domain": "crm"},
-    check_specs=AUDIT.specs(),
+raw_ticket_events, staged_ticket_events, raw_ticket_events_checks, raw_ticket_events_monitors = (
+    source_assets(TICKET_EVENTS)
 )
-def staged_ticket_events(
-    context: dg.AssetExecutionContext,
-    duckdb: DuckDBResource,
-    catalog: SourceCatalogResource,
-    privacy: PrivacyResource,
-    params: ParamsResource,
-    outputs: OutputsResource,
-):
-    """Typed ticket events of the accepted deliveries, people pseudonymised; one row per clean event."""
-    cfg = catalog.load().ticket_events
-    result, checks = yield from run_staging(
-        context,
-        duckdb,
-        source="ticket_events",
-        config=cfg,
-        rulebook=QUARANTINE_RULES,
-        params=staging_params(cfg, datetime.now()),
-        audit=AUDIT,
-        resources=StagingResources(catalog, params, outputs, privacy),
-        flags=("is_resolved_state", "is_closed_state"),
-    )
-    yield dg.MaterializeResult(
-        metadata=staged_metadata(result), data_version=staged_version(duckdb, "ticket_events")
-    )
-    yield from checks
 
 
 @dg.asset(

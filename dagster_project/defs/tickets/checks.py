@@ -1,32 +1,9 @@
-"""Quality checks of the ticket stages, one per dimension per stage.
+"""Quality checks of staged/tickets, one per dimension, run after it is reduced from the published
+events (the event log's own checks come with its assets: defs/tickets/assets.py)."""
 
-The staged events' checks are their own (defs/tickets/assets.py AUDIT): they run on each staged
-batch before it is published. staged/tickets is reduced from the published events, and checked
-after.
-"""
-
-from dagster_project.defs.tickets.assets import RAW_KEY, TICKETS_KEY
-from dagster_project.defs.tickets.schemas import (
-    RAW_RULES,
-    TICKET_RULES,
-    raw_schema,
-    tickets_schema,
-)
-from dagster_project.lib.checks import (
-    build_monitors,
-    build_schema_checks,
-    raw_monitors,
-)
-
-raw_ticket_events_checks = build_schema_checks(
-    asset_key=RAW_KEY,
-    prefix="raw_ticket_events",
-    table="raw.ticket_events__current",
-    raw_of="ticket_events",
-    rulebook=RAW_RULES,
-    schema=raw_schema,
-)
-
+from dagster_project.defs.tickets.assets import TICKETS_KEY
+from dagster_project.defs.tickets.schemas import TICKET_RULES, tickets_schema
+from dagster_project.lib.checks import build_schema_checks
 
 staged_tickets_checks = build_schema_checks(
     asset_key=TICKETS_KEY,
@@ -34,8 +11,4 @@ staged_tickets_checks = build_schema_checks(
     table="staged.tickets",
     rulebook=TICKET_RULES,
     schema=tickets_schema,
-)
-
-raw_ticket_events_monitors = build_monitors(
-    asset_key=RAW_KEY, name="raw_ticket_events_monitors", monitors=raw_monitors("ticket_events")
 )

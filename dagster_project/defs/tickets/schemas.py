@@ -148,7 +148,7 @@ QUARANTINE_RULES = RuleBook(
     VALUE_TOO_LONG,
 )
 
-STAGED_EVENT_RULES = RuleBook(
+STAGED_RULES = RuleBook(
     TABLE_HAS_ROWS,
     R("state_is_valid", "accuracy", "state is not one of valid_states", blocking=True),
     R(
@@ -290,7 +290,7 @@ def raw_schema(catalog: SourceCatalog) -> pa.DataFrameSchema:
     )
 
 
-def staged_events_schema(catalog: SourceCatalog) -> pa.DataFrameSchema:
+def staged_schema(catalog: SourceCatalog) -> pa.DataFrameSchema:
     """Typed ticket events that passed every row-level rule; one row per event."""
     cfg = catalog.ticket_events
     pseudonymised = pl.all_horizontal(
