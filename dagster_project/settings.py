@@ -38,12 +38,18 @@ def duckdb_path() -> Path:
     return Path(_env("AI_ROI_DUCKDB_PATH") or state_dir() / "warehouse.duckdb")
 
 
-def duckdb_memory_limit() -> str | None:
+# DuckDB's own default is 80% of RAM: it assumes it has the machine to itself. In the pipeline it
+# shares the process with the checks' polars frames and the models, and the machine with the
+# Dagster UI and whoever reads the marts; dbt/profiles.yml has the same default.
+DUCKDB_MEMORY_LIMIT = "25%"
+
+
+def duckdb_memory_limit() -> str:
     """DuckDB's memory limit for the pipeline's connections and dbt (e.g. `4GB`, `50%`).
 
-    Past it DuckDB spills to disk instead of growing; unset, DuckDB's default (80% of RAM).
+    Past it DuckDB spills to disk instead of growing (slower, bounded); default 25% of RAM.
     """
-    return _env("AI_ROI_DUCKDB_MEMORY_LIMIT")
+    return _env("AI_ROI_DUCKDB_MEMORY_LIMIT") or DUCKDB_MEMORY_LIMIT
 
 
 def export_path() -> Path:

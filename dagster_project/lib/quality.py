@@ -124,6 +124,8 @@ class Report:
     columns: dict[str, list[str]] = field(default_factory=dict)  # per dimension, columns covered
     # per dimension, the rows failing a row-level rule (failed_rows before table-level findings)
     row_failures: dict[str, int] = field(default_factory=dict)
+    # per dimension, the ids (ROW_ID) of those rows, where the validated frame carried them
+    failing_ids: dict[str, pl.Series] = field(default_factory=dict, repr=False)
 
 
 def covered_columns(schema: pa.DataFrameSchema, rulebook: RuleBook) -> dict[str, list[str]]:
@@ -185,14 +187,17 @@ def validate(
             keys = None
             if rule.key is not None and rule.key in df.columns:
                 keys = df.get_column(rule.key).gather(rows).unique()
-            sample = df.gather(rows.head(sample_size)).to_dicts()
+            sample = df.drop(ROW_ID, strict=False).gather(rows.head(sample_size)).to_dicts()
             outcomes.append(Outcome(rule, column, len(rows), sample, keys))
         for (check, column), cases in scalars.items():
             # named by the column, so a sample of a personal column is known to be one
             sample = [{column or "failure_case": str(case)} for case in cases[:sample_size]]
             outcomes.append(Outcome(rulebook.get(check), column, len(cases), sample, per_row=False))
     row_failures = {d: int(failing[d].sum()) if d in failing else 0 for d in DIMENSIONS}
-    return _report(df.height, outcomes, row_failures, covered_columns(schema, rulebook))
+    report = _report(df.height, outcomes, row_failures, covered_columns(schema, rulebook))
+    if ROW_ID in df.columns:
+        report.failing_ids = {d: df.get_column(ROW_ID).filter(m) for d, m in failing.items()}
+    return report
 
 
 def _report(rows: int, outcomes: list[Outcome], row_failures: dict[str, int], columns) -> Report:
@@ -214,19 +219,29 @@ def validate_table(
 ) -> Report:
     """`validate` over a DuckDB table or view (its `_row_hash` bookkeeping left out).
 
-    A table of more than `chunk_rows` rows whose schema names `bucket_by` is validated in parts
-    that fit in memory: the rows are split by a hash of the `bucket_by` columns, so rows that agree
-    on them (the copies a uniqueness check compares) always land in the same part, and every
-    check of such a schema must compare rows only within groups of equal `bucket_by` values.
-    Counts and rows failed add up over the parts, distinct keys are counted over all of them,
-    and the samples are the first of the first parts.
+    A table of up to `chunk_rows` rows is validated as one frame. A larger one is validated in
+    parts that fit in memory, with the same verdicts:
+
+    - with `bucket_by`, the rows are split by a hash of those columns, so rows that agree on them
+      (the copies a uniqueness check compares) always land in the same part; every check of such
+      a schema must compare rows only within groups of equal `bucket_by` values;
+    - otherwise each check is validated where its reach allows (`frame_check(together=…)`): the
+      row checks in consecutive batches of rows, each check that compares rows with other rows on
+      only the columns it reads, in parts split by a hash of the columns rows must agree on (one
+      part for a check over the whole table). Rows carry an id, so the rows failing a dimension
+      are counted once however many of its checks and parts they fail.
+
+    Counts add up over the parts, distinct keys are counted over all of them, and the samples are
+    the first of the first parts.
     """
     columns = "columns(lambda c: c != '_row_hash')"  # bookkeeping polars cannot hold
     rows = con.execute(f"select count(*) from {table}").fetchall()[0][0]
-    parts = -(-rows // chunk_rows) if bucket_by and rows > chunk_rows else 1
-    if parts == 1:
+    if rows <= chunk_rows:
         df = con.sql(f"select {columns} from {table}").pl()
         return validate(schema, df, rulebook, sample_size=sample_size)
+    if not bucket_by:
+        return _validate_by_reach(con, table, schema, rulebook, rows, chunk_rows, sample_size)
+    parts = -(-rows // chunk_rows)
     key = ", ".join(f'"{c}"' for c in bucket_by)
     reports = [
         validate(
@@ -238,6 +253,63 @@ def validate_table(
         for part in range(parts)
     ]
     return merge_reports(reports, sample_size)
+
+
+ROW_ID = "_validated_row"  # a row's id while a large table is validated in parts
+# a part of a check that compares rows holds about as many values as a batch of this many columns
+BATCH_COLUMNS = 8
+
+
+def _validate_by_reach(
+    con,
+    table: str,
+    schema: pa.DataFrameSchema,
+    rulebook: RuleBook,
+    rows: int,
+    chunk_rows: int,
+    sample_size: int,
+) -> Report:
+    """See `validate_table`: a large table without `bucket_by`, each check within its reach."""
+    row_schema = copy.deepcopy(schema)
+    row_schema.checks = [c for c in schema.checks if reach(c) is None]
+    compared = [c for c in schema.checks if reach(c) is not None]
+    buckets = []
+    for i, check in enumerate(compared):
+        together, read = reach(check)
+        parts = -(-rows * len(read) // (chunk_rows * BATCH_COLUMNS)) if together else 1
+        key = ", ".join(f'"{c}"' for c in together)
+        buckets.append((f"_part_{i}", f"hash({key}) % {parts}" if together else "0", parts))
+    con.execute(
+        "create or replace temp table _validating as select columns(lambda c: c != '_row_hash')"
+        + "".join(f", {expr} as {name}" for name, expr, _ in buckets)
+        + f" from {table}"
+    )
+    try:
+        parts_of = f"columns(lambda c: not starts_with(c, '_part_') and c != '{ROW_ID}')"
+        batches = con.sql(f"select rowid as {ROW_ID}, {parts_of} from _validating").to_arrow_reader(
+            batch_size=chunk_rows
+        )
+        reports = [
+            validate(row_schema, pl.from_arrow(batch), rulebook, sample_size=sample_size)
+            for batch in batches
+        ]
+        for check, (name, _expr, parts) in zip(compared, buckets, strict=True):
+            alone = pa.DataFrameSchema(checks=[check], name=schema.name, strict=False)
+            read = ", ".join(f'"{c}"' for c in reach(check)[1])
+            for part in range(parts):
+                df = con.sql(
+                    f"select rowid as {ROW_ID}, {read} from _validating where {name} = {part}"
+                ).pl()
+                reports.append(validate(alone, df, rulebook, sample_size=sample_size))
+    finally:
+        con.execute("drop table if exists _validating")
+    merged = merge_reports(reports, sample_size)
+    row_failures = {
+        d: pl.concat(ids).n_unique() if ids else 0
+        for d in DIMENSIONS
+        for ids in [[r.failing_ids[d] for r in reports if d in r.failing_ids]]
+    }
+    return _report(rows, merged.outcomes, row_failures, covered_columns(schema, rulebook))
 
 
 def with_findings(report: Report, findings: Iterable[Outcome]) -> Report:
@@ -419,13 +491,35 @@ def column_check(name: str, valid, *, nulls_valid: bool = True) -> pa.Check:
     return pa.Check(fn, name=name, ignore_na=False)
 
 
-def frame_check(name: str, valid: pl.Expr, *, nulls_valid: bool = True) -> pa.Check:
-    """A named check over whole rows: `valid` is true where a row passes."""
+def frame_check(
+    name: str,
+    valid: pl.Expr,
+    *,
+    nulls_valid: bool = True,
+    together: Sequence[str] | None = None,
+) -> pa.Check:
+    """A named check over whole rows: `valid` is true where a row passes.
+
+    `valid` looks at one row at a time unless `together` says otherwise: it compares each row
+    with the rows that agree with it on the `together` columns (a uniqueness or one-value-per-key
+    rule), or with every row when `together` is empty (the newest date of the table). A large
+    table is validated in parts by that reach (`validate_table`).
+    """
 
     def fn(data) -> pl.LazyFrame:
         return data.lazyframe.select(valid.fill_null(nulls_valid).alias("valid"))
 
-    return pa.Check(fn, name=name, ignore_na=False)
+    check = pa.Check(fn, name=name, ignore_na=False)
+    if together is not None:
+        read = sorted(set(valid.meta.root_names()) | set(together))
+        check.reach = (tuple(together), tuple(read))
+    return check
+
+
+def reach(check: pa.Check) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """(the columns rows must agree on to be compared, the columns read) of a check that compares
+    rows with other rows; None for a check of one row at a time (see `frame_check`)."""
+    return getattr(check, "reach", None)
 
 
 def is_present(missing_tokens: list[str]):

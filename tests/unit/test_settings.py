@@ -7,6 +7,7 @@ import os
 import stat
 from pathlib import Path
 
+import duckdb
 import jinja2
 import pytest
 import yaml
@@ -62,15 +63,26 @@ def test_duckdb_memory_limit_is_read_when_a_connection_opens(tmp_path, monkeypat
         limited = con.execute("select current_setting('memory_limit')").fetchall()[0][0]
     assert limited != default
     assert limited.endswith("MiB") and float(limited.split()[0]) < 1024
+    # unset, the pipeline's default, below DuckDB's own (80% of RAM)
+    with duckdb.connect() as plain:
+        duckdbs = plain.execute("select current_setting('memory_limit')").fetchall()[0][0]
+    assert _bytes(default) < _bytes(duckdbs)
     text = (settings.DBT_PROJECT_DIR / "profiles.yml").read_text(encoding="utf-8")
-    env = {"AI_ROI_DUCKDB_MEMORY_LIMIT": "1GB"}
+    for env, expected in (({"AI_ROI_DUCKDB_MEMORY_LIMIT": "1GB"}, "1GB"), ({}, "25%")):
 
-    def env_var(name, default=None):
-        return env.get(name, default)
+        def env_var(name, default=None, env=env):
+            return env.get(name, default)
 
-    for target in ("dev", "ci"):
-        setting = yaml.safe_load(text)["ai_roi"]["outputs"][target]["settings"]["memory_limit"]
-        assert jinja2.Environment().from_string(setting).render(env_var=env_var) == "1GB"
+        for target in ("dev", "ci"):
+            setting = yaml.safe_load(text)["ai_roi"]["outputs"][target]["settings"]["memory_limit"]
+            assert jinja2.Environment().from_string(setting).render(env_var=env_var) == expected
+    assert settings.DUCKDB_MEMORY_LIMIT == "25%"  # dbt's profile and the connections agree
+
+
+def _bytes(setting: str) -> float:
+    """A DuckDB memory setting such as '5.8 GiB' in bytes."""
+    value, unit = setting.split()
+    return float(value) * 1024 ** {"KiB": 1, "MiB": 2, "GiB": 3, "TiB": 4}[unit]
 
 
 def test_an_empty_pseudonym_key_is_an_error(monkeypatch):

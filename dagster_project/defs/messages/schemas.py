@@ -151,12 +151,16 @@ def raw_schema(catalog: SourceCatalog) -> pa.DataFrameSchema:
             ),
         },
         checks=[
+            # the first of a text in the file's order decides: validated on the whole table
             frame_check(
-                "text_unique_within_split", near_key.is_first_distinct().over("_partition")
+                "text_unique_within_split",
+                near_key.is_first_distinct().over("_partition"),
+                together=[],
             ),
             frame_check(
                 "text_not_in_other_split",
                 pl.col("_partition") == pl.col("_partition").first().over(leak_key),
+                together=[],
             ),
         ],
         strict=False,
@@ -184,7 +188,11 @@ def staged_schema(catalog: SourceCatalog) -> pa.DataFrameSchema:
             ),
         },
         checks=[
-            frame_check("message_id_is_unique", ~pl.col("message_id").is_duplicated()),
+            frame_check(
+                "message_id_is_unique",
+                ~pl.col("message_id").is_duplicated(),
+                together=["message_id"],
+            ),
             frame_check("near_duplicates_flagged", ~pl.col("is_near_duplicate")),
         ],
         strict=False,

@@ -312,7 +312,11 @@ def raw_schema(catalog: SourceCatalog) -> pa.DataFrameSchema:
             ),
         },
         checks=[
-            frame_check("order_line_is_unique", ~pl.struct(business).is_duplicated()),
+            frame_check(
+                "order_line_is_unique",
+                ~pl.struct(business).is_duplicated(),
+                together=business,
+            ),
             frame_check("negative_quantity_only_on_cancellations", (qty >= 0) | cancellation),
             frame_check(
                 "product_code_is_uppercase",
@@ -321,22 +325,26 @@ def raw_schema(catalog: SourceCatalog) -> pa.DataFrameSchema:
             frame_check(
                 "stock_code_has_one_description",
                 desc.drop_nulls().n_unique().over("stock_code") <= 1,
+                together=["stock_code"],
             ),
             frame_check(
                 "description_has_one_stock_code",
                 desc.is_null() | (pl.col("stock_code").n_unique().over(desc) <= 1),
+                together=["description"],
             ),
             frame_check(
                 "customer_has_one_country",
                 pl.col("customer_id").is_null()
                 | (pl.col("country").n_unique().over("customer_id") <= 1),
+                together=["customer_id"],
             ),
             frame_check(
                 "invoice_date_in_valid_range",
                 (when >= pl.lit(cfg.earliest_valid_date).cast(pl.Datetime))
                 & (when <= pl.lit(_now())),
             ),
-            frame_check("invoice_month_is_complete", _last_month_is_partial(when)),
+            # the newest invoice date of the whole table decides
+            frame_check("invoice_month_is_complete", _last_month_is_partial(when), together=[]),
         ],
         strict=False,
     )

@@ -270,20 +270,27 @@ def raw_schema(catalog: SourceCatalog) -> pa.DataFrameSchema:
                 "open_event_has_no_resolution_time",
                 ~(~pl.col("state").is_in(closing) & resolved.is_not_null()),
             ),
-            frame_check("event_is_unique", ~pl.struct(list(cfg.contract)).is_duplicated()),
+            frame_check(
+                "event_is_unique",
+                ~pl.struct(list(cfg.contract)).is_duplicated(),
+                together=list(cfg.contract),
+            ),
             # as delivered: a change from '?' to a value counts, as in the source's own figures
             frame_check(
                 "priority_stable_within_ticket",
                 pl.col("priority").n_unique().over("ticket_id") <= 1,
+                together=["ticket_id"],
             ),
             frame_check(
                 "category_stable_within_ticket",
                 pl.col("category").n_unique().over("ticket_id") <= 1,
+                together=["ticket_id"],
             ),
             frame_check(
                 "ticket_update_is_unique",
                 pl.col("update_count").is_null()
                 | ~pl.struct("ticket_id", "update_count").is_duplicated(),
+                together=["ticket_id", "update_count"],
             ),
         ],
         strict=False,
@@ -324,7 +331,9 @@ def staged_schema(catalog: SourceCatalog) -> pa.DataFrameSchema:
                 ~(pl.col("resolved_at_known") > pl.col("updated_at")),
             ),
             frame_check(
-                "event_sequence_is_unique", ~pl.struct("ticket_id", "event_seq").is_duplicated()
+                "event_sequence_is_unique",
+                ~pl.struct("ticket_id", "event_seq").is_duplicated(),
+                together=["ticket_id", "event_seq"],
             ),
         ],
         strict=False,
@@ -359,7 +368,9 @@ def tickets_schema(_catalog: SourceCatalog) -> pa.DataFrameSchema:
             ),
         },
         checks=[
-            frame_check("ticket_id_is_unique", ~pl.col("ticket_id").is_duplicated()),
+            frame_check(
+                "ticket_id_is_unique", ~pl.col("ticket_id").is_duplicated(), together=["ticket_id"]
+            ),
             frame_check(
                 "resolved_ticket_has_resolution_time",
                 ~(pl.col("is_resolved") & pl.col("resolved_at").is_null()),
