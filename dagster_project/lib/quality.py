@@ -293,14 +293,16 @@ def _validate_by_reach(
         parts = -(-rows * len(read) // (chunk_rows * BATCH_COLUMNS)) if together else 1
         key = ", ".join(f'"{c}"' for c in together)
         buckets.append((f"_part_{i}", f"hash({key}) % {parts}" if together else "0", parts))
-    # a table in the warehouse file, not a temporary one: stored compressed, a fifth of the
-    # memory at 50x the order lines, and read back faster; dropped when done, replaced if a
-    # killed run left it
-    scratch = f'quality."_validating__{table.replace(".", "__")}"'
-    con.execute("create schema if not exists quality")
+    # beside the table, in the warehouse file rather than in memory: stored compressed (a fifth
+    # of the memory at 50x the order lines) and read back faster; in the table's own schema, so
+    # raw rows stay in raw; dropped when done, replaced if a killed run left it. A temporary
+    # table (a staged candidate) gets a temporary copy.
+    home, _, base = table.rpartition(".")
+    scratch = f'{home}."_validating__{base}"' if home else f'"_validating__{base}"'
     con.execute(
-        f"create or replace table {scratch} as select {_read_by(con, table, schema)}"
-        + "".join(f", {expr} as {name}" for name, expr, _ in buckets)
+        f"create or replace {'' if home else 'temp '}table {scratch} as select "
+        f"{_read_by(con, table, schema)}"
+        + "".join(f", {expr} as {column}" for column, expr, _ in buckets)
         + f" from {table}"
     )
     try:
