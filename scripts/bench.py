@@ -53,7 +53,7 @@ SCALES = (1, 10, 50)
 # its own) every 0.2 s, with the time, into the file named by its first argument ("-" for none):
 # the benchmark attributes each sample to the step running then.
 MEASURE = (
-    "import os, resource, subprocess, sys, time\n"
+    "import os, resource, subprocess, sys, tempfile, time\n"
     "def tree_rss(pid):\n"
     "    total, todo = 0, [pid]\n"
     "    while todo:\n"
@@ -67,19 +67,25 @@ MEASURE = (
     "    return total\n"
     "PAGE = os.sysconf('SC_PAGE_SIZE')\n"
     "samples = sys.argv[1] != '-' and os.path.isdir('/proc') and open(sys.argv[1], 'w')\n"
+    # the child's output goes to files: a pipe the sampling loop does not read would fill up
+    "out, err = tempfile.TemporaryFile('w+'), tempfile.TemporaryFile('w+')\n"
     "start = time.perf_counter()\n"
-    "child = subprocess.Popen(sys.argv[2:], stdout=subprocess.PIPE, stderr=subprocess.PIPE,\n"
-    "                         text=True)\n"
-    "if samples:\n"
-    "    while child.poll() is None:\n"
+    "child = subprocess.Popen(sys.argv[2:], stdout=out, stderr=err, text=True)\n"
+    "while True:\n"
+    "    if samples:\n"
     "        samples.write(f'{time.time():.2f} {tree_rss(child.pid)}\\n')\n"
-    "        time.sleep(0.2)\n"
-    "    samples.close()\n"
-    "out, err = child.communicate()\n"
+    "    try:\n"
+    "        child.wait(timeout=0.2)  # returns the moment the child ends\n"
+    "        break\n"
+    "    except subprocess.TimeoutExpired:\n"
+    "        pass\n"
     "seconds = time.perf_counter() - start\n"
+    "if samples:\n"
+    "    samples.close()\n"
     "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
-    "sys.stdout.write(out)\n"
-    "sys.stderr.write(err)\n"
+    "out.seek(0), err.seek(0)\n"
+    "sys.stdout.write(out.read())\n"
+    "sys.stderr.write(err.read())\n"
     "print(f'BENCH {seconds} {peak} {child.returncode}')\n"
 )
 
@@ -256,12 +262,9 @@ def per_stage(steps: list[tuple[str, float]]) -> dict[str, float]:
     return stages
 
 
-def peak_memory(
-    steps: list[tuple[str, float, float]], samples: Path, group=stage_of
-) -> dict[str, float]:
-    """Peak resident memory (GiB) of the run's process tree while the steps of each group (a
-    stage, or `group=str` each step) ran, from the samples of `measured` and the steps' (name,
-    start, end) times."""
+def step_peaks(steps: list[tuple[str, float, float]], samples: Path) -> dict[str, float]:
+    """Peak resident memory (GiB) of the run's process tree while each step ran, from the
+    samples of `measured` and the steps' (name, start, end) times."""
     if not samples.exists():
         return {}
     points = [tuple(map(float, line.split())) for line in samples.read_text().splitlines()]
@@ -269,9 +272,16 @@ def peak_memory(
     for step, start, end in steps:
         during = [rss for at, rss in points if start <= at <= end]
         if during:
-            stage = group(step)
-            peaks[stage] = max(peaks.get(stage, 0.0), round(max(during) / 1024**3, 2))
+            peaks[step] = max(peaks.get(step, 0.0), round(max(during) / 1024**3, 2))
     return peaks
+
+
+def stage_peaks(peaks: dict[str, float]) -> dict[str, float]:
+    """The heaviest step of each stage (`step_peaks`)."""
+    stages: dict[str, float] = {}
+    for step, gib in peaks.items():
+        stages[stage_of(step)] = max(stages.get(stage_of(step), 0.0), gib)
+    return stages
 
 
 def scaled_catalog(orders: Path, copies: int) -> dict:
@@ -300,6 +310,7 @@ def bench_scale(root: Path, scale: int, timestamp_format: str) -> dict:
     stats = step_stats(Path(env["DAGSTER_HOME"]), started)
     spans = [(x.step_key, x.start_time, x.end_time) for x in stats if x.start_time and x.end_time]
     steps = [(step, end - start) for step, start, end in spans]
+    peaks = step_peaks(spans, samples)
     stages = per_stage(steps)
     data_side = round(sum(stages.get(s, 0.0) for s in ("raw", "staged", "checks", "marts")), 2)
     script = folder / "bare.sql"
@@ -319,10 +330,8 @@ def bench_scale(root: Path, scale: int, timestamp_format: str) -> dict:
         "run": run,
         "step_seconds_by_stage": stages,
         # the heaviest step of each stage: where the run's peak memory comes from
-        "peak_gib_by_stage": peak_memory(spans, samples),
-        "heaviest_steps_gib": dict(
-            sorted(peak_memory(spans, samples, group=str).items(), key=lambda kv: -kv[1])[:5]
-        ),
+        "peak_gib_by_stage": stage_peaks(peaks),
+        "heaviest_steps_gib": dict(sorted(peaks.items(), key=lambda kv: -kv[1])[:5]),
         "data_side_step_seconds": data_side,
         "bare_duckdb": bare,
         # the order lines' Pandera checks (raw and staged) beside one DuckDB query of the same

@@ -51,3 +51,27 @@ def _dates(values):
     import pandas as pd
 
     return pd.to_datetime(values, format=FORMAT, errors="coerce")
+
+
+def test_a_measured_command_that_writes_much_output_is_not_blocked(tmp_path):
+    """While it samples memory, the measuring parent must not leave the child's output in a pipe
+    nobody reads: a child that writes more than a pipe holds would wait for ever."""
+    import subprocess
+    import sys
+
+    from scripts.bench import MEASURE
+
+    samples = tmp_path / "samples.txt"
+    write = "import sys; sys.stdout.write('x' * 1_000_000); sys.stderr.write('y' * 1_000_000)"
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", MEASURE, str(samples), sys.executable, "-c", write],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    except subprocess.TimeoutExpired:
+        raise AssertionError("the measured command did not finish in 60 s") from None
+    assert done.stdout.count("x") == 1_000_000 and done.stderr.count("y") == 1_000_000
+    assert done.stdout.splitlines()[-1].split()[-1] == "0"  # BENCH <seconds> <peak> <exit code>
+    assert samples.read_text().strip()  # memory was sampled meanwhile
