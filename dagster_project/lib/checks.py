@@ -2,7 +2,7 @@
 staged candidate passes before it is published."""
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import dagster as dg
@@ -127,15 +127,21 @@ def build_schema_checks(
 
 
 @dataclass(frozen=True)
-class Monitor:
-    """One monitor check: what it measures, on which dimension and columns, and whether it blocks."""
+class FindingCheck:
+    """A check whose verdict is a `Finding`: its name, dimension, description, whether it blocks."""
 
     name: str
     dimension: str
     description: str
+    blocking: bool = field(default=False, kw_only=True)
+
+
+@dataclass(frozen=True)
+class Monitor(FindingCheck):
+    """One monitor check: what it measures from the warehouse (`MonitorInputs`), on which columns."""
+
     measure: Callable[["MonitorInputs"], Finding]
     columns: Callable[["MonitorInputs"], list[str]] = lambda _inputs: []
-    blocking: bool = False
 
 
 class MonitorInputs:
@@ -154,7 +160,9 @@ class MonitorInputs:
         return self._params.load()
 
 
-def monitor_specs(asset_key: dg.AssetKey, monitors: Sequence[Monitor]) -> list[dg.AssetCheckSpec]:
+def monitor_specs(
+    asset_key: dg.AssetKey, monitors: Sequence[FindingCheck]
+) -> list[dg.AssetCheckSpec]:
     return [
         dg.AssetCheckSpec(
             m.name,
@@ -195,7 +203,12 @@ def build_monitors(
     return _monitors
 
 
-COLUMN_SCHEMA_CHANGE = "column_schema_change"
+COLUMN_SCHEMA_CHANGE = FindingCheck(
+    "column_schema_change",
+    "consistency",
+    "Columns and types against the previous build: a dropped, added or retyped column breaks "
+    "whatever reads the table by name (reports, BI tools, exports).",
+)
 
 
 def _column_schema(record) -> dict[str, str] | None:
@@ -203,7 +216,7 @@ def _column_schema(record) -> dict[str, str] | None:
     return None if schema is None else {c.name: c.type for c in schema.value.columns}
 
 
-def build_schemas(
+def last_two_schemas(
     instance: dg.DagsterInstance, key: dg.AssetKey
 ) -> tuple[dict[str, str] | None, dict[str, str] | None]:
     """The column schemas of `key`'s latest build and of the build before it: (previous, latest).
@@ -220,7 +233,7 @@ def build_schemas(
             elif rec.run_id != latest.run_id:
                 return _column_schema(rec), _column_schema(latest)
         if not page.has_more:
-            return None, None if latest is None else _column_schema(latest)
+            return None, (None if latest is None else _column_schema(latest))
         cursor = page.cursor
 
 
@@ -233,16 +246,9 @@ def build_column_schema_checks(
     The verdict reads the Dagster instance's materialisations only, so it is the same whatever
     else the run selected.
     """
-    monitor = Monitor(
-        COLUMN_SCHEMA_CHANGE,
-        "consistency",
-        "Columns and types against the previous build: a dropped, added or retyped column breaks "
-        "whatever reads the table by name (reports, BI tools, exports).",
-        lambda _inputs: Finding(True, ""),  # measured from the Dagster instance, below
-    )
 
     @dg.multi_asset_check(
-        specs=[s for key in asset_keys for s in monitor_specs(key, [monitor])],
+        specs=[s for key in asset_keys for s in monitor_specs(key, [COLUMN_SCHEMA_CHANGE])],
         name=name,
         can_subset=True,
     )
@@ -250,9 +256,9 @@ def build_column_schema_checks(
         results = []
         for check_key in sorted(context.selected_asset_check_keys, key=str):
             key = check_key.asset_key
-            previous, latest = build_schemas(context.instance, key)
+            previous, latest = last_two_schemas(context.instance, key)
             finding = column_schema_change(previous, latest, key.to_user_string())
-            results.append(_result(finding, key, monitor, sorted(latest or {})))
+            results.append(_result(finding, key, COLUMN_SCHEMA_CHANGE, sorted(latest or {})))
         with duckdb.get_connection() as con:
             yield from recorded(context, con, results, kind="monitor")
 
@@ -325,7 +331,7 @@ def blocking_failures(results: Sequence[dg.AssetCheckResult]) -> list[dg.AssetCh
 
 
 def _result(
-    finding: Finding, asset_key: dg.AssetKey, monitor: Monitor, columns: list[str]
+    finding: Finding, asset_key: dg.AssetKey, monitor: FindingCheck, columns: list[str]
 ) -> dg.AssetCheckResult:
     metadata = {
         "dimension": monitor.dimension,
