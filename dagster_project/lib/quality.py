@@ -270,7 +270,7 @@ def _read_by(con, table: str, schema: pa.DataFrameSchema) -> str:
     checks = [*schema.checks, *(c for col in schema.columns.values() for c in col.checks)]
     if any(not hasattr(c, "reads") for c in checks):
         return "columns(lambda c: c != '_row_hash')"
-    wanted = set(schema.columns) | {c for check in checks for c in getattr(check, "reads", ())}
+    wanted = set(schema.columns) | {c for check in checks for c in check.reads}
     return ", ".join(f'"{c}"' for c in present if c in wanted or c in LOCATORS)
 
 
@@ -324,13 +324,13 @@ def _validate_by_reach(
                 reports.append(validate(alone, df, rulebook, sample_size=sample_size))
     finally:
         con.execute(f"drop table if exists {scratch}")
-    merged = merge_reports(reports, sample_size)
-    row_failures = {
-        d: pl.concat(ids).n_unique() if ids else 0
-        for d in DIMENSIONS
-        for ids in [[r.failing_ids[d] for r in reports if d in r.failing_ids]]
-    }
-    return _report(rows, merged.outcomes, row_failures, covered_columns(schema, rulebook))
+    # a row failing checks of one dimension in several parts counts once
+    row_failures = {}
+    for d in DIMENSIONS:
+        ids = [r.failing_ids[d] for r in reports if d in r.failing_ids]
+        row_failures[d] = pl.concat(ids).n_unique() if ids else 0
+    outcomes = merge_outcomes(reports, sample_size)
+    return _report(rows, outcomes, row_failures, covered_columns(schema, rulebook))
 
 
 def with_findings(report: Report, findings: Iterable[Outcome]) -> Report:
@@ -342,6 +342,18 @@ def with_findings(report: Report, findings: Iterable[Outcome]) -> Report:
 
 def merge_reports(reports: list[Report], sample_size: int) -> Report:
     """One report of a table validated in disjoint parts (see `validate_table`)."""
+    row_failures = {d: sum(r.row_failures.get(d, 0) for r in reports) for d in DIMENSIONS}
+    return _report(
+        sum(r.rows_checked for r in reports),
+        merge_outcomes(reports, sample_size),
+        row_failures,
+        reports[0].columns,
+    )
+
+
+def merge_outcomes(reports: list[Report], sample_size: int) -> list[Outcome]:
+    """The outcomes of parts, one per rule and column: counts added, distinct keys over all
+    parts, the first samples; a finding about the whole table kept once."""
     merged: dict[tuple[str, str | None], Outcome] = {}
     for report in reports:
         for o in report.outcomes:
@@ -360,13 +372,7 @@ def merge_reports(reports: list[Report], sample_size: int) -> Report:
                         if m.key_values is None
                         else pl.concat([m.key_values, o.key_values]).unique()
                     )
-    row_failures = {d: sum(r.row_failures.get(d, 0) for r in reports) for d in DIMENSIONS}
-    return _report(
-        sum(r.rows_checked for r in reports),
-        list(merged.values()),
-        row_failures,
-        reports[0].columns,
-    )
+    return list(merged.values())
 
 
 def _sampled(schema: pa.DataFrameSchema, sample_size: int) -> pa.DataFrameSchema:
