@@ -232,6 +232,15 @@ def test_a_repeated_grain_fails_the_marts_uniqueness_tests(warehouse, tmp_path):
     }
 
 
+def _mart_columns(warehouse, mart: str) -> list[tuple[str, str]]:
+    """(column, type) of a mart as DuckDB holds it, in order."""
+    return warehouse.query(
+        "select column_name, data_type from information_schema.columns"
+        " where table_schema = 'marts' and table_name = ? order by ordinal_position",
+        [mart],
+    )
+
+
 def _schema_evaluations(result) -> dict[str, object]:
     return {
         e.asset_key.to_user_string(): e
@@ -255,11 +264,7 @@ def test_each_mart_build_carries_its_column_schema(built):
     assert set(evaluations) == set(materialized)
     for key, metadata in materialized.items():
         schema = metadata["dagster/column_schema"].value
-        held = warehouse.query(
-            "select column_name, data_type from information_schema.columns"
-            " where table_schema = 'marts' and table_name = ? order by ordinal_position",
-            [key.split("/")[1]],
-        )
+        held = _mart_columns(warehouse, key.split("/")[1])
         assert [(c.name, c.type) for c in schema.columns] == held, key
         assert evaluations[key].passed, key
 
@@ -273,11 +278,7 @@ def test_a_mart_whose_columns_changed_since_its_last_build_warns(warehouse, pipe
     from tests.conftest import dagster_instance
 
     key = dg.AssetKey(["marts", "mart_demand_weekly"])
-    columns = warehouse.query(
-        "select column_name, data_type from information_schema.columns"
-        " where table_schema = 'marts' and table_name = 'mart_demand_weekly'"
-        " order by ordinal_position"
-    )
+    columns = _mart_columns(warehouse, "mart_demand_weekly")
     (first, first_type), (second, _) = columns[0], columns[1]
     earlier = [dg.TableColumn(first, "VARCHAR" if first_type != "VARCHAR" else "BIGINT")]
     earlier += [dg.TableColumn(c, t) for c, t in columns[2:]] + [dg.TableColumn("units", "BIGINT")]
