@@ -13,7 +13,7 @@ export DAGSTER_HOME ?= $(AI_ROI_STATE_DIR)/dagster_home
 DBT_FILES := $(shell find dbt/models dbt/macros dbt/tests -type f 2>/dev/null) dbt/dbt_project.yml dbt/profiles.yml
 MANIFEST := dbt/target/manifest.json
 
-.PHONY: setup run report test ci dev lint format summary repro mlflow clean bench bench-incremental
+.PHONY: setup run report test ci dev lint format summary repro mlflow clean bench bench-incremental postgres-server
 
 setup: $(VENV)/.installed $(MANIFEST)
 
@@ -41,8 +41,17 @@ summary: setup  ## print what the warehouse holds now
 # Test files run in parallel, one file per worker at a time (a file's fixtures build one warehouse
 # and share it); `make test TEST_WORKERS=1` runs them one after another.
 TEST_WORKERS ?= 2
-test: setup  ## the whole test suite
+test: setup postgres-server  ## the whole test suite
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
+
+# The tests of the server warehouse (tests/integration/test_postgres.py) start a throw-away
+# PostgreSQL on 127.0.0.1 (scripts/local_postgres.py) from the machine's server binaries:
+# Debian's `postgresql` package, installed here when missing.
+postgres-server:
+	@compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null || command -v pg_ctl >/dev/null || { \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; }
 
 # What CI runs on every pull request (.github/workflows/ci.yml, and .ci/run here): lint; the whole
 # pipeline with every asset check on the embedded real data, with the product's own

@@ -268,8 +268,11 @@ def mlflow_client():
     return MlflowClient(tracking_uri=store, registry_uri=store)
 
 
-def run_dbt(args: list[str], db_path: Path, tmp_path: Path) -> tuple[int, dict[str, dict]]:
-    """dbt's own CLI on the warehouse at `db_path`: its exit code and its results by node name."""
+def run_dbt(
+    args: list[str], db_path: Path, tmp_path: Path, env: dict[str, str] | None = None
+) -> tuple[int, dict[str, dict]]:
+    """dbt's own CLI on the warehouse at `db_path` (with `env` added to the environment: a
+    PostgreSQL target's connection): its exit code and its results by node name."""
     target = tmp_path / "dbt_cli_target"
     completed = subprocess.run(
         [
@@ -283,7 +286,7 @@ def run_dbt(args: list[str], db_path: Path, tmp_path: Path) -> tuple[int, dict[s
             str(tmp_path),
         ],
         cwd=ROOT / "dbt",
-        env={**os.environ, "AI_ROI_DUCKDB_PATH": str(db_path)},
+        env={**os.environ, "AI_ROI_DUCKDB_PATH": str(db_path), **(env or {})},
         capture_output=True,
         text=True,
     )

@@ -147,7 +147,7 @@ def test_dbt_unit_tests_pass_including_the_worked_example(built, tmp_path):
     code, results = run_dbt(["test", "--select", "test_type:unit"], wh.db_path, tmp_path)
     assert code == 0, {name: r["message"] for name, r in results.items() if r["status"] != "pass"}
     assert results["roi_worked_example_from_the_seed_framework"]["status"] == "pass"
-    name = "roi_payback_is_the_first_month_the_cumulative_net_turns_non_negative"
+    name = "roi_payback_is_the_first_month_cumulative_net_is_non_negative"
     assert results[name]["status"] == "pass"
 
 

@@ -64,7 +64,7 @@ monthly as (
 ),
 
 months as (
-    select month from range(0, 121) as t(month)
+    select month from {{ integer_series(0, 120, 't', 'month') }}
 ),
 
 axes as (
@@ -72,7 +72,7 @@ axes as (
         m.scenario_id,
         m.scenario_kind,
         m.horizon_months,
-        n.month::integer as month,
+        cast(n.month as integer) as month,
         a.axis,
         case when n.month = 0 then 0 else case a.axis
             when 'cost_reduction' then labour_baseline

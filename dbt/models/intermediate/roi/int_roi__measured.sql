@@ -21,7 +21,7 @@ complete_months as (
     select m.*
     from tickets_by_month as m, ticket_span as s
     where m.month_start >= s.first_at
-      and m.month_start + interval 1 month <= s.last_at + interval 1 day
+      and {{ dbt.dateadd('month', 1, 'm.month_start') }} <= {{ dbt.dateadd('day', 1, 's.last_at') }}
 ),
 
 support as (
@@ -30,7 +30,7 @@ support as (
         count(*) filter (where is_resolved) as tickets_resolved,
         avg(made_sla::int) filter (where is_resolved) as sla_attainment,
         avg(resolution_hours) filter (where is_resolved) as mean_resolution_hours,
-        median(resolution_hours) filter (where is_resolved) as median_resolution_hours
+        {{ median('resolution_hours') }} filter (where is_resolved) as median_resolution_hours
     from tickets
 ),
 
@@ -40,10 +40,10 @@ volume as (
         coalesce(
             (select avg(tickets) from complete_months),
             -- under a month of data: scale the days we have to an average month
-            (select count(*) from tickets)
-            / greatest(date_diff('day', s.first_at, s.last_at) + 1, 1) * 30.4375
+            {{ divide('(select count(*) from tickets)', "greatest(" ~ dbt.datediff('s.first_at', 's.last_at', 'day') ~ " + 1, 1)") }}
+            * 30.4375
         ) as tickets_per_month_measured,
-        greatest(date_diff('day', s.first_at, s.last_at) + 1, 1) / 30.4375 as ticket_months
+        greatest({{ dbt.datediff('s.first_at', 's.last_at', 'day') }} + 1, 1) / 30.4375 as ticket_months
     from ticket_span as s
 ),
 
@@ -112,22 +112,27 @@ forecast as (
 ),
 
 order_span as (
-    select greatest(date_diff('day', min(invoiced_at), max(invoiced_at)) + 1, 1) / 30.4375 as months
+    select greatest({{ dbt.datediff('min(invoiced_at)', 'max(invoiced_at)', 'day') }} + 1, 1) / 30.4375 as months
     from {{ ref('fct_order_lines') }}
 ),
 
-latest_quarantine as (
-    -- the current delivery of each source: its latest load. A copy of a row delivered in another
-    -- file (overlapping exports) is counted once already: holding it back averts no bad decision.
+quarantine_by_load as (
+    -- A copy of a row delivered in another file (overlapping exports) is counted once already:
+    -- holding it back averts no bad decision.
     select
         q.source,
         q.load_id,
-        count(*) filter (where coalesce(r.averts_bad_decision, true)) as rows_quarantined
+        count(*) filter (where coalesce(r.averts_bad_decision, true)) as rows_quarantined,
+        row_number() over (partition by q.source order by max(q.quarantined_at) desc) as newest
     from {{ source('quarantine', 'rows') }} as q
     left join {{ source('quarantine', 'rules') }} as r
         on r.source = q.source and r.rule = q.rule
     group by q.source, q.load_id
-    qualify row_number() over (partition by q.source order by max(q.quarantined_at) desc) = 1
+),
+
+latest_quarantine as (
+    -- the current delivery of each source: its latest load
+    select source, load_id, rows_quarantined from quarantine_by_load where newest = 1
 ),
 
 quarantine as (

@@ -11,13 +11,13 @@ countries as (
     select customer_key, country, count(*) as lines
     from order_lines
     where country is not null
-    group by all
+    group by customer_key, country
 ),
 
 home_country as (
     select
         customer_key,
-        first(country order by lines desc, country) as country,
+        {{ first_by('country', 'lines desc, country') }} as country,
         count(*) as countries_seen
     from countries
     group by customer_key

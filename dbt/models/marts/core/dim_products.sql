@@ -13,13 +13,13 @@ descriptions as (
         count(*) as lines
     from order_lines
     where description is not null
-    group by all
+    group by stock_code, description
 ),
 
 named as (
     select
         stock_code,
-        first(description order by lines desc, description) as description,
+        {{ first_by('description', 'lines desc, description') }} as description,
         count(*) as description_variants
     from descriptions
     group by stock_code
@@ -33,7 +33,7 @@ activity as (
         max(invoiced_at) as last_sold_at,
         sum(quantity) filter (where line_type = 'sale') as units_sold,
         -sum(quantity) filter (where line_type = 'return') as units_returned,
-        median(unit_price) filter (where line_type = 'sale' and unit_price > 0) as median_unit_price
+        {{ median('unit_price') }} filter (where line_type = 'sale' and unit_price > 0) as median_unit_price
     from order_lines
     group by stock_code
 )

@@ -15,8 +15,8 @@ with accepted as (
 select
     source,
     case
-        when count(*) = 1 then any_value(fingerprint)
-        else sha256(string_agg(fingerprint, '+' order by fingerprint))
+        when count(*) = 1 then min(fingerprint)
+        else {{ sha256_hex("string_agg(fingerprint, '+' order by fingerprint)") }}
     end as fingerprint,
     count(*) as deliveries,
     sum(rows) as rows_delivered,

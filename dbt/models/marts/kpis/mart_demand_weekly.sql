@@ -20,8 +20,7 @@ data_window as (
 product_weeks as (
     select
         products.stock_code,
-        unnest(generate_series(products.first_week, data_window.last_week, interval 7 day))::date
-            as week_start
+        {{ week_series('products.first_week', 'data_window.last_week') }} as week_start
     from (
         select stock_code, min(invoice_week) as first_week
         from order_lines
@@ -40,7 +39,7 @@ weekly as (
         -sum(line_amount) filter (where line_type = 'return') as returned_revenue,
         count(distinct invoice_no) filter (where line_type = 'sale') as orders
     from order_lines
-    group by all
+    group by stock_code, invoice_week
 )
 
 select
@@ -49,13 +48,17 @@ select
     coalesce(weekly.units_sold, 0) as units_sold,
     coalesce(weekly.units_returned, 0) as units_returned,
     coalesce(weekly.units_sold, 0) - coalesce(weekly.units_returned, 0) as net_units,
-    coalesce(weekly.gross_revenue, 0) as gross_revenue,
-    coalesce(weekly.returned_revenue, 0) as returned_revenue,
-    coalesce(weekly.gross_revenue, 0) - coalesce(weekly.returned_revenue, 0) as net_revenue,
+    -- money to the staged amounts' 4 decimals on both engines (a sum of numeric(18, 4) keeps
+    -- its scale in DuckDB's type, in PostgreSQL only in each value)
+    cast(coalesce(weekly.gross_revenue, 0) as numeric(38, 4)) as gross_revenue,
+    cast(coalesce(weekly.returned_revenue, 0) as numeric(38, 4)) as returned_revenue,
+    cast(
+        coalesce(weekly.gross_revenue, 0) - coalesce(weekly.returned_revenue, 0) as numeric(38, 4)
+    ) as net_revenue,
     coalesce(weekly.orders, 0) as orders,
     -- the data starts or ends inside this week, so its totals are not a full week's
-    product_weeks.week_start < data_window.first_at::date
-        or product_weeks.week_start + 6 > data_window.last_at::date as is_partial_week
+    product_weeks.week_start < cast(data_window.first_at as date)
+        or product_weeks.week_start + 6 > cast(data_window.last_at as date) as is_partial_week
 from product_weeks
 cross join data_window
 left join weekly using (stock_code, week_start)

@@ -38,8 +38,10 @@ select
     -- score: percentage of the asset's rows that pass every row-level rule of the dimension
     case
         when rows_checked > 0
-            then round(100 * (1 - least(coalesce(rows_failed, 0), rows_checked) / rows_checked), 2)
+            then {{ round_double(
+                "100 * (1 - " ~ divide('least(coalesce(rows_failed, 0), rows_checked)', 'rows_checked') ~ ")", 2
+            ) }}
     end as score,
-    round(100 * checks_passed / checks_run, 2) as check_pass_rate,
+    {{ round_double(divide('100 * checks_passed', 'checks_run'), 2) }} as check_pass_rate,
     failed_checks
 from per_asset_dimension

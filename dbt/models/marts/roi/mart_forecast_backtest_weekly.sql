@@ -2,13 +2,14 @@
 -- products together, the forecaster and the naive forecast it must beat.
 
 select
-    week_start::date as week_start,
+    cast(week_start as date) as week_start,
     sum(greatest(actual, 0)) as actual_units,
     sum(greatest(model, 0)) as forecast_units,
     sum(greatest(naive, 0)) as naive_units,
     count(distinct stock_code) as products,
-    any_value(mlflow_run_id) as mlflow_run_id,
-    any_value(model_version) as model_version
+    -- one backtest, one run: the same in every row
+    min(mlflow_run_id) as mlflow_run_id,
+    min(model_version) as model_version
 from {{ source('ml', 'demand_backtest') }}
 where horizon = 1
 group by 1

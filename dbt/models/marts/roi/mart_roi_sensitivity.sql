@@ -35,17 +35,23 @@ values_used as (
     where s.scenario_kind = 'sensitivity'
 ),
 
+sensitivity_scenarios as (
+    select * from scenarios where scenario_kind = 'sensitivity'
+),
+
+-- every assumption column of the scenarios, one row per scenario and assumption
 assumption_values as (
-    unpivot (
-        select * exclude (
-            scenario_kind, varied, direction, draw, seed, currency, tickets_per_month,
-            horizon_months, pilot_weeks, sensitivity, volume_factor, automation_factor
-        )
-        from scenarios
-        where scenario_kind = 'sensitivity'
-    )
-    on columns(* exclude (scenario_id))
-    into name assumption value assumption_value
+    {{ unpivot_columns(
+        'sensitivity_scenarios',
+        ['scenario_id'],
+        column_names_except(source('roi', 'scenarios'), [
+            'scenario_id', 'scenario_kind', 'varied', 'direction', 'draw', 'seed', 'currency',
+            'tickets_per_month', 'horizon_months', 'pilot_weeks', 'sensitivity',
+            'volume_factor', 'automation_factor',
+        ]),
+        'assumption',
+        'assumption_value',
+    ) }}
 ),
 
 swung as (

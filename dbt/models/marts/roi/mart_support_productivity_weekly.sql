@@ -20,7 +20,7 @@ weekly as (
         opened_week as week_start,
         count(*) as tickets_opened,
         avg(resolution_hours) as mean_resolution_hours,
-        median(resolution_hours) as median_resolution_hours
+        {{ median('resolution_hours') }} as median_resolution_hours
     from tickets
     group by opened_week
 ),
@@ -32,7 +32,7 @@ last_week as (
 select
     w.week_start,
     case
-        when w.week_start > l.week_start - to_weeks(s.pilot_weeks) then 'pilot' else 'baseline'
+        when w.week_start > {{ dbt.dateadd('day', '-7 * s.pilot_weeks', 'l.week_start') }} then 'pilot' else 'baseline'
     end as period,
     w.tickets_opened,
     w.mean_resolution_hours,

@@ -23,7 +23,7 @@ renamed as (
         assigned_to_key,
         contact_type,
         event_count,
-        date_diff('minute', opened_at, resolved_at) / 60.0 as resolution_hours
+        {{ dbt.datediff('opened_at', 'resolved_at', 'minute') }} / 60.0 as resolution_hours
     from source
 )
 

@@ -1,0 +1,155 @@
+{#-
+  SQL that DuckDB and PostgreSQL spell differently, written once per engine.
+
+  The models are written in SQL both engines read; where they differ, a model calls one of these
+  macros (or one of dbt's own cross-database macros: dbt.datediff, dbt.dateadd, dbt.any_value),
+  and `adapter.dispatch` picks the engine's spelling. The DuckDB spellings are what the models
+  held before; tests/integration/test_postgres.py builds every mart on both engines from the same
+  input and compares them row by row. Traps met on the way are named beside their macro.
+-#}
+
+{#- The median (interpolated, as quantile_cont(x, 0.5)). -#}
+{% macro median(expression) -%}
+    {{ return(adapter.dispatch('median')(expression)) }}
+{%- endmacro %}
+{% macro default__median(expression) -%}
+    percentile_cont(0.5) within group (order by {{ expression }})
+{%- endmacro %}
+{% macro duckdb__median(expression) -%}
+    median({{ expression }})
+{%- endmacro %}
+
+{#- The q-quantile, linearly interpolated between the two nearest values. -#}
+{% macro quantile_cont(expression, q) -%}
+    {{ return(adapter.dispatch('quantile_cont')(expression, q)) }}
+{%- endmacro %}
+{% macro default__quantile_cont(expression, q) -%}
+    percentile_cont({{ q }}) within group (order by {{ expression }})
+{%- endmacro %}
+{% macro duckdb__quantile_cont(expression, q) -%}
+    quantile_cont({{ expression }}, {{ q }})
+{%- endmacro %}
+
+{#- The value of the first row of a group in the given order (DuckDB's first(x order by ...)). -#}
+{% macro first_by(expression, order_by) -%}
+    {{ return(adapter.dispatch('first_by')(expression, order_by)) }}
+{%- endmacro %}
+{% macro default__first_by(expression, order_by) -%}
+    (array_agg({{ expression }} order by {{ order_by }}))[1]
+{%- endmacro %}
+{% macro duckdb__first_by(expression, order_by) -%}
+    first({{ expression }} order by {{ order_by }})
+{%- endmacro %}
+
+{#- A quotient of numbers that never truncates. Trap: in PostgreSQL an integer divided by an
+    integer is an integer (7 / 2 = 3), in DuckDB a double (3.5); mart_data_quality built on
+    PostgreSQL without an error and scored every asset 100.00. -#}
+{% macro divide(numerator, denominator) -%}
+    cast({{ numerator }} as double precision) / {{ denominator }}
+{%- endmacro %}
+
+{#- A double rounded to `digits` decimals, half away from zero, still a double, as DuckDB rounds:
+    round(x * 10^digits) / 10^digits in binary floating point. Traps: PostgreSQL has no
+    round(double precision, int); going through numeric rounds the decimal text (1.005 -> 1.01)
+    where DuckDB rounds the binary value (1.00499999... -> 1.0); and PostgreSQL's
+    round(double precision) rounds halves to even. -#}
+{% macro round_double(expression, digits) -%}
+    {{ return(adapter.dispatch('round_double')(expression, digits)) }}
+{%- endmacro %}
+{% macro default__round_double(expression, digits) -%}
+    {%- set x = "cast(" ~ expression ~ " as double precision)" -%}
+    (sign({{ x }}) * floor(abs({{ x }}) * {{ 10 ** digits }} + cast(0.5 as double precision)) / {{ 10 ** digits }})
+{%- endmacro %}
+{% macro duckdb__round_double(expression, digits) -%}
+    round(cast({{ expression }} as double), {{ digits }})
+{%- endmacro %}
+
+{#- sha256 of a text, as 64 lowercase hex digits. -#}
+{% macro sha256_hex(expression) -%}
+    {{ return(adapter.dispatch('sha256_hex')(expression)) }}
+{%- endmacro %}
+{% macro default__sha256_hex(expression) -%}
+    encode(sha256(convert_to({{ expression }}, 'UTF8')), 'hex')
+{%- endmacro %}
+{% macro duckdb__sha256_hex(expression) -%}
+    sha256({{ expression }})
+{%- endmacro %}
+
+{#- The integers first..last as a relation `alias(column)`, for a FROM clause. -#}
+{% macro integer_series(first, last, alias, column) -%}
+    {{ return(adapter.dispatch('integer_series')(first, last, alias, column)) }}
+{%- endmacro %}
+{% macro default__integer_series(first, last, alias, column) -%}
+    generate_series({{ first }}, {{ last }}) as {{ alias }}({{ column }})
+{%- endmacro %}
+{% macro duckdb__integer_series(first, last, alias, column) -%}
+    range({{ first }}, {{ last }} + 1) as {{ alias }}({{ column }})
+{%- endmacro %}
+
+{#- One row per week from `first_week` to `last_week` (dates), as a select-list expression of
+    type date. -#}
+{% macro week_series(first_week, last_week) -%}
+    {{ return(adapter.dispatch('week_series')(first_week, last_week)) }}
+{%- endmacro %}
+{% macro default__week_series(first_week, last_week) -%}
+    cast(generate_series(cast({{ first_week }} as timestamp), cast({{ last_week }} as timestamp), interval '7 days') as date)
+{%- endmacro %}
+{% macro duckdb__week_series(first_week, last_week) -%}
+    unnest(generate_series({{ first_week }}, {{ last_week }}, interval 7 day))::date
+{%- endmacro %}
+
+{#- True where the whole text matches the regular expression. -#}
+{% macro regex_full_match(expression, pattern) -%}
+    {{ return(adapter.dispatch('regex_full_match')(expression, pattern)) }}
+{%- endmacro %}
+{% macro default__regex_full_match(expression, pattern) -%}
+    ({{ expression }} ~ '^(?:{{ pattern }})$')
+{%- endmacro %}
+{% macro duckdb__regex_full_match(expression, pattern) -%}
+    regexp_full_match({{ expression }}, '{{ pattern }}')
+{%- endmacro %}
+
+{#- The columns of `relation` but those in `except`, comma-separated (DuckDB's * exclude (...)). -#}
+{% macro columns_except(relation, except) -%}
+    {%- if execute -%}
+        {%- set kept = [] -%}
+        {%- for column in adapter.get_columns_in_relation(relation) -%}
+            {%- if column.name | lower not in except | map('lower') | list -%}
+                {%- do kept.append(adapter.quote(column.name)) -%}
+            {%- endif -%}
+        {%- endfor -%}
+        {{ kept | join(', ') }}
+    {%- else -%}
+        *
+    {%- endif -%}
+{%- endmacro %}
+
+{#- DuckDB's UNPIVOT as both engines write it: a `name_column`, `value_column` row for each of
+    `value_columns` of each row of `relation` (a relation or a CTE's name), with `id_columns`
+    kept; null values are left out, as UNPIVOT leaves them out. -#}
+{% macro unpivot_columns(relation, id_columns, value_columns, name_column, value_column) -%}
+    {%- for column in value_columns %}
+    select {% for id in id_columns %}{{ id }}, {% endfor -%}
+        '{{ column }}' as {{ name_column }}, {{ column }} as {{ value_column }}
+    from {{ relation }}
+    where {{ column }} is not null
+    {% if not loop.last %}union all{% endif %}
+    {%- else %}
+    select {% for id in id_columns %}null as {{ id }}, {% endfor -%}
+        null as {{ name_column }}, null as {{ value_column }}
+    where false
+    {%- endfor %}
+{%- endmacro %}
+
+{#- The names of the columns of `relation` but those in `except`. -#}
+{% macro column_names_except(relation, except) -%}
+    {%- set kept = [] -%}
+    {%- if execute -%}
+        {%- for column in adapter.get_columns_in_relation(relation) -%}
+            {%- if column.name | lower not in except | map('lower') | list -%}
+                {%- do kept.append(column.name) -%}
+            {%- endif -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {{ return(kept) }}
+{%- endmacro %}
