@@ -79,8 +79,16 @@ def mlflow_tracking_uri() -> str:
     return _env("MLFLOW_TRACKING_URI") or f"sqlite:///{state_dir() / 'mlflow' / 'mlflow.db'}"
 
 
-def mlflow_artifacts() -> str:
-    return _env("AI_ROI_MLFLOW_ARTIFACTS") or str(state_dir() / "mlflow" / "artifacts")
+def mlflow_artifacts() -> str | None:
+    """Where new experiments keep their artifacts: AI_ROI_MLFLOW_ARTIFACTS (a folder, or a URI
+    such as s3://bucket/prefix); with a tracking server (http(s)://) and no such variable, the
+    server's own artifact store (`mlflow server --artifacts-destination`); else a local folder."""
+    named = _env("AI_ROI_MLFLOW_ARTIFACTS")
+    if named:
+        return named
+    if mlflow_tracking_uri().startswith(("http://", "https://")):
+        return None
+    return str(state_dir() / "mlflow" / "artifacts")
 
 
 def dbt_target() -> str:
@@ -134,12 +142,24 @@ def ensure_state_dir() -> Path:
 def ensure_dagster_home() -> Path:
     """Create DAGSTER_HOME with a dagster.yaml, so runs and check history persist.
 
-    The variable is set for this process too: DagsterInstance.get() reads it.
+    AI_ROI_DAGSTER_YAML names an instance configuration to use (config/dagster.postgres.yaml:
+    storage in PostgreSQL, runs queued by the daemon); it is copied in on every call, so the
+    configured one is the one in use. Without it, a dagster.yaml already there is kept, else
+    Dagster's local sqlite storage is used. The variable is set for this process too:
+    DagsterInstance.get() reads it.
     """
     home = dagster_home()
     os.environ["DAGSTER_HOME"] = str(home)
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    if not config.exists():
+    chosen = _env("AI_ROI_DAGSTER_YAML")
+    if chosen:
+        source = Path(chosen)
+        if not source.is_file():
+            raise FileNotFoundError(f"AI_ROI_DAGSTER_YAML names {source}, which is not a file")
+        text = source.read_text(encoding="utf-8")
+        if not config.exists() or config.read_text(encoding="utf-8") != text:
+            config.write_text(text, encoding="utf-8")
+    elif not config.exists():
         config.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
     return home

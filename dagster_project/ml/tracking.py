@@ -62,8 +62,10 @@ def git_commit() -> str:
         return "unknown"
 
 
-def use_store(tracking_uri: str, artifact_root: str, experiment: str) -> str:
-    """Point MLflow at the store and return the experiment id (created with its artifact folder)."""
+def use_store(tracking_uri: str, artifact_root: str | None, experiment: str) -> str:
+    """Point MLflow at the store and return the experiment id, creating the experiment with its
+    artifact location: `artifact_root`/`experiment` for a folder or a URI (s3://…), or, with no
+    root, the tracking server's own artifact store."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
@@ -72,6 +74,12 @@ def use_store(tracking_uri: str, artifact_root: str, experiment: str) -> str:
     found = mlflow.get_experiment_by_name(experiment)
     if found is not None:
         return found.experiment_id
+    if artifact_root is None:
+        return mlflow.create_experiment(experiment)
+    if "://" in artifact_root:
+        return mlflow.create_experiment(
+            experiment, artifact_location=f"{artifact_root.rstrip('/')}/{experiment}"
+        )
     location = Path(artifact_root) / experiment
     location.mkdir(parents=True, exist_ok=True)
     return mlflow.create_experiment(experiment, artifact_location=location.resolve().as_uri())

@@ -128,3 +128,37 @@ def test_the_user_state_guard_fires_on_a_write(tmp_path):
     found = changes(before, fingerprint(tmp_path))
     assert "changed state/warehouse.duckdb" in found
     assert "added reports/quality.html" in found
+
+
+def test_the_configured_dagster_instance_is_the_one_in_use(tmp_path, monkeypatch):
+    """AI_ROI_DAGSTER_YAML replaces the instance configuration whenever it differs; without it an
+    existing dagster.yaml is left as the user wrote it; a wrong name is said, not ignored."""
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("AI_ROI_DAGSTER_YAML", raising=False)
+    written = settings.ensure_dagster_home() / "dagster.yaml"
+    local = written.read_text(encoding="utf-8")
+    server = settings.PROJECT_ROOT / "config" / "dagster.postgres.yaml"
+    monkeypatch.setenv("AI_ROI_DAGSTER_YAML", str(server))
+    settings.ensure_dagster_home()
+    assert written.read_text(encoding="utf-8") == server.read_text(encoding="utf-8") != local
+    assert yaml.safe_load(written.read_text(encoding="utf-8"))["storage"]["postgres"]
+    monkeypatch.delenv("AI_ROI_DAGSTER_YAML")
+    written.write_text("telemetry:\n  enabled: true\n", encoding="utf-8")
+    settings.ensure_dagster_home()
+    assert written.read_text(encoding="utf-8") == "telemetry:\n  enabled: true\n"
+    monkeypatch.setenv("AI_ROI_DAGSTER_YAML", str(tmp_path / "missing.yaml"))
+    with pytest.raises(FileNotFoundError, match="AI_ROI_DAGSTER_YAML names"):
+        settings.ensure_dagster_home()
+
+
+def test_mlflow_artifacts_go_where_the_store_keeps_them(tmp_path, monkeypatch):
+    monkeypatch.delenv("AI_ROI_MLFLOW_ARTIFACTS", raising=False)
+    monkeypatch.setenv("AI_ROI_STATE_DIR", str(tmp_path))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert Path(settings.mlflow_artifacts()).is_relative_to(tmp_path)
+    # a tracking server keeps them itself
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
+    assert settings.mlflow_artifacts() is None
+    # unless a store is named, a folder or a URI
+    monkeypatch.setenv("AI_ROI_MLFLOW_ARTIFACTS", "s3://bucket/ai-roi")
+    assert settings.mlflow_artifacts() == "s3://bucket/ai-roi"

@@ -1,0 +1,137 @@
+"""Dagster and MLflow as shared services on PostgreSQL: `ai-roi run` with Dagster's run, event and
+schedule storage in one database (config/dagster.postgres.yaml) and MLflow behind a tracking
+server whose backend store is another database and whose artifacts it keeps itself.
+
+Real parts: a throw-away PostgreSQL 15 on 127.0.0.1 (scripts/local_postgres.py) and `mlflow
+server` in its own process; the warehouse stays the embedded DuckDB file.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from dagster_project import cli
+from tests.conftest import ROOT
+
+DAGSTER_DB, MLFLOW_DB = "dagster", "mlflow"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _connect(env: dict[str, str], dbname: str):
+    return psycopg.connect(
+        host=env["PGHOST"],
+        port=env["PGPORT"],
+        user=env["PGUSER"],
+        password=env["PGPASSWORD"],
+        dbname=dbname,
+    )
+
+
+@pytest.fixture(scope="module")
+def services(tmp_path_factory):
+    """PostgreSQL with a database for Dagster and one for MLflow, and an MLflow tracking server
+    on the latter: (PG* variables, the server's URI, the server's artifact folder)."""
+    from scripts import local_postgres
+
+    with local_postgres.running() as env:
+        with _connect(env, env["PGDATABASE"]) as con:
+            con.autocommit = True
+            for name in (DAGSTER_DB, MLFLOW_DB):
+                con.execute(f"create database {name}")
+        artifacts = tmp_path_factory.mktemp("mlflow_server") / "artifacts"
+        port = _free_port()
+        backend = (
+            f"postgresql+psycopg://{env['PGUSER']}:{env['PGPASSWORD']}"
+            f"@{env['PGHOST']}:{env['PGPORT']}/{MLFLOW_DB}"
+        )
+        log = tmp_path_factory.mktemp("mlflow_log") / "server.log"
+        with log.open("w") as out:
+            server = subprocess.Popen(
+                [str(Path(sys.executable).parent / "mlflow"), "server"]
+                + ["--backend-store-uri", backend, "--artifacts-destination", str(artifacts)]
+                + ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        uri = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
+                        if response.status == 200:
+                            break
+                except OSError:
+                    pass
+                assert server.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, "mlflow server did not answer in 120 s"
+                time.sleep(0.5)
+            yield env, uri, artifacts
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+def test_a_run_keeps_its_history_in_postgres_and_its_models_behind_the_mlflow_server(
+    warehouse, services, monkeypatch, capsys
+):
+    env, uri, artifacts = services
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AI_ROI_DAGSTER_YAML", str(ROOT / "config" / "dagster.postgres.yaml"))
+    monkeypatch.setenv("AI_ROI_DAGSTER_PG_DATABASE", DAGSTER_DB)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.delenv("AI_ROI_MLFLOW_ARTIFACTS", raising=False)
+    warehouse.write_params(product_bars=False)
+
+    assert cli.main(["run"]) == 0
+    out = capsys.readouterr().out
+    checks = int(re.search(r"Checks: (\d+) run", out).group(1))
+    assert checks > 100, out
+
+    # Dagster: the instance is the PostgreSQL one, and the run and its check results are there
+    import dagster as dg
+
+    with dg.DagsterInstance.get() as instance:
+        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
+        assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+    with _connect(env, DAGSTER_DB) as con:
+        runs = con.execute("select status from runs").fetchall()
+        evaluations = con.execute(
+            "select count(*) from event_logs where dagster_event_type = 'ASSET_CHECK_EVALUATION'"
+        ).fetchone()[0]
+    assert runs and {status for (status,) in runs} == {"SUCCESS"}, runs
+    assert evaluations >= checks
+
+    # MLflow: runs, registered models and the champion alias in PostgreSQL, artifacts kept by
+    # the server (the client never wrote a local path)
+    with _connect(env, MLFLOW_DB) as con:
+        mlflow_runs = con.execute("select count(*) from runs").fetchone()[0]
+        models = dict(con.execute("select name, alias from registered_model_aliases").fetchall())
+        locations = {loc for (loc,) in con.execute("select artifact_location from experiments")}
+    assert mlflow_runs >= 2
+    assert set(models) == {"intent_router", "demand_forecaster"}
+    assert locations and all(loc.startswith("mlflow-artifacts:") for loc in locations), locations
+    assert any(p.name == "MLmodel" for p in artifacts.rglob("MLmodel"))
+    # the champions were exported through the server into the outputs DVC versions
+    assert (warehouse.root / "outputs" / "models").is_dir()
+    assert any((warehouse.root / "outputs" / "models").rglob("MLmodel"))
+
+    # a second run reads that history back and finds nothing to do
+    assert cli.main(["run"]) == 0
+    assert "Nothing changed since the run" in capsys.readouterr().out
