@@ -13,7 +13,7 @@ export DAGSTER_HOME ?= $(AI_ROI_STATE_DIR)/dagster_home
 DBT_FILES := $(shell find dbt/models dbt/macros dbt/tests -type f 2>/dev/null) dbt/dbt_project.yml dbt/profiles.yml
 MANIFEST := dbt/target/manifest.json
 
-.PHONY: setup run report test ci dev lint format summary repro mlflow clean bench bench-incremental postgres-server
+.PHONY: setup run report test ci dev lint format summary repro mlflow clean bench bench-incremental bench-postgres postgres-server
 
 setup: $(VENV)/.installed $(MANIFEST)
 
@@ -80,6 +80,9 @@ dev: setup  ## the Dagster UI on http://127.0.0.1:3000
 
 bench: setup  ## each stage's time and peak memory at 1x, 10x and 50x the real order lines beside bare DuckDB; metrics/bench.json (QUICK=1: 1x only)
 	$(BIN)/python -m scripts.bench $(if $(filter-out 0,$(QUICK)),--quick)
+
+bench-postgres: setup postgres-server  ## the dbt marts on DuckDB and on a throw-away PostgreSQL from the same sources, 1x and 10x; metrics/bench_postgres.json (QUICK=1: 1x only)
+	$(BIN)/python -m scripts.bench_postgres $(if $(filter-out 0,$(QUICK)),--quick)
 
 bench-incremental: setup  ## time a full run, a no-change run and one new month on monthly files cut from the real data
 	$(BIN)/python -m scripts.bench_incremental

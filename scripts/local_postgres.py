@@ -123,7 +123,7 @@ def running() -> Iterator[dict[str, str]]:
     try:
         import psycopg
 
-        with psycopg.connect(**_connect_args(env, "postgres"), autocommit=True) as con:
+        with psycopg.connect(**connect_args(env, "postgres"), autocommit=True) as con:
             con.execute(f"create database {DATABASE}")
         yield env
     finally:
@@ -134,7 +134,8 @@ def running() -> Iterator[dict[str, str]]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _connect_args(env: dict[str, str], dbname: str | None = None) -> dict[str, str]:
+def connect_args(env: dict[str, str], dbname: str | None = None) -> dict[str, str]:
+    """psycopg.connect keywords for the server `env` describes (its database, or `dbname`)."""
     return {
         "host": env["PGHOST"],
         "port": env["PGPORT"],

@@ -20,6 +20,7 @@ import psycopg
 import pytest
 
 from dagster_project import cli
+from scripts import local_postgres
 from tests.conftest import ROOT
 
 DAGSTER_DB, MLFLOW_DB = "dagster", "mlflow"
@@ -31,24 +32,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _connect(env: dict[str, str], dbname: str):
-    return psycopg.connect(
-        host=env["PGHOST"],
-        port=env["PGPORT"],
-        user=env["PGUSER"],
-        password=env["PGPASSWORD"],
-        dbname=dbname,
-    )
-
-
 @pytest.fixture(scope="module")
 def services(tmp_path_factory):
     """PostgreSQL with a database for Dagster and one for MLflow, and an MLflow tracking server
     on the latter: (PG* variables, the server's URI, the server's artifact folder)."""
-    from scripts import local_postgres
-
     with local_postgres.running() as env:
-        with _connect(env, env["PGDATABASE"]) as con:
+        with psycopg.connect(**local_postgres.connect_args(env)) as con:
             con.autocommit = True
             for name in (DAGSTER_DB, MLFLOW_DB):
                 con.execute(f"create database {name}")
@@ -110,7 +99,7 @@ def test_a_run_keeps_its_history_in_postgres_and_its_models_behind_the_mlflow_se
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
         assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
-    with _connect(env, DAGSTER_DB) as con:
+    with psycopg.connect(**local_postgres.connect_args(env, DAGSTER_DB)) as con:
         runs = con.execute("select status from runs").fetchall()
         evaluations = con.execute(
             "select count(*) from event_logs where dagster_event_type = 'ASSET_CHECK_EVALUATION'"
@@ -120,7 +109,7 @@ def test_a_run_keeps_its_history_in_postgres_and_its_models_behind_the_mlflow_se
 
     # MLflow: runs, registered models and the champion alias in PostgreSQL, artifacts kept by
     # the server (the client never wrote a local path)
-    with _connect(env, MLFLOW_DB) as con:
+    with psycopg.connect(**local_postgres.connect_args(env, MLFLOW_DB)) as con:
         mlflow_runs = con.execute("select count(*) from runs").fetchone()[0]
         models = dict(con.execute("select name, alias from registered_model_aliases").fetchall())
         locations = {loc for (loc,) in con.execute("select artifact_location from experiments")}

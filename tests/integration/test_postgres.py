@@ -21,6 +21,7 @@ import psycopg
 import pytest
 
 from dagster_project.lib import postgres
+from scripts import local_postgres
 from tests.conftest import ROOT, run_dbt
 
 PG_TARGET = ["--target", "postgres"]
@@ -29,20 +30,8 @@ POSTGRES_IDENTIFIER_BYTES = 63
 
 @pytest.fixture(scope="module")
 def server():
-    from scripts import local_postgres
-
     with local_postgres.running() as env:
         yield env
-
-
-def _connect(env: dict[str, str]):
-    return psycopg.connect(
-        host=env["PGHOST"],
-        port=env["PGPORT"],
-        user=env["PGUSER"],
-        password=env["PGPASSWORD"],
-        dbname=env["PGDATABASE"],
-    )
 
 
 def _manifest() -> dict:
@@ -58,7 +47,10 @@ def both(built, server, tmp_path_factory):
     wh, _ = built
     manifest = _manifest()
     sources = sorted({(s["schema"], s["identifier"]) for s in manifest["sources"].values()})
-    with duckdb.connect(str(wh.db_path), read_only=True) as duck, _connect(server) as pg:
+    with (
+        duckdb.connect(str(wh.db_path), read_only=True) as duck,
+        psycopg.connect(**local_postgres.connect_args(server)) as pg,
+    ):
         copied = postgres.copy_tables(duck, pg, sources)
     assert copied["staged.order_lines"] > 0 and copied["quality.check_results"] > 0, copied
     code, results = run_dbt(
@@ -86,7 +78,10 @@ def test_every_model_holds_the_same_rows_on_both_engines(both):
         if n["resource_type"] == "model"
     )
     assert len(models) >= 20
-    with duckdb.connect(str(wh.db_path), read_only=True) as duck, _connect(server) as pg:
+    with (
+        duckdb.connect(str(wh.db_path), read_only=True) as duck,
+        psycopg.connect(**local_postgres.connect_args(server)) as pg,
+    ):
         differences = [postgres.first_difference(duck, pg, s, t) for s, t in models]
         rows = {
             f"{s}.{t}": pg.execute(f'select count(*) from "{s}"."{t}"').fetchone()[0]
@@ -102,7 +97,10 @@ def test_a_mart_that_differs_is_named_with_its_first_differing_row(both):
     on both sides."""
     wh, server, _, _ = both
     mart = "mart_support_kpis_weekly"
-    with duckdb.connect(str(wh.db_path), read_only=True) as duck, _connect(server) as pg:
+    with (
+        duckdb.connect(str(wh.db_path), read_only=True) as duck,
+        psycopg.connect(**local_postgres.connect_args(server)) as pg,
+    ):
         assert postgres.first_difference(duck, pg, "marts", mart) is None
         week, opened = pg.execute(
             f"select week_start, tickets_opened from marts.{mart} order by week_start limit 1"

@@ -1,0 +1,177 @@
+"""`make bench-postgres`: the dbt marts built on DuckDB and on PostgreSQL from the same sources.
+
+For the full embedded order lines (1x) and ten shifted copies of them (10x, generated from the
+real file as `make bench` does), the data side is built on DuckDB (`ai-roi run --select` raw,
+staged and marts). Then the dbt models that side builds (staging views, core facts and
+dimensions, KPI and quality marts, with their data tests) are built again from scratch
+(`dbt build --full-refresh`), once on that DuckDB file and once on a throw-away PostgreSQL on
+127.0.0.1 that received the same dbt sources (timed apart: the copy). At 1x every model is then
+compared row by row on both engines.
+
+Only dbt runs on PostgreSQL so far: the raw and staged layers (Python and DuckDB SQL) do not, so
+there is no whole data side to time there yet. The figures are printed as a table and written to
+metrics/bench_postgres.json (under AI_ROI_OUTPUT_DIR); nothing is asserted. `make bench-postgres
+QUICK=1` runs 1x only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import yaml
+
+from dagster_project import settings
+from dagster_project.lib import postgres
+from scripts import local_postgres
+from scripts.bench import DATA_SIDE, measured, scaled_catalog, scaled_orders
+from scripts.bench_incremental import CATALOG, ORDERS, warehouse_env
+
+SCALES = (1, 10)
+# the dbt models the data side builds: not the ROI models, not the governance marts
+MODELS = [
+    "path:models/staging",
+    "path:models/marts/core",
+    "path:models/marts/kpis",
+    "path:models/marts/quality",
+]
+DBT = str(Path(sys.executable).with_name("dbt"))
+
+
+def dbt_build(env: dict[str, str], target: str, folder: Path) -> dict:
+    return measured(
+        [DBT, "build", "--full-refresh", "--select", *MODELS, "--target", target]
+        + ["--project-dir", str(settings.DBT_PROJECT_DIR)]
+        + ["--profiles-dir", str(settings.DBT_PROJECT_DIR)]
+        + ["--target-path", str(folder / f"dbt_{target}"), "--log-path", str(folder)],
+        env,
+    )
+
+
+def built_models(folder: Path, target: str) -> list[tuple[str, str]]:
+    results = json.loads((folder / f"dbt_{target}" / "run_results.json").read_text())["results"]
+    manifest = json.loads((folder / f"dbt_{target}" / "manifest.json").read_text())["nodes"]
+    return sorted(
+        (manifest[r["unique_id"]]["schema"], manifest[r["unique_id"]]["alias"])
+        for r in results
+        if r["unique_id"].startswith("model.")
+    )
+
+
+def bench_scale(root: Path, scale: int, timestamp_format: str) -> dict:
+    folder = root / f"x{scale}"
+    orders = folder / "landing" / "online_retail.csv.gz"
+    lines = scaled_orders(ORDERS, orders, scale, timestamp_format)
+    env = warehouse_env(folder, scaled_catalog(orders, scale))
+    data_side = measured(
+        [str(Path(sys.executable).with_name("ai-roi")), "run", "--select", DATA_SIDE], env
+    )
+    db_path = folder / "state" / "warehouse.duckdb"
+    env = {**env, "AI_ROI_DUCKDB_PATH": str(db_path)}
+    on_duckdb = dbt_build(env, "dev", folder)
+    figures = {
+        "scale": scale,
+        "order_lines": lines,
+        "duckdb_data_side_run": data_side,
+        "dbt_build_duckdb": on_duckdb,
+    }
+    with local_postgres.running() as server:
+        manifest = json.loads((folder / "dbt_dev" / "manifest.json").read_text())
+        sources = sorted({(s["schema"], s["identifier"]) for s in manifest["sources"].values()})
+        import psycopg
+
+        with duckdb.connect(str(db_path), read_only=True) as duck:
+            present = {
+                (s, t)
+                for s, t in duck.execute(
+                    "select table_schema, table_name from information_schema.tables"
+                ).fetchall()
+            }
+            started = time.perf_counter()
+            with psycopg.connect(**local_postgres.connect_args(server)) as pg:
+                rows = postgres.copy_tables(duck, pg, [s for s in sources if s in present])
+            figures["copy_sources_to_postgres"] = {
+                "seconds": round(time.perf_counter() - started, 2),
+                "rows": sum(rows.values()),
+            }
+        figures["dbt_build_postgres"] = dbt_build({**env, **server}, "postgres", folder)
+        models = built_models(folder, "dev")
+        figures["models"] = len(models)
+        if scale == 1:
+            with (
+                duckdb.connect(str(db_path), read_only=True) as duck,
+                psycopg.connect(**local_postgres.connect_args(server)) as pg,
+            ):
+                differences = [postgres.first_difference(duck, pg, s, t) for s, t in models]
+            figures["models_differing"] = [d for d in differences if d]
+    pg_s, duck_s = figures["dbt_build_postgres"]["seconds"], on_duckdb["seconds"]
+    figures["dbt_ratio_postgres_to_duckdb"] = round(pg_s / duck_s, 2) if duck_s else None
+    return figures
+
+
+HEADER = (
+    f"{'scale':>5} {'lines':>11} {'DuckDB data side s':>18} {'dbt DuckDB s':>12} "
+    f"{'copy to PG s':>12} {'dbt PG s':>9} {'PG/DuckDB':>9}  models"
+)
+
+
+def print_row(s: dict) -> None:
+    ratio = s["dbt_ratio_postgres_to_duckdb"]
+    same = (
+        f"{s['models'] - len(s['models_differing'])} of {s['models']} equal row by row"
+        if "models_differing" in s
+        else f"{s['models']} (not compared at this size)"
+    )
+    print(
+        f"{s['scale']:>4}x {s['order_lines']:>11,} {s['duckdb_data_side_run']['seconds']:>18.1f} "
+        f"{s['dbt_build_duckdb']['seconds']:>12.1f} {s['copy_sources_to_postgres']['seconds']:>12.1f} "
+        f"{s['dbt_build_postgres']['seconds']:>9.1f} {'-' if ratio is None else ratio:>9}  {same}",
+        flush=True,
+    )
+    for difference in s.get("models_differing", []):
+        print(f"      DIFFERS: {difference}", flush=True)
+    for name in ("duckdb_data_side_run", "dbt_build_duckdb", "dbt_build_postgres"):
+        if s[name]["exit_code"]:
+            print(f"      FAILED: {name} exit {s[name]['exit_code']}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1x only")
+    args = parser.parse_args()
+    quick = args.quick or os.environ.get("QUICK") not in (None, "", "0")
+    root = Path(os.environ.get("AI_ROI_BENCH_DIR") or tempfile.mkdtemp(prefix="ai_roi_bench_pg_"))
+    timestamp_format = yaml.safe_load(CATALOG.read_text(encoding="utf-8"))["sources"][
+        "order_lines"
+    ]["timestamp_format"]
+    pg_version = subprocess.run(
+        [str(local_postgres.bin_dir() / "postgres"), "--version"], capture_output=True, text=True
+    ).stdout.strip()
+    results = {
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "postgres": pg_version},
+        "scales": [],
+    }
+    print(HEADER, flush=True)
+    for scale in (1,) if quick else SCALES:
+        results["scales"].append(bench_scale(root, scale, timestamp_format))
+        print_row(results["scales"][-1])
+    out = settings.output_dir() / "metrics" / "bench_postgres.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    print(f"\nwritten: {out}")
+    if "AI_ROI_BENCH_DIR" not in os.environ:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
