@@ -369,16 +369,40 @@ def fixed_costs() -> dict:
     return {"definitions_load": load}
 
 
+def order_timestamp_format() -> str:
+    """How the product's catalogue reads the order lines' timestamps (the scaled copies keep it)."""
+    catalog = yaml.safe_load(CATALOG.read_text(encoding="utf-8"))
+    return catalog["sources"]["order_lines"]["timestamp_format"]
+
+
+def measure_and_write(
+    results: dict, scales, bench_scale, print_row, header: str, name: str, keep: bool = False
+) -> Path:
+    """`bench_scale(root, scale, timestamp_format)` for each scale in a bench folder
+    ($AI_ROI_BENCH_DIR, else a temporary one removed afterwards unless `keep`), printing each
+    row as it comes, into results["scales"]; the whole written to metrics/`name` under
+    AI_ROI_OUTPUT_DIR."""
+    root = Path(os.environ.get("AI_ROI_BENCH_DIR") or tempfile.mkdtemp(prefix="ai_roi_bench_"))
+    timestamp_format = order_timestamp_format()
+    print(header, flush=True)
+    for scale in scales:
+        results["scales"].append(bench_scale(root, scale, timestamp_format))
+        print_row(results["scales"][-1])
+    out = settings.output_dir() / "metrics" / name
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    print(f"\nwritten: {out}")
+    if not keep and "AI_ROI_BENCH_DIR" not in os.environ:
+        shutil.rmtree(root, ignore_errors=True)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1x only")
     parser.add_argument("--keep", action="store_true", help="keep the bench folder")
     args = parser.parse_args()
     quick = args.quick or os.environ.get("QUICK") not in (None, "", "0")
-    root = Path(os.environ.get("AI_ROI_BENCH_DIR") or tempfile.mkdtemp(prefix="ai_roi_bench_"))
-    timestamp_format = yaml.safe_load(CATALOG.read_text(encoding="utf-8"))["sources"][
-        "order_lines"
-    ]["timestamp_format"]
     results = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {
@@ -391,16 +415,8 @@ def main() -> None:
     }
     load = results["fixed"]["definitions_load"]
     print(f"interpreter + definitions load {load['seconds']:.1f} s, {load['peak_gib']:.2f} GiB")
-    print(HEADER, flush=True)
-    for scale in (1,) if quick else SCALES:
-        results["scales"].append(bench_scale(root, scale, timestamp_format))
-        print_row(results["scales"][-1])
-    out = settings.output_dir() / "metrics" / "bench.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    print(f"\nwritten: {out}")
-    if not args.keep and "AI_ROI_BENCH_DIR" not in os.environ:
-        shutil.rmtree(root, ignore_errors=True)
+    scales = (1,) if quick else SCALES
+    measure_and_write(results, scales, bench_scale, print_row, HEADER, "bench.json", args.keep)
 
 
 HEADER = (

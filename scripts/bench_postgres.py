@@ -19,22 +19,25 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
-import yaml
 
 from dagster_project import settings
 from dagster_project.lib import postgres
 from scripts import local_postgres
-from scripts.bench import DATA_SIDE, measured, scaled_catalog, scaled_orders
-from scripts.bench_incremental import CATALOG, ORDERS, warehouse_env
+from scripts.bench import (
+    DATA_SIDE,
+    measure_and_write,
+    measured,
+    scaled_catalog,
+    scaled_orders,
+)
+from scripts.bench_incremental import ORDERS, warehouse_env
 
 SCALES = (1, 10)
 # the dbt models the data side builds: not the ROI models, not the governance marts
@@ -149,10 +152,6 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="1x only")
     args = parser.parse_args()
     quick = args.quick or os.environ.get("QUICK") not in (None, "", "0")
-    root = Path(os.environ.get("AI_ROI_BENCH_DIR") or tempfile.mkdtemp(prefix="ai_roi_bench_pg_"))
-    timestamp_format = yaml.safe_load(CATALOG.read_text(encoding="utf-8"))["sources"][
-        "order_lines"
-    ]["timestamp_format"]
     pg_version = subprocess.run(
         [str(local_postgres.bin_dir() / "postgres"), "--version"], capture_output=True, text=True
     ).stdout.strip()
@@ -161,16 +160,8 @@ def main() -> None:
         "machine": {"cpus": os.cpu_count(), "postgres": pg_version},
         "scales": [],
     }
-    print(HEADER, flush=True)
-    for scale in (1,) if quick else SCALES:
-        results["scales"].append(bench_scale(root, scale, timestamp_format))
-        print_row(results["scales"][-1])
-    out = settings.output_dir() / "metrics" / "bench_postgres.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    print(f"\nwritten: {out}")
-    if "AI_ROI_BENCH_DIR" not in os.environ:
-        shutil.rmtree(root, ignore_errors=True)
+    scales = (1,) if quick else SCALES
+    measure_and_write(results, scales, bench_scale, print_row, HEADER, "bench_postgres.json")
 
 
 if __name__ == "__main__":
