@@ -13,7 +13,7 @@ export DAGSTER_HOME ?= $(AI_ROI_STATE_DIR)/dagster_home
 DBT_FILES := $(shell find dbt/models dbt/macros dbt/tests -type f 2>/dev/null) dbt/dbt_project.yml dbt/profiles.yml
 MANIFEST := dbt/target/manifest.json
 
-.PHONY: setup run report test ci dev lint format summary repro mlflow clean bench bench-incremental bench-postgres postgres-server
+.PHONY: setup run report test ci dev lint format summary repro mlflow clean bench bench-incremental bench-postgres postgres-server ci-postgres
 
 setup: $(VENV)/.installed $(MANIFEST)
 
@@ -52,6 +52,12 @@ postgres-server:
 		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 		$$SUDO apt-get update -qq && \
 		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; }
+
+# What runs on PostgreSQL today (README, "Beyond one machine"): the dbt project built there from
+# the sources of a DuckDB build and compared with it model by model, and a whole run with Dagster's
+# storage and MLflow on a server. Part of `make test` too; this runs those alone.
+ci-postgres: setup postgres-server  ## the dbt project on PostgreSQL compared with DuckDB; Dagster and MLflow on a PostgreSQL server
+	$(BIN)/pytest -p no:cacheprovider tests/integration/test_postgres.py tests/integration/test_deployment.py
 
 # What CI runs on every pull request (.github/workflows/ci.yml, and .ci/run here): lint; the whole
 # pipeline with every asset check on the embedded real data, with the product's own
