@@ -153,3 +153,38 @@
     {%- endif -%}
     {{ return(kept) }}
 {%- endmacro %}
+
+{#- Read access for the consumers of the marts (a BI tool, a report): on PostgreSQL the role named
+    by AI_ROI_PG_READER_ROLE may read every mart and nothing else (no staged, quarantine or raw
+    table, no staging view). The role is made by the database's administrator; without the
+    variable nothing is granted. DuckDB has no roles: there the consumers get the separate export
+    file (exports/marts) instead. A post-hook of every mart, and once per run for the schema. -#}
+{% macro grant_readers() -%}
+    {{ return(adapter.dispatch('grant_readers')()) }}
+{%- endmacro %}
+{% macro default__grant_readers() -%}
+    {%- set role = env_var('AI_ROI_PG_READER_ROLE', '') -%}
+    {%- if role -%}
+        grant select on {{ this }} to {{ adapter.quote(role) }}
+    {%- else -%}
+        select 1
+    {%- endif -%}
+{%- endmacro %}
+{% macro duckdb__grant_readers() -%}
+    select 1
+{%- endmacro %}
+
+{% macro grant_reader_schema(schema) -%}
+    {{ return(adapter.dispatch('grant_reader_schema')(schema)) }}
+{%- endmacro %}
+{% macro default__grant_reader_schema(schema) -%}
+    {%- set role = env_var('AI_ROI_PG_READER_ROLE', '') -%}
+    {%- if role -%}
+        grant usage on schema {{ adapter.quote(schema) }} to {{ adapter.quote(role) }}
+    {%- else -%}
+        select 1
+    {%- endif -%}
+{%- endmacro %}
+{% macro duckdb__grant_reader_schema(schema) -%}
+    select 1
+{%- endmacro %}

@@ -25,6 +25,7 @@ from scripts import local_postgres
 from tests.conftest import ROOT, run_dbt
 
 PG_TARGET = ["--target", "postgres"]
+READER, READER_PASSWORD = "bi_reader", "reads-marts-only"
 POSTGRES_IDENTIFIER_BYTES = 63
 
 
@@ -53,8 +54,14 @@ def both(built, server, tmp_path_factory):
     ):
         copied = postgres.copy_tables(duck, pg, sources)
     assert copied["staged.order_lines"] > 0 and copied["quality.check_results"] > 0, copied
+    # the consumers' role, as a database administrator makes it: it can log in, nothing more
+    with psycopg.connect(**local_postgres.connect_args(server), autocommit=True) as pg:
+        pg.execute(f"create role {READER} login password '{READER_PASSWORD}'")
     code, results = run_dbt(
-        ["build", *PG_TARGET], wh.db_path, tmp_path_factory.mktemp("pg"), server
+        ["build", *PG_TARGET],
+        wh.db_path,
+        tmp_path_factory.mktemp("pg"),
+        {**server, "AI_ROI_PG_READER_ROLE": READER},
     )
     return wh, server, code, results
 
@@ -66,7 +73,27 @@ def test_every_dbt_model_and_test_passes_on_postgres(both):
     }
     assert code == 0 and not failed, failed
     kinds = {r["unique_id"].split(".")[0] for r in results.values()}
-    assert kinds == {"model", "test", "unit_test"}
+    assert {"model", "test", "unit_test"} <= kinds
+
+
+def test_the_consumers_role_reads_every_mart_and_nothing_else(both):
+    """A BI tool logged in as AI_ROI_PG_READER_ROLE: every mart, no staged row, no staging
+    view, and no write."""
+    _, server, _, _ = both
+    marts = sorted(
+        n["alias"]
+        for n in _manifest()["nodes"].values()
+        if n["resource_type"] == "model" and n["schema"] == "marts"
+    )
+    reader = {**local_postgres.connect_args(server), "user": READER, "password": READER_PASSWORD}
+    with psycopg.connect(**reader, autocommit=True) as con:
+        counts = {m: con.execute(f'select count(*) from marts."{m}"').fetchone()[0] for m in marts}
+        assert counts["mart_roi_summary"] == 1, counts
+        for relation in ("staged.order_lines", "quarantine.rows", "stg.stg_erp__order_lines"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                con.execute(f"select count(*) from {relation}")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            con.execute("delete from marts.mart_roi_summary")
 
 
 def test_every_model_holds_the_same_rows_on_both_engines(both):
