@@ -119,18 +119,21 @@ def _canonical(value, is_json: bool):
     return value
 
 
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _sort_key(row: tuple) -> tuple:
-    # floats by 6 significant digits, so that two engines' near-equal values sort alike
+    # every number by its value to 6 significant digits, whatever Python type the engine's driver
+    # gave it (a bigint in DuckDB is a numeric in PostgreSQL), so that the rows of both sort alike
     return tuple(
-        (0, "") if v is None else (1, float(f"{v:.6g}")) if isinstance(v, float) else (2, str(v))
+        (0, "") if v is None else (1, float(f"{v:.6g}")) if _is_number(v) else (2, str(v))
         for v in row
     )
 
 
 def _same(a, b) -> bool:
-    if isinstance(a, float) and isinstance(b, float | int) and not isinstance(b, bool):
-        return math.isclose(a, b, rel_tol=REL_TOL, abs_tol=REL_TOL)
-    if isinstance(b, float) and isinstance(a, int) and not isinstance(a, bool):
+    if _is_number(a) and _is_number(b) and (isinstance(a, float) or isinstance(b, float)):
         return math.isclose(a, b, rel_tol=REL_TOL, abs_tol=REL_TOL)
     if isinstance(a, tuple) and isinstance(b, tuple):
         return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
