@@ -109,16 +109,12 @@
     regexp_full_match({{ expression }}, '{{ pattern }}')
 {%- endmacro %}
 
-{#- The columns of `relation` but those in `except`, comma-separated (DuckDB's * exclude (...)). -#}
+{#- The columns of `relation` but those in `except`, quoted and comma-separated (DuckDB's
+    * exclude (...)); `*` while dbt parses, before any relation exists. -#}
 {% macro columns_except(relation, except) -%}
-    {%- if execute -%}
-        {%- set kept = [] -%}
-        {%- for column in adapter.get_columns_in_relation(relation) -%}
-            {%- if column.name | lower not in except | map('lower') | list -%}
-                {%- do kept.append(adapter.quote(column.name)) -%}
-            {%- endif -%}
-        {%- endfor -%}
-        {{ kept | join(', ') }}
+    {%- set names = column_names_except(relation, except) -%}
+    {%- if names -%}
+        {%- for name in names -%}{{ adapter.quote(name) }}{{ ", " if not loop.last }}{%- endfor -%}
     {%- else -%}
         *
     {%- endif -%}
