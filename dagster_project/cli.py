@@ -454,6 +454,11 @@ def run(
     strict: bool = False,
     full_refresh: bool = False,
 ) -> int:
+    try:
+        settings.dbt_target()  # a target the pipeline cannot build on is said before anything runs
+    except ValueError as exc:
+        print(f"Not started: {exc}")
+        return 2
     settings.ensure_dagster_home()
     settings.ensure_state_dir()
     try:

@@ -91,8 +91,34 @@ def mlflow_artifacts() -> str | None:
     return str(state_dir() / "mlflow" / "artifacts")
 
 
+# The dbt adapters the pipeline's own runs can build on: its raw and staged layers write DuckDB,
+# so its dbt steps must read the same file. A PostgreSQL target builds the dbt project apart, from
+# sources copied across (README, "Beyond one machine").
+PIPELINE_DBT_ADAPTERS = ("duckdb",)
+
+
 def dbt_target() -> str:
-    return _env("DBT_TARGET") or "dev"
+    """DBT_TARGET (default dev), refused with the reason when the pipeline cannot run on it."""
+    import yaml
+
+    target = _env("DBT_TARGET") or "dev"
+    profile = yaml.safe_load((DBT_PROJECT_DIR / "profiles.yml").read_text(encoding="utf-8"))
+    outputs = next(iter(profile.values()))["outputs"]
+    if target not in outputs:
+        raise ValueError(
+            f"DBT_TARGET={target!r} is not a target of dbt/profiles.yml: use one of "
+            f"{sorted(outputs)}"
+        )
+    adapter = outputs[target]["type"]
+    if adapter not in PIPELINE_DBT_ADAPTERS:
+        usable = sorted(t for t, o in outputs.items() if o["type"] in PIPELINE_DBT_ADAPTERS)
+        raise ValueError(
+            f"DBT_TARGET={target!r} is a {adapter} target, and the pipeline's raw and staged "
+            f"layers write DuckDB only so far: run it with one of {usable}. To build the dbt "
+            f"project on {adapter}, run `dbt build --target {target}` in dbt/ on a database "
+            "holding its sources (README, 'Beyond one machine')."
+        )
+    return target
 
 
 def key_file() -> Path:

@@ -162,3 +162,25 @@ def test_mlflow_artifacts_go_where_the_store_keeps_them(tmp_path, monkeypatch):
     # unless a store is named, a folder or a URI
     monkeypatch.setenv("AI_ROI_MLFLOW_ARTIFACTS", "s3://bucket/ai-roi")
     assert settings.mlflow_artifacts() == "s3://bucket/ai-roi"
+
+
+def test_a_dbt_target_the_pipeline_cannot_run_on_is_refused_with_the_way_out(monkeypatch):
+    monkeypatch.setenv("DBT_TARGET", "ci")
+    assert settings.dbt_target() == "ci"
+    monkeypatch.setenv("DBT_TARGET", "postgres")
+    with pytest.raises(ValueError, match=r"'postgres' is a postgres target.*\['ci', 'dev'\]"):
+        settings.dbt_target()
+    monkeypatch.setenv("DBT_TARGET", "prod")
+    with pytest.raises(ValueError, match=r"'prod' is not a target of dbt/profiles.yml"):
+        settings.dbt_target()
+
+
+def test_ai_roi_run_on_such_a_target_says_so_and_starts_nothing(tmp_path, monkeypatch, capsys):
+    from dagster_project import cli
+
+    monkeypatch.setenv("AI_ROI_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("DBT_TARGET", "postgres")
+    assert cli.main(["run"]) == 2
+    out = capsys.readouterr().out
+    assert out.startswith("Not started: DBT_TARGET='postgres' is a postgres target")
+    assert not (tmp_path / "state").exists()
