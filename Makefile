@@ -13,7 +13,7 @@ export DAGSTER_HOME ?= $(AI_ROI_STATE_DIR)/dagster_home
 DBT_FILES := $(shell find dbt/models dbt/macros dbt/tests -type f 2>/dev/null) dbt/dbt_project.yml dbt/profiles.yml
 MANIFEST := dbt/target/manifest.json
 
-.PHONY: setup run report test ci dev lint format summary repro mlflow clean bench bench-incremental bench-postgres postgres-server ci-postgres
+.PHONY: setup run report test ci dev lint format summary repro mlflow clean bench bench-incremental bench-postgres postgres-server ci-postgres compare-engines
 
 setup: $(VENV)/.installed $(MANIFEST)
 
@@ -58,6 +58,12 @@ postgres-server:
 # storage and MLflow on a server. Part of `make test` too; this runs those alone.
 ci-postgres: setup postgres-server  ## the dbt project on PostgreSQL compared with DuckDB; Dagster and MLflow on a PostgreSQL server
 	$(BIN)/pytest -p no:cacheprovider tests/integration/test_postgres.py tests/integration/test_deployment.py
+
+# Every dbt model built again from a pipeline's warehouse on DuckDB and on a throw-away PostgreSQL
+# from the same sources, compared row by row (after `make run`; WAREHOUSE=... for another one)
+WAREHOUSE ?= $(AI_ROI_STATE_DIR)/warehouse.duckdb
+compare-engines: setup postgres-server  ## the dbt models of a built warehouse on DuckDB and on PostgreSQL, compared row by row
+	$(BIN)/python -m scripts.compare_engines $(WAREHOUSE)
 
 # What CI runs on every pull request (.github/workflows/ci.yml, and .ci/run here): lint; the whole
 # pipeline with every asset check on the embedded real data, with the product's own
