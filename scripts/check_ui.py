@@ -9,7 +9,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,18 +17,14 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+from scripts.ports import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 STATUS = (
     "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus"
     " locationOrLoadError { __typename ... on PythonError { message } } } } } }"
 )
 QUERY = "{ assetNodes { assetKey { path } groupName owners { __typename } assetChecksOrError { ... on AssetChecks { checks { name } } } } }"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def query(port: int, text: str, variables: dict | None = None) -> dict:
@@ -51,7 +46,7 @@ def serving(timeout_s: float = 180) -> Iterator[int]:
     """`dagster dev` (the UI and the daemon) as `make dev` starts it; yields its port once the
     code location has loaded, and stops it afterwards. DAGSTER_HOME: this process's, else a
     temporary one."""
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ)
     env.setdefault("DAGSTER_HOME", tempfile.mkdtemp(prefix="dagster_home_"))
     config = Path(env["DAGSTER_HOME"], "dagster.yaml")

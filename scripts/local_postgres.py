@@ -18,13 +18,14 @@ import argparse
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from scripts.ports import free_port
 
 USER = "ai_roi"
 DATABASE = "ai_roi"
@@ -49,12 +50,6 @@ def bin_dir() -> Path:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _as_server_user(command: list[str]) -> list[str]:
     """PostgreSQL will not run as root: there, run its commands as `postgres`."""
     if os.geteuid() == 0:
@@ -68,7 +63,7 @@ def running() -> Iterator[dict[str, str]]:
     binaries = bin_dir()
     root = Path(tempfile.mkdtemp(prefix="ai-roi-pg-"))
     password = secrets.token_hex(16)
-    port = _free_port()
+    port = free_port()
     data = root / "data"
     (root / "pwfile").write_text(password + "\n", encoding="utf-8")
     if os.geteuid() == 0:

@@ -9,7 +9,6 @@ server` in its own process; the warehouse stays the embedded DuckDB file.
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -21,15 +20,10 @@ import pytest
 
 from dagster_project import cli
 from scripts import local_postgres
+from scripts.ports import free_port
 from tests.conftest import ROOT
 
 DAGSTER_DB, MLFLOW_DB = "dagster", "mlflow"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +36,7 @@ def services(tmp_path_factory):
             for name in (DAGSTER_DB, MLFLOW_DB):
                 con.execute(f"create database {name}")
         artifacts = tmp_path_factory.mktemp("mlflow_server") / "artifacts"
-        port = _free_port()
+        port = free_port()
         backend = (
             f"postgresql+psycopg://{env['PGUSER']}:{env['PGPASSWORD']}"
             f"@{env['PGHOST']}:{env['PGPORT']}/{MLFLOW_DB}"
