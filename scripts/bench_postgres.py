@@ -89,7 +89,7 @@ def bench_scale(root: Path, scale: int, timestamp_format: str) -> dict:
     }
     with local_postgres.running() as server:
         manifest = json.loads((folder / "dbt_dev" / "manifest.json").read_text())
-        sources = sorted({(s["schema"], s["identifier"]) for s in manifest["sources"].values()})
+        sources = postgres.dbt_sources(manifest)
         import psycopg
 
         with duckdb.connect(str(db_path), read_only=True) as duck:
@@ -114,8 +114,7 @@ def bench_scale(root: Path, scale: int, timestamp_format: str) -> dict:
                 duckdb.connect(str(db_path), read_only=True) as duck,
                 psycopg.connect(**local_postgres.connect_args(server)) as pg,
             ):
-                differences = [postgres.first_difference(duck, pg, s, t) for s, t in models]
-            figures["models_differing"] = [d for d in differences if d]
+                figures["models_differing"] = postgres.differences(duck, pg, models)
     pg_s, duck_s = figures["dbt_build_postgres"]["seconds"], on_duckdb["seconds"]
     figures["dbt_ratio_postgres_to_duckdb"] = round(pg_s / duck_s, 2) if duck_s else None
     return figures

@@ -52,12 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         if _dbt(["parse", "--target", "postgres"], server, target) is None:
             return 1
         manifest = json.loads((target / "manifest.json").read_text(encoding="utf-8"))
-        sources = sorted({(s["schema"], s["identifier"]) for s in manifest["sources"].values()})
-        models = sorted(
-            (n["schema"], n["alias"])
-            for n in manifest["nodes"].values()
-            if n["resource_type"] == "model"
-        )
+        sources, models = postgres.dbt_sources(manifest), postgres.dbt_models(manifest)
         with (
             duckdb.connect(str(copy), read_only=True) as duck,
             psycopg.connect(**local_postgres.connect_args(server)) as pg,

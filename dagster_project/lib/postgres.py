@@ -65,6 +65,20 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def dbt_sources(manifest: dict) -> list[tuple[str, str]]:
+    """(schema, table) of every source a dbt manifest declares: what a build reads."""
+    return sorted({(s["schema"], s["identifier"]) for s in manifest["sources"].values()})
+
+
+def dbt_models(manifest: dict) -> list[tuple[str, str]]:
+    """(schema, relation) of every model a dbt manifest declares: what a build writes."""
+    return sorted(
+        (n["schema"], n["alias"])
+        for n in manifest["nodes"].values()
+        if n["resource_type"] == "model"
+    )
+
+
 def copy_tables(duck: duckdb.DuckDBPyConnection, pg, tables: Iterable[tuple[str, str]]) -> dict:
     """Copy each (schema, table) of `duck` into the same place in `pg` (a psycopg connection),
     replacing what is there; returns the rows copied per table."""
@@ -178,3 +192,9 @@ def first_difference(duck: duckdb.DuckDBPyConnection, pg, schema: str, table: st
             ]
             return f"{name}: row {i + 1} of {len(duck_rows)} differs in " + "; ".join(cells)
     return None
+
+
+def differences(duck: duckdb.DuckDBPyConnection, pg, relations: Iterable[tuple[str, str]]) -> list:
+    """`first_difference` of each (schema, relation) that differs between the two engines."""
+    found = (first_difference(duck, pg, schema, table) for schema, table in relations)
+    return [d for d in found if d]

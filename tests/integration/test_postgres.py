@@ -46,8 +46,7 @@ def both(built, server, tmp_path_factory):
     """The fixtures' warehouse, and the dbt project built and tested on PostgreSQL from its
     sources: (warehouse, server, dbt's results on PostgreSQL by node name)."""
     wh, _ = built
-    manifest = _manifest()
-    sources = sorted({(s["schema"], s["identifier"]) for s in manifest["sources"].values()})
+    sources = postgres.dbt_sources(_manifest())
     with (
         duckdb.connect(str(wh.db_path), read_only=True) as duck,
         psycopg.connect(**local_postgres.connect_args(server)) as pg,
@@ -80,11 +79,7 @@ def test_the_consumers_role_reads_every_mart_and_nothing_else(both):
     """A BI tool logged in as AI_ROI_PG_READER_ROLE: every mart, no staged row, no staging
     view, and no write."""
     _, server, _, _ = both
-    marts = sorted(
-        n["alias"]
-        for n in _manifest()["nodes"].values()
-        if n["resource_type"] == "model" and n["schema"] == "marts"
-    )
+    marts = [table for schema, table in postgres.dbt_models(_manifest()) if schema == "marts"]
     reader = {**local_postgres.connect_args(server), "user": READER, "password": READER_PASSWORD}
     with psycopg.connect(**reader, autocommit=True) as con:
         counts = {m: con.execute(f'select count(*) from marts."{m}"').fetchone()[0] for m in marts}
@@ -99,22 +94,18 @@ def test_the_consumers_role_reads_every_mart_and_nothing_else(both):
 def test_every_model_holds_the_same_rows_on_both_engines(both):
     """Every staging view, intermediate view and mart of the project, compared row by row."""
     wh, server, _, _ = both
-    models = sorted(
-        (n["schema"], n["alias"])
-        for n in _manifest()["nodes"].values()
-        if n["resource_type"] == "model"
-    )
+    models = postgres.dbt_models(_manifest())
     assert len(models) >= 20
     with (
         duckdb.connect(str(wh.db_path), read_only=True) as duck,
         psycopg.connect(**local_postgres.connect_args(server)) as pg,
     ):
-        differences = [postgres.first_difference(duck, pg, s, t) for s, t in models]
+        differences = postgres.differences(duck, pg, models)
         rows = {
             f"{s}.{t}": pg.execute(f'select count(*) from "{s}"."{t}"').fetchone()[0]
             for s, t in models
         }
-    assert [d for d in differences if d] == []
+    assert differences == []
     # the comparison saw real rows, not empty marts
     assert rows["marts.mart_data_quality"] > 0 and rows["marts.mart_demand_weekly"] > 0, rows
 
@@ -230,7 +221,7 @@ def test_every_relation_dbt_creates_fits_a_postgres_identifier():
         return [n for n in names if len(n.encode()) > POSTGRES_IDENTIFIER_BYTES]
 
     manifest = _manifest()
-    names = [n["alias"] for n in manifest["nodes"].values() if n["resource_type"] == "model"]
+    names = [table for _, table in postgres.dbt_models(manifest)]
     names += [n["name"] for n in manifest["unit_tests"].values()]
     assert too_long(names) == []
     # the guard fires on the unit test name that failed on PostgreSQL

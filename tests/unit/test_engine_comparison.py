@@ -31,3 +31,27 @@ def test_a_differing_row_is_named_with_both_values():
     other = _engine("(9.0::decimal(10, 1), 'nine'), (10.0::decimal(10, 1), 'TEN')")
     found = postgres.first_difference(ints, other, "marts", "t")
     assert found == "marts.t: row 2 of 2 differs in label: DuckDB 'ten', PostgreSQL 'TEN'"
+
+
+def test_a_missing_row_is_found_before_any_row_is_compared():
+    """A mart built earlier than a row its source got later (the audit log) has fewer rows."""
+    found = postgres.first_difference(
+        _engine("(9, 'nine')"), _engine("(9, 'nine'), (10, 'ten')"), "marts", "t"
+    )
+    assert found == "marts.t: DuckDB has 1 rows, PostgreSQL 2"
+
+
+def test_columns_of_another_name_or_order_are_named():
+    renamed = duckdb.connect()
+    renamed.execute("create schema marts")
+    renamed.execute("create table marts.t as select 'nine' as label, 9 as n")
+    found = postgres.first_difference(_engine("(9, 'nine')"), renamed, "marts", "t")
+    assert found == ("marts.t: columns differ: DuckDB ['n', 'label'], PostgreSQL ['label', 'n']")
+
+
+def test_differences_lists_only_the_relations_that_differ():
+    one, other = _engine("(9, 'nine')"), _engine("(9, 'NINE')")
+    for con in (one, other):
+        con.execute("create table marts.same as select 1 as n")
+    found = postgres.differences(one, other, [("marts", "same"), ("marts", "t")])
+    assert found == ["marts.t: row 1 of 1 differs in label: DuckDB 'nine', PostgreSQL 'NINE'"]
