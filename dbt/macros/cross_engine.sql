@@ -170,17 +170,19 @@
     select 1
 {%- endmacro %}
 
-{% macro grant_reader_schema(schema) -%}
-    {{ return(adapter.dispatch('grant_reader_schema')(schema)) }}
+{#- On-run-end: `usage` on `schema` when the run's `results` built a relation in it (a run of
+    staging views only may find no such schema yet). -#}
+{% macro grant_reader_schema(schema, results) -%}
+    {{ return(adapter.dispatch('grant_reader_schema')(schema, results)) }}
 {%- endmacro %}
-{% macro default__grant_reader_schema(schema) -%}
+{% macro default__grant_reader_schema(schema, results) -%}
     {%- set role = env_var('AI_ROI_PG_READER_ROLE', '') -%}
-    {%- if role -%}
+    {%- if role and execute and results | selectattr('node.schema', 'equalto', schema) | list -%}
         grant usage on schema {{ adapter.quote(schema) }} to {{ adapter.quote(role) }}
     {%- else -%}
         select 1
     {%- endif -%}
 {%- endmacro %}
-{% macro duckdb__grant_reader_schema(schema) -%}
+{% macro duckdb__grant_reader_schema(schema, results) -%}
     select 1
 {%- endmacro %}
