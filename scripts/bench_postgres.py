@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+import psycopg
 
 from dagster_project import settings
 from dagster_project.lib import postgres
@@ -90,8 +91,6 @@ def bench_scale(root: Path, scale: int, timestamp_format: str) -> dict:
     with local_postgres.running() as server:
         manifest = json.loads((folder / "dbt_dev" / "manifest.json").read_text())
         sources = postgres.dbt_sources(manifest)
-        import psycopg
-
         with duckdb.connect(str(db_path), read_only=True) as duck:
             present = {
                 (s, t)

@@ -79,7 +79,6 @@ def test_a_run_keeps_its_history_in_postgres_and_its_models_behind_the_mlflow_se
     monkeypatch.setenv("AI_ROI_DAGSTER_PG_DATABASE", DAGSTER_DB)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.delenv("AI_ROI_MLFLOW_ARTIFACTS", raising=False)
-    warehouse.write_params(product_bars=False)
 
     assert cli.main(["run"]) == 0
     out = capsys.readouterr().out

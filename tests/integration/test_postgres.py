@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import statistics
 import subprocess
 import sys
@@ -177,8 +178,6 @@ def _show(sql: str, target: list[str], env: dict[str, str], tmp: Path) -> dict:
 
 
 def test_the_dialect_traps_give_the_same_values_on_both_engines(both, tmp_path):
-    import os
-
     wh, server, _, _ = both
     (tmp_path / "duckdb").mkdir()
     (tmp_path / "postgres").mkdir()
