@@ -125,3 +125,40 @@ def test_a_warehouse_of_the_previous_layout_is_brought_up_to_date(tmp_path, con)
         ).fetchone()[0]
         == 0
     )
+
+
+def test_rows_fingerprinted_with_duckdbs_hash_are_fingerprinted_again_and_copies_still_match(
+    tmp_path, con
+):
+    """Raw rows loaded when `_row_hash` was DuckDB's `hash()`: the next load gives them the
+    portable fingerprint, so a new delivery's copies of them are still found."""
+    lines = _fixture_lines(301)
+    header, first_lines, second_lines = lines[0], lines[1:201], lines[101:301]
+    first = load_source(
+        con, "order_lines", _orders_config(tmp_path, _write(tmp_path / "a.csv", lines[:201])), "r1"
+    )
+    columns = ", ".join(
+        f'"{c}"'
+        for (c,) in con.execute(
+            "select column_name from duckdb_columns() where schema_name = 'raw'"
+            " and table_name = 'order_lines' and column_name[1] <> '_' order by column_index"
+        ).fetchall()
+    )
+    con.execute(
+        f"alter table raw.order_lines alter _row_hash set data type ubigint using hash({columns})"
+    )
+
+    config = _orders_config(tmp_path, _write(tmp_path / "b.csv", [header, *second_lines]))
+    second = load_source(con, "order_lines", config, "r2")
+    assert not second.reused
+    kinds = con.execute(
+        "select distinct data_type from duckdb_columns() where table_name = 'order_lines'"
+        " and column_name = '_row_hash'"
+    ).fetchall()
+    assert kinds == [("VARCHAR",)]
+    copies = con.execute(
+        "select count(*) from raw.order_lines as b where b._load_id = $second and b._row_hash in"
+        " (select _row_hash from raw.order_lines where _load_id = $first)",
+        {"first": first.load_id, "second": second.load_id},
+    ).fetchone()[0]
+    assert copies > 0 and copies == sum(line in set(first_lines) for line in second_lines)
