@@ -31,6 +31,7 @@ from dagster_project.lib import code_location, code_versions, partitions
 from dagster_project.params import AutomationParams, ParamsError, PartitionParams, load_params
 from dagster_project.resources import (
     MartsExportResource,
+    MartsServerResource,
     MlflowResource,
     OutputsResource,
     ParamsResource,
@@ -83,6 +84,7 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
         "mlflow_store": MlflowResource(),
         "outputs": OutputsResource(),
         "marts_export": MartsExportResource(),
+        "marts_server": MartsServerResource(),
     }
 
 

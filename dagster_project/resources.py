@@ -99,6 +99,40 @@ class MartsExportResource(dg.ConfigurableResource):
             conn.close()
 
 
+class MartsServerResource(dg.ConfigurableResource):
+    """The PostgreSQL server the marts are published to for BI tools (settings.marts_server);
+    none unless configured. Connects with libpq's PG* variables, never with values in code."""
+
+    server: str = ""
+    reader_role: str = ""
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.server or settings.marts_server())
+
+    @property
+    def reader(self) -> str | None:
+        return self.reader_role or settings.pg_reader_role()
+
+    @contextmanager
+    def connect(self) -> Iterator[Any]:
+        import psycopg  # only a deployment that publishes to a server needs the driver loaded
+
+        try:
+            conn = psycopg.connect()
+        except psycopg.Error as error:
+            where = f"{os.environ.get('PGHOST', 'localhost')}:{os.environ.get('PGPORT', '5432')}"
+            raise dg.Failure(
+                allow_retries=False,
+                description=f"cannot connect to the marts server at {where} "
+                f"({str(error).strip().splitlines()[0]}): check PGHOST, PGPORT, PGUSER, "
+                "PGPASSWORD and PGDATABASE, or unset AI_ROI_MARTS_SERVER to write the export "
+                "file only. Nothing was published.",
+            ) from None
+        with conn:
+            yield conn
+
+
 class WarehouseResource(DuckDBResource):
     """The DuckDB warehouse; closes its connection when a step fails too.
 

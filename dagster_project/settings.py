@@ -57,6 +57,29 @@ def export_path() -> Path:
     return Path(_env("AI_ROI_EXPORT_PATH") or state_dir() / "exports" / "analytics.duckdb")
 
 
+MARTS_SERVERS = ("postgres",)
+
+
+def marts_server() -> str | None:
+    """AI_ROI_MARTS_SERVER=postgres: `exports/marts` publishes the marts to the `marts` schema of
+    a PostgreSQL server too, for BI tools that read a server. The connection comes from libpq's
+    own variables (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE), as for dbt's postgres target;
+    unset, the marts go to the export file only."""
+    server = _env("AI_ROI_MARTS_SERVER")
+    if server is not None and server not in MARTS_SERVERS:
+        raise ConfigurationError(
+            f"AI_ROI_MARTS_SERVER={server!r}: the marts can be published to {MARTS_SERVERS}; "
+            "leave it unset to write the export file only."
+        )
+    return server
+
+
+def pg_reader_role() -> str | None:
+    """AI_ROI_PG_READER_ROLE: the PostgreSQL role of read-only consumers (a BI tool), granted
+    the marts schema only, by dbt's postgres target and by the published marts alike."""
+    return _env("AI_ROI_PG_READER_ROLE")
+
+
 def sources_path() -> Path:
     return Path(_env("AI_ROI_SOURCES") or PROJECT_ROOT / "config" / "sources.yaml")
 

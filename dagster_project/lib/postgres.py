@@ -5,6 +5,9 @@ one. Until the raw and staged layers run on Postgres themselves, their tables (t
 staged rows, quarantine, quality history, ML outputs, ROI scenarios) are copied across typed
 column by column, so both engines build the marts from identical input and any difference in a
 mart is a difference of the SQL (tests/integration/test_postgres.py).
+
+`publish_tables` puts the marts of the DuckDB warehouse on a PostgreSQL server for BI tools, in one
+transaction, keeping what consumers built on them (tests/integration/test_marts_server.py).
 """
 
 from __future__ import annotations
@@ -79,42 +82,130 @@ def dbt_models(manifest: dict) -> list[tuple[str, str]]:
     )
 
 
+def _duckdb_columns(duck: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[tuple]:
+    columns = duck.execute(
+        "select column_name, data_type from information_schema.columns"
+        " where table_schema = $s and table_name = $t order by ordinal_position",
+        {"s": schema, "t": table},
+    ).fetchall()
+    if not columns:
+        raise ValueError(f"{schema}.{table} is not in the DuckDB warehouse")
+    return columns
+
+
+def _create_and_copy(duck, cur, schema: str, table: str, target: str) -> int:
+    """Create `target` (a quoted PostgreSQL name) typed as DuckDB's `schema.table` is, and COPY
+    its rows into it; the rows copied."""
+    columns = _duckdb_columns(duck, schema, table)
+    cur.execute(
+        f"create table {target} ("
+        + ", ".join(f"{_ident(c)} {pg_type(t)}" for c, t in columns)
+        + ")"
+    )
+    # JSON travels as its text; everything else as DuckDB's Python values
+    select = ", ".join(
+        f"{_ident(c)}::varchar" if t.upper() == "JSON" else _ident(c) for c, t in columns
+    )
+    result = duck.execute(f"select {select} from {_ident(schema)}.{_ident(table)}")
+    names = ", ".join(_ident(c) for c, _ in columns)
+    rows = 0
+    with cur.copy(f"copy {target} ({names}) from stdin") as copy:
+        while batch := result.fetchmany(BATCH_ROWS):
+            for row in batch:
+                copy.write_row(row)
+            rows += len(batch)
+    return rows
+
+
 def copy_tables(duck: duckdb.DuckDBPyConnection, pg, tables: Iterable[tuple[str, str]]) -> dict:
     """Copy each (schema, table) of `duck` into the same place in `pg` (a psycopg connection),
     replacing what is there; returns the rows copied per table."""
     copied = {}
     for schema, table in tables:
-        columns = duck.execute(
-            "select column_name, data_type from information_schema.columns"
-            " where table_schema = $s and table_name = $t order by ordinal_position",
-            {"s": schema, "t": table},
-        ).fetchall()
-        if not columns:
-            raise ValueError(f"{schema}.{table} is not in the DuckDB warehouse")
+        _duckdb_columns(duck, schema, table)  # named before anything is dropped
         target = f"{_ident(schema)}.{_ident(table)}"
-        names = ", ".join(_ident(c) for c, _ in columns)
         with pg.cursor() as cur:
             cur.execute(f"create schema if not exists {_ident(schema)}")
             cur.execute(f"drop table if exists {target} cascade")
-            cur.execute(
-                f"create table {target} ("
-                + ", ".join(f"{_ident(c)} {pg_type(t)}" for c, t in columns)
-                + ")"
-            )
-            # JSON travels as its text; everything else as DuckDB's Python values
-            select = ", ".join(
-                f"{_ident(c)}::varchar" if t.upper() == "JSON" else _ident(c) for c, t in columns
-            )
-            result = duck.execute(f"select {select} from {_ident(schema)}.{_ident(table)}")
-            rows = 0
-            with cur.copy(f"copy {target} ({names}) from stdin") as copy:
-                while batch := result.fetchmany(BATCH_ROWS):
-                    for row in batch:
-                        copy.write_row(row)
-                    rows += len(batch)
-        copied[f"{schema}.{table}"] = rows
+            copied[f"{schema}.{table}"] = _create_and_copy(duck, cur, schema, table, target)
     pg.commit()
     return copied
+
+
+class PublishError(RuntimeError):
+    """The marts could not be published; the server still holds the ones published before."""
+
+
+_COLUMN_TYPES = (
+    "select a.attname, format_type(a.atttypid, a.atttypmod) from pg_attribute a"
+    " where a.attrelid = to_regclass(%s) and a.attnum > 0 and not a.attisdropped"
+    " order by a.attnum"
+)
+
+
+def publish_tables(
+    duck: duckdb.DuckDBPyConnection, pg, schema: str, tables: Iterable[str], reader: str | None
+) -> dict[str, int]:
+    """Publish DuckDB's `schema`.`tables` to the same schema of `pg`, in one transaction.
+
+    Readers of the server (a BI tool) see the tables published before or the new ones, never a
+    mix. A table whose columns keep their names and types keeps its identity, so the views and
+    grants consumers built on it stay; one whose columns changed is replaced, and where a view
+    of theirs depends on it, nothing is published and the error names the view. `reader` (a
+    role) may read the schema and nothing else it is not granted elsewhere. Tables of the
+    schema that DuckDB no longer has are left as they are. Returns the rows published per table.
+    """
+    published = {}
+    try:
+        with pg.transaction(), pg.cursor() as cur:
+            cur.execute(f"create schema if not exists {_ident(schema)}")
+            for table in tables:
+                name = f"{_ident(schema)}.{_ident(table)}"
+                incoming = f"{_ident(schema)}.{_ident(table + '__publishing')}"
+                cur.execute(f"drop table if exists {incoming}")
+                published[table] = _create_and_copy(duck, cur, schema, table, incoming)
+                before = cur.execute(_COLUMN_TYPES, (name,)).fetchall()
+                if before == cur.execute(_COLUMN_TYPES, (incoming,)).fetchall():
+                    cur.execute(f"truncate {name}")
+                    cur.execute(f"insert into {name} select * from {incoming}")
+                    cur.execute(f"drop table {incoming}")
+                    continue
+                if before:
+                    _drop_replaced(cur, schema, table, name)
+                cur.execute(f"alter table {incoming} rename to {_ident(table)}")
+            if reader:
+                cur.execute(f"grant usage on schema {_ident(schema)} to {_ident(reader)}")
+                cur.execute(
+                    f"grant select on all tables in schema {_ident(schema)} to {_ident(reader)}"
+                )
+    except PublishError:
+        raise
+    except Exception as exc:
+        raise PublishError(
+            f"publishing {schema} to PostgreSQL failed, so nothing was published and the server "
+            f"keeps the tables published before: {str(exc).strip().splitlines()[0]}"
+        ) from exc
+    return published
+
+
+def _drop_replaced(cur, schema: str, table: str, name: str) -> None:
+    dependents = [
+        view
+        for (view,) in cur.execute(
+            "select distinct n.nspname || '.' || v.relname from pg_depend d"
+            " join pg_rewrite r on r.oid = d.objid join pg_class v on v.oid = r.ev_class"
+            " join pg_namespace n on n.oid = v.relnamespace"
+            " where d.refobjid = to_regclass(%s) and v.oid <> d.refobjid order by 1",
+            (name,),
+        ).fetchall()
+    ]
+    if dependents:
+        raise PublishError(
+            f"{schema}.{table} changed its columns, and {', '.join(dependents)} on the server "
+            f"depend(s) on it: nothing was published, the server keeps the tables published "
+            f"before. Drop or adapt those views, then publish again."
+        )
+    cur.execute(f"drop table {name}")
 
 
 # Two engines agree on a double to its last few bits only (sums in another order, quantiles

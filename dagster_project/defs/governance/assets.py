@@ -8,10 +8,10 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from dagster_project.defs.marts.assets import mart_keys
-from dagster_project.lib import code_location
+from dagster_project.lib import code_location, postgres
 from dagster_project.lib.quality import md_table
 from dagster_project.lib.warehouse import replace_table
-from dagster_project.resources import MartsExportResource
+from dagster_project.resources import MartsExportResource, MartsServerResource
 
 EXPORT_KEY = dg.AssetKey(["exports", "marts"])
 GOVERNANCE_TAGS = {"classification": "internal", "domain": "governance"}
@@ -48,9 +48,12 @@ raw_loads = dg.AssetSpec(
     tags=GOVERNANCE_TAGS,
 )
 def marts_export(
-    context: dg.AssetExecutionContext, duckdb: DuckDBResource, marts_export: MartsExportResource
+    context: dg.AssetExecutionContext,
+    duckdb: DuckDBResource,
+    marts_export: MartsExportResource,
+    marts_server: MartsServerResource,
 ) -> dg.MaterializeResult:
-    """Every mart copied to a separate DuckDB file that consumers open read-only, with no raw, staged or quarantine layer in it; one table per mart, replaced whole each run."""
+    """Every mart copied to a separate DuckDB file that consumers open read-only, with no raw, staged or quarantine layer in it, and, where AI_ROI_MARTS_SERVER is set, published to the marts schema of a PostgreSQL server behind a read-only role; one table per mart, replaced whole each run."""
     target = marts_export.location
     target.parent.mkdir(parents=True, exist_ok=True)
     building = target.with_suffix(".building.duckdb")
@@ -75,15 +78,28 @@ def marts_export(
                 ).fetchone()[0]
         finally:
             con.execute("detach export")
+        published = {}
+        if marts_server.enabled:
+            try:
+                with marts_server.connect() as pg:
+                    published = postgres.publish_tables(
+                        con, pg, "marts", names, marts_server.reader
+                    )
+            except (postgres.PublishError, dg.Failure) as error:
+                building.unlink(missing_ok=True)  # the export file stays as the server does
+                if isinstance(error, dg.Failure):
+                    raise
+                raise dg.Failure(description=str(error), allow_retries=False) from None
     # readers see the old file or the new one, never half of one
     os.replace(building, target)
-    return dg.MaterializeResult(
-        metadata={
-            "path": str(target),
-            "tables": dg.MetadataValue.json(tables),
-            "dagster/row_count": sum(tables.values()),
-        }
-    )
+    metadata = {
+        "path": str(target),
+        "tables": dg.MetadataValue.json(tables),
+        "dagster/row_count": sum(tables.values()),
+    }
+    if marts_server.enabled:
+        metadata["published_to_server"] = dg.MetadataValue.json(published)
+    return dg.MaterializeResult(metadata=metadata)
 
 
 INVENTORY_KEY = dg.AssetKey(["governance", "asset_inventory"])
