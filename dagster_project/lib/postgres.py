@@ -107,14 +107,19 @@ def _create_and_copy(duck, cur, schema: str, table: str, target: str) -> int:
         f"{_ident(c)}::varchar" if t.upper() == "JSON" else _ident(c) for c, t in columns
     )
     result = duck.execute(f"select {select} from {_ident(schema)}.{_ident(table)}")
-    names = ", ".join(_ident(c) for c, _ in columns)
-    rows = 0
+    return _copy(cur, target, [c for c, _ in columns], result)
+
+
+def _copy(cur, target: str, columns: list[str], result) -> int:
+    """COPY the rows of a DuckDB result into `target` (a quoted name); the rows copied."""
+    names = ", ".join(_ident(c) for c in columns)
+    copied = 0
     with cur.copy(f"copy {target} ({names}) from stdin") as copy:
         while batch := result.fetchmany(BATCH_ROWS):
             for row in batch:
                 copy.write_row(row)
-            rows += len(batch)
-    return rows
+            copied += len(batch)
+    return copied
 
 
 def copy_tables(duck: duckdb.DuckDBPyConnection, pg, tables: Iterable[tuple[str, str]]) -> dict:
@@ -130,6 +135,45 @@ def copy_tables(duck: duckdb.DuckDBPyConnection, pg, tables: Iterable[tuple[str,
             copied[f"{schema}.{table}"] = _create_and_copy(duck, cur, schema, table, target)
     pg.commit()
     return copied
+
+
+_PARAMETER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+class Warehouse:
+    """A PostgreSQL warehouse that runs the pipeline's SQL as a DuckDB connection does.
+
+    The layers written for both engines (lib/warehouse.py's raw load so far) call `execute`
+    with DuckDB's `$name` parameters and `executemany` with `?`, manage their transactions
+    with `begin transaction` / `commit` / `rollback`, and read `fetchone()` / `fetchall()`;
+    `engine` tells them apart where the engines need different code. Parameters are bound by
+    psycopg, never pasted into the SQL.
+    """
+
+    engine = "postgres"
+
+    def __init__(self, conn) -> None:
+        conn.autocommit = True  # transactions are the SQL's own, as on DuckDB
+        self.conn = conn
+
+    def execute(self, sql: str, params: dict | None = None):
+        if params:
+            sql = _PARAMETER.sub(r"%(\1)s", sql.replace("%", "%%"))
+        return self.conn.execute(sql, params or None)
+
+    def executemany(self, sql: str, rows: list) -> None:
+        with self.conn.cursor() as cur:
+            cur.executemany(sql.replace("%", "%%").replace("?", "%s"), rows)
+
+    def copy_rows(self, table: str, columns: list[str], result) -> int:
+        """COPY the rows of a DuckDB result into `table` (a quoted name); the rows copied."""
+        with self.conn.cursor() as cur:
+            return _copy(cur, table, columns, result)
+
+
+def engine(con) -> str:
+    """ "postgres" for a `Warehouse`, "duckdb" for a DuckDB connection."""
+    return getattr(con, "engine", "duckdb")
 
 
 class PublishError(RuntimeError):

@@ -35,6 +35,17 @@ def load_sql(name: str) -> str:
     return (SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")
 
 
+def engine_of(con) -> str:
+    """The engine a warehouse connection runs on: "duckdb", or "postgres" for a
+    lib.postgres.Warehouse (the raw load runs on both)."""
+    return getattr(con, "engine", "duckdb")
+
+
+def _parsed_json(value):
+    """A JSON column's value as Python: DuckDB returns its text, psycopg the parsed value."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
 def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -224,10 +235,11 @@ def load_source(
         _upgrade(con, table, list(config.contract))
         deliveries = [_deliver(con, source, config, group, run_id, table) for group in groups]
         delivered = [d["load_id"] for d in deliveries]
+        ids = "(select unnest(cast($ids as varchar[])))"
         if config.delivery == "snapshot":
-            current = "load_id in (select unnest($ids))"
+            current = f"load_id in {ids}"
         else:
-            current = "(status = 'accepted' or load_id in (select unnest($ids)))"
+            current = f"(status = 'accepted' or load_id in {ids})"
         con.execute(
             f"update raw._loads set is_current = {current} where source = $source",
             {"ids": delivered, "source": source},
@@ -258,7 +270,7 @@ def load_source(
         rows=rows,
         reused=not any(d["new"] for d in deliveries),
         files=infos,
-        file_columns=json.loads(newest[1]),
+        file_columns=_parsed_json(newest[1]),
         deliveries=deliveries,
     )
 
@@ -271,6 +283,8 @@ def _upgrade(con: duckdb.DuckDBPyConnection, table: str, columns: list[str]) -> 
     - The row fingerprint: earlier rows carry DuckDB's `hash()` of their values; they get
       `row_fingerprint` over the source's columns, so copies of them in new deliveries are found.
     """
+    if engine_of(con) != "duckdb":
+        return  # the layouts upgraded here never existed on a server
     schema, name = table.split(".")
     exists = con.execute(
         "select count(*) from duckdb_tables() where schema_name = $s and table_name = $t",
@@ -342,51 +356,61 @@ def _insert_delivery(con, source, config, files, fingerprint, run_id, table):
     )
     file_columns: list[str] = []
     total = 0
-    for info in files:
-        path = Path(info["path"])
-        mapping = info["mapping"]
-        rel = _read_file(con, config.format, CsvOptions(**info["csv"]), path)
-        found = list(rel.columns)
-        _check_columns(source, path, found, mapping)
-        file_columns = found
-        select = ", ".join(
-            f"{quote_ident(mapping[c])} as {quote_ident(c)}"
-            if c in mapping
-            else f"null::varchar as {quote_ident(c)}"
-            for c in contract_cols
-        )
-        # the delivered values' fingerprint, so exact copies can be found in any source
-        row_hash = row_fingerprint(contract_cols)
-        try:
-            con.execute(
-                f"insert into {table} by name select *, {row_hash} as _row_hash,"
-                " _row_number + $offset as _delivery_row from ("
+    # a server warehouse receives the rows DuckDB reads from the file, in memory, by COPY
+    on_server = engine_of(con) != "duckdb"
+    reader = duckdb.connect() if on_server else con
+    try:
+        for info in files:
+            path = Path(info["path"])
+            mapping = info["mapping"]
+            rel = _read_file(reader, config.format, CsvOptions(**info["csv"]), path)
+            found = list(rel.columns)
+            _check_columns(source, path, found, mapping)
+            file_columns = found
+            select = ", ".join(
+                f"{quote_ident(mapping[c])} as {quote_ident(c)}"
+                if c in mapping
+                else f"null::varchar as {quote_ident(c)}"
+                for c in contract_cols
+            )
+            # the delivered values' fingerprint, so exact copies can be found in any source
+            row_hash = row_fingerprint(contract_cols)
+            rows = (
+                f"select *, {row_hash} as _row_hash, _row_number + $offset as _delivery_row from ("
                 f"select {select}, $load_id as _load_id, $file as _source_file,"
                 " $partition as _partition, row_number() over () as _row_number,"
-                " $loaded_at as _loaded_at from rel)",
-                {
-                    "load_id": load_id,
-                    "file": path.name,
-                    "partition": info["partition"],
-                    "loaded_at": loaded_at,
-                    "offset": total,
-                },
+                " $loaded_at as _loaded_at from rel)"
             )
-        except duckdb.Error as exc:
-            raise IngestError(
-                f"{path}: could not be parsed: {str(exc).splitlines()[0]}. The file may be "
-                "truncated or use another delimiter/encoding than the source catalogue says."
-            ) from None
-        info["rows"] = con.execute(
-            f"select count(*) from {table} where _load_id = $l and _delivery_row > $offset",
-            {"l": load_id, "offset": total},
-        ).fetchone()[0]
-        total += info["rows"]
+            values = {
+                "load_id": load_id,
+                "file": path.name,
+                "partition": info["partition"],
+                "loaded_at": loaded_at,
+                "offset": total,
+            }
+            try:
+                if on_server:
+                    result = reader.execute(rows, values)
+                    con.copy_rows(table, [d[0] for d in result.description], result)
+                else:
+                    con.execute(f"insert into {table} by name {rows}", values)
+            except duckdb.Error as exc:
+                raise IngestError(
+                    f"{path}: could not be parsed: {str(exc).splitlines()[0]}. The file may be "
+                    "truncated or use another delimiter/encoding than the source catalogue says."
+                ) from None
+            info["rows"] = con.execute(
+                f"select count(*) from {table} where _load_id = $l and _delivery_row > $offset",
+                {"l": load_id, "offset": total},
+            ).fetchone()[0]
+            total += info["rows"]
+    finally:
+        if on_server:
+            reader.close()
     con.execute(
-        "insert into raw._loads by name select $load_id as load_id, $source as source,"
-        " $fp as fingerprint, $files as files, $rows as rows, $cols as file_columns,"
-        " $at as loaded_at, $run_id as run_id, false as is_current, 'pending' as status,"
-        " $policy as policy, $mapping as mapping",
+        "insert into raw._loads (load_id, source, fingerprint, files, rows, file_columns,"
+        " loaded_at, run_id, is_current, status, policy, mapping) values ($load_id, $source,"
+        " $fp, $files, $rows, $cols, $at, $run_id, false, 'pending', $policy, $mapping)",
         {
             "load_id": load_id,
             "source": source,
