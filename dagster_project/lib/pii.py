@@ -34,14 +34,21 @@ PATTERNS: dict[str, str] = {
 }
 TOKENS = {kind: f"[{kind.upper()}]" for kind in PATTERNS}
 
+# A pseudonym: the first hex digits of the identifier's HMAC-SHA256 under the pseudonym key, with
+# a letter in front: a pseudonym made only of digits would look like a card or account number to
+# the PII scan (1 in ~2,000 of them is; the real customer ids produced one).
+PSEUDONYM_HEX_CHARS = 16
+PSEUDONYM_PREFIX = "p"
+PSEUDONYM_PATTERN = rf"^{PSEUDONYM_PREFIX}[0-9a-f]{{{PSEUDONYM_HEX_CHARS}}}$"
+
 
 def _sql_string(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def register_redactor(con: duckdb.DuckDBPyConnection) -> None:
-    """Add `redact_pii(text)` and `pii_kinds(text)` (the kinds found) to this connection."""
-    redacted = "value"
+def redaction(value: str) -> str:
+    """SQL redacting the text `value` (an SQL expression), alike on DuckDB and PostgreSQL."""
+    redacted = value
     for kind, pattern in PATTERNS.items():
         # keep the boundary characters the pattern consumed on either side
         edged = pattern.startswith(_EDGE_L)
@@ -49,11 +56,16 @@ def register_redactor(con: duckdb.DuckDBPyConnection) -> None:
         redacted = (
             f"regexp_replace({redacted}, {_sql_string(pattern)}, {_sql_string(replacement)}, 'g')"
         )
+    return redacted
+
+
+def register_redactor(con: duckdb.DuckDBPyConnection) -> None:
+    """Add `redact_pii(text)` and `pii_kinds(text)` (the kinds found) to this connection."""
     kinds = ", ".join(
         f"case when regexp_matches(value, {_sql_string(p)}) then '{kind}' end"
         for kind, p in PATTERNS.items()
     )
-    con.execute(f"create or replace temp macro redact_pii(value) as ({redacted})")
+    con.execute(f"create or replace temp macro redact_pii(value) as ({redaction('value')})")
     con.execute(
         f"create or replace temp macro pii_kinds(value) as "
         f"(list_filter([{kinds}], lambda k: k is not null))"
@@ -185,3 +197,53 @@ PERSONAL_COLUMNS: dict[str, tuple[str, ...]] = {
         "resolved_by",
     ),
 }
+
+
+# The PostgreSQL session setting that holds the pseudonym key: set per session, never stored.
+PG_KEY_SETTING = "ai_roi.pseudonym_key"
+
+
+def install_on_postgres(pg, key: str) -> None:
+    """The privacy functions of a DuckDB connection, in the `privacy` schema of a PostgreSQL
+    warehouse (a lib.postgres.Warehouse), with the same values (tests/integration/
+    test_privacy_on_postgres.py): `redact_pii(text)`, `pii_kinds(text)`, `pseudonymise(text)`
+    (pgcrypto's HMAC-SHA256) and `protect_record(json, text[])`.
+
+    The key is this session's setting only: no function body or table holds it.
+    """
+    edited = "privacy"
+    kinds = ", ".join(
+        f"case when value ~ {_sql_string(p)} then '{kind}' end" for kind, p in PATTERNS.items()
+    )
+    pseudonym = (
+        f"'{PSEUDONYM_PREFIX}' || left(encode(hmac(value, current_setting('{PG_KEY_SETTING}'),"
+        f" 'sha256'), 'hex'), {PSEUDONYM_HEX_CHARS})"
+    )
+    functions = {
+        "redact_pii(value text) returns text immutable": redaction("value"),
+        "pii_kinds(value text) returns text[] immutable": f"array_remove(array[{kinds}], null)",
+        "pseudonymise(value text) returns text stable": pseudonym,
+        # every value a string afterwards, keys in their order, a null still null
+        "protect_record(record json, personal text[]) returns json stable": (
+            "coalesce((select json_object_agg(key, case when key = any(personal)"
+            f" then {edited}.pseudonymise(value) else {edited}.redact_pii(value) end"
+            " order by ordinality) from json_each_text(record) with ordinality), '{}'::json)"
+        ),
+    }
+    pg.execute("begin transaction")
+    try:
+        # sessions that install at once would otherwise replace the same functions together
+        pg.execute(f"select pg_advisory_xact_lock(hashtext('{edited}'))")
+        pg.execute(f"create schema if not exists {edited}")
+        pg.execute(f"create extension if not exists pgcrypto with schema {edited}")
+        for signature, body in functions.items():
+            head, _, volatility = signature.rpartition(" ")
+            pg.execute(
+                f"create or replace function {edited}.{head} language sql {volatility}"
+                f" set search_path = {edited}, public as $fn$ select {body} $fn$"
+            )
+        pg.execute("commit")
+    except BaseException:
+        pg.execute("rollback")
+        raise
+    pg.execute(f"select set_config('{PG_KEY_SETTING}', $key, false)", {"key": key})

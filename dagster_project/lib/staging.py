@@ -21,20 +21,21 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dagster_project.lib.pii import PERSONAL_COLUMNS, register_protector, register_redactor
+from dagster_project.lib.pii import (
+    PERSONAL_COLUMNS,
+    PSEUDONYM_HEX_CHARS,
+    PSEUDONYM_PREFIX,
+    register_protector,
+    register_redactor,
+)
 from dagster_project.lib.quality import RuleBook
 from dagster_project.lib.warehouse import ensure_schemas, load_sql
 from dagster_project.sources import SourceConfig
 
-PSEUDONYM_HEX_CHARS = 16
-# A letter in front: a pseudonym made only of digits would look like a card or account number
-# to the PII scan (1 in ~2,000 of them is; the real customer ids produced one).
-PSEUDONYM_PREFIX = "p"
-PSEUDONYM_PATTERN = rf"^{PSEUDONYM_PREFIX}[0-9a-f]{{{PSEUDONYM_HEX_CHARS}}}$"
-
 
 def register_pseudonymiser(con: duckdb.DuckDBPyConnection, key: str) -> None:
-    """Add `pseudonymise(text)`: keyed HMAC-SHA256, so identifiers join but cannot be read back."""
+    """Add `pseudonymise(text)`: keyed HMAC-SHA256, so identifiers join but cannot be read back
+    (lib.pii.install_on_postgres gives PostgreSQL the same function)."""
     secret = key.encode()
     memo: dict[str, str] = {}
 

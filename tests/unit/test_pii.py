@@ -77,7 +77,7 @@ def test_identifier_scan_flags_columns_made_of_raw_identifiers_not_coincidences(
 
 def test_a_pseudonym_of_digits_only_is_not_taken_for_a_card_number(con):
     # on the real data one customer's 16 hex digits were all decimal: hence the letter in front
-    from dagster_project.lib.staging import PSEUDONYM_PREFIX
+    from dagster_project.lib.pii import PSEUDONYM_PREFIX
 
     digits = "1234567890123456"
     assert con.execute("select pii_kinds(?)", [digits]).fetchone()[0] == ["card"]
@@ -86,8 +86,8 @@ def test_a_pseudonym_of_digits_only_is_not_taken_for_a_card_number(con):
 
 def test_rows_leave_raw_with_identifiers_pseudonymised_and_text_redacted():
     """What raw checks put into failure samples goes through the same macro as the quarantine."""
-    from dagster_project.lib.pii import protect_rows
-    from dagster_project.lib.staging import PSEUDONYM_PATTERN, register_privacy
+    from dagster_project.lib.pii import PSEUDONYM_PATTERN, protect_rows
+    from dagster_project.lib.staging import register_privacy
 
     con = duckdb.connect()
     register_privacy(con, "a test key of at least sixteen characters")

@@ -7,6 +7,7 @@ from typing import Annotated
 import pandera.polars as pa
 import polars as pl
 
+from dagster_project.lib.pii import PSEUDONYM_PATTERN
 from dagster_project.lib.quality import (
     QUARANTINE_SHARE,
     TABLE_HAS_ROWS,
@@ -17,7 +18,6 @@ from dagster_project.lib.quality import (
     frame_check,
     is_present,
 )
-from dagster_project.lib.staging import PSEUDONYM_PATTERN
 from dagster_project.sources import OrderLinesSource, SourceCatalog
 
 R = Rule

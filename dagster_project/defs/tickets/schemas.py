@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandera.polars as pa
 import polars as pl
 
+from dagster_project.lib.pii import PSEUDONYM_PATTERN
 from dagster_project.lib.quality import (
     QUARANTINE_SHARE,
     TABLE_HAS_ROWS,
@@ -15,7 +16,6 @@ from dagster_project.lib.quality import (
     frame_check,
     is_present,
 )
-from dagster_project.lib.staging import PSEUDONYM_PATTERN
 from dagster_project.sources import SourceCatalog, TicketEventsSource
 
 R = Rule
