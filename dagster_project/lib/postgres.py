@@ -12,6 +12,7 @@ transaction, keeping what consumers built on them (tests/integration/test_marts_
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import re
@@ -19,6 +20,8 @@ from collections.abc import Iterable
 from decimal import Decimal
 
 import duckdb
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 
 BATCH_ROWS = 50_000
 
@@ -102,23 +105,54 @@ def _create_and_copy(duck, cur, schema: str, table: str, target: str) -> int:
         + ", ".join(f"{_ident(c)} {pg_type(t)}" for c, t in columns)
         + ")"
     )
-    # JSON travels as its text; everything else as DuckDB's Python values
+    # JSON travels as its text; everything else as DuckDB gives it to Arrow
     select = ", ".join(
         f"{_ident(c)}::varchar" if t.upper() == "JSON" else _ident(c) for c, t in columns
     )
-    result = duck.execute(f"select {select} from {_ident(schema)}.{_ident(table)}")
-    return _copy(cur, target, [c for c, _ in columns], result)
+    rows = duck.sql(f"select {select} from {_ident(schema)}.{_ident(table)}")
+    return _copy(cur, target, [c for c, _ in columns], rows.to_arrow_reader(BATCH_ROWS))
 
 
-def _copy(cur, target: str, columns: list[str], result) -> int:
-    """COPY the rows of a DuckDB result into `target` (a quoted name); the rows copied."""
+def _as_csv(kind: pa.DataType) -> bool:
+    """Whether Arrow writes a value of this type as text PostgreSQL's CSV COPY reads back equal:
+    numbers (doubles to their shortest exact form), decimals, text, booleans, dates and times;
+    not lists, structs, intervals or bytes."""
+    return (
+        pa.types.is_integer(kind)
+        or pa.types.is_floating(kind)
+        or pa.types.is_decimal(kind)
+        or pa.types.is_string(kind)
+        or pa.types.is_large_string(kind)
+        or pa.types.is_boolean(kind)
+        or pa.types.is_date(kind)
+        or pa.types.is_timestamp(kind)
+        or pa.types.is_null(kind)
+    )
+
+
+def _copy(cur, target: str, columns: list[str], batches: pa.RecordBatchReader) -> int:
+    """COPY Arrow record batches (from DuckDB) into `target` (a quoted name); the rows copied.
+
+    As CSV written by Arrow where every column type allows it: a null is an empty field and an
+    empty text `""`, so both arrive as they were. Otherwise row by row through psycopg, which
+    turns lists into arrays.
+    """
     names = ", ".join(_ident(c) for c in columns)
     copied = 0
+    if all(_as_csv(field.type) for field in batches.schema):
+        options = pa_csv.WriteOptions(include_header=False)
+        with cur.copy(f"copy {target} ({names}) from stdin with (format csv)") as copy:
+            for batch in batches:
+                text = io.BytesIO()
+                pa_csv.write_csv(batch, text, options)
+                copy.write(text.getbuffer())
+                copied += batch.num_rows
+        return copied
     with cur.copy(f"copy {target} ({names}) from stdin") as copy:
-        while batch := result.fetchmany(BATCH_ROWS):
-            for row in batch:
+        for batch in batches:
+            for row in zip(*(column.to_pylist() for column in batch.columns), strict=True):
                 copy.write_row(row)
-            copied += len(batch)
+            copied += batch.num_rows
     return copied
 
 
@@ -165,10 +199,10 @@ class Warehouse:
         with self.conn.cursor() as cur:
             cur.executemany(sql.replace("%", "%%").replace("?", "%s"), rows)
 
-    def copy_rows(self, table: str, columns: list[str], result) -> int:
-        """COPY the rows of a DuckDB result into `table` (a quoted name); the rows copied."""
+    def copy_rows(self, table: str, columns: list[str], rows: duckdb.DuckDBPyRelation) -> int:
+        """COPY the rows of a DuckDB relation into `table` (a quoted name); the rows copied."""
         with self.conn.cursor() as cur:
-            return _copy(cur, table, columns, result)
+            return _copy(cur, table, columns, rows.to_arrow_reader(BATCH_ROWS))
 
 
 def engine(con) -> str:

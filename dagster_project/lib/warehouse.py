@@ -390,8 +390,8 @@ def _insert_delivery(con, source, config, files, fingerprint, run_id, table):
             }
             try:
                 if on_server:
-                    result = reader.execute(rows, values)
-                    con.copy_rows(table, [d[0] for d in result.description], result)
+                    result = reader.sql(rows, params=values)
+                    con.copy_rows(table, result.columns, result)
                 else:
                     con.execute(f"insert into {table} by name {rows}", values)
             except duckdb.Error as exc:

@@ -76,7 +76,7 @@ def _both(duck, pg, values: list, duck_sql: str, pg_sql: str) -> tuple[list, lis
     )
     pg.execute("drop table if exists t")
     pg.execute("create table t (v text, i bigint)")
-    pg.copy_rows("t", ["v", "i"], duck.execute("select v, i from t"))
+    pg.copy_rows("t", ["v", "i"], duck.sql("select v, i from t"))
     ours = duck.execute(f"select {duck_sql} from t order by i").fetchall()
     theirs = pg.execute(f"select {pg_sql} from t order by i").fetchall()
     return ours, theirs
