@@ -1,0 +1,94 @@
+{#-
+  Reading delivered text as typed values, alike on DuckDB and PostgreSQL.
+
+  A delivered value that does not parse becomes null (and its row breaks a rule), never an error
+  that stops the build: PostgreSQL has no try_cast and no try_strptime, so each parse matches the
+  text first and converts only what matched. tests/integration/test_parsing_on_postgres.py runs
+  them on both engines over the real files' values and holds them to Python's own parsing.
+-#}
+
+{#- The timestamp `value` (text) holds in the strftime `format`, as Python's
+    `datetime.strptime(value, format)` reads it, or null where Python raises: the whole text must
+    match, letters in either case, a space in the format stands for a run of whitespace, and the
+    date must exist (no 30 February, no second 60); fields the format lacks are Python's defaults
+    (1900-01-01 00:00:00). Directives: %Y %m %d %H %M %S and %%.
+
+    Traps: DuckDB's try_strptime alone reads a year of one to three digits ('10' is the year 10,
+    '0' is 1 BC) and skips leading whitespace; PostgreSQL's to_timestamp raises on bad text and
+    reads another format language. -#}
+{% macro parse_timestamp(value, format) -%}
+    {{ return(adapter.dispatch('parse_timestamp')(value, strptime_pattern(format))) }}
+{%- endmacro %}
+
+{% macro default__parse_timestamp(value, parsed) -%}
+    {%- set field = {} -%}
+    {%- set defaults = {'year': 1900, 'month': 1, 'day': 1, 'hour': 0, 'minute': 0, 'second': 0} -%}
+    {%- for name, default in defaults.items() -%}
+        {%- if name in parsed.fields -%}
+            {%- do field.update({name: 'cast(trim(g[' ~ (parsed.fields.index(name) + 1) ~ ']) as integer)'}) -%}
+        {%- else -%}
+            {%- do field.update({name: default}) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    (select case
+        when {{ field.second }} < 60
+            and {{ field.day }} <= extract(day from {{ dbt.last_day('make_date(' ~ field.year ~ ', ' ~ field.month ~ ', 1)', 'month') }})
+        then make_timestamp({{ field.year }}, {{ field.month }}, {{ field.day }}, {{ field.hour }}, {{ field.minute }}, {{ field.second }})
+    end from (select regexp_match(lower({{ value }}), '^{{ parsed.pattern }}$') as g) as parts where g is not null)
+{%- endmacro %}
+
+{% macro duckdb__parse_timestamp(value, parsed) -%}
+    case when regexp_full_match(lower({{ value }}), '{{ parsed.pattern }}')
+        then try_strptime(lower({{ value }}), '{{ parsed.strftime }}') end
+{%- endmacro %}
+
+{#- `format` taken apart: `pattern`, the regular expression of the texts Python reads with it
+    (a capture group per field); `fields`, the field of each group; `strftime`, the format with
+    its letters in lower case. A directive Python reads that this does not stops the compile. -#}
+{% macro strptime_pattern(format) -%}
+    {%- set directives = {
+        '%Y': ('year', '000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3}'),
+        '%m': ('month', '1[0-2]|0[1-9]|[1-9]'),
+        '%d': ('day', '3[01]|[12][0-9]|0[1-9]|[1-9]| [1-9]'),
+        '%H': ('hour', '2[0-3]|[0-1][0-9]|[0-9]'),
+        '%M': ('minute', '[0-5][0-9]|[0-9]'),
+        '%S': ('second', '6[0-1]|[0-5][0-9]|[0-9]'),
+    } -%}
+    {%- set state = namespace(pattern='', strftime='', fields=[], i=0) -%}
+    {%- for _ in range(format | length) -%}
+        {%- if state.i < format | length -%}
+            {%- set two = format[state.i:state.i + 2] -%}
+            {%- set char = format[state.i] -%}
+            {%- if two == '%%' -%}
+                {%- set state.pattern = state.pattern ~ '%' -%}
+                {%- set state.strftime = state.strftime ~ '%%' -%}
+                {%- set state.i = state.i + 2 -%}
+            {%- elif char == '%' -%}
+                {%- if two not in directives -%}
+                    {{ exceptions.raise_compiler_error("parse_timestamp reads the strftime directives " ~ (directives.keys() | list | join(' ')) ~ " and %%, not " ~ two ~ " (in the format " ~ format ~ ")") }}
+                {%- endif -%}
+                {%- set state.pattern = state.pattern ~ '(' ~ directives[two][1] ~ ')' -%}
+                {%- set state.strftime = state.strftime ~ two -%}
+                {%- set state.fields = state.fields + [directives[two][0]] -%}
+                {%- set state.i = state.i + 2 -%}
+            {%- elif char in ' \t\n\r\f\v' -%}
+                {%- set state.pattern = state.pattern ~ '\\s+' -%}
+                {%- set state.strftime = state.strftime ~ ' ' -%}
+                {%- set state.i = state.i + 1 -%}
+            {%- elif char.isalnum() -%}
+                {%- set state.pattern = state.pattern ~ (char | lower) -%}
+                {%- set state.strftime = state.strftime ~ (char | lower) -%}
+                {%- set state.i = state.i + 1 -%}
+            {%- else -%}
+                {%- set state.pattern = state.pattern ~ '\\' ~ char -%}
+                {%- set state.strftime = state.strftime ~ char -%}
+                {%- set state.i = state.i + 1 -%}
+            {%- endif -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ return({
+        'pattern': state.pattern | replace("'", "''"),
+        'fields': state.fields,
+        'strftime': state.strftime | replace("'", "''"),
+    }) }}
+{%- endmacro %}
