@@ -92,3 +92,101 @@
         'strftime': state.strftime | replace("'", "''"),
     }) }}
 {%- endmacro %}
+
+{#- A list of texts written in the SQL, for `in (…)`; `null` matches nothing where it is empty. -#}
+{% macro text_list(values) -%}
+    {%- if values | length == 0 -%}
+        (null)
+    {%- else -%}
+        ({%- for v in values -%}'{{ v | replace("'", "''") }}'{{ ", " if not loop.last }}{%- endfor -%})
+    {%- endif -%}
+{%- endmacro %}
+
+{#- `value` without the whitespace around it (tab, line feed, form feed, carriage return and
+    space: the characters of \s, not only spaces). -#}
+{% macro trim_space(value) -%}
+    {{ return(adapter.dispatch('trim_space')(value)) }}
+{%- endmacro %}
+{% macro default__trim_space(value) -%}
+    btrim({{ value }}, chr(9) || chr(10) || chr(12) || chr(13) || ' ')
+{%- endmacro %}
+{% macro duckdb__trim_space(value) -%}
+    trim({{ value }}, chr(9) || chr(10) || chr(12) || chr(13) || ' ')
+{%- endmacro %}
+
+{#- The text trimmed, or null where it is empty or one of the source's `missing_tokens`. -#}
+{% macro clean_text(value, missing_tokens) -%}
+    case
+        when {{ trim_space(value) }} = '' or {{ trim_space(value) }} in {{ text_list(missing_tokens) }} then null
+        else {{ trim_space(value) }}
+    end
+{%- endmacro %}
+
+{#- A yes/no flag in the source's own spellings (given in lower case; the value in any case);
+    other spellings are null. -#}
+{% macro parse_flag(value, true_values, false_values) -%}
+    case
+        when lower({{ value }}) in {{ text_list(true_values) }} then true
+        when lower({{ value }}) in {{ text_list(false_values) }} then false
+    end
+{%- endmacro %}
+
+{#- A whole number exactly as written, or null: never rounded. '1.5', '1e3', '1,000', 'NaN' and
+    'inf' are not whole numbers (a cast would round the first and read the others); a trailing
+    '.0' is allowed. Eighteen digits at most, so the value always fits a bigint. -#}
+{% macro parse_integer(value) -%}
+    case
+        when {{ regex_full_match(value, '[+-]?[0-9]{1,18}') }} then {{ checked_cast(value, 'bigint') }}
+        when {{ regex_full_match(value, '[+-]?[0-9]{1,18}\\.0+') }} then {{ checked_cast("split_part(" ~ value ~ ", '.', 1)", 'bigint') }}
+    end
+{%- endmacro %}
+
+{#- A decimal number in plain notation that fits decimal(18, 4) exactly, or null: no exponent, no
+    thousands separator, no NaN or infinity, at most 14 integer digits and 4 decimals. -#}
+{% macro parse_decimal(value) -%}
+    case
+        when {{ regex_full_match(value, '[+-]?([0-9]{1,14}(\\.[0-9]{0,4})?|\\.[0-9]{1,4})') }}
+            then {{ checked_cast(value, 'decimal(18, 4)') }}
+    end
+{%- endmacro %}
+
+{#- A cast of text a pattern has matched already: DuckDB's try_cast, a plain cast on PostgreSQL
+    (which has no try_cast; the pattern keeps it from failing). -#}
+{% macro checked_cast(value, type) -%}
+    {{ return(adapter.dispatch('checked_cast')(value, type)) }}
+{%- endmacro %}
+{% macro default__checked_cast(value, type) -%}
+    cast({{ value }} as {{ type }})
+{%- endmacro %}
+{% macro duckdb__checked_cast(value, type) -%}
+    try_cast({{ value }} as {{ type }})
+{%- endmacro %}
+
+{#- The length of the longest of `columns`' values (0 where all are null). -#}
+{% macro longest_value(columns) -%}
+    greatest({%- for c in columns -%}coalesce(length({{ adapter.quote(c) }}), 0){{ ", " if not loop.last }}{%- endfor -%})
+{%- endmacro %}
+
+{#- The names of the rules a row breaks, from `rules` (one SQL expression per rule, each the
+    rule's name or null), nulls left out, in order: the first is why the row is held back. -#}
+{% macro broken_rules(rules) -%}
+    {{ return(adapter.dispatch('broken_rules')(rules)) }}
+{%- endmacro %}
+{% macro default__broken_rules(rules) -%}
+    array_remove(array[{{ rules | join(', ') }}]::text[], null)
+{%- endmacro %}
+{% macro duckdb__broken_rules(rules) -%}
+    list_filter([{{ rules | join(', ') }}], lambda rule: rule is not null)
+{%- endmacro %}
+
+{#- How many rules a row breaks (`broken_rules`). Trap: PostgreSQL's array_length of an empty
+    array is null, not 0. -#}
+{% macro rules_broken(list) -%}
+    {{ return(adapter.dispatch('rules_broken')(list)) }}
+{%- endmacro %}
+{% macro default__rules_broken(list) -%}
+    coalesce(array_length({{ list }}, 1), 0)
+{%- endmacro %}
+{% macro duckdb__rules_broken(list) -%}
+    len({{ list }})
+{%- endmacro %}

@@ -170,3 +170,150 @@ def test_a_directive_the_macro_does_not_read_stops_the_compile(tmp_path):
     )
     assert completed.returncode != 0
     assert "not %b" in completed.stdout + completed.stderr
+
+
+# made text for the staging macros: numbers a cast would read wrongly or round, whitespace other
+# than spaces, missing tokens, flag spellings, digits that are not ASCII
+MADE_TEXT = [
+    *("1.5", "1e3", "1,000", "NaN", "inf", "+7", "-0", "12.000", "12.", ".5", "-.25", "5.0"),
+    *("1234567890123456789", "123456789012345678", "12345678901234.1234", "123456789012345.0"),
+    *("12.34567", " 12", "0x10", "\uff11\uff12", "\u0661\u0662"),
+    *("\t x \n", "", " ", "?", " ? ", "NA", "\u00a0x\u00a0", "x\u200b", "\r\n"),
+    *("true", "TRUE", "True", "1", "yes", "Y", "t", "false", "0", "no", "n", "F", "truee"),
+]
+MISSING = ["?", "NA"]
+TRUE_VALUES, FALSE_VALUES = ["true", "1", "yes", "y", "t"], ["false", "0", "no", "n", "f"]
+
+
+def _distinct_values() -> list[str | None]:
+    """Every distinct value of every column of the three real files, and MADE_TEXT."""
+    files = [
+        ROOT / "data" / "uci_online_retail" / "online_retail.csv.gz",
+        ROOT / "data" / "incident_event_log" / "incident_event_log.csv.gz",
+        ROOT / "data" / "banking77" / "train.csv.gz",
+    ]
+    values: set[str | None] = set(MADE_TEXT)
+    for path in files:
+        rel = duckdb.sql("select * from read_csv($p, all_varchar = true)", params={"p": str(path)})
+        for column in rel.columns:
+            values.update(v for (v,) in rel.select(f'"{column}"').distinct().fetchall())
+    return sorted(values, key=lambda v: (v is None, v or ""))
+
+
+def test_staging_text_macros_give_what_the_duckdb_staging_macros_give_on_both_engines(
+    server, tmp_path
+):
+    """clean_text, parse_integer, parse_decimal, parse_flag and trim_space in dbt: on every
+    distinct value of the real files, DuckDB and PostgreSQL give what sql/staging/_macros.sql
+    (the staging's own macros today) gives on DuckDB."""
+    from dagster_project.lib.warehouse import load_sql
+
+    texts = _distinct_values()
+    assert len(texts) > 100_000
+    expressions = {
+        "clean": ("clean_text(v, $missing)", f"clean_text('v', {MISSING})"),
+        "integer": ("parse_integer(v)", "parse_integer('v')"),
+        "decimal": ("parse_decimal(v)", "parse_decimal('v')"),
+        "flag": (
+            "parse_flag(v, $trues, $falses)",
+            f"parse_flag('v', {TRUE_VALUES}, {FALSE_VALUES})",
+        ),
+        "trimmed": ("trim_space(v)", "trim_space('v')"),
+    }
+    dbt_sql = (
+        "select i, "
+        + ", ".join(f"{{{{ {new} }}}} as {name}" for name, (_, new) in expressions.items())
+        + " from parse_input order by i"
+    )
+    with (
+        duckdb.connect() as duck,
+        psycopg.connect(**local_postgres.connect_args(server)) as connection,
+    ):
+        duck.execute(
+            "create table parse_input as"
+            " select * from unnest($v::varchar[]) with ordinality as u(v, i)",
+            {"v": texts},
+        )
+        duck.execute(load_sql("staging/_macros"))
+        old = duck.execute(
+            "select i, "
+            + ", ".join(f"{old} as {name}" for name, (old, _) in expressions.items())
+            + " from parse_input order by i",
+            {"missing": MISSING, "trues": TRUE_VALUES, "falses": FALSE_VALUES},
+        ).fetchall()
+
+        (tmp_path / "d").mkdir()
+        (tmp_path / "p").mkdir()
+        env = {**os.environ, "AI_ROI_DUCKDB_PATH": str(tmp_path / "compile.duckdb")}
+        new_duckdb = duck.execute(_compiled(dbt_sql, [], env, tmp_path / "d")).fetchall()
+        pg = postgres.Warehouse(connection)
+        pg.execute("create table parse_input (v text, i bigint)")
+        pg.copy_rows("parse_input", ["v", "i"], duck.sql("select v, i from parse_input"))
+        on_postgres = _compiled(
+            dbt_sql, ["--target", "postgres"], {**os.environ, **server}, tmp_path / "p"
+        )
+        new_postgres = pg.execute(on_postgres).fetchall()
+
+    assert len(old) == len(new_duckdb) == len(new_postgres) == len(texts)
+    names = ["i", *expressions]
+    for was, duck_row, pg_row in zip(old, new_duckdb, new_postgres, strict=True):
+        assert was == duck_row == pg_row, (
+            texts[was[0] - 1],
+            dict(zip(names, zip(was, duck_row, pg_row, strict=True), strict=True)),
+        )
+    # the values were read, not only found null alike
+    assert sum(row[2] is not None for row in old) > 1_000
+    assert sum(row[3] is not None for row in old) > 1_000
+    assert {row[4] for row in old} == {True, False, None}
+
+
+ROWS = [("abc", None, "de"), (None, None, None), ("", "\u00e9\u00e9", "x"), ("-5", "0", "12345")]
+
+
+def test_a_rows_broken_rules_and_longest_value_are_the_same_on_both_engines(server, tmp_path):
+    """The rules a row breaks, in order, nulls left out (an empty list counts 0: PostgreSQL's
+    array_length of an empty array is null), and the longest of its values."""
+    rules = [
+        "case when a is null then 'a_missing' end",
+        "case when b is null then 'b_missing' end",
+        "case when cast(length(c) as integer) > 2 then 'c_too_long' end",
+    ]
+    dbt_sql = (
+        "select i, {{ longest_value(['a', 'b', 'c']) }} as longest,"
+        " {{ rules_broken(broken_rules(" + str(rules) + ")) }} as broken,"
+        " (" + "{{ broken_rules(" + str(rules) + ") }}" + ")[1] as first_rule"
+        " from (select *, row_number() over () as i from rows_in) as r order by i"
+    )
+    create = "create table rows_in (a varchar, b varchar, c varchar)"
+    with (
+        duckdb.connect() as duck,
+        psycopg.connect(**local_postgres.connect_args(server)) as connection,
+    ):
+        duck.execute(create)
+        duck.executemany("insert into rows_in values (?, ?, ?)", ROWS)
+        (tmp_path / "d").mkdir()
+        (tmp_path / "p").mkdir()
+        env = {**os.environ, "AI_ROI_DUCKDB_PATH": str(tmp_path / "compile.duckdb")}
+        on_duckdb = duck.execute(_compiled(dbt_sql, [], env, tmp_path / "d")).fetchall()
+        pg = postgres.Warehouse(connection)
+        pg.execute(create)
+        pg.executemany("insert into rows_in values (?, ?, ?)", ROWS)
+        pg_env = {**os.environ, **server}
+        on_postgres = pg.execute(
+            _compiled(dbt_sql, ["--target", "postgres"], pg_env, tmp_path / "p")
+        ).fetchall()
+    assert on_duckdb == on_postgres
+    expected = []
+    for i, (a, b, c) in enumerate(ROWS, start=1):
+        broken = [
+            name
+            for name, hit in (
+                ("a_missing", a is None),
+                ("b_missing", b is None),
+                ("c_too_long", c is not None and len(c) > 2),
+            )
+            if hit
+        ]
+        longest = max((len(v) for v in (a, b, c) if v is not None), default=0)
+        expected.append((i, longest, len(broken), broken[0] if broken else None))
+    assert on_duckdb == expected
