@@ -8,8 +8,10 @@ dimensions, KPI and quality marts, with their data tests) are built again from s
 127.0.0.1 that received the same dbt sources (timed apart: the copy). At 1x every model is then
 compared row by row on both engines.
 
-Only dbt runs on PostgreSQL so far: the raw and staged layers (Python and DuckDB SQL) do not, so
-there is no whole data side to time there yet. The figures are printed as a table and written to
+The raw load (lib/warehouse.py load_source: the files read, fingerprinted and stored with their
+bookkeeping) runs on both engines and is timed on each, into an empty DuckDB file and an empty
+PostgreSQL database. The staged layer (Python and DuckDB SQL) does not run on PostgreSQL yet, so
+there is no whole data side to time there. The figures are printed as a table and written to
 metrics/bench_postgres.json (under AI_ROI_OUTPUT_DIR); nothing is asserted. `make bench-postgres
 QUICK=1` runs 1x only.
 """
@@ -30,6 +32,8 @@ import psycopg
 
 from dagster_project import settings
 from dagster_project.lib import postgres
+from dagster_project.lib.warehouse import load_source
+from dagster_project.sources import load_catalog
 from scripts import local_postgres
 from scripts.bench import (
     DATA_SIDE,
@@ -71,6 +75,25 @@ def built_models(folder: Path, target: str) -> list[tuple[str, str]]:
     )
 
 
+def raw_load(folder: Path, server: dict[str, str]) -> dict:
+    """The order lines loaded into raw on each engine from empty: seconds and rows."""
+    config = load_catalog(folder / "sources.yaml").order_lines
+    figures = {}
+    with duckdb.connect(str(folder / "raw_only.duckdb")) as duck:
+        started = time.perf_counter()
+        rows = load_source(duck, "order_lines", config, "bench").rows
+        figures["duckdb"] = {"seconds": round(time.perf_counter() - started, 2), "rows": rows}
+    with psycopg.connect(**local_postgres.connect_args(server)) as connection:
+        started = time.perf_counter()
+        rows = load_source(postgres.Warehouse(connection), "order_lines", config, "bench").rows
+        figures["postgres"] = {"seconds": round(time.perf_counter() - started, 2), "rows": rows}
+    duck_s = figures["duckdb"]["seconds"]
+    figures["ratio_postgres_to_duckdb"] = (
+        round(figures["postgres"]["seconds"] / duck_s, 2) if duck_s else None
+    )
+    return figures
+
+
 def bench_scale(root: Path, scale: int, timestamp_format: str) -> dict:
     folder = root / f"x{scale}"
     orders = folder / "landing" / "online_retail.csv.gz"
@@ -89,6 +112,7 @@ def bench_scale(root: Path, scale: int, timestamp_format: str) -> dict:
         "dbt_build_duckdb": on_duckdb,
     }
     with local_postgres.running() as server:
+        figures["raw_load"] = raw_load(folder, server)
         manifest = json.loads((folder / "dbt_dev" / "manifest.json").read_text())
         sources = postgres.dbt_sources(manifest)
         with duckdb.connect(str(db_path), read_only=True) as duck:
@@ -120,8 +144,9 @@ def bench_scale(root: Path, scale: int, timestamp_format: str) -> dict:
 
 
 HEADER = (
-    f"{'scale':>5} {'lines':>11} {'DuckDB data side s':>18} {'dbt DuckDB s':>12} "
-    f"{'copy to PG s':>12} {'dbt PG s':>9} {'PG/DuckDB':>9}  models"
+    f"{'scale':>5} {'lines':>11} {'DuckDB data side s':>18} {'raw DuckDB s':>12} "
+    f"{'raw PG s':>9} {'PG/DuckDB':>9} {'dbt DuckDB s':>12} {'copy to PG s':>12} "
+    f"{'dbt PG s':>9} {'PG/DuckDB':>9}  models"
 )
 
 
@@ -132,12 +157,18 @@ def print_row(s: dict) -> None:
         if "models_differing" in s
         else f"{s['models']} (not compared at this size)"
     )
+    raw = s["raw_load"]
+    raw_ratio = raw["ratio_postgres_to_duckdb"]
     print(
         f"{s['scale']:>4}x {s['order_lines']:>11,} {s['duckdb_data_side_run']['seconds']:>18.1f} "
+        f"{raw['duckdb']['seconds']:>12.1f} {raw['postgres']['seconds']:>9.1f} "
+        f"{'-' if raw_ratio is None else raw_ratio:>9} "
         f"{s['dbt_build_duckdb']['seconds']:>12.1f} {s['copy_sources_to_postgres']['seconds']:>12.1f} "
         f"{s['dbt_build_postgres']['seconds']:>9.1f} {'-' if ratio is None else ratio:>9}  {same}",
         flush=True,
     )
+    if raw["duckdb"]["rows"] != raw["postgres"]["rows"]:
+        print(f"      RAW ROWS DIFFER: {raw}", flush=True)
     for difference in s.get("models_differing", []):
         print(f"      DIFFERS: {difference}", flush=True)
     for name in ("duckdb_data_side_run", "dbt_build_duckdb", "dbt_build_postgres"):
