@@ -16,6 +16,7 @@ from pathlib import Path
 
 import duckdb
 import psycopg
+import pyarrow as pa
 import pytest
 import yaml
 
@@ -117,43 +118,61 @@ def _real_values() -> dict[str, list[str]]:
     return values
 
 
-def test_timestamps_are_read_alike_on_both_engines_and_as_python_reads_them(server, tmp_path):
-    values = _real_values()
-    assert sum(len(v) for v in values.values()) > 20_000
+def _both(server, tmp_path: Path, dbt_sql: str, columns: dict[str, list]) -> tuple[list, list]:
+    """`dbt_sql` compiled by dbt for each engine and run over a table `parse_input` of
+    `columns` (text, or integers) in each: (DuckDB's rows, PostgreSQL's rows)."""
+    frame = pa.table(columns)
+    types = ", ".join(
+        f"{name} {'text' if pa.types.is_string(kind) else 'bigint'}"
+        for name, kind in zip(frame.column_names, frame.schema.types, strict=True)
+    )
+    for engine in ("duckdb", "postgres"):
+        (tmp_path / engine).mkdir(exist_ok=True)
     duck_env = {**os.environ, "AI_ROI_DUCKDB_PATH": str(tmp_path / "compile.duckdb")}
-    pg_env = {**os.environ, **server}
-    read_real = 0
+    on_duckdb = _compiled(dbt_sql, [], duck_env, tmp_path / "duckdb")
+    on_postgres = _compiled(
+        dbt_sql, ["--target", "postgres"], {**os.environ, **server}, tmp_path / "postgres"
+    )
     with (
         duckdb.connect() as duck,
         psycopg.connect(**local_postgres.connect_args(server)) as connection,
     ):
+        duck.register("incoming", frame)
+        duck.execute("create table parse_input as select * from incoming")
         pg = postgres.Warehouse(connection)
-        for n, (fmt, texts) in enumerate(values.items()):
-            sql = f"select i, {{{{ parse_timestamp('v', '{fmt}') }}}} as t from parse_input order by i"
-            (tmp_path / f"d{n}").mkdir()
-            (tmp_path / f"p{n}").mkdir()
-            on_duckdb = _compiled(sql, [], duck_env, tmp_path / f"d{n}")
-            on_postgres = _compiled(sql, ["--target", "postgres"], pg_env, tmp_path / f"p{n}")
-            duck.execute(
-                "create or replace table parse_input as"
-                " select * from unnest($v::varchar[]) with ordinality as u(v, i)",
-                {"v": texts},
-            )
-            pg.execute("drop table if exists parse_input")
-            pg.execute("create table parse_input (v text, i bigint)")
-            pg.copy_rows("parse_input", ["v", "i"], duck.sql("select v, i from parse_input"))
+        pg.execute("drop table if exists parse_input")
+        pg.execute(f"create table parse_input ({types})")
+        pg.copy_rows("parse_input", frame.column_names, duck.sql("select * from parse_input"))
+        return duck.execute(on_duckdb).fetchall(), pg.execute(on_postgres).fetchall()
 
-            expected = [_python(text, fmt) for text in texts]
-            by_duckdb = [t for _, t in duck.execute(on_duckdb).fetchall()]
-            by_postgres = [t for _, t in pg.execute(on_postgres).fetchall()]
-            wrong = [
-                (text, want, d, p)
-                for text, want, d, p in zip(texts, expected, by_duckdb, by_postgres, strict=True)
-                if not (want == d == p)
-            ]
-            assert wrong == [], (fmt, wrong[:10])
-            read_real += sum(t is not None for t in expected)
-    assert read_real > 20_000  # the real values were read, not only found null alike
+
+def test_timestamps_are_read_alike_on_both_engines_and_as_python_reads_them(server, tmp_path):
+    values = _real_values()
+    formats = list(values)
+    texts = [text for fmt in formats for text in values[fmt]]
+    used = [n for n, fmt in enumerate(formats) for _ in values[fmt]]
+    assert len(texts) > 20_000
+    # one compile per engine: a case per format
+    cases = " ".join(
+        f"when {n} then {{{{ parse_timestamp('v', '{fmt}') }}}}" for n, fmt in enumerate(formats)
+    )
+    by_duckdb, by_postgres = _both(
+        server,
+        tmp_path,
+        f"select i, case f {cases} end as t from parse_input order by i",
+        {"v": texts, "f": used, "i": list(range(len(texts)))},
+    )
+    expected = [_python(text, formats[n]) for text, n in zip(texts, used, strict=True)]
+    wrong = [
+        (text, formats[n], want, d, p)
+        for text, n, want, (_, d), (_, p) in zip(
+            texts, used, expected, by_duckdb, by_postgres, strict=True
+        )
+        if not (want == d == p)
+    ]
+    assert wrong == [], wrong[:10]
+    # the real values were read, not only found null alike
+    assert sum(t is not None for t in expected) > 20_000
 
 
 def test_a_directive_the_macro_does_not_read_stops_the_compile(tmp_path):
@@ -225,34 +244,17 @@ def test_staging_text_macros_give_what_the_duckdb_staging_macros_give_on_both_en
         + ", ".join(f"{{{{ {new} }}}} as {name}" for name, (_, new) in expressions.items())
         + " from parse_input order by i"
     )
-    with (
-        duckdb.connect() as duck,
-        psycopg.connect(**local_postgres.connect_args(server)) as connection,
-    ):
-        duck.execute(
-            "create table parse_input as"
-            " select * from unnest($v::varchar[]) with ordinality as u(v, i)",
-            {"v": texts},
-        )
+    columns = {"v": texts, "i": list(range(1, len(texts) + 1))}
+    with duckdb.connect() as duck:
+        duck.register("incoming", pa.table(columns))
         duck.execute(load_sql("staging/_macros"))
         old = duck.execute(
             "select i, "
             + ", ".join(f"{old} as {name}" for name, (old, _) in expressions.items())
-            + " from parse_input order by i",
+            + " from incoming order by i",
             {"missing": MISSING, "trues": TRUE_VALUES, "falses": FALSE_VALUES},
         ).fetchall()
-
-        (tmp_path / "d").mkdir()
-        (tmp_path / "p").mkdir()
-        env = {**os.environ, "AI_ROI_DUCKDB_PATH": str(tmp_path / "compile.duckdb")}
-        new_duckdb = duck.execute(_compiled(dbt_sql, [], env, tmp_path / "d")).fetchall()
-        pg = postgres.Warehouse(connection)
-        pg.execute("create table parse_input (v text, i bigint)")
-        pg.copy_rows("parse_input", ["v", "i"], duck.sql("select v, i from parse_input"))
-        on_postgres = _compiled(
-            dbt_sql, ["--target", "postgres"], {**os.environ, **server}, tmp_path / "p"
-        )
-        new_postgres = pg.execute(on_postgres).fetchall()
+    new_duckdb, new_postgres = _both(server, tmp_path, dbt_sql, columns)
 
     assert len(old) == len(new_duckdb) == len(new_postgres) == len(texts)
     names = ["i", *expressions]
@@ -282,26 +284,12 @@ def test_a_rows_broken_rules_and_longest_value_are_the_same_on_both_engines(serv
         "select i, {{ longest_value(['a', 'b', 'c']) }} as longest,"
         " {{ rules_broken(broken_rules(" + str(rules) + ")) }} as broken,"
         " (" + "{{ broken_rules(" + str(rules) + ") }}" + ")[1] as first_rule"
-        " from (select *, row_number() over () as i from rows_in) as r order by i"
+        " from parse_input order by i"
     )
-    create = "create table rows_in (a varchar, b varchar, c varchar)"
-    with (
-        duckdb.connect() as duck,
-        psycopg.connect(**local_postgres.connect_args(server)) as connection,
-    ):
-        duck.execute(create)
-        duck.executemany("insert into rows_in values (?, ?, ?)", ROWS)
-        (tmp_path / "d").mkdir()
-        (tmp_path / "p").mkdir()
-        env = {**os.environ, "AI_ROI_DUCKDB_PATH": str(tmp_path / "compile.duckdb")}
-        on_duckdb = duck.execute(_compiled(dbt_sql, [], env, tmp_path / "d")).fetchall()
-        pg = postgres.Warehouse(connection)
-        pg.execute(create)
-        pg.executemany("insert into rows_in values (?, ?, ?)", ROWS)
-        pg_env = {**os.environ, **server}
-        on_postgres = pg.execute(
-            _compiled(dbt_sql, ["--target", "postgres"], pg_env, tmp_path / "p")
-        ).fetchall()
+    columns = {name: [row[n] for row in ROWS] for n, name in enumerate("abc")}
+    on_duckdb, on_postgres = _both(
+        server, tmp_path, dbt_sql, {**columns, "i": list(range(1, len(ROWS) + 1))}
+    )
     assert on_duckdb == on_postgres
     expected = []
     for i, (a, b, c) in enumerate(ROWS, start=1):
