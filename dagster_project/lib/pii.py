@@ -211,7 +211,7 @@ def install_on_postgres(pg, key: str) -> None:
 
     The key is this session's setting only: no function body or table holds it.
     """
-    edited = "privacy"
+    schema = "privacy"
     kinds = ", ".join(
         f"case when value ~ {_sql_string(p)} then '{kind}' end" for kind, p in PATTERNS.items()
     )
@@ -226,21 +226,21 @@ def install_on_postgres(pg, key: str) -> None:
         # every value a string afterwards, keys in their order, a null still null
         "protect_record(record json, personal text[]) returns json stable": (
             "coalesce((select json_object_agg(key, case when key = any(personal)"
-            f" then {edited}.pseudonymise(value) else {edited}.redact_pii(value) end"
+            f" then {schema}.pseudonymise(value) else {schema}.redact_pii(value) end"
             " order by ordinality) from json_each_text(record) with ordinality), '{}'::json)"
         ),
     }
     pg.execute("begin transaction")
     try:
         # sessions that install at once would otherwise replace the same functions together
-        pg.execute(f"select pg_advisory_xact_lock(hashtext('{edited}'))")
-        pg.execute(f"create schema if not exists {edited}")
-        pg.execute(f"create extension if not exists pgcrypto with schema {edited}")
+        pg.execute(f"select pg_advisory_xact_lock(hashtext('{schema}'))")
+        pg.execute(f"create schema if not exists {schema}")
+        pg.execute(f"create extension if not exists pgcrypto with schema {schema}")
         for signature, body in functions.items():
             head, _, volatility = signature.rpartition(" ")
             pg.execute(
-                f"create or replace function {edited}.{head} language sql {volatility}"
-                f" set search_path = {edited}, public as $fn$ select {body} $fn$"
+                f"create or replace function {schema}.{head} language sql {volatility}"
+                f" set search_path = {schema}, public as $fn$ select {body} $fn$"
             )
         pg.execute("commit")
     except BaseException:

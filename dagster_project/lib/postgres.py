@@ -96,10 +96,10 @@ def _duckdb_columns(duck: duckdb.DuckDBPyConnection, schema: str, table: str) ->
     return columns
 
 
-def _create_and_copy(duck, cur, schema: str, table: str, target: str) -> int:
-    """Create `target` (a quoted PostgreSQL name) typed as DuckDB's `schema.table` is, and COPY
-    its rows into it; the rows copied."""
-    columns = _duckdb_columns(duck, schema, table)
+def _create_and_copy(duck, cur, schema: str, table: str, target: str, columns=None) -> int:
+    """Create `target` (a quoted PostgreSQL name) typed as DuckDB's `schema.table` is (its
+    `columns`, looked up when not given), and COPY its rows into it; the rows copied."""
+    columns = columns or _duckdb_columns(duck, schema, table)
     cur.execute(
         f"create table {target} ("
         + ", ".join(f"{_ident(c)} {pg_type(t)}" for c, t in columns)
@@ -161,12 +161,14 @@ def copy_tables(duck: duckdb.DuckDBPyConnection, pg, tables: Iterable[tuple[str,
     replacing what is there; returns the rows copied per table."""
     copied = {}
     for schema, table in tables:
-        _duckdb_columns(duck, schema, table)  # named before anything is dropped
+        columns = _duckdb_columns(duck, schema, table)  # a missing table named before any drop
         target = f"{_ident(schema)}.{_ident(table)}"
         with pg.cursor() as cur:
             cur.execute(f"create schema if not exists {_ident(schema)}")
             cur.execute(f"drop table if exists {target} cascade")
-            copied[f"{schema}.{table}"] = _create_and_copy(duck, cur, schema, table, target)
+            copied[f"{schema}.{table}"] = _create_and_copy(
+                duck, cur, schema, table, target, columns
+            )
     pg.commit()
     return copied
 
@@ -178,9 +180,9 @@ class Warehouse:
     """A PostgreSQL warehouse that runs the pipeline's SQL as a DuckDB connection does.
 
     The layers written for both engines (lib/warehouse.py's raw load so far) call `execute`
-    with DuckDB's `$name` parameters and `executemany` with `?`, manage their transactions
-    with `begin transaction` / `commit` / `rollback`, and read `fetchone()` / `fetchall()`;
-    `engine` tells them apart where the engines need different code. Parameters are bound by
+    with DuckDB's `$name` parameters, manage their transactions with `begin transaction` /
+    `commit` / `rollback`, and read `fetchone()` / `fetchall()`; `engine` tells them apart
+    (lib.warehouse.engine_of) where the engines need different code. Parameters are bound by
     psycopg, never pasted into the SQL.
     """
 
@@ -195,19 +197,10 @@ class Warehouse:
             sql = _PARAMETER.sub(r"%(\1)s", sql.replace("%", "%%"))
         return self.conn.execute(sql, params or None)
 
-    def executemany(self, sql: str, rows: list) -> None:
-        with self.conn.cursor() as cur:
-            cur.executemany(sql.replace("%", "%%").replace("?", "%s"), rows)
-
     def copy_rows(self, table: str, columns: list[str], rows: duckdb.DuckDBPyRelation) -> int:
         """COPY the rows of a DuckDB relation into `table` (a quoted name); the rows copied."""
         with self.conn.cursor() as cur:
             return _copy(cur, table, columns, rows.to_arrow_reader(BATCH_ROWS))
-
-
-def engine(con) -> str:
-    """ "postgres" for a `Warehouse`, "duckdb" for a DuckDB connection."""
-    return getattr(con, "engine", "duckdb")
 
 
 class PublishError(RuntimeError):

@@ -356,6 +356,8 @@ def _insert_delivery(con, source, config, files, fingerprint, run_id, table):
     )
     file_columns: list[str] = []
     total = 0
+    # the delivered values' fingerprint, so exact copies can be found in any source
+    row_hash = row_fingerprint(contract_cols)
     # a server warehouse receives the rows DuckDB reads from the file, in memory, by COPY
     on_server = engine_of(con) != "duckdb"
     reader = duckdb.connect() if on_server else con
@@ -373,8 +375,6 @@ def _insert_delivery(con, source, config, files, fingerprint, run_id, table):
                 else f"null::varchar as {quote_ident(c)}"
                 for c in contract_cols
             )
-            # the delivered values' fingerprint, so exact copies can be found in any source
-            row_hash = row_fingerprint(contract_cols)
             rows = (
                 f"select *, {row_hash} as _row_hash, _row_number + $offset as _delivery_row from ("
                 f"select {select}, $load_id as _load_id, $file as _source_file,"
@@ -391,18 +391,15 @@ def _insert_delivery(con, source, config, files, fingerprint, run_id, table):
             try:
                 if on_server:
                     result = reader.sql(rows, params=values)
-                    con.copy_rows(table, result.columns, result)
-                else:
-                    con.execute(f"insert into {table} by name {rows}", values)
+                    info["rows"] = con.copy_rows(table, result.columns, result)
+                else:  # an insert returns the rows it added
+                    added = con.execute(f"insert into {table} by name {rows}", values)
+                    info["rows"] = added.fetchone()[0]
             except duckdb.Error as exc:
                 raise IngestError(
                     f"{path}: could not be parsed: {str(exc).splitlines()[0]}. The file may be "
                     "truncated or use another delimiter/encoding than the source catalogue says."
                 ) from None
-            info["rows"] = con.execute(
-                f"select count(*) from {table} where _load_id = $l and _delivery_row > $offset",
-                {"l": load_id, "offset": total},
-            ).fetchone()[0]
             total += info["rows"]
     finally:
         if on_server:

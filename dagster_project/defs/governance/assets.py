@@ -85,11 +85,11 @@ def marts_export(
                     published = postgres.publish_tables(
                         con, pg, "marts", names, marts_server.reader
                     )
-            except (postgres.PublishError, dg.Failure) as error:
+            except BaseException as error:
                 building.unlink(missing_ok=True)  # the export file stays as the server does
-                if isinstance(error, dg.Failure):
-                    raise
-                raise dg.Failure(description=str(error), allow_retries=False) from None
+                if isinstance(error, postgres.PublishError):
+                    raise dg.Failure(description=str(error), allow_retries=False) from None
+                raise
     # readers see the old file or the new one, never half of one
     os.replace(building, target)
     metadata = {
