@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from dagster_project import settings
+from scripts import local_postgres
 from scripts.ci_config import (  # noqa: F401  (re-exported for the tests)
     FIXTURE_FILES,
     FIXTURES,
@@ -297,6 +298,31 @@ def run_dbt(
         parts = result["unique_id"].split(".")
         by_name[parts[2] if parts[0] == "test" else parts[-1]] = result
     return completed.returncode, by_name
+
+
+def dbt_inline(
+    command: str, sql: str, target: list[str], env: dict[str, str], tmp: Path, *more: str
+) -> subprocess.CompletedProcess:
+    """dbt `command` (compile, show) of the inline `sql` on `target` (e.g. ["--target",
+    "postgres"], or [] for the profile's default), with `env` as the environment; its target
+    and logs in `tmp`."""
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "dbt"), command, "--inline", sql, *target, *more]
+        + ["--profiles-dir", ".", "--target-path", str(tmp / "target"), "--log-path", str(tmp)]
+        + ["--quiet"],
+        cwd=ROOT / "dbt",
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+
+
+@pytest.fixture(scope="module")
+def server():
+    """A throw-away PostgreSQL on 127.0.0.1 for a test module (scripts/local_postgres.py): its
+    connection as PG* variables."""
+    with local_postgres.running() as env:
+        yield env
 
 
 # Code another process runs to hold a warehouse (its path is sys.argv[1]) until it is killed.

@@ -9,20 +9,17 @@ made to find the edges; each engine's answer is held to Python's `datetime.strpt
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from datetime import datetime
 from pathlib import Path
 
 import duckdb
 import psycopg
 import pyarrow as pa
-import pytest
 import yaml
 
 from dagster_project.lib import postgres
 from scripts import local_postgres
-from tests.conftest import ROOT
+from tests.conftest import ROOT, dbt_inline
 
 CATALOG = yaml.safe_load((ROOT / "config" / "sources.yaml").read_text(encoding="utf-8"))
 TICKET_TIMES = ("opened_at", "sys_created_at", "sys_updated_at", "resolved_at", "closed_at")
@@ -64,23 +61,9 @@ MADE = [
 ]
 
 
-@pytest.fixture(scope="module")
-def server():
-    with local_postgres.running() as env:
-        yield env
-
-
 def _compiled(sql: str, target: list[str], env: dict[str, str], tmp: Path) -> str:
     """`sql` with its dbt macros compiled for a target."""
-    completed = subprocess.run(
-        [str(Path(sys.executable).parent / "dbt"), "compile", "--inline", sql, *target]
-        + ["--profiles-dir", ".", "--target-path", str(tmp / "target"), "--log-path", str(tmp)]
-        + ["--quiet"],
-        cwd=ROOT / "dbt",
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    completed = dbt_inline("compile", sql, target, env, tmp)
     assert completed.returncode == 0, completed.stdout + completed.stderr
     return completed.stdout
 
@@ -177,16 +160,8 @@ def test_timestamps_are_read_alike_on_both_engines_and_as_python_reads_them(serv
 
 def test_a_directive_the_macro_does_not_read_stops_the_compile(tmp_path):
     env = {**os.environ, "AI_ROI_DUCKDB_PATH": str(tmp_path / "compile.duckdb")}
-    completed = subprocess.run(
-        [str(Path(sys.executable).parent / "dbt"), "compile", "--inline"]
-        + ["select {{ parse_timestamp('v', '%d %b %Y') }} as t from parse_input"]
-        + ["--profiles-dir", ".", "--target-path", str(tmp_path / "target")]
-        + ["--log-path", str(tmp_path), "--quiet"],
-        cwd=ROOT / "dbt",
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    sql = "select {{ parse_timestamp('v', '%d %b %Y') }} as t from parse_input"
+    completed = dbt_inline("compile", sql, [], env, tmp_path)
     assert completed.returncode != 0
     assert "not %b" in completed.stdout + completed.stderr
 

@@ -13,8 +13,6 @@ import json
 import math
 import os
 import statistics
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
@@ -24,17 +22,11 @@ import pytest
 from dagster_project.lib import postgres
 from dagster_project.lib.warehouse import row_fingerprint
 from scripts import local_postgres
-from tests.conftest import ROOT, run_dbt
+from tests.conftest import dbt_inline, run_dbt
 
 PG_TARGET = ["--target", "postgres"]
 READER, READER_PASSWORD = "bi_reader", "reads-marts-only"
 POSTGRES_IDENTIFIER_BYTES = 63
-
-
-@pytest.fixture(scope="module")
-def server():
-    with local_postgres.running() as env:
-        yield env
 
 
 def _manifest() -> dict:
@@ -165,15 +157,7 @@ select
 
 
 def _show(sql: str, target: list[str], env: dict[str, str], tmp: Path) -> dict:
-    completed = subprocess.run(
-        [str(Path(sys.executable).parent / "dbt"), "show", "--inline", sql, *target]
-        + ["--profiles-dir", ".", "--target-path", str(tmp / "target"), "--log-path", str(tmp)]
-        + ["--output", "json", "--quiet"],
-        cwd=ROOT / "dbt",
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    completed = dbt_inline("show", sql, target, env, tmp, "--output", "json")
     assert completed.returncode == 0, completed.stdout + completed.stderr
     return json.loads(completed.stdout)["show"][0]
 

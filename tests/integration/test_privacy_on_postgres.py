@@ -47,16 +47,15 @@ MADE = [
 
 
 @pytest.fixture(scope="module")
-def engines():
+def engines(server):
     with (
-        local_postgres.running() as env,
-        psycopg.connect(**local_postgres.connect_args(env)) as connection,
+        psycopg.connect(**local_postgres.connect_args(server)) as connection,
         duckdb.connect() as duck,
     ):
         register_privacy(duck, KEY)
         pg = postgres.Warehouse(connection)
         install_on_postgres(pg, KEY)
-        yield duck, pg, env
+        yield duck, pg, server
 
 
 def _read(path) -> duckdb.DuckDBPyRelation:

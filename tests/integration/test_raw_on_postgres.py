@@ -27,12 +27,6 @@ SOURCES = ("order_lines", "ticket_events", "messages")
 OWN = {"_load_id", "_loaded_at"}
 
 
-@pytest.fixture(scope="module")
-def server():
-    with local_postgres.running() as env:
-        yield env
-
-
 @pytest.fixture
 def engines(server, tmp_path):
     """(DuckDB, PostgreSQL) warehouses, both empty: a database of the test's own on the server."""

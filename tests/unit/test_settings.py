@@ -184,3 +184,9 @@ def test_ai_roi_run_on_such_a_target_says_so_and_starts_nothing(tmp_path, monkey
     out = capsys.readouterr().out
     assert out.startswith("Not started: DBT_TARGET='postgres' is a postgres target")
     assert not (tmp_path / "state").exists()
+
+
+def test_an_unknown_marts_server_is_refused_with_the_choices(monkeypatch):
+    monkeypatch.setenv("AI_ROI_MARTS_SERVER", "mysql")
+    with pytest.raises(settings.ConfigurationError, match="postgres"):
+        settings.marts_server()
