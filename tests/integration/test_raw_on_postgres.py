@@ -139,3 +139,11 @@ def test_copies_across_deliveries_match_alike_and_a_bad_file_changes_nothing_sto
         load_source(pg, "order_lines", config, "run-2")
     assert (_raw(pg, "order_lines"), _loads(pg), pg.execute(stored).fetchone()) == before
     assert _raw(pg, "order_lines") == _raw(duck, "order_lines")
+
+
+def test_the_server_binds_duckdb_style_parameters_and_keeps_a_literal_percent_sign(engines):
+    """lib.postgres.Warehouse turns `$name` into psycopg's parameters; a `%` in the SQL stays a
+    character, not the start of a psycopg placeholder."""
+    _, pg = engines
+    row = pg.execute("select $n || '%', $n || '%s'", {"n": "50"}).fetchone()
+    assert row == ("50%", "50%s")

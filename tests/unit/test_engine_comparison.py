@@ -5,6 +5,7 @@ driver would, so the comparison must not depend on the Python types either side 
 from __future__ import annotations
 
 import duckdb
+import pytest
 
 from dagster_project.lib import postgres
 
@@ -55,3 +56,11 @@ def test_differences_lists_only_the_relations_that_differ():
         con.execute("create table marts.same as select 1 as n")
     found = postgres.differences(one, other, [("marts", "same"), ("marts", "t")])
     assert found == ["marts.t: row 1 of 1 differs in label: DuckDB 'nine', PostgreSQL 'NINE'"]
+
+
+def test_a_table_missing_from_duckdb_is_named_before_the_server_is_touched():
+    """copy_tables looks every table up first: a missing one stops it with its name, and the
+    server (here none at all) is never reached."""
+    duck = _engine("(9, 'nine')")
+    with pytest.raises(ValueError, match=r"marts\.gone is not in the DuckDB warehouse"):
+        postgres.copy_tables(duck, None, [("marts", "gone")])
