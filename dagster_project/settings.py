@@ -144,6 +144,18 @@ def dbt_target() -> str:
     return target
 
 
+def dbt_in_process() -> bool:
+    """AI_ROI_DBT_IN_PROCESS (default 1): the pipeline's dbt steps run dbt inside their own
+    process (lib/dbt_in_process.py), 0 starts a dbt process per step as dagster-dbt does."""
+    value = (_env("AI_ROI_DBT_IN_PROCESS") or "1").strip().lower()
+    if value not in ("0", "1", "true", "false"):
+        raise ConfigurationError(
+            f"AI_ROI_DBT_IN_PROCESS={value!r}: use 1 (dbt runs inside the step's process) or 0 "
+            "(a dbt process per step)"
+        )
+    return value in ("1", "true")
+
+
 def key_file() -> Path:
     return Path(_env("AI_ROI_PSEUDONYM_KEY_FILE") or state_dir() / "secrets" / "pseudonym.key")
 

@@ -9,6 +9,7 @@ from dagster_dbt import DbtCliResource, DbtProject
 from packaging import version
 
 from dagster_project import settings
+from dagster_project.lib import dbt_in_process
 
 # dbt from this environment: sys.prefix is the venv even where sys.executable is resolved, and
 # dagster-dbt's own helpers (prepare_if_dev under `dagster dev`) look dbt up on PATH.
@@ -28,7 +29,7 @@ dbt_project.prepare_if_dev()
 
 
 class LocalDbtCliResource(DbtCliResource):
-    """dagster-dbt's resource without the work this project never uses.
+    """dagster-dbt's resource without the work this project never uses, running dbt in-process.
 
     - dagster-dbt asks `dbt --version` before every invocation: a second dbt start (3 to 4 s on
       this 2-core machine) that also looks up the newest release on PyPI. When the executable is
@@ -50,6 +51,14 @@ class LocalDbtCliResource(DbtCliResource):
 
     def _initialize_dbt_core_adapter(self, args):  # noqa: ARG002 - dagster-dbt's signature
         return None
+
+    def cli(self, args, **options):
+        """dagster-dbt's invocation; in this process where it is this environment's dbt (see
+        dagster_project/lib/dbt_in_process.py), unless AI_ROI_DBT_IN_PROCESS=0."""
+        if Path(self.dbt_executable) == DBT_EXECUTABLE and settings.dbt_in_process():
+            with dbt_in_process.in_process():
+                return super().cli(args, **options)
+        return super().cli(args, **options)
 
 
 def dbt_resource() -> DbtCliResource:
