@@ -156,6 +156,21 @@ def dbt_in_process() -> bool:
     return value in ("1", "true")
 
 
+def ml_threads() -> int:
+    """AI_ROI_ML_THREADS (default: every core): how many of the router's SVMs train at once,
+    each in a worker process.
+
+    The fits are independent and each is the fit it would be alone, so the model and every
+    figure are the same with any number; more finish sooner and hold one more copy of a fold's
+    features each."""
+    value = _env("AI_ROI_ML_THREADS") or str(os.cpu_count() or 1)
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigurationError(
+            f"AI_ROI_ML_THREADS={value!r}: the number of model fits to run at once, 1 or more"
+        )
+    return int(value)
+
+
 def key_file() -> Path:
     return Path(_env("AI_ROI_PSEUDONYM_KEY_FILE") or state_dir() / "secrets" / "pseudonym.key")
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import _SigmoidCalibration
 from sklearn.compose import ColumnTransformer
@@ -39,6 +40,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.svm import LinearSVC
 from sklearn.utils.validation import check_is_fitted
 
+from dagster_project import settings
 from dagster_project.params import RouterParams
 
 TEXT = "text"
@@ -147,6 +149,9 @@ class CrossFitCalibratedSVC(ClassifierMixin, BaseEstimator):
         scores = svm.decision_function(X)
         return scores[:, None] if scores.ndim == 1 else scores
 
+    def _fit_rows(self, X, y, rows: np.ndarray) -> LinearSVC:
+        return self._svm().fit(X[rows], y[rows])
+
     def _calibrated(self, scores: np.ndarray) -> np.ndarray:
         columns = [c.predict(scores[:, i]) for i, c in enumerate(self.calibrators_)]
         if len(self.classes_) == 2:  # one score, towards the second class
@@ -165,9 +170,16 @@ class CrossFitCalibratedSVC(ClassifierMixin, BaseEstimator):
         self.classes_ = np.unique(y)
         binary = len(self.classes_) == 2
         folds = StratifiedKFold(self.folds, shuffle=True, random_state=self.random_state)
+        splits = list(folds.split(np.zeros(len(y)), y))
+        everything = np.arange(len(y))
+        # the K fold SVMs and the final one are independent fits, run side by side in worker
+        # processes: liblinear draws from the C library's one random generator, which it seeds
+        # at the start of a fit, so two fits on threads of one process would disturb each other
+        svms = Parallel(n_jobs=min(settings.ml_threads(), len(splits) + 1))(
+            delayed(self._fit_rows)(X, y, rows) for rows in [*(f for f, _ in splits), everything]
+        )
         scores = np.zeros((len(y), 1 if binary else len(self.classes_)))
-        for fit_rows, score_rows in folds.split(np.zeros(len(y)), y):
-            svm = self._svm().fit(X[fit_rows], y[fit_rows])
+        for svm, (_, score_rows) in zip(svms[:-1], splits, strict=True):
             scores[score_rows] = self._scores(svm, X[score_rows])
         positives = self.classes_[1:] if binary else self.classes_
         self.calibrators_ = [
@@ -175,7 +187,7 @@ class CrossFitCalibratedSVC(ClassifierMixin, BaseEstimator):
             for i, c in enumerate(positives)
         ]
         self.oof_proba_ = self._calibrated(scores)
-        self.estimator_ = self._svm().fit(X, y)
+        self.estimator_ = svms[-1]
         self._fit_scope(X, y, X_unknown)
         return self
 

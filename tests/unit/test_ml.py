@@ -66,6 +66,32 @@ def test_the_threshold_is_chosen_on_scores_of_messages_each_fold_did_not_see():
     assert threshold.cv_in_scope < 1  # the scope holds some known messages back too
 
 
+def test_the_fits_on_threads_give_the_model_one_thread_gives(monkeypatch):
+    """The fold SVMs and the final one train side by side (AI_ROI_ML_THREADS): every fitted
+    weight, calibration, out-of-fold probability and the threshold are those of one at a time."""
+    messages = _fixture_messages()
+    inputs = router.model_inputs(messages, TFIDF_ONLY)
+    fitted = {}
+    for threads in ("1", "3"):
+        monkeypatch.setenv("AI_ROI_ML_THREADS", threads)
+        fitted[threads] = router.train(inputs, messages["label"], TFIDF_ONLY, PARAMS.seed)
+    (one, one_threshold), (many, many_threshold) = fitted["1"], fitted["3"]
+    assert many_threshold == one_threshold
+    a, b = one.named_steps["classifier"], many.named_steps["classifier"]
+    assert np.array_equal(a.estimator_.coef_, b.estimator_.coef_)
+    assert np.array_equal(a.oof_proba_, b.oof_proba_)
+    assert [(c.a_, c.b_) for c in a.calibrators_] == [(c.a_, c.b_) for c in b.calibrators_]
+    assert np.array_equal(one.predict_proba(inputs), many.predict_proba(inputs))
+
+
+def test_a_thread_count_that_is_no_count_is_refused(monkeypatch):
+    from dagster_project import settings
+
+    monkeypatch.setenv("AI_ROI_ML_THREADS", "0")
+    with pytest.raises(settings.ConfigurationError, match="AI_ROI_ML_THREADS"):
+        settings.ml_threads()
+
+
 def test_a_label_set_of_two_intents_trains_routes_and_explains():
     messages = _fixture_messages()
     two = messages[messages["label"].isin(sorted(messages["label"].unique())[:2])]
