@@ -157,12 +157,13 @@ def dbt_in_process() -> bool:
 
 
 def ml_threads() -> int:
-    """AI_ROI_ML_THREADS (default: every core): how many of the router's SVMs train at once,
-    each in a worker process.
+    """AI_ROI_ML_THREADS (default: every core): how many worker processes the models' training
+    uses at once: the router's SVM fits, the batches of message embeddings.
 
-    The fits are independent and each is the fit it would be alone, so the model and every
-    figure are the same with any number; more finish sooner and hold one more copy of a fold's
-    features each."""
+    The pieces are independent and each gives what it would alone, so the model and every
+    figure are the same with any number (tested); more finish sooner and each holds its own
+    copy of what it works on.
+    """
     value = _env("AI_ROI_ML_THREADS") or str(os.cpu_count() or 1)
     if not value.isdigit() or int(value) < 1:
         raise ConfigurationError(

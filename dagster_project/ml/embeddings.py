@@ -95,12 +95,22 @@ def _encode_batch(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
 
 
-def encode(texts: list[str], batch_size: int = 64) -> np.ndarray:
-    """Unit-length embeddings, one row per text."""
+def encode(texts: list[str], batch_size: int = 64, workers: int | None = None) -> np.ndarray:
+    """Unit-length embeddings, one row per text.
+
+    The texts are sorted by length into batches (each padded to its own longest text); the
+    batches are independent, and run on `workers` processes (default AI_ROI_ML_THREADS), each
+    with one BLAS thread: a batch's embeddings are the same whichever process computes it.
+    """
+    from joblib import Parallel, delayed
+
+    from dagster_project import settings
+
     _, _, tokenizer = _model()
     encodings = tokenizer.encode_batch(texts)
     out = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
     order = np.argsort([len(e.ids) for e in encodings], kind="stable")
+    batches = []
     for start in range(0, len(texts), batch_size):
         rows = order[start : start + batch_size]
         length = max(len(encodings[i].ids) for i in rows)
@@ -110,7 +120,13 @@ def encode(texts: list[str], batch_size: int = 64) -> np.ndarray:
             n = len(encodings[i].ids)
             ids[r, :n] = encodings[i].ids
             mask[r, :n] = 1
-        out[rows] = _encode_batch(ids, mask)
+        batches.append((rows, ids, mask))
+    workers = min(workers or settings.ml_threads(), max(len(batches), 1))
+    encoded = Parallel(n_jobs=workers, inner_max_num_threads=1 if workers > 1 else None)(
+        delayed(_encode_batch)(ids, mask) for _, ids, mask in batches
+    )
+    for (rows, _, _), vectors in zip(batches, encoded, strict=True):
+        out[rows] = vectors
     return out
 
 

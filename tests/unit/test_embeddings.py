@@ -33,3 +33,15 @@ def test_padding_and_batch_neighbours_do_not_change_a_text_embedding():
 def test_cache_key_depends_on_model_and_exact_text():
     assert embeddings.text_key("a") == embeddings.text_key("a")
     assert embeddings.text_key("a") != embeddings.text_key("a ")
+
+
+def test_batches_on_worker_processes_give_the_embeddings_of_one_process():
+    """Every bit: the router's threshold and the figures it publishes are computed from these."""
+    import pandas as pd
+
+    from tests.conftest import FIXTURES
+
+    texts = pd.read_csv(FIXTURES / "messages_train.csv.gz")["text"].tolist()[:300]
+    one = embeddings.encode(texts, batch_size=32, workers=1)
+    two = embeddings.encode(texts, batch_size=32, workers=2)
+    assert np.array_equal(one, two)
