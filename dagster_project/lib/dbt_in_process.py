@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import subprocess
 import threading
@@ -73,12 +74,15 @@ class DbtProcess:
     def _invoke(self, dbt_args: list[str], env: Mapping[str, str], cwd) -> int:
         from dbt.cli.main import dbtRunner
         from dbt_common.events.functions import env_scrubber, msg_to_dict
+        from dbt_common.utils.encoding import ForgivingJSONEncoder
 
         lines: list[bytes] = []
 
         def keep(msg) -> None:
+            """The line dbt's JSON logger would print for `msg` (dbt_common's _JsonLogger)."""
             if msg.info.level in _PRINTED_LEVELS:
-                lines.append(env_scrubber(_json(msg_to_dict(msg))).encode())
+                line = json.dumps(msg_to_dict(msg), sort_keys=True, cls=ForgivingJSONEncoder)
+                lines.append(env_scrubber(line).encode())
 
         with (
             _ONE_AT_A_TIME,
@@ -98,9 +102,6 @@ class DbtProcess:
         return code
 
     def wait(self, timeout: float | None = None) -> int:  # noqa: ARG002 - Popen's signature
-        return self.returncode
-
-    def poll(self) -> int:
         return self.returncode
 
     def send_signal(self, _signal) -> None:
@@ -130,14 +131,6 @@ def _close_duckdb() -> None:
     DuckDBConnectionManager.close_all_connections()
     if opened is not None:
         opened.close()
-
-
-def _json(record: dict) -> str:
-    import json
-
-    from dbt_common.utils.encoding import ForgivingJSONEncoder
-
-    return json.dumps(record, sort_keys=True, cls=ForgivingJSONEncoder)
 
 
 class _Subprocess:

@@ -13,9 +13,12 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
+from joblib import Parallel, delayed
 from safetensors.numpy import load_file
 from scipy.special import erf
 from tokenizers import Tokenizer
+
+from dagster_project import settings
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 DIMENSIONS = 384
@@ -102,10 +105,6 @@ def encode(texts: list[str], batch_size: int = 64, workers: int | None = None) -
     batches are independent, and run on `workers` processes (default AI_ROI_ML_THREADS), each
     with one BLAS thread: a batch's embeddings are the same whichever process computes it.
     """
-    from joblib import Parallel, delayed
-
-    from dagster_project import settings
-
     _, _, tokenizer = _model()
     encodings = tokenizer.encode_batch(texts)
     out = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)

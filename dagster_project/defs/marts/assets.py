@@ -20,7 +20,7 @@ from dagster_dbt import (
 from dagster_duckdb import DuckDBResource
 
 from dagster_project.defs.marts.project import dbt_project
-from dagster_project.lib import month_builds, partitions
+from dagster_project.lib import dbt_in_process, month_builds, partitions
 from dagster_project.lib.history import CheckRecord, record
 from dagster_project.lib.ml_assets import FULL_REFRESH_TAG
 from dagster_project.lib.quality import DIMENSIONS
@@ -147,20 +147,9 @@ def _dbt_environment(env: Mapping[str, str]) -> Iterator[None]:
     window left in the user's shell must not narrow a full build, so absent means removed.
     """
     names = (partitions.WINDOW_FROM_ENV, partitions.WINDOW_TO_ENV)
-    saved = {name: os.environ.get(name) for name in names}
-    try:
-        for name in names:
-            if name in env:
-                os.environ[name] = env[name]
-            else:
-                os.environ.pop(name, None)
+    kept = {name: value for name, value in os.environ.items() if name not in names}
+    with dbt_in_process.environment({**kept, **{n: env[n] for n in names if n in env}}):
         yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def _keep_partial_parse(target_path: Path) -> None:

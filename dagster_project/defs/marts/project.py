@@ -41,9 +41,14 @@ class LocalDbtCliResource(DbtCliResource):
       here asks for: the asset checks count their rows themselves.
     """
 
+    @property
+    def _is_own_dbt(self) -> bool:
+        """Whether the executable is this environment's dbt (the one imported here)."""
+        return Path(self.dbt_executable) == DBT_EXECUTABLE
+
     @cached_property
     def _cli_version(self) -> version.Version:
-        if Path(self.dbt_executable) == DBT_EXECUTABLE:
+        if self._is_own_dbt:
             from dbt.version import __version__
 
             return version.parse(__version__)
@@ -55,7 +60,7 @@ class LocalDbtCliResource(DbtCliResource):
     def cli(self, args, **options):
         """dagster-dbt's invocation; in this process where it is this environment's dbt (see
         dagster_project/lib/dbt_in_process.py), unless AI_ROI_DBT_IN_PROCESS=0."""
-        if Path(self.dbt_executable) == DBT_EXECUTABLE and settings.dbt_in_process():
+        if self._is_own_dbt and settings.dbt_in_process():
             with dbt_in_process.in_process():
                 return super().cli(args, **options)
         return super().cli(args, **options)
