@@ -10,7 +10,6 @@ import sys
 import duckdb
 import pytest
 
-from dagster_project import settings
 from dagster_project.defs.marts.project import dbt_resource
 from dagster_project.lib import dbt_in_process
 from dagster_project.lib.dbt_in_process import DbtProcess
@@ -134,13 +133,3 @@ def test_environment_sets_removes_and_restores(monkeypatch):
         assert "AI_ROI_DROPPED_INSIDE" not in os.environ
         os.environ["AI_ROI_SET_BY_DBT"] = "4"
     assert dict(os.environ) == before
-
-
-def test_the_setting_is_read_when_used(monkeypatch):
-    monkeypatch.setenv("AI_ROI_DBT_IN_PROCESS", "0")
-    assert settings.dbt_in_process() is False
-    monkeypatch.setenv("AI_ROI_DBT_IN_PROCESS", "sometimes")
-    with pytest.raises(settings.ConfigurationError, match="AI_ROI_DBT_IN_PROCESS"):
-        settings.dbt_in_process()
-    monkeypatch.delenv("AI_ROI_DBT_IN_PROCESS")
-    assert settings.dbt_in_process() is True

@@ -84,14 +84,6 @@ def test_the_fits_on_threads_give_the_model_one_thread_gives(monkeypatch):
     assert np.array_equal(one.predict_proba(inputs), many.predict_proba(inputs))
 
 
-def test_a_thread_count_that_is_no_count_is_refused(monkeypatch):
-    from dagster_project import settings
-
-    monkeypatch.setenv("AI_ROI_ML_THREADS", "0")
-    with pytest.raises(settings.ConfigurationError, match="AI_ROI_ML_THREADS"):
-        settings.ml_threads()
-
-
 def test_a_label_set_of_two_intents_trains_routes_and_explains():
     messages = _fixture_messages()
     two = messages[messages["label"].isin(sorted(messages["label"].unique())[:2])]

@@ -190,3 +190,19 @@ def test_an_unknown_marts_server_is_refused_with_the_choices(monkeypatch):
     monkeypatch.setenv("AI_ROI_MARTS_SERVER", "mysql")
     with pytest.raises(settings.ConfigurationError, match="postgres"):
         settings.marts_server()
+
+
+def test_dbt_in_process_is_read_when_used(monkeypatch):
+    monkeypatch.setenv("AI_ROI_DBT_IN_PROCESS", "0")
+    assert settings.dbt_in_process() is False
+    monkeypatch.setenv("AI_ROI_DBT_IN_PROCESS", "sometimes")
+    with pytest.raises(settings.ConfigurationError, match="AI_ROI_DBT_IN_PROCESS"):
+        settings.dbt_in_process()
+    monkeypatch.delenv("AI_ROI_DBT_IN_PROCESS")
+    assert settings.dbt_in_process() is True
+
+
+def test_a_thread_count_that_is_no_count_is_refused(monkeypatch):
+    monkeypatch.setenv("AI_ROI_ML_THREADS", "0")
+    with pytest.raises(settings.ConfigurationError, match="AI_ROI_ML_THREADS"):
+        settings.ml_threads()
