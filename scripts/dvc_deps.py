@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from dagster_project.lib.code_versions import closure
+from dagster_project.lib.code_versions import closure, data_folders
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "dagster_project"
@@ -72,10 +72,18 @@ ENTRY_FILES = ["dagster_project/cli.py", "dagster_project/definitions.py"]
 
 def stage_code(stage: str) -> list[str]:
     spec = STAGES[stage]
-    files = {str(p.relative_to(ROOT)) for p in closure(spec["modules"])}
-    covered = [f for f in spec["files"] if (ROOT / f).is_dir()]
+    found = closure(spec["modules"])
+    files = {str(p.relative_to(ROOT)) for p in found}
+    # a package's data folder (SQL, templates, messages) is listed as the folder
+    folders = {
+        str(folder.relative_to(ROOT))
+        for init in found
+        if init.name == "__init__.py"
+        for folder in data_folders(init.parent)
+    }
+    covered = [f for f in [*spec["files"], *folders] if (ROOT / f).is_dir()]
     files = {f for f in files if not any(f.startswith(d + "/") for d in covered)}
-    return sorted(files | set(spec["files"]) | set(ENTRY_FILES))
+    return sorted(files | folders | set(spec["files"]) | set(ENTRY_FILES))
 
 
 def _is_code(dep: str) -> bool:

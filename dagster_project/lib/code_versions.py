@@ -1,8 +1,9 @@
 """Code versions: what each asset's result depends on in this package's code, as a hash.
 
 An asset's code is the module that declares it and every package module that module imports,
-transitively (the same closure `scripts/dvc_deps.py` lists as a DVC stage's code), plus the SQL
-the package runs. `definitions.py` gives every asset that has none (dbt's models carry their own)
+transitively (the same closure `scripts/dvc_deps.py` lists as a DVC stage's code), plus the data
+folders of every package on the way: the folders holding no module, such as the SQL the package
+runs (`sql/`) or the reports' templates and message catalogues. `definitions.py` gives every asset that has none (dbt's models carry their own)
 the version of its module, so the Dagster UI marks an asset whose code changed since its last
 materialisation as stale, and the models' training keys hash the code as it was when the code
 location loaded, not as the file reads later (an edit during a run belongs to the next run).
@@ -18,8 +19,6 @@ from pathlib import Path
 from dagster_project import settings
 
 PACKAGE = "dagster_project"
-# SQL every staging or warehouse step may run: part of every Python asset's version
-SQL = ("sql",)
 
 
 def module_file(module: str, root: Path | None = None) -> Path | None:
@@ -51,8 +50,30 @@ def imports(path: Path, module: str, root: Path | None = None) -> frozenset[str]
     )
 
 
+def data_folders(package: Path) -> list[Path]:
+    """The folders of a package directory that hold no module (SQL, templates, messages): the
+    package's code as much as its modules are."""
+    return sorted(
+        p
+        for p in package.iterdir()
+        if p.is_dir() and p.name != "__pycache__" and not (p / "__init__.py").exists()
+    )
+
+
+def _data_files(module_files: set[Path]) -> set[Path]:
+    return {
+        f
+        for init in module_files
+        if init.name == "__init__.py"
+        for folder in data_folders(init.parent)
+        for f in folder.rglob("*")
+        if f.is_file() and "__pycache__" not in f.parts
+    }
+
+
 def closure(modules: list[str], root: Path | None = None) -> set[Path]:
-    """Files of `modules` and of every package module they import, with their packages' inits.
+    """Files of `modules` and of every package module they import, with their packages' inits
+    and the packages' data folders.
 
     `definitions.py` only composes: its imports are not followed.
     """
@@ -66,7 +87,8 @@ def closure(modules: list[str], root: Path | None = None) -> set[Path]:
         parts = module.split(".")
         todo += [".".join(parts[:i]) for i in range(1, len(parts))]  # parent packages run first
         todo += sorted(imports(module_file(module, root), module, root))
-    return {module_file(m, root) for m in seen}
+    files = {module_file(m, root) for m in seen}
+    return files | _data_files(files)
 
 
 @cache
@@ -79,9 +101,7 @@ def file_digest(path: Path) -> str:
 def code_version(module: str) -> str:
     """The code version of the assets `module` declares: 16 hex digits."""
     root = settings.PROJECT_ROOT
-    files = set(closure([module], root))
-    for folder in SQL:
-        files |= {p for p in (root / PACKAGE / folder).rglob("*.sql") if p.is_file()}
+    files = closure([module], root)
     digest = hashlib.sha256()
     for path in sorted(files):
         digest.update(str(path.relative_to(root)).encode() + b"\0" + file_digest(path).encode())
