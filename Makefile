@@ -31,8 +31,8 @@ $(MANIFEST): $(VENV)/.installed $(DBT_FILES)
 run: setup  ## materialise every asset and check on the embedded data, then print a summary
 	$(BIN)/ai-roi run $(if $(FULL_REFRESH),--full-refresh,)
 
-# `make report LANG=ko` writes the Korean report; without it, params.yaml roi.report_language
-report: setup  ## the ROI report again from the current marts
+# `make report LANG=ko` writes the Korean pages; without it, params.yaml roi.report_language
+report: setup  ## the ROI report and the quality page again from the current marts
 	$(BIN)/ai-roi report $(if $(filter ko%,$(LANG)),--lang ko,)
 
 summary: setup  ## print what the warehouse holds now

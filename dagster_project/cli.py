@@ -707,7 +707,9 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="exit 1 when any check fails with severity error, blocking or not (CI)",
     )
-    report_parser = sub.add_parser("report", help="write the ROI report from the current marts")
+    report_parser = sub.add_parser(
+        "report", help="write the ROI report and the quality page from the current marts"
+    )
     report_parser.add_argument(
         "--lang", choices=["en", "ko"], help="language (default: params.yaml roi.report_language)"
     )
@@ -717,11 +719,11 @@ def main(argv: list[str] | None = None) -> int:
         level = args.log_level or ("info" if args.verbose else "critical")
         return run(args.select, level, args.strict, args.full_refresh)
     if args.command == "report":
-        from dagster_project.defs.roi.assets import LANGUAGE_ENV
+        from dagster_project.reports.layout import LANGUAGE_ENV
 
         if args.lang:
             os.environ[LANGUAGE_ENV] = args.lang
-        return run('key:"reports/roi_report"')
+        return run('key:"reports/roi_report" or key:"reports/quality_page"')
     print_summary()
     return 0
 

@@ -230,6 +230,9 @@ class RoiParams(_Strict):
     sensitivity: float = Field(gt=0, lt=1, description="One-at-a-time swing, e.g. 0.2 = ±20 %")
     monte_carlo: MonteCarloParams
     report_language: Literal["en", "ko"]
+    report_min_week_tickets: int = Field(
+        default=5, ge=1, description="Fewest tickets a week needs to draw its resolution hours"
+    )
 
     def assumptions(self) -> dict[str, float]:
         """The numeric assumptions by name (measured volume left out)."""

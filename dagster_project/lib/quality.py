@@ -490,6 +490,10 @@ def check_results(
             "failed_rules": ", ".join(failed_names) or "none",
             "failure_count": sum(o.failures for o in failed),
             "failures_by_rule": dg.MetadataValue.json({o.label: o.failures for o in failed}),
+            # what each failed rule means, in words: the quality page tells the owner
+            "reasons_by_rule": dg.MetadataValue.json(
+                {o.rule.name: o.rule.description for o in failed}
+            ),
             "blocking_rules": ", ".join(r.name for r in rules if r.blocking) or "none",
         }
         if any(o.distinct_keys is not None for o in failed):

@@ -235,3 +235,48 @@ def test_a_run_of_one_group_leaves_every_other_asset_on_the_page(warehouse):
         )
     }
     assert staged_warnings and all(name in page for name in staged_warnings)
+
+
+@pytest.mark.starts_built
+def test_the_page_opens_on_one_screen_per_source_in_the_owners_language(warehouse, monkeypatch):
+    """Each source leads with its status per dimension, the score of the rows as delivered (the
+    mart's), and its problems in plain words: the rule that held back most rows comes first."""
+    import html
+    import re
+
+    reports = warehouse.root / "outputs" / "reports"
+    pages = {}
+    for language in ("en", "ko"):
+        monkeypatch.setenv("AI_ROI_REPORT_LANG", language)
+        assert run_pipeline(PAGE).success
+        name = "quality.html" if language == "en" else f"quality.{language}.html"
+        pages[language] = (reports / name).read_text(encoding="utf-8")
+
+    def section(page: str, source: str) -> str:
+        return page.split(f'id="source-{source}"')[1].split("</section>")[0]
+
+    for language, page in pages.items():
+        assert f'<html lang="{language}">' in page
+        for source in ("order_lines", "ticket_events", "messages"):
+            screen = section(page, source)
+            # the delivered score of each dimension, as the mart holds it for the raw asset
+            for dimension, score in warehouse.query(
+                "select dimension, score from marts.mart_data_quality where asset_key = $a"
+                " and run_id = (select max_by(run_id, evaluated_at) from marts.mart_data_quality"
+                " where asset_key = $a)",
+                {"a": f"raw/{source}"},
+            ):
+                if score is not None:
+                    assert f"{score:,.2f} %" in screen, (language, source, dimension)
+        # the rule that held back most order lines leads the orders' problems
+        reason, rows = warehouse.query(
+            "select any_value(reason), count(*) from quarantine.rows where source = 'order_lines'"
+            " group by rule order by 2 desc, rule limit 1"
+        )[0]
+        first = re.search(
+            r'<ol class="problems">\s*<li>(.*?)</li>', section(page, "order_lines"), re.S
+        )
+        text = html.unescape(re.sub(r"<[^>]+>", "", first.group(1)))
+        assert f"{rows:,}" in text and reason in text, (language, text)
+    assert "What matters most" in pages["en"] and "가장 중요한 문제" in pages["ko"]
+    assert "What matters most" not in pages["ko"]

@@ -26,6 +26,28 @@ def test_the_closure_follows_imports_into_shared_modules():
     assert "dagster_project/lib/pii.py" in dvc_deps.stage_code("warehouse")
 
 
+def test_a_packages_data_folders_are_its_code(tmp_path):
+    """The reports' templates and message catalogues (folders of no module) are the roi stage's
+    code, and part of the report assets' code version: editing a template re-runs the stage."""
+    from dagster_project.lib import code_versions
+
+    roi = dvc_deps.stage_code("roi")
+    assert "dagster_project/reports/templates" in roi
+    assert "dagster_project/reports/messages" in roi
+    assert not any(f.startswith("dagster_project/reports/templates/") for f in roi)
+
+    # the report module's closure (what its code version hashes) holds its template, and the
+    # package's SQL: read from a copy of the package, as from any root
+    import shutil
+
+    shutil.copytree(ROOT / "dagster_project", tmp_path / "dagster_project")
+    module = "dagster_project.reports.roi_report"
+    files = code_versions.closure([module], tmp_path)
+    template = tmp_path / "dagster_project" / "reports" / "templates" / "roi_report.html.j2"
+    assert template in files
+    assert tmp_path / "dagster_project" / "sql" / "staging" / "order_lines.sql" in files
+
+
 def test_a_missing_dependency_is_reported():
     dvc = copy.deepcopy(_dvc())
     dvc["stages"]["router"]["deps"].remove("dagster_project/params.py")

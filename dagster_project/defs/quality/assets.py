@@ -9,13 +9,14 @@ from dagster_project.lib import code_location, freshness, retention
 from dagster_project.lib.history import complete_history_runs, quality_states
 from dagster_project.lib.quality import DIMENSIONS, md_table
 from dagster_project.lib.warehouse import ensure_schemas, fetch_dicts, has_quality_mart
-from dagster_project.reports import roi_report
+from dagster_project.reports import layout, roi_report
 from dagster_project.reports.quality_page import render_quality_page
 from dagster_project.resources import OutputsResource, ParamsResource
+from dagster_project.sources import SourceCatalog
 
 CHECK_RESULTS_KEY = dg.AssetKey(["quality", "check_results"])
 REPORT_KEY = dg.AssetKey(["reports", "quality_page"])
-REPORT_PATH = ("reports", "quality.html")
+REPORT_STEM = "quality"  # reports/quality.html; in Korean reports/quality.ko.html
 # per-run history kept to params.yaml retention.check_history_runs runs: (table, time column)
 HISTORY_TABLES = (
     ("quality.check_results", "evaluated_at"),
@@ -158,8 +159,10 @@ def quality_page(
         data = _page_data(con, context.instance, set(assets))
         current = freshness.current_versions(con)
     data["coverage"] = rows
-    path = outputs.path(*REPORT_PATH)
-    path.write_text(render_quality_page(data), encoding="utf-8")
+    data["sources_by_asset"] = code_location.sources_by_asset(SourceCatalog.model_fields)
+    language = layout.language(params.load().roi.report_language)
+    path = outputs.path("reports", layout.page_name(REPORT_STEM, language))
+    path.write_text(render_quality_page(data, language), encoding="utf-8")
     # this page is built after every run, failed ones too: it marks an older ROI page stale
     stale = roi_report.restamp_all(path.parent, current)
     by_dim = _coverage_by_dimension(rows)
@@ -168,11 +171,16 @@ def quality_page(
             "path": str(path),
             "stale_pages": dg.MetadataValue.json([p.name for p in stale]),
             "coverage_by_dimension": dg.MetadataValue.md(md_table(by_dim, limit=10)),
-            "latest_scores": dg.MetadataValue.md(md_table(data["latest"], limit=200)),
+            "latest_scores": dg.MetadataValue.md(md_table(_scores(data["latest"]), limit=200)),
             "assets": len(assets),
             "history_rows_deleted": dg.MetadataValue.json(pruned),
         }
     )
+
+
+def _scores(latest: list[dict]) -> list[dict]:
+    keys = ("asset_key", "dimension", "score", "check_pass_rate", "checks_failed")
+    return [{k: r[k] for k in keys} for r in latest]
 
 
 def _coverage_by_dimension(rows: list[dict]) -> list[dict]:
@@ -201,10 +209,7 @@ def _page_data(con, instance: dg.DagsterInstance, assets: set[str]) -> dict:
     runs = complete_history_runs(con, instance, "quality.check_results")
     states = quality_states(con, runs, assets) if has_quality_mart(con) else {}
     last_run = next(reversed(states), None)
-    latest = [
-        {k: r[k] for k in ("asset_key", "dimension", "score", "check_pass_rate", "checks_failed")}
-        for r in states.get(last_run, [])
-    ]
+    latest = states.get(last_run, [])
     # each check at its latest evaluation in a complete run, if that failed
     failures = [
         f
@@ -229,11 +234,15 @@ def _page_data(con, instance: dg.DagsterInstance, assets: set[str]) -> dict:
         )
         if isinstance(observed.get("failures_by_rule"), dict):
             f["detail"] = ", ".join(f"{k} {v:,}" for k, v in observed["failures_by_rule"].items())
+            f["failures_by_rule"] = observed["failures_by_rule"]
+        f["reasons"] = observed.get("reasons_by_rule") or {}
     quarantine = fetch_dicts(
         con,
-        "select source, rule, dimension, any_value(reason) as reason, count(*) as rows,"
-        " arg_min(record, source_row)::varchar as sample from quarantine.rows"
-        " group by source, rule, dimension order by source, rows desc",
+        "select q.source, q.rule, q.dimension, any_value(q.reason) as reason, count(*) as rows,"
+        " arg_min(q.record, q.source_row)::varchar as sample,"
+        " coalesce(bool_or(r.averts_bad_decision), false) as averts_bad_decision"
+        " from quarantine.rows q left join quarantine.rules r using (source, rule)"
+        " group by q.source, q.rule, q.dimension order by q.source, rows desc, q.rule",
     )
     return {
         "history": [row for rows in states.values() for row in rows],

@@ -1,7 +1,5 @@
 """AI ROI: scenarios from params.yaml, the dbt ROI marts, the FinOps budget check and the report."""
 
-import os
-
 import dagster as dg
 import mlflow
 from dagster_dbt import DbtCliResource, dbt_assets
@@ -17,7 +15,7 @@ from dagster_project.lib.quality import md_table
 from dagster_project.lib.warehouse import replace_table
 from dagster_project.ml import tracking
 from dagster_project.params import ParamsError
-from dagster_project.reports import roi_report
+from dagster_project.reports import layout, roi_report
 from dagster_project.resources import (
     MartsExportResource,
     MlflowResource,
@@ -30,8 +28,6 @@ SCENARIOS_KEY = dg.AssetKey(["roi", "scenarios"])
 SUMMARY_KEY = dg.AssetKey(["marts", "mart_roi_summary"])
 REPORT_KEY = dg.AssetKey(["reports", "roi_report"])
 ROI_TAGS = {"classification": "internal", "domain": "roi"}
-# The report's language: params.yaml `roi.report_language`, unless this variable says otherwise.
-LANGUAGE_ENV = "AI_ROI_REPORT_LANG"
 # MLflow experiment of the ROI: one run per report, so assumption changes compare side by side.
 ROI_EXPERIMENT = "ai_roi"
 
@@ -128,13 +124,16 @@ def roi_report_page(
     outputs: OutputsResource,
 ) -> dg.MaterializeResult:
     """The business owner's report: ROI by axis, cash flow and payback, tornado, uncertainty, support KPIs baseline vs pilot, router automation vs precision, forecast vs actual, data quality; reports/roi_report.html (Korean: roi_report.ko.html). One page per run."""
-    language = os.environ.get(LANGUAGE_ENV) or params.load().roi.report_language
-    if language not in roi_report.LANGUAGES:
-        raise dg.Failure(f"{LANGUAGE_ENV}={language!r}: the report speaks {roi_report.LANGUAGES}")
+    roi = params.load().roi
+    try:
+        language = layout.language(roi.report_language)
+    except ValueError as err:
+        raise dg.Failure(str(err)) from err
     with marts_export.read() as con:  # the consumers' read-only path: marts only
         data = roi_report.gather(con, mlflow_store, context.instance)
     path = outputs.path("reports", roi_report.file_name(language))
-    path.write_text(roi_report.render(data, language), encoding="utf-8")
+    page = roi_report.render(data, language, min_week_tickets=roi.report_min_week_tickets)
+    path.write_text(page, encoding="utf-8")
     with duckdb.get_connection() as con:  # the deliveries now current: is the export behind?
         stale = bool(roi_report.restamp_all(path.parent, freshness.current_versions(con)))
     s = data["summary"]
