@@ -3,12 +3,16 @@
 Every rule, whether a Pandera check or a quarantine rule in staging SQL, has a name, one of the five
 quality dimensions, and a severity. `blocking` rules fail their check with severity ERROR, which
 stops downstream assets; the others report with severity WARN and let the run go on.
+
+A Pandera rule is declared once, with its test: `Rule(..., on="quantity", valid=...)` for a rule
+on a column, `Rule(..., valid_rows=...)` for one over whole rows. A stage's rule book generates
+its Pandera schema (`RuleBook.schema`), given the stage's columns and the source's settings.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 import dagster as dg
@@ -33,10 +37,52 @@ class Rule:
     # the verdict depends on when the check runs (a date after the load is held back): a row held
     # back under it may pass later with no new data, so an unchanged run is not skipped
     clock: bool = False
+    # the rule's test, given the source's settings (its catalogue entry). On a column: `on` names
+    # it (or several, each tested alone) and `valid(column, settings)` is true where a value
+    # passes. Over whole rows: `valid_rows(settings)` is true where a row passes, and `together`
+    # names the columns rows must agree on to be compared (see `frame_check`); a callable of the
+    # settings where they come from the catalogue. A null verdict counts as `nulls_valid`.
+    on: str | tuple[str, ...] | None = None
+    valid: Callable[[pl.Expr, object], pl.Expr] | None = field(default=None, compare=False)
+    valid_rows: Callable[[object], pl.Expr] | None = field(default=None, compare=False)
+    nulls_valid: bool = True
+    together: Sequence[str] | Callable[[object], Sequence[str]] | None = field(
+        default=None, compare=False
+    )
 
     def __post_init__(self) -> None:
         if self.dimension not in DIMENSIONS:
             raise ValueError(f"rule {self.name}: unknown dimension {self.dimension!r}")
+        if (self.valid is not None) != (self.on is not None):
+            raise ValueError(f"rule {self.name}: a column test needs `on` and `valid` both")
+        if self.valid is not None and self.valid_rows is not None:
+            raise ValueError(f"rule {self.name}: a test on a column or over rows, not both")
+
+    def checks(self, settings: object = None) -> list[tuple[str | None, pa.Check]]:
+        """The rule's Pandera checks given the source's settings: (its column, the check) for a
+        column rule, (None, the check) for a rule over rows; none for a rule without a test."""
+        if self.valid is not None:
+            columns = (self.on,) if isinstance(self.on, str) else self.on
+            test = self.valid
+            return [
+                (
+                    c,
+                    column_check(
+                        self.name, lambda col: test(col, settings), nulls_valid=self.nulls_valid
+                    ),
+                )
+                for c in columns
+            ]
+        if self.valid_rows is not None:
+            together = self.together(settings) if callable(self.together) else self.together
+            check = frame_check(
+                self.name,
+                self.valid_rows(settings),
+                nulls_valid=self.nulls_valid,
+                together=None if together is None else list(together),
+            )
+            return [(None, check)]
+        return []
 
 
 # Pandera's own checks, named by Pandera; they guard the structure of a stage, so they block.
@@ -93,6 +139,25 @@ class RuleBook:
 
     def dimensions(self) -> list[str]:
         return [d for d in DIMENSIONS if any(r.dimension == d for r in self)]
+
+    def schema(
+        self, name: str, columns: dict[str, pa.Column], settings: object = None
+    ) -> pa.DataFrameSchema:
+        """The stage's Pandera schema: `columns` (types, nullability) with every rule's check on
+        its column, and the rules over rows as the schema's checks, in the rule book's order."""
+        columns = copy.deepcopy(
+            columns
+        )  # the caller's (or a DataFrameModel's cached) stay as they are
+        frame = []
+        for rule in self:
+            for column, check in rule.checks(settings):
+                if column is None:
+                    frame.append(check)
+                elif column in columns:
+                    columns[column].checks.append(check)
+                else:
+                    raise ValueError(f"rule {rule.name}: {name} has no column {column!r}")
+        return pa.DataFrameSchema(name=name, columns=columns, checks=frame, strict=False)
 
 
 @dataclass
@@ -557,11 +622,20 @@ def reach(check: pa.Check) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
     return getattr(check, "reach", None)
 
 
-def is_present(missing_tokens: list[str]):
-    """Column test for `column_check`: a value that is neither empty nor a missing-value token."""
+def value_present(c: pl.Expr, cfg) -> pl.Expr:
+    """Column test of a rule (`Rule(valid=...)`): a value that is neither empty nor one of the
+    source's missing-value tokens (`missing_values` in the catalogue)."""
+    stripped = c.str.strip_chars()
+    return c.is_not_null() & (stripped != "") & ~stripped.is_in(cfg.missing_values)
 
-    def valid(c: pl.Expr) -> pl.Expr:
-        stripped = c.str.strip_chars()
-        return c.is_not_null() & (stripped != "") & ~stripped.is_in(missing_tokens)
 
-    return valid
+def exact_copy(name: str, description: str) -> Rule:
+    """The raw rule every source has: a delivered row that is an exact copy of another over the
+    source's contract columns (all copies counted)."""
+    return Rule(
+        name,
+        "uniqueness",
+        description,
+        valid_rows=lambda cfg: ~pl.struct(list(cfg.contract)).is_duplicated(),
+        together=lambda cfg: list(cfg.contract),
+    )

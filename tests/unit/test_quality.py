@@ -235,3 +235,65 @@ def test_a_large_table_validated_in_parts_gives_the_whole_tables_verdict(monkeyp
     assert copies >= 2 and by_label["pair_unique"].failures >= copies
     assert all(0 < len(o.sample) <= 5 for o in parts.outcomes)
     assert all(row["amount"] > 100 for row in by_label["amount_small:amount"].sample)
+
+
+def test_a_rule_declared_with_its_test_generates_the_schema_that_validates_it():
+    """One declaration per rule: the rule book gives the schema its checks, with the settings."""
+    book = RuleBook(
+        TABLE_HAS_ROWS,
+        Rule(
+            "id_present",
+            "completeness",
+            "id is missing",
+            on="id",
+            valid=lambda c, cfg: c.is_not_null() & (c != cfg["missing"]),
+            nulls_valid=False,
+        ),
+        Rule(
+            "amount_below_limit",
+            "accuracy",
+            "amount above the limit",
+            on=("amount", "refund"),
+            valid=lambda c, cfg: c <= cfg["limit"],
+        ),
+        Rule(
+            "pair_unique",
+            "uniqueness",
+            "pair repeats",
+            valid_rows=lambda cfg: ~pl.struct("id", "amount").is_duplicated(),
+            together=("id", "amount"),
+        ),
+    )
+    columns = {
+        "id": pa.Column(pl.String, nullable=True),
+        "amount": pa.Column(pl.Int64),
+        "refund": pa.Column(pl.Int64),
+    }
+    schema = book.schema("t", columns, {"missing": "?", "limit": 10})
+    # the caller's columns are not changed: a second schema from them gets the checks once
+    assert columns["id"].checks == []
+    assert [c.name for c in schema.columns["amount"].checks] == ["amount_below_limit"]
+    assert [c.name for c in schema.columns["refund"].checks] == ["amount_below_limit"]
+    assert [c.name for c in schema.checks] == ["pair_unique"]
+
+    df = pl.DataFrame(
+        {"id": ["a", "?", None, "a"], "amount": [1, 2, 30, 1], "refund": [0, 11, 0, 0]}
+    )
+    report = validate(schema, df, book)
+    failures = {o.label: o.failures for o in report.outcomes}
+    assert failures["id_present:id"] == 2  # "?" and the null
+    assert failures["amount_below_limit:amount"] == 1 and failures["amount_below_limit:refund"] == 1
+    assert failures["pair_unique"] == 2
+    # the settings decide: a higher limit lets every amount pass
+    relaxed = validate(book.schema("t", columns, {"missing": "?", "limit": 100}), df, book)
+    assert not any(o.label.startswith("amount_below_limit") for o in relaxed.outcomes)
+
+
+def test_a_rule_on_a_column_the_stage_lacks_or_with_half_a_test_is_refused():
+    book = RuleBook(Rule("x_set", "completeness", "x", on="x", valid=lambda c, _: c.is_not_null()))
+    with pytest.raises(ValueError, match="rule x_set: t has no column 'x'"):
+        book.schema("t", {"y": pa.Column(pl.String)})
+    with pytest.raises(ValueError, match="needs `on` and `valid` both"):
+        Rule("half", "accuracy", "half a test", on="x")
+    with pytest.raises(ValueError, match="not both"):
+        Rule("both", "accuracy", "two tests", on="x", valid=lambda c, _: c, valid_rows=lambda _: 1)
