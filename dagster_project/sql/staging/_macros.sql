@@ -45,3 +45,27 @@ create or replace temp macro parse_decimal(value) as (
 create or replace temp macro longest_value(delivered_values) as (
     coalesce(list_max(list_transform(delivered_values, lambda v: length(v))), 0)
 );
+
+-- The rule an exact copy of a delivered row breaks: brought first by an earlier delivery (an
+-- overlapping or re-cut export), delivered in another file of the same delivery, or repeated in
+-- its own file; null for the first of its copies. The names are the source's quarantine rules.
+create or replace temp macro copy_rule(
+    copy_number, first_load, load_id, first_file, source_file,
+    in_earlier_delivery, in_other_file, in_same_file
+) as (
+    case
+        when copy_number > 1 and first_load <> load_id then in_earlier_delivery
+        when copy_number > 1 and first_file <> source_file then in_other_file
+        when copy_number > 1 then in_same_file
+    end
+);
+
+-- The delivery a copy was first delivered in (part of its quarantine reason), null otherwise.
+create or replace temp macro duplicate_of(copy_number, first_load, load_id) as (
+    case when copy_number > 1 and first_load <> load_id then first_load end
+);
+
+-- A row as delivered, kept for the quarantine where it breaks a rule.
+create or replace temp macro quarantined_record(broken_rules, delivered_row) as (
+    case when len(broken_rules) > 0 then to_json(delivered_row) end
+);

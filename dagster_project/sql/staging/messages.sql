@@ -53,7 +53,7 @@ select
     _partition,
     _row_number,
     _delivery_row,
-    case when len(broken_rules) > 0 then to_json(_delivered_row) end as _record,
+    quarantined_record(broken_rules, _delivered_row) as _record,
     broken_rules,
     null::varchar as _duplicate_of,  -- messages are a snapshot: no earlier delivery in play
     coalesce(_partition, 'all') || '-' || lpad(_row_number::varchar, 6, '0') as message_id,

@@ -52,11 +52,10 @@ ruled as (
                 when invoiced_at < $earliest_valid_date or invoiced_at > $latest_valid_at
                     then 'invoice_date_out_of_range'
             end,
-            case
-                when copy_number > 1 and first_load <> _load_id then 'order_line_in_earlier_delivery'
-                when copy_number > 1 and first_file <> _source_file then 'order_line_in_other_file'
-                when copy_number > 1 then 'duplicate_order_line'
-            end,
+            copy_rule(
+                copy_number, first_load, _load_id, first_file, _source_file,
+                'order_line_in_earlier_delivery', 'order_line_in_other_file', 'duplicate_order_line'
+            ),
             case when quantity = 0 then 'quantity_zero' end,
             case when quantity < 0 and not is_cancellation then 'negative_quantity_not_cancellation' end,
             case when quantity > 0 and is_cancellation then 'cancellation_with_positive_quantity' end,
@@ -77,10 +76,9 @@ select
     _partition,
     _row_number,
     _delivery_row,
-    case when len(broken_rules) > 0 then to_json(_delivered_row) end as _record,
+    quarantined_record(broken_rules, _delivered_row) as _record,
     broken_rules,
-    -- which delivery a copy was first delivered in: part of its quarantine reason
-    case when copy_number > 1 and first_load <> _load_id then first_load end as _duplicate_of,
+    duplicate_of(copy_number, first_load, _load_id) as _duplicate_of,
     invoice_no,
     stock_code,
     description,

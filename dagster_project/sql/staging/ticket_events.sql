@@ -94,11 +94,10 @@ ruled as (
                     then 'event_time_out_of_range'
             end,
             case when updated_at < opened_at then 'updated_before_opened' end,
-            case
-                when copy_number > 1 and first_load <> _load_id then 'event_in_earlier_delivery'
-                when copy_number > 1 and first_file <> _source_file then 'event_in_other_file'
-                when copy_number > 1 then 'duplicate_event'
-            end,
+            copy_rule(
+                copy_number, first_load, _load_id, first_file, _source_file,
+                'event_in_earlier_delivery', 'event_in_other_file', 'duplicate_event'
+            ),
             case when _longest_value > $max_text_length then 'value_too_long' end
         ], lambda rule: rule is not null) as broken_rules
     from typed
@@ -110,10 +109,9 @@ select
     _partition,
     _row_number,
     _delivery_row,
-    case when len(broken_rules) > 0 then to_json(_delivered_row) end as _record,
+    quarantined_record(broken_rules, _delivered_row) as _record,
     broken_rules,
-    -- which delivery a copy was first delivered in: part of its quarantine reason
-    case when copy_number > 1 and first_load <> _load_id then first_load end as _duplicate_of,
+    duplicate_of(copy_number, first_load, _load_id) as _duplicate_of,
     ticket_id,
     -- the log's own order breaks ties between updates logged in the same minute
     row_number() over (
