@@ -89,8 +89,8 @@ ci: setup  ## lint, pipeline + every asset check on the embedded data at the rea
 	cd dbt && env $(CI_ENV) ../$(BIN)/dbt build --target ci --profiles-dir . --target-path $(CI_STATE)/dbt_target --quiet
 
 dev: setup  ## the Dagster UI on http://127.0.0.1:3000
-	$(BIN)/python -c 'from dagster_project import settings; settings.ensure_dagster_home()'
-	$(BIN)/dagster dev -m dagster_project.definitions -h 127.0.0.1 -p 3000
+	$(BIN)/python -c 'from ai_roi import settings; settings.ensure_dagster_home()'
+	$(BIN)/dagster dev -m ai_roi.definitions -h 127.0.0.1 -p 3000
 
 bench: setup  ## each stage's time and peak memory at 1x, 10x and 50x the real order lines beside bare DuckDB; metrics/bench.json (QUICK=1: 1x only)
 	$(BIN)/python -m scripts.bench $(if $(filter-out 0,$(QUICK)),--quick)

@@ -37,7 +37,7 @@ from pathlib import Path
 import duckdb
 import yaml
 
-from dagster_project import settings
+from ai_roi import settings
 from scripts.bench_incremental import (
     CATALOG,
     ORDERS,
@@ -46,7 +46,7 @@ from scripts.bench_incremental import (
     warehouse_env,
 )
 
-DATA_SIDE = "group:raw or group:staged or group:marts"
+DATA_SIDE = "group:raw or group:staged or group:stg or group:marts"
 SCALES = (1, 10, 50)
 # A child's peak resident memory, measured by a parent that does nothing else. On Linux the parent
 # also samples the resident memory of the child's whole process tree (dbt runs in a subprocess of
@@ -364,7 +364,7 @@ def bench_scale(root: Path, scale: int, timestamp_format: str) -> dict:
 def fixed_costs() -> dict:
     """Interpreter + definitions load, in a fresh process."""
     load = measured(
-        [sys.executable, "-c", "import dagster_project.definitions as d; d.defs"], dict(os.environ)
+        [sys.executable, "-c", "import ai_roi.definitions as d; d.defs"], dict(os.environ)
     )
     return {"definitions_load": load}
 

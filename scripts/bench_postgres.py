@@ -30,10 +30,10 @@ from pathlib import Path
 import duckdb
 import psycopg
 
-from dagster_project import settings
-from dagster_project.lib import postgres
-from dagster_project.lib.warehouse import load_source
-from dagster_project.sources import load_catalog
+from ai_roi import settings
+from ai_roi.lib import postgres
+from ai_roi.lib.warehouse import load_source
+from ai_roi.sources import load_catalog
 from scripts import local_postgres
 from scripts.bench import (
     DATA_SIDE,

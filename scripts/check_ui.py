@@ -57,7 +57,7 @@ def serving(timeout_s: float = 180) -> Iterator[int]:
         str(Path(sys.executable).parent / "dagster"),
         "dev",
         "-m",
-        "dagster_project.definitions",
+        "ai_roi.definitions",
         "-h",
         "127.0.0.1",
         "-p",
@@ -120,7 +120,7 @@ def ui_asset_graph(timeout_s: float = 180) -> dict[str, dict]:
 
 
 def main() -> int:
-    from dagster_project.definitions import defs
+    from ai_roi.definitions import defs
 
     served = ui_asset_graph()
     expected = {s.key.to_user_string() for s in defs.resolve_all_asset_specs()}

@@ -27,8 +27,8 @@ from pathlib import Path
 import duckdb
 import psycopg
 
-from dagster_project import settings
-from dagster_project.lib import postgres
+from ai_roi import settings
+from ai_roi.lib import postgres
 from scripts import local_postgres
 
 

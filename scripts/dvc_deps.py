@@ -17,14 +17,14 @@ from pathlib import Path
 
 import yaml
 
-from dagster_project.lib.code_versions import closure, data_folders
+from ai_roi.lib.code_versions import closure, data_folders
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGE = "dagster_project"
+PACKAGE = "ai_roi"
 
 # The SQL the staging and dbt assets run.
 SQL_AND_DBT = [
-    "dagster_project/sql",
+    "ai_roi/sql",
     "dbt/models",
     "dbt/macros",
     "dbt/tests",
@@ -34,40 +34,40 @@ SQL_AND_DBT = [
 STAGES: dict[str, dict[str, list[str]]] = {
     "warehouse": {
         "modules": [
-            "dagster_project.defs.orders.assets",
-            "dagster_project.defs.tickets.assets",
-            "dagster_project.defs.tickets.checks",
-            "dagster_project.defs.messages.assets",
-            "dagster_project.defs.marts.assets",
-            "dagster_project.defs.marts.checks",
-            "dagster_project.defs.features.assets",
-            "dagster_project.defs.features.checks",
+            "ai_roi.defs.orders.assets",
+            "ai_roi.defs.tickets.assets",
+            "ai_roi.defs.tickets.checks",
+            "ai_roi.defs.messages.assets",
+            "ai_roi.defs.marts.assets",
+            "ai_roi.defs.marts.checks",
+            "ai_roi.defs.features.assets",
+            "ai_roi.defs.features.checks",
         ],
         "files": SQL_AND_DBT,
     },
     "router": {
-        "modules": ["dagster_project.defs.router.assets", "dagster_project.defs.router.checks"],
+        "modules": ["ai_roi.defs.router.assets", "ai_roi.defs.router.checks"],
         # the catalogue names the labels that always go to a person and those of no intent
         "files": ["config/sources.yaml"],
     },
     "forecaster": {
-        "modules": ["dagster_project.defs.forecast.assets", "dagster_project.defs.forecast.checks"],
+        "modules": ["ai_roi.defs.forecast.assets", "ai_roi.defs.forecast.checks"],
         "files": [],
     },
     "roi": {
         "modules": [
-            "dagster_project.defs.roi.assets",
-            "dagster_project.defs.governance.assets",
-            "dagster_project.defs.governance.checks",
-            "dagster_project.defs.quality.assets",
-            "dagster_project.defs.marts.assets",
-            "dagster_project.defs.marts.checks",
+            "ai_roi.defs.roi.assets",
+            "ai_roi.defs.governance.assets",
+            "ai_roi.defs.governance.checks",
+            "ai_roi.defs.quality.assets",
+            "ai_roi.defs.marts.assets",
+            "ai_roi.defs.marts.checks",
         ],
         "files": SQL_AND_DBT,
     },
 }
 # Every stage runs through these: the command line and the composition of the definitions.
-ENTRY_FILES = ["dagster_project/cli.py", "dagster_project/definitions.py"]
+ENTRY_FILES = ["ai_roi/cli.py", "ai_roi/definitions.py"]
 
 
 def stage_code(stage: str) -> list[str]:

@@ -18,7 +18,7 @@ import duckdb
 import pytest
 import yaml
 
-from dagster_project import settings
+from ai_roi import settings
 from scripts import local_postgres
 from scripts.ci_config import (  # noqa: F401  (re-exported for the tests)
     FIXTURE_FILES,
@@ -229,9 +229,9 @@ def dagster_instance() -> dg.DagsterInstance:
 
 def run_pipeline(selection: str | None = None, **options) -> dg.ExecuteInProcessResult:
     """Materialise (a selection of) the real definitions in-process, as `ai-roi run` does."""
-    from dagster_project.cli import selected_keys
-    from dagster_project.definitions import defs
-    from dagster_project.lib import partitions
+    from ai_roi.cli import selected_keys
+    from ai_roi.definitions import defs
+    from ai_roi.lib import partitions
 
     job = defs.resolve_implicit_global_asset_job_def()
     graph = defs.resolve_asset_graph()
@@ -328,7 +328,7 @@ def server():
 # Code another process runs to hold a warehouse (its path is sys.argv[1]) until it is killed.
 HOLD_OPEN = "import duckdb, sys, time; c = duckdb.connect(sys.argv[1])"
 HOLD_RUN_LOCK = (
-    "import sys, time; from pathlib import Path; from dagster_project.lib import run_lock;"
+    "import sys, time; from pathlib import Path; from ai_roi.lib import run_lock;"
     " h = run_lock.acquire(Path(sys.argv[1]), 'group:raw')"
 )
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from dagster_project.definitions import defs
-from dagster_project.lib.quality import DIMENSIONS
+from ai_roi.definitions import defs
+from ai_roi.lib.rules import DIMENSIONS
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "definitions.json"
 CLASSIFICATIONS = {"public", "internal", "confidential", "pii"}

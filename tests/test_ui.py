@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dagster_project.definitions import defs
+from ai_roi.definitions import defs
 from scripts.check_ui import ui_asset_graph
 
 pytestmark = pytest.mark.slow

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dagster_project.settings import USER_STATE_FOLDERS
+from ai_roi.settings import USER_STATE_FOLDERS
 
 
 def fingerprint(root: Path, folders: tuple[str, ...] = USER_STATE_FOLDERS) -> dict[str, tuple]:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from dagster_project.cli import failure_reasons
-from dagster_project.lib.warehouse import table_fingerprint
+from ai_roi.cli import failure_reasons
+from ai_roi.lib.warehouse import table_fingerprint
 from tests.conftest import FIXTURE_FILES, FIXTURES, materialization_metadata
 
 ORDERS = 'key:"raw/order_lines" or key:"staged/order_lines"'

@@ -7,8 +7,8 @@ import gzip
 import duckdb
 import pytest
 
-from dagster_project.cli import failure_reasons
-from dagster_project.lib.warehouse import table_fingerprint
+from ai_roi.cli import failure_reasons
+from ai_roi.lib.warehouse import table_fingerprint
 from tests.conftest import FIXTURE_FILES, FIXTURES, check_evaluations
 
 MARTS = (

@@ -7,7 +7,7 @@ import json
 import re
 from pathlib import Path
 
-from dagster_project import cli
+from ai_roi import cli
 
 
 def test_run_prints_a_summary_that_matches_duckdb(warehouse, monkeypatch, capsys):
@@ -56,8 +56,8 @@ def test_run_prints_a_summary_that_matches_duckdb(warehouse, monkeypatch, capsys
     # which the dbt mart and the Python reader agree on
     import duckdb
 
-    from dagster_project.lib import freshness
-    from dagster_project.reports import roi_report
+    from ai_roi.lib import freshness
+    from ai_roi.reports import roi_report
 
     metrics = warehouse.root / "outputs" / "metrics"
     with duckdb.connect(str(warehouse.db_path), read_only=True) as con:
@@ -216,9 +216,9 @@ def _hold_lock(path):
 def test_runs_launched_outside_the_cli_are_audited_by_the_sensor(warehouse):
     import dagster as dg
 
-    from dagster_project.definitions import defs
-    from dagster_project.defs.governance.sensors import audit_runs
-    from dagster_project.resources import duckdb_resource
+    from ai_roi.definitions import defs
+    from ai_roi.defs.governance.sensors import audit_runs
+    from ai_roi.resources import duckdb_resource
 
     job = defs.resolve_implicit_global_asset_job_def()
     keys = [dg.AssetKey(["raw", "order_lines"])]
@@ -287,11 +287,13 @@ def test_a_failed_gate_prints_its_reason(warehouse, capsys):
     (The forecaster's chain only: the router and the ROI have no part in it.)"""
     import dagster as dg
 
-    from dagster_project.lib.ml_assets import latest_completed_evaluation
+    from ai_roi.lib.ml_assets import latest_completed_evaluation
     from tests.conftest import PRODUCT_PARAMS, mlflow_client
 
     warehouse.write_params(product_bars=True)
-    chain = "group:raw or group:staged or group:marts or group:features or group:forecast"
+    chain = (
+        "group:raw or group:staged or group:stg or group:marts or group:features or group:forecast"
+    )
     assert cli.main(["run", "--select", chain]) == 1
     out = capsys.readouterr().out
     summary = out.split("\nChecks: ")[1]  # the check rows, not the progress lines above
@@ -317,7 +319,7 @@ def test_a_failed_gate_prints_its_reason(warehouse, capsys):
 def test_a_second_run_refuses_at_once_and_names_the_first(warehouse, monkeypatch, capsys):
     """Two `ai-roi run`s on one warehouse: the second starts nothing and says who holds it; the
     lock goes with its holder, however that one ends."""
-    from dagster_project.lib import run_lock
+    from ai_roi.lib import run_lock
     from tests.conftest import HOLD_RUN_LOCK, dagster_instance, hold_elsewhere
 
     monkeypatch.setenv("DAGSTER_HOME", str(warehouse.root / "dagster_home"))

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from dagster_project import cli
+from ai_roi import cli
 
 
 def test_a_new_month_of_orders_rebuilds_what_it_reaches_with_the_verdicts_of_a_whole_run(
@@ -18,7 +18,7 @@ def test_a_new_month_of_orders_rebuilds_what_it_reaches_with_the_verdicts_of_a_w
     gives the same verdicts and the same marts."""
     import dagster as dg
 
-    from dagster_project.lib import run_stamp
+    from ai_roi.lib import run_stamp
     from tests.integration.test_deliveries import KEY, cut, orders
 
     monkeypatch.setenv("DAGSTER_HOME", str(warehouse.root / "dagster_home"))

@@ -1,5 +1,5 @@
 """dbt run inside the step's process reports what a dbt process reports, and leaves the warehouse
-as a dbt process leaves it (dagster_project/lib/dbt_in_process.py)."""
+as a dbt process leaves it (ai_roi/lib/dbt_in_process.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import sys
 import duckdb
 import pytest
 
-from dagster_project.defs.marts.project import dbt_resource
-from dagster_project.lib import dbt_in_process
-from dagster_project.lib.dbt_in_process import DbtProcess
+from ai_roi.defs.marts.project import dbt_resource
+from ai_roi.lib import dbt_in_process
+from ai_roi.lib.dbt_in_process import DbtProcess
 
 # What the pipeline's dbt_models step builds: the staging views, the KPI marts and their tests
 KPI_BUILD = ["build", "--exclude", "tag:roi tag:monthly"]

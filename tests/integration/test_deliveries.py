@@ -17,10 +17,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from dagster_project.cli import failure_reasons, print_summary
+from ai_roi.cli import failure_reasons, print_summary
 from tests.conftest import FIXTURES, make_warehouse, run_pipeline
 
-DATA = "group:raw or group:staged or group:marts"
+DATA = "group:raw or group:staged or group:stg or group:marts"
 KEY = "a fixed pseudonym key for comparing two warehouses"
 MONTHS = [
     "2010-12", "2011-01", "2011-02", "2011-03", "2011-04", "2011-05", "2011-06",
@@ -78,7 +78,7 @@ def content(wh, table: str = "marts.fct_order_lines") -> str:
 
 
 def fingerprints(wh) -> dict[str, str]:
-    from dagster_project.lib.warehouse import table_fingerprint
+    from ai_roi.lib.warehouse import table_fingerprint
 
     tables = ["staged.order_lines", "quarantine.rows", *(f"marts.{m}" for m in MARTS)]
     with wh.connect() as con:
@@ -149,7 +149,7 @@ def test_a_new_file_in_the_landing_glob_appends(wh, all_at_once):
     # thirteen month files add up to the one file of all months, mart for mart
     assert {t: content(wh, f"marts.{t}") for t in MARTS} == all_at_once
     # the data version of thirteen deliveries, from dbt and from Python alike
-    from dagster_project.lib import freshness
+    from ai_roi.lib import freshness
 
     with wh.connect() as con:
         staged = freshness.staged_versions(con)
@@ -316,7 +316,7 @@ def test_per_file_mappings_load_two_differently_named_exports(wh, all_at_once):
 
 
 def test_a_per_file_mapping_must_fit_the_contract(wh):
-    from dagster_project.sources import SourceConfigError, load_catalog
+    from ai_roi.sources import SourceConfigError, load_catalog
 
     orders(wh, [{"path": str(wh.root / "x.csv"), "columns": {"invoice": "Invoice"}}])
     with pytest.raises(SourceConfigError, match=r"files\[0\]\.columns maps unknown"):

@@ -18,7 +18,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from dagster_project import cli
+from ai_roi import cli
 from scripts import local_postgres
 from scripts.ports import free_port
 from tests.conftest import ROOT

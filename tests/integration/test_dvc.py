@@ -74,10 +74,10 @@ def test_dvc_repro_on_a_clean_checkout(tmp_path):
 
     # a change to any module a stage imports makes that stage stale
     for stage, module in (
-        ("warehouse", "dagster_project/settings.py"),
-        ("router", "dagster_project/params.py"),
-        ("forecaster", "dagster_project/params.py"),
-        ("roi", "dagster_project/reports/quality_page.py"),
+        ("warehouse", "ai_roi/settings.py"),
+        ("router", "ai_roi/params.py"),
+        ("forecaster", "ai_roi/params.py"),
+        ("roi", "ai_roi/reports/quality_page.py"),
     ):
         path = clone / module
         original = path.read_bytes()

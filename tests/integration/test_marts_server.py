@@ -12,8 +12,8 @@ import duckdb
 import psycopg
 import pytest
 
-from dagster_project import settings
-from dagster_project.lib import postgres
+from ai_roi import settings
+from ai_roi.lib import postgres
 from scripts import local_postgres
 from scripts.ports import free_port
 from tests.conftest import materialization_metadata, run_pipeline

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dagster_project.lib.warehouse import table_fingerprint
+from ai_roi.lib.warehouse import table_fingerprint
 from tests.conftest import (
     FIXTURE_FILES,
     FIXTURES,
@@ -137,7 +137,7 @@ def _trained(result) -> dict[str, tuple[str, bool]]:
 def test_an_unchanged_model_is_reused_and_retrained_alike_on_request(warehouse, pipeline):
     """Same extract, settings and code: the registered version is reused, not trained again.
     --full-refresh trains it again and gets byte-identical figures; a changed setting retrains."""
-    from dagster_project.lib.ml_assets import FULL_REFRESH_TAG
+    from ai_roi.lib.ml_assets import FULL_REFRESH_TAG
 
     first = _published(warehouse)
     again = pipeline(ML_GROUPS)

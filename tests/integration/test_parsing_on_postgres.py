@@ -17,7 +17,7 @@ import psycopg
 import pyarrow as pa
 import yaml
 
-from dagster_project.lib import postgres
+from ai_roi.lib import postgres
 from scripts import local_postgres
 from tests.conftest import ROOT, dbt_inline
 
@@ -200,7 +200,7 @@ def test_staging_text_macros_give_what_the_duckdb_staging_macros_give_on_both_en
     """clean_text, parse_integer, parse_decimal, parse_flag and trim_space in dbt: on every
     distinct value of the real files, DuckDB and PostgreSQL give what sql/staging/_macros.sql
     (the staging's own macros today) gives on DuckDB."""
-    from dagster_project.lib.warehouse import load_sql
+    from ai_roi.lib.warehouse import load_sql
 
     texts = _distinct_values()
     assert len(texts) > 100_000

@@ -11,9 +11,9 @@ import dagster as dg
 import duckdb
 import pytest
 
-from dagster_project.cli import failure_reasons
-from dagster_project.lib import partitions
-from dagster_project.lib.ml_assets import FULL_REFRESH_TAG
+from ai_roi.cli import failure_reasons
+from ai_roi.lib import partitions
+from ai_roi.lib.ml_assets import FULL_REFRESH_TAG
 from tests.conftest import dagster_instance, run_pipeline
 from tests.integration.test_deliveries import DATA, KEY, MARTS, content, cut, orders, succeeds
 

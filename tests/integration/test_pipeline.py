@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dagster_project.lib.warehouse import table_fingerprint
+from ai_roi.lib.warehouse import table_fingerprint
 from tests.conftest import check_evaluations, materialization_metadata, run_dbt
 
 STAGED_SOURCES = ("order_lines", "ticket_events", "messages")

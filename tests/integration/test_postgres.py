@@ -19,8 +19,8 @@ import duckdb
 import psycopg
 import pytest
 
-from dagster_project.lib import postgres
-from dagster_project.lib.warehouse import row_fingerprint
+from ai_roi.lib import postgres
+from ai_roi.lib.warehouse import row_fingerprint
 from scripts import local_postgres
 from tests.conftest import dbt_inline, run_dbt
 
@@ -30,7 +30,7 @@ POSTGRES_IDENTIFIER_BYTES = 63
 
 
 def _manifest() -> dict:
-    from dagster_project.defs.marts.project import dbt_project
+    from ai_roi.defs.marts.project import dbt_project
 
     return json.loads(Path(dbt_project.manifest_path).read_text(encoding="utf-8"))
 

@@ -39,7 +39,9 @@ def test_an_email_in_an_order_description_fails_the_pii_scan_and_stops_downstrea
     # every line of one product: its description in dim_products carries the address
     _, path = _with_email("order_lines", "Description", 5, tmp_path, key="StockCode")
     warehouse.write_catalog(files={**FIXTURE_FILES, "order_lines": [{"path": str(path)}]})
-    result = pipeline('group:raw or group:staged or group:marts or key:"ml/demand_history"')
+    result = pipeline(
+        'group:raw or group:staged or group:stg or group:marts or key:"ml/demand_history"'
+    )
     scans = [
         e
         for e in result.get_asset_check_evaluations()

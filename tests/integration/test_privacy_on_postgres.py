@@ -16,9 +16,9 @@ import duckdb
 import psycopg
 import pytest
 
-from dagster_project.lib import postgres
-from dagster_project.lib.pii import PERSONAL_COLUMNS, install_on_postgres
-from dagster_project.lib.staging import register_privacy
+from ai_roi.lib import postgres
+from ai_roi.lib.pii import PERSONAL_COLUMNS, install_on_postgres
+from ai_roi.lib.staging import register_privacy
 from scripts import local_postgres
 from tests.conftest import FIXTURES, ROOT
 

@@ -7,8 +7,8 @@ import gzip
 
 import pytest
 
-from dagster_project import settings
-from dagster_project.ml import tracking
+from ai_roi import settings
+from ai_roi.ml import tracking
 from tests.conftest import FIXTURE_FILES, FIXTURES, check_evaluations
 
 
@@ -84,7 +84,7 @@ def test_gate_fails_in_a_group_run_after_an_upstream_blocking_failure(
     upstream_failed, group, gate, name, upstream
 ):
     _, champions = upstream_failed
-    from dagster_project.lib.ml_assets import FULL_REFRESH_TAG
+    from ai_roi.lib.ml_assets import FULL_REFRESH_TAG
     from tests.conftest import run_pipeline
 
     # trained again (the extract is unchanged, so it would otherwise reuse the champion itself)
@@ -105,7 +105,7 @@ def test_a_check_result_for_older_data_does_not_count(upstream_failed):
     wh, champions = upstream_failed
     import dagster as dg
 
-    from dagster_project.definitions import defs
+    from ai_roi.definitions import defs
     from tests.conftest import run_pipeline
 
     wh.write_catalog()  # the good fixtures again
@@ -149,7 +149,9 @@ def test_the_champion_is_compared_on_the_candidates_test_split(warehouse, pipeli
     # the split is made of the champion's own mistakes on purpose: no model clears the
     # product's bars on it, and only the comparison with the champion is under test
     bars = {"min_accuracy": 0, "min_macro_f1": 0, "min_auto_precision": 0, "min_automation_rate": 0}
-    selection = "group:raw or group:staged or group:marts or group:features or group:router"
+    selection = (
+        "group:raw or group:staged or group:stg or group:marts or group:features or group:router"
+    )
     # the out-of-scope floor alone refuses a candidate: no router sends every message of an
     # intent it never learnt to a person
     warehouse.write_params(router={"gate": {**bars, "min_oos_recall": 1.0}})
@@ -171,7 +173,9 @@ def test_the_champion_is_compared_on_the_candidates_test_split(warehouse, pipeli
     assert _champion("intent_router") == "2"
 
 
-FORECAST_RUN = "group:raw or group:staged or group:marts or group:features or group:forecast"
+FORECAST_RUN = (
+    "group:raw or group:staged or group:stg or group:marts or group:features or group:forecast"
+)
 
 
 @pytest.mark.starts_built
@@ -181,7 +185,7 @@ def test_a_forecast_champion_with_other_settings_is_backtested_again_on_the_cand
     """New data and new settings: the champion's stored backtest was measured on the old data, so
     the gate backtests the champion's own settings on the candidate's extract. Training those
     settings on that extract afterwards gives the very figures the gate scored the champion at."""
-    from dagster_project.defs.forecast.assets import NAME
+    from ai_roi.defs.forecast.assets import NAME
     from tests.conftest import materialization_metadata
 
     tracking.use_store(settings.mlflow_tracking_uri(), settings.mlflow_artifacts(), NAME)

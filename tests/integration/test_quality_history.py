@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dagster_project.lib.quality import DIMENSIONS
+from ai_roi.lib.rules import DIMENSIONS
 from tests.conftest import run_pipeline
 
 EVERYTHING_BUT_PAGE = 'not key:"reports/quality_page"'
@@ -97,8 +97,8 @@ def test_history_mart_and_page_over_two_runs(warehouse, template):
         assert rule in page
 
     # one definition of a score: the page's card per dimension is the run's row-weighted score,
-    # recomputed here in SQL from the mart; the mart's own scores match lib.quality's formula
-    from dagster_project.lib.quality import quality_score
+    # recomputed here in SQL from the mart; the mart's own scores match lib.rules's formula
+    from ai_roi.lib.rules import quality_score
 
     for rows_failed, rows_checked, score in warehouse.query(
         "select rows_failed, rows_checked, score from marts.mart_data_quality"
@@ -121,8 +121,8 @@ def test_history_mart_and_page_over_two_runs(warehouse, template):
 def test_runs_from_the_ui_get_their_pages_rebuilt_after_all_their_checks(warehouse):
     import dagster as dg
 
-    from dagster_project.definitions import defs
-    from dagster_project.defs.quality.sensors import QUALITY_PAGE, REPORT_KEYS, reports_after_runs
+    from ai_roi.definitions import defs
+    from ai_roi.defs.quality.sensors import QUALITY_PAGE, REPORT_KEYS, reports_after_runs
     from tests.conftest import FIXTURE_FILES, dagster_instance
 
     job = defs.resolve_implicit_global_asset_job_def()
@@ -163,7 +163,7 @@ def test_a_killed_runs_partial_checks_draw_no_dip(warehouse):
     import dagster as dg
     import duckdb
 
-    from dagster_project.lib.history import CheckRecord, record
+    from ai_roi.lib.history import CheckRecord, record
 
     assert run_pipeline(PAGE).success  # after the build's run, as `ai-roi run` does
     page_path = warehouse.root / "outputs" / "reports" / "quality.html"

@@ -15,9 +15,9 @@ import psycopg
 import pytest
 import yaml
 
-from dagster_project.lib import postgres
-from dagster_project.lib.warehouse import IngestError, load_source
-from dagster_project.sources import load_catalog
+from ai_roi.lib import postgres
+from ai_roi.lib.warehouse import IngestError, load_source
+from ai_roi.sources import load_catalog
 from scripts import local_postgres
 from scripts.ci_config import catalog_dict
 from tests.conftest import FIXTURES

@@ -20,7 +20,7 @@ def real_run(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("AI_ROI_DUCKDB_PATH", str(tmp / "warehouse.duckdb"))
         mp.setenv("AI_ROI_SOURCES", str(ROOT / "config" / "sources.yaml"))
-        result = run_pipeline("group:raw or group:staged and not kind:dbt")
+        result = run_pipeline("group:raw or group:staged")
         yield result
 
 

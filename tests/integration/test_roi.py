@@ -235,7 +235,7 @@ def test_korean_report(built, monkeypatch):
 
 
 def test_inventory_lists_every_asset_in_the_mart_and_the_report(built):
-    from dagster_project.definitions import defs
+    from ai_roi.definitions import defs
 
     wh, _ = built
     graph = defs.resolve_asset_graph()
@@ -251,7 +251,7 @@ def test_inventory_lists_every_asset_in_the_mart_and_the_report(built):
 
 
 def test_a_rerun_on_the_same_data_reproduces_every_roi_figure_exactly(built):
-    from dagster_project.lib.warehouse import table_fingerprint
+    from ai_roi.lib.warehouse import table_fingerprint
 
     wh, _ = built
 

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import dagster as dg
 
-from dagster_project.cli import failure_reasons
-from dagster_project.lib.runs import PID_TAG
+from ai_roi.cli import failure_reasons
+from ai_roi.lib.runs import PID_TAG
 from tests.conftest import HOLD_RUN_LOCK, hold_elsewhere, run_pipeline
 
-DATA = "group:raw or group:staged or group:marts"
+DATA = "group:raw or group:staged or group:stg or group:marts"
 AI_ROI = str(Path(sys.executable).with_name("ai-roi"))
 
 

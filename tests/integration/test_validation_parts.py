@@ -1,4 +1,4 @@
-"""A table too large for one frame is validated in parts (lib.quality.validate_table): the
+"""A table too large for one frame is validated in parts (lib.rules.validate_table): the
 verdicts are those of one frame, on every stage of every source."""
 
 from __future__ import annotations
@@ -8,11 +8,11 @@ import copy
 import duckdb
 import pytest
 
-from dagster_project.defs.messages import schemas as messages
-from dagster_project.defs.orders import schemas as orders
-from dagster_project.defs.tickets import schemas as tickets
-from dagster_project.lib.quality import reach, validate_table
-from dagster_project.sources import load_catalog
+from ai_roi.defs.messages import schemas as messages
+from ai_roi.defs.orders import schemas as orders
+from ai_roi.defs.tickets import schemas as tickets
+from ai_roi.lib.rules import reach, validate_table
+from ai_roi.sources import load_catalog
 from tests.conftest import settings
 
 # (table, schema, rule book, bucket_by): each stage the pipeline validates with frame checks

@@ -7,12 +7,12 @@ import shutil
 import dagster as dg
 import yaml
 
-from dagster_project import settings
-from dagster_project.definitions import defs
-from dagster_project.defs.automation.sensors import TRIGGER_TAG, new_deliveries, weekly_refresh
-from dagster_project.lib import partitions
-from dagster_project.params import AutomationParams, load_params
-from dagster_project.resources import SourceCatalogResource
+from ai_roi import settings
+from ai_roi.definitions import defs
+from ai_roi.defs.automation.sensors import TRIGGER_TAG, new_deliveries, weekly_refresh
+from ai_roi.lib import partitions
+from ai_roi.params import AutomationParams, load_params
+from ai_roi.resources import SourceCatalogResource
 from tests.conftest import FIXTURE_FILES, FIXTURES, catalog_dict
 
 
@@ -78,7 +78,7 @@ def test_partition_months_are_quoted_first_days_in_order(tmp_path):
 
     import pytest
 
-    from dagster_project.params import ParamsError
+    from ai_roi.params import ParamsError
     from tests.conftest import PRODUCT_PARAMS
 
     def load(**months):

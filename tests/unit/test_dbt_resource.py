@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 
-from dagster_project.defs.marts.project import DBT_EXECUTABLE, dbt_resource
+from ai_roi.defs.marts.project import DBT_EXECUTABLE, dbt_resource
 
 
 def test_the_dbt_version_is_the_one_the_executable_reports():

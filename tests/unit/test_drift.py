@@ -9,8 +9,8 @@ import duckdb
 import numpy as np
 import pytest
 
-from dagster_project.ml import drift
-from dagster_project.params import DriftParams
+from ai_roi.ml import drift
+from ai_roi.params import DriftParams
 from tests.conftest import PRODUCT_PARAMS
 
 DRIFT = DriftParams(**PRODUCT_PARAMS["quality"]["drift"])

@@ -20,38 +20,38 @@ def test_dvc_yaml_lists_the_code_every_stage_imports():
 
 def test_the_closure_follows_imports_into_shared_modules():
     # the dependencies the hand-written list missed
-    assert "dagster_project/reports/quality_page.py" in dvc_deps.stage_code("roi")
-    assert "dagster_project/params.py" in dvc_deps.stage_code("router")
-    assert "dagster_project/params.py" in dvc_deps.stage_code("forecaster")
-    assert "dagster_project/lib/pii.py" in dvc_deps.stage_code("warehouse")
+    assert "ai_roi/reports/quality_page.py" in dvc_deps.stage_code("roi")
+    assert "ai_roi/params.py" in dvc_deps.stage_code("router")
+    assert "ai_roi/params.py" in dvc_deps.stage_code("forecaster")
+    assert "ai_roi/lib/pii.py" in dvc_deps.stage_code("warehouse")
 
 
 def test_a_packages_data_folders_are_its_code(tmp_path):
     """The reports' templates and message catalogues (folders of no module) are the roi stage's
     code, and part of the report assets' code version: editing a template re-runs the stage."""
-    from dagster_project.lib import code_versions
+    from ai_roi.lib import code_versions
 
     roi = dvc_deps.stage_code("roi")
-    assert "dagster_project/reports/templates" in roi
-    assert "dagster_project/reports/messages" in roi
-    assert not any(f.startswith("dagster_project/reports/templates/") for f in roi)
+    assert "ai_roi/reports/templates" in roi
+    assert "ai_roi/reports/messages" in roi
+    assert not any(f.startswith("ai_roi/reports/templates/") for f in roi)
 
     # the report module's closure (what its code version hashes) holds its template, and the
     # package's SQL: read from a copy of the package, as from any root
     import shutil
 
-    shutil.copytree(ROOT / "dagster_project", tmp_path / "dagster_project")
-    module = "dagster_project.reports.roi_report"
+    shutil.copytree(ROOT / "ai_roi", tmp_path / "ai_roi")
+    module = "ai_roi.reports.roi_report"
     files = code_versions.closure([module], tmp_path)
-    template = tmp_path / "dagster_project" / "reports" / "templates" / "roi_report.html.j2"
+    template = tmp_path / "ai_roi" / "reports" / "templates" / "roi_report.html.j2"
     assert template in files
-    assert tmp_path / "dagster_project" / "sql" / "staging" / "order_lines.sql" in files
+    assert tmp_path / "ai_roi" / "sql" / "staging" / "order_lines.sql" in files
 
 
 def test_a_missing_dependency_is_reported():
     dvc = copy.deepcopy(_dvc())
-    dvc["stages"]["router"]["deps"].remove("dagster_project/params.py")
-    assert dvc_deps.missing(dvc) == {"router": ["dagster_project/params.py"]}
+    dvc["stages"]["router"]["deps"].remove("ai_roi/params.py")
+    assert dvc_deps.missing(dvc) == {"router": ["ai_roi/params.py"]}
 
 
 def test_deriving_the_deps_lists_each_once_and_changes_nothing_the_second_time():

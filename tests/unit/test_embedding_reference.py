@@ -12,7 +12,7 @@ import json
 
 import numpy as np
 
-from dagster_project.ml import embeddings
+from ai_roi.ml import embeddings
 from tests.conftest import FIXTURES
 
 REFERENCE = json.loads((FIXTURES / "minilm_reference.json").read_text(encoding="utf-8"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dagster_project.ml import embeddings
+from ai_roi.ml import embeddings
 
 CARD_LATE = "My card has not arrived yet."
 CARD_LATE_TOO = "I still haven't received my new card."

@@ -7,7 +7,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from dagster_project.lib import postgres
+from ai_roi.lib import postgres
 
 
 def _engine(values_sql: str) -> duckdb.DuckDBPyConnection:

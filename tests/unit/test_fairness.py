@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from dagster_project.ml import fairness
+from ai_roi.ml import fairness
 
 
 def _routed(rows):

@@ -6,9 +6,9 @@ import json
 
 import pandas as pd
 
-from dagster_project.lib import freshness
-from dagster_project.lib.ml_assets import write_frame
-from dagster_project.reports import roi_report
+from ai_roi.lib import freshness
+from ai_roi.lib.ml_assets import write_frame
+from ai_roi.reports import roi_report
 
 USED = {"messages": "a" * 64, "order_lines": "b" * 64}
 

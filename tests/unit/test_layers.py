@@ -11,8 +11,8 @@ import pytest
 
 from tests.conftest import ROOT
 
-PACKAGE = ROOT / "dagster_project"
-UPPER = ("dagster_project.defs", "dagster_project.definitions")
+PACKAGE = ROOT / "ai_roi"
+UPPER = ("ai_roi.defs", "ai_roi.definitions")
 # the entry points that compose or run the definitions; everything else is a lower layer
 COMPOSERS = {"definitions.py", "cli.py"}
 
@@ -56,7 +56,7 @@ def lower_layer_files() -> list[Path]:
 
 def test_lower_layers_never_import_defs_or_the_definitions():
     files = lower_layer_files()
-    assert {p.parent.name for p in files} >= {"lib", "ml", "roi", "reports", "dagster_project"}
+    assert {p.parent.name for p in files} >= {"lib", "ml", "roi", "reports", "ai_roi"}
     offenders = {
         str(path.relative_to(ROOT)): found
         for path in files
@@ -72,26 +72,26 @@ def test_lower_layers_never_import_defs_or_the_definitions():
 @pytest.mark.parametrize(
     "source",
     [
-        "from dagster_project.defs.resources import WarehouseResource",
-        "import dagster_project.definitions",
-        "from dagster_project import defs",
-        "from dagster_project import definitions as d",
+        "from ai_roi.defs.resources import WarehouseResource",
+        "import ai_roi.definitions",
+        "from ai_roi import defs",
+        "from ai_roi import definitions as d",
         "from ..defs.orders import schemas",
-        "def later():\n    from dagster_project.defs.marts.project import dbt_resource\n",
+        "def later():\n    from ai_roi.defs.marts.project import dbt_resource\n",
     ],
 )
 def test_the_layer_check_fires_on_an_upward_import(source):
-    assert upward_imports(source, "dagster_project.lib.checks")
+    assert upward_imports(source, "ai_roi.lib.checks")
 
 
 @pytest.mark.parametrize(
     "source",
     [
-        "from dagster_project.lib import quality",
-        "from dagster_project import settings",
-        "from .quality import Rule",
-        "import dagster_project.definitions_helpers",  # a name that only starts alike
+        "from ai_roi.lib import rules",
+        "from ai_roi import settings",
+        "from .rules import Rule",
+        "import ai_roi.definitions_helpers",  # a name that only starts alike
     ],
 )
 def test_the_layer_check_lets_downward_imports_pass(source):
-    assert upward_imports(source, "dagster_project.lib.checks") == []
+    assert upward_imports(source, "ai_roi.lib.checks") == []

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from dagster_project.ml import embeddings, forecast, router, tracking
-from dagster_project.params import ParamsError, load_params
+from ai_roi.ml import embeddings, forecast, router, tracking
+from ai_roi.params import ParamsError, load_params
 from tests.conftest import params_dict
 
 PARAMS = load_params(Path(__file__).resolve().parents[2] / "params.yaml")
@@ -351,3 +351,36 @@ def test_two_years_of_history_make_the_season_yearly_and_add_year_ago_features()
     # an origin whose target a year earlier is before the history: missing, not zero
     early, _ = forecast.features_at(two_years.units, 10, 1, yearly)
     assert np.isnan(early[:, names.index("year_ago")]).all()
+
+
+def test_a_router_saved_under_the_packages_former_name_still_loads(tmp_path, monkeypatch):
+    """A champion registered before the package was renamed names its class by the old module
+    path; tracking.load_model finds it under the new one (a plain load cannot)."""
+    import sys
+
+    import mlflow
+
+    messages = _fixture_messages()
+    two = messages[messages["label"].isin(sorted(messages["label"].unique())[:2])]
+    inputs = router.model_inputs(two, TFIDF_ONLY)
+    model, _ = router.train(inputs, two["label"], TFIDF_ONLY, PARAMS.seed)
+    former = f"{tracking.FORMER_PACKAGE}.ml.router"
+    # saved as the former package saved it: the class's module and the trusted types say so
+    monkeypatch.setattr(router.CrossFitCalibratedSVC, "__module__", former)
+    for name, module in [(tracking.FORMER_PACKAGE, sys.modules["ai_roi"]), (former, router)]:
+        monkeypatch.setitem(sys.modules, name, module)
+    mlflow.sklearn.save_model(
+        model,
+        tmp_path / "router",
+        serialization_format="skops",
+        skops_trusted_types=[f"{former}.CrossFitCalibratedSVC", *router.CALIBRATION_TYPES[1:]],
+    )
+    monkeypatch.undo()
+    for name in [m for m in sys.modules if m.split(".")[0] == tracking.FORMER_PACKAGE]:
+        monkeypatch.delitem(sys.modules, name)
+
+    with pytest.raises(ModuleNotFoundError, match=tracking.FORMER_PACKAGE):
+        mlflow.sklearn.load_model(str(tmp_path / "router"))
+    loaded = tracking.load_model(str(tmp_path / "router"))
+    assert type(loaded.named_steps["classifier"]) is router.CrossFitCalibratedSVC
+    assert np.array_equal(loaded.predict_proba(inputs), model.predict_proba(inputs))

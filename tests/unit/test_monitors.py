@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import yaml
 
-from dagster_project.lib import monitors
-from dagster_project.lib.warehouse import load_source
-from dagster_project.params import VolumeParams
-from dagster_project.sources import Freshness, load_catalog
+from ai_roi.lib import monitors
+from ai_roi.lib.warehouse import load_source
+from ai_roi.params import VolumeParams
+from ai_roi.sources import Freshness, load_catalog
 from tests.conftest import FIXTURES, PRODUCT_PARAMS, catalog_dict
 
 VOLUME = VolumeParams(**PRODUCT_PARAMS["quality"]["volume"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import duckdb
 
-from dagster_project.lib.month_builds import (
+from ai_roi.lib.month_builds import (
     TABLE,
     UNDATED,
     Built,
@@ -15,7 +15,7 @@ from dagster_project.lib.month_builds import (
     to_rebuild,
     window,
 )
-from dagster_project.lib.partitions import monthly
+from ai_roi.lib.partitions import monthly
 
 FACT = PeriodMart("marts.fct", "staged.lines", "sold_at")
 
@@ -121,8 +121,8 @@ def test_recording_a_window_without_rows_records_nothing_new():
 def test_a_run_names_the_changed_months_only_when_each_is_a_partition():
     """The CLI tags its period-mart run with the changed months; a window the partitions do not
     cover (a month before the first, an empty window) leaves the run to build every month."""
-    from dagster_project.lib.partitions import RANGE_END_TAG, RANGE_START_TAG, window_tags
-    from dagster_project.params import PartitionParams
+    from ai_roi.lib.partitions import RANGE_END_TAG, RANGE_START_TAG, window_tags
+    from ai_roi.params import PartitionParams
 
     months = monthly(PartitionParams(start_month="2011-01-01", end_month="2011-12-01"))
     assert window_tags(months, ("2011-11-01", "2011-12-01")) == {

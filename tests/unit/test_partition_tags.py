@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
-from dagster_project.lib.partitions import RANGE_END_TAG, RANGE_START_TAG, run_tags
+from ai_roi.lib.partitions import RANGE_END_TAG, RANGE_START_TAG, run_tags
 
 
 def _graph():

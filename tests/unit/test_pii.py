@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from dagster_project.lib.pii import register_redactor, scan_identifiers, scan_patterns
+from ai_roi.lib.pii import register_redactor, scan_identifiers, scan_patterns
 
 
 @pytest.fixture
@@ -77,7 +77,7 @@ def test_identifier_scan_flags_columns_made_of_raw_identifiers_not_coincidences(
 
 def test_a_pseudonym_of_digits_only_is_not_taken_for_a_card_number(con):
     # on the real data one customer's 16 hex digits were all decimal: hence the letter in front
-    from dagster_project.lib.pii import PSEUDONYM_PREFIX
+    from ai_roi.lib.pii import PSEUDONYM_PREFIX
 
     digits = "1234567890123456"
     assert con.execute("select pii_kinds(?)", [digits]).fetchone()[0] == ["card"]
@@ -86,8 +86,8 @@ def test_a_pseudonym_of_digits_only_is_not_taken_for_a_card_number(con):
 
 def test_rows_leave_raw_with_identifiers_pseudonymised_and_text_redacted():
     """What raw checks put into failure samples goes through the same macro as the quarantine."""
-    from dagster_project.lib.pii import PSEUDONYM_PATTERN, protect_rows
-    from dagster_project.lib.staging import register_privacy
+    from ai_roi.lib.pii import PSEUDONYM_PATTERN, protect_rows
+    from ai_roi.lib.staging import register_privacy
 
     con = duckdb.connect()
     register_privacy(con, "a test key of at least sixteen characters")
@@ -113,7 +113,7 @@ def test_an_erps_long_document_numbers_are_its_numbering_not_account_numbers(con
     and the same numbers in free text."""
     import dagster as dg
 
-    from dagster_project.defs.governance.checks import business_keys, scan_result
+    from ai_roi.defs.governance.checks import business_keys, scan_result
 
     declared = business_keys()
     assert {"order_line_id", "invoice_no", "stock_code"} <= declared["fct_order_lines"]

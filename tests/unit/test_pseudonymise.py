@@ -6,8 +6,8 @@ import re
 
 import duckdb
 
-from dagster_project.lib.pii import PSEUDONYM_HEX_CHARS, PSEUDONYM_PATTERN
-from dagster_project.lib.staging import register_pseudonymiser
+from ai_roi.lib.pii import PSEUDONYM_HEX_CHARS, PSEUDONYM_PATTERN
+from ai_roi.lib.staging import register_pseudonymiser
 
 
 def _pseudonyms(key: str, values: list[str | None]) -> list[str | None]:

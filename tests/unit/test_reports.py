@@ -9,8 +9,8 @@ import re
 import pandas as pd
 import pytest
 
-from dagster_project.lib.quality import DIMENSIONS
-from dagster_project.reports import layout, quality_page, roi_charts
+from ai_roi.lib.rules import DIMENSIONS
+from ai_roi.reports import layout, quality_page, roi_charts
 
 
 def _shape(node, path=""):

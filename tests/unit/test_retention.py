@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from dagster_project.lib.retention import keep_newest
+from ai_roi.lib.retention import keep_newest
 
 
 def test_only_the_newest_folders_of_the_prefix_are_kept(tmp_path):
@@ -33,7 +33,7 @@ def test_only_the_newest_folders_of_the_prefix_are_kept(tmp_path):
 def test_only_the_newest_runs_of_a_history_table_are_kept():
     import duckdb
 
-    from dagster_project.lib.retention import keep_newest_runs
+    from ai_roi.lib.retention import keep_newest_runs
 
     con = duckdb.connect()
     con.execute("create schema quality")

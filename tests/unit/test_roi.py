@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import yaml
 
-from dagster_project.params import ParamsError, load_params
-from dagster_project.reports.roi_report import money
-from dagster_project.roi import scenarios
+from ai_roi.params import ParamsError, load_params
+from ai_roi.reports.roi_report import money
+from ai_roi.roi import scenarios
 from tests.conftest import PRODUCT_PARAMS
 
 

@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 import duckdb
 import pytest
 
-from dagster_project.lib import monitors, run_stamp
-from dagster_project.sources import Freshness
+from ai_roi.lib import monitors, run_stamp
+from ai_roi.sources import Freshness
 from tests.conftest import FIXTURE_FILES, FIXTURES
 
 
@@ -124,7 +124,7 @@ def test_strict_reruns_a_run_that_had_failing_error_checks(landed):
 
 
 def test_a_change_to_the_code_changes_its_digest(tmp_path):
-    package = tmp_path / "dagster_project" / "lib"
+    package = tmp_path / "ai_roi" / "lib"
     package.mkdir(parents=True)
     (package / "a.py").write_text("x = 1\n", encoding="utf-8")
     (tmp_path / "uv.lock").write_text("lock\n", encoding="utf-8")
@@ -172,7 +172,7 @@ def test_a_carried_failed_check_keeps_the_record_from_being_strict_clean():
     """A run that builds what new deliveries reach carries the other checks' verdicts over from
     the last run; one of those that failed with severity error keeps `--strict` from taking the
     new record as clean, though every check this run ran passed."""
-    from dagster_project.cli import strict_clean
+    from ai_roi.cli import strict_clean
 
     passed = [("raw/order_lines", "raw_order_lines_accuracy", "passed", "")]
     carried_failure = ("ml/router_evaluation", "router_clears_promotion_gate", "failed", "bar")

@@ -12,8 +12,8 @@ import jinja2
 import pytest
 import yaml
 
-from dagster_project import settings
-from dagster_project.resources import MartsExportResource, WarehouseResource
+from ai_roi import settings
+from ai_roi.resources import MartsExportResource, WarehouseResource
 from tests.user_state import changes, fingerprint
 
 
@@ -176,7 +176,7 @@ def test_a_dbt_target_the_pipeline_cannot_run_on_is_refused_with_the_way_out(mon
 
 
 def test_ai_roi_run_on_such_a_target_says_so_and_starts_nothing(tmp_path, monkeypatch, capsys):
-    from dagster_project import cli
+    from ai_roi import cli
 
     monkeypatch.setenv("AI_ROI_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("DBT_TARGET", "postgres")

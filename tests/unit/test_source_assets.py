@@ -6,12 +6,12 @@ import types
 
 import pytest
 
-from dagster_project.defs.orders import schemas as orders
-from dagster_project.lib.source_assets import SourceDefinition
+from ai_roi.defs.orders import schemas as orders
+from ai_roi.lib.source_assets import SourceDefinition
 
 
 def test_a_rules_module_missing_a_part_is_named_when_the_source_is_declared():
-    rules = types.ModuleType("dagster_project.defs.shipments.schemas")
+    rules = types.ModuleType("ai_roi.defs.shipments.schemas")
     rules.RAW_RULES, rules.raw_schema = orders.RAW_RULES, orders.raw_schema
     with pytest.raises(TypeError, match=r"shipments.schemas must define QUARANTINE_RULES, "):
         SourceDefinition(

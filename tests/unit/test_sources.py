@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from dagster_project.sources import SourceConfigError, load_catalog
+from ai_roi.sources import SourceConfigError, load_catalog
 from tests.conftest import catalog_dict
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import types
 
-from dagster_project.ml import tracking
+from ai_roi.ml import tracking
 
 
 def _module(tmp_path, name: str, source: str):

@@ -9,8 +9,8 @@ import duckdb
 import pytest
 import yaml
 
-from dagster_project.lib.warehouse import IngestError, load_source
-from dagster_project.sources import load_catalog
+from ai_roi.lib.warehouse import IngestError, load_source
+from ai_roi.sources import load_catalog
 from tests.conftest import FIXTURES, catalog_dict
 
 

@@ -3,7 +3,7 @@
 -- a newer delivery that was refused, or not staged yet, is not here: figures built from this mart
 -- are stale until it is accepted. The version is the delivery's fingerprint (sha256 of its files
 -- and column mapping), or, where several deliveries are in play, the sha256 of their fingerprints
--- in order; dagster_project/lib/freshness.py computes the same from Python (test_cli compares).
+-- in order; ai_roi/lib/freshness.py computes the same from Python (test_cli compares).
 -- depends_on: {{ source('erp', 'order_lines') }}, {{ source('crm', 'tickets') }},
 -- {{ source('crm', 'messages') }} (the staged tables: built after them)
 

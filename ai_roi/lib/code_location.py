@@ -1,0 +1,63 @@
+"""The code location's whole asset graph, for what must judge the whole graph whatever a run selected.
+
+A run's job holds only the assets it selected (`ai-roi run --select group:router` has the router's
+three assets), so a promotion gate, the coverage table and the inventory cannot take the graph
+from their own job. `definitions.py` registers the composed definitions here once; this module
+never imports them back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import dagster as dg
+
+_defs: dg.Definitions | None = None
+
+
+def register(defs: dg.Definitions) -> dg.Definitions:
+    """Make `defs` the code location every guard judges; returns it for composition."""
+    global _defs
+    _defs = defs
+    return defs
+
+
+def asset_graph():
+    """The full asset graph of the registered code location."""
+    if _defs is None:
+        raise RuntimeError(
+            "no code location registered: load ai_roi.definitions (it registers its "
+            "definitions) before running an asset that needs the whole graph"
+        )
+    return _defs.resolve_asset_graph()
+
+
+def materializable_assets() -> list[str]:
+    """Every materializable asset of the code location, as user strings, sorted."""
+    graph = asset_graph()
+    return sorted(
+        k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).is_materializable
+    )
+
+
+def sources_by_asset(sources: Iterable[str]) -> dict[str, set[str]]:
+    """Each materializable asset and which of `sources` (the catalogue's) it is built from: the
+    raw assets `raw/<source>` upstream of it, or itself; an asset of none (the run's own records)
+    has an empty set."""
+    graph = asset_graph()
+    names = set(sources)
+    found: dict[dg.AssetKey, set[str]] = {}
+
+    def sources(key: dg.AssetKey) -> set[str]:
+        if key not in found:
+            found[key] = set()  # a cycle cannot occur in an asset graph; this only ends the walk
+            node = graph.get(key)
+            own = {key.path[1]} if key.path[0] == "raw" and key.path[-1] in names else set()
+            found[key] = own.union(*(sources(parent) for parent in node.parent_keys))
+        return found[key]
+
+    return {
+        k.to_user_string(): sources(k)
+        for k in graph.get_all_asset_keys()
+        if graph.get(k).is_materializable
+    }

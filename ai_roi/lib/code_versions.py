@@ -1,0 +1,108 @@
+"""Code versions: what each asset's result depends on in this package's code, as a hash.
+
+An asset's code is the module that declares it and every package module that module imports,
+transitively (the same closure `scripts/dvc_deps.py` lists as a DVC stage's code), plus the data
+folders of every package on the way: the folders holding no module, such as the SQL the package
+runs (`sql/`) or the reports' templates and message catalogues. `definitions.py` gives every asset that has none (dbt's models carry their own)
+the version of its module, so the Dagster UI marks an asset whose code changed since its last
+materialisation as stale, and the models' training keys hash the code as it was when the code
+location loaded, not as the file reads later (an edit during a run belongs to the next run).
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+from functools import cache
+from pathlib import Path
+
+from ai_roi import settings
+
+PACKAGE = "ai_roi"
+
+
+def module_file(module: str, root: Path | None = None) -> Path | None:
+    base = (root or settings.PROJECT_ROOT) / Path(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+@cache
+def imports(path: Path, module: str, root: Path | None = None) -> frozenset[str]:
+    """Package modules `path` imports, absolute or relative, at any depth of the file (each file
+    parsed once a process, as `file_digest` reads it once)."""
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*parts, base] if base else parts)
+            found.add(base)
+            found |= {f"{base}.{alias.name}" for alias in node.names}
+    return frozenset(
+        m for m in found if m.split(".")[0] == PACKAGE and module_file(m, root) is not None
+    )
+
+
+def data_folders(package: Path) -> list[Path]:
+    """The folders of a package directory that hold no module (SQL, templates, messages): the
+    package's code as much as its modules are."""
+    return sorted(
+        p
+        for p in package.iterdir()
+        if p.is_dir() and p.name != "__pycache__" and not (p / "__init__.py").exists()
+    )
+
+
+def _data_files(module_files: set[Path]) -> set[Path]:
+    return {
+        f
+        for init in module_files
+        if init.name == "__init__.py"
+        for folder in data_folders(init.parent)
+        for f in folder.rglob("*")
+        if f.is_file() and "__pycache__" not in f.parts
+    }
+
+
+def closure(modules: list[str], root: Path | None = None) -> set[Path]:
+    """Files of `modules` and of every package module they import, with their packages' inits
+    and the packages' data folders.
+
+    `definitions.py` only composes: its imports are not followed.
+    """
+    seen: set[str] = set()
+    todo = list(modules)
+    while todo:
+        module = todo.pop()
+        if module in seen or module == f"{PACKAGE}.definitions":
+            continue
+        seen.add(module)
+        parts = module.split(".")
+        todo += [".".join(parts[:i]) for i in range(1, len(parts))]  # parent packages run first
+        todo += sorted(imports(module_file(module, root), module, root))
+    files = {module_file(m, root) for m in seen}
+    return files | _data_files(files)
+
+
+@cache
+def file_digest(path: Path) -> str:
+    """sha256 of a file as this process first read it."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@cache
+def code_version(module: str) -> str:
+    """The code version of the assets `module` declares: 16 hex digits."""
+    root = settings.PROJECT_ROOT
+    files = closure([module], root)
+    digest = hashlib.sha256()
+    for path in sorted(files):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + file_digest(path).encode())
+    return digest.hexdigest()[:16]

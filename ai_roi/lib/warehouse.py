@@ -1,0 +1,434 @@
+"""DuckDB helpers: schemas, SQL files, and loading a source's files into the raw layer.
+
+The raw layer keeps every distinct delivery of a source (append-only, one `_load_id` per delivery)
+with what became of it in raw._loads. A delivery whose files and mapping were loaded before is not
+loaded again, so a repeated run or a re-sent file never double-counts, and a bad delivery never
+overwrites a good one.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+
+import duckdb
+
+from ai_roi.sources import CsvOptions, SourceConfig, delivered_files
+
+SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
+SCHEMAS = ("raw", "staged", "quarantine", "quality", "governance")
+
+
+class IngestError(RuntimeError):
+    """A source file cannot be read as configured; the message says which file and what to do."""
+
+
+@cache
+def load_sql(name: str) -> str:
+    """Text of `sql/<name>.sql`."""
+    return (SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")
+
+
+def engine_of(con) -> str:
+    """The engine a warehouse connection runs on: "duckdb", or "postgres" for a
+    lib.postgres.Warehouse (the raw load runs on both)."""
+    return getattr(con, "engine", "duckdb")
+
+
+def _parsed_json(value):
+    """A JSON column's value as Python: DuckDB returns its text, psycopg the parsed value."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+# each engine's name for the length of a text in bytes (DuckDB's `length` counts characters,
+# which costs twice as much over millions of rows)
+BYTE_LENGTH = {"duckdb": "strlen", "postgres": "octet_length"}
+
+
+def row_fingerprint(columns: list[str], engine: str = "duckdb") -> str:
+    """SQL for the fingerprint of a row over its text `columns`, to find exact copies.
+
+    The md5 of the values written one after another, each as its length in bytes, ':' and
+    itself, or '-' when null: no two rows of different values share that text (null, '' and
+    '-' included). DuckDB and PostgreSQL (`engine`) compute it alike, to the character
+    (tests/integration/test_postgres.py), unlike DuckDB's `hash()`.
+    """
+    length = BYTE_LENGTH[engine]
+    values = (
+        f"coalesce(cast({length}({c}) as varchar) || ':' || {c}, '-')"
+        for c in map(quote_ident, columns)
+    )
+    return f"md5({' || '.join(values)})"
+
+
+def fetch_dicts(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> list[dict]:
+    """The rows of a query as dicts keyed by column name."""
+    cursor = con.execute(sql, params or {})
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def has_quality_mart(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether dbt has built the view marts.mart_data_quality (it has not before the first run)."""
+    return bool(
+        con.execute(
+            "select count(*) from duckdb_views() where schema_name = 'marts'"
+            " and view_name = 'mart_data_quality'"
+        ).fetchone()[0]
+    )
+
+
+def replace_table(con: duckdb.DuckDBPyConnection, schema: str, table: str, frame) -> None:
+    """Replace `schema.table` with the rows of a pandas frame (the schema is created if new)."""
+    con.execute(f"create schema if not exists {schema}")
+    con.register("_frame", frame)
+    try:
+        con.execute(f"create or replace table {schema}.{table} as select * from _frame")
+    finally:
+        con.unregister("_frame")
+
+
+def ensure_schemas(con: duckdb.DuckDBPyConnection) -> None:
+    for schema in SCHEMAS:
+        con.execute(f"create schema if not exists {schema}")
+    con.execute(load_sql("warehouse/create_tables"))
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """What one ingest did: the deliveries it found, new or not, and what raw now holds."""
+
+    source: str
+    load_id: str  # the newest delivery in play
+    rows: int  # rows of every delivery in play (raw.<source>__current)
+    reused: bool  # no new delivery: every file was loaded before
+    files: list[dict]
+    file_columns: list[str]
+    deliveries: list[dict]  # [{load_id, status, rows, files, new}] of the files delivered now
+
+
+def _read_file(con: duckdb.DuckDBPyConnection, fmt: str, csv: CsvOptions, path: Path):
+    """A relation over one file with every column as text."""
+    try:
+        if fmt == "parquet":
+            rel = con.sql("select * from read_parquet($path)", params={"path": str(path)})
+            return rel.project(
+                ", ".join(f"{quote_ident(c)}::varchar as {quote_ident(c)}" for c in rel.columns)
+            )
+        return con.sql(
+            "select * from read_csv($path, all_varchar = true, header = $header, delim = $delim,"
+            " quote = $quote, encoding = $encoding, strict_mode = true)",
+            params={
+                "path": str(path),
+                "header": csv.header,
+                "delim": csv.delimiter,
+                "quote": csv.quote,
+                "encoding": csv.encoding,
+            },
+        )
+    except duckdb.Error as exc:
+        raise IngestError(
+            f"{path}: cannot be read as {fmt} "
+            f"(delimiter {csv.delimiter!r}, encoding {csv.encoding}): "
+            f"{str(exc).splitlines()[0]}. Check the file is complete and the csv options in the "
+            "source catalogue match it."
+        ) from None
+
+
+def _check_columns(source: str, path: Path, found: list[str], mapping: dict[str, str]) -> None:
+    missing = [(canon, col) for canon, col in mapping.items() if col not in found]
+    if not missing:
+        return
+    hints = []
+    for canon, col in missing:
+        close = difflib.get_close_matches(col, found, n=1, cutoff=0.6)
+        hint = f" (did it become {close[0]!r}?)" if close else ""
+        hints.append(f"{col!r} for {canon}{hint}")
+    raise IngestError(
+        f"{path}: missing column(s) {', '.join(hints)}. The file has {found}. "
+        f"If a column was renamed, map it in the source catalogue under "
+        f"sources.{source}.columns, or under files[].columns for these files only."
+    )
+
+
+def _fingerprint(config: SourceConfig, files: list[dict]) -> str:
+    """sha256 of a delivery's files and how they are read; the same files read alike match."""
+    payload = {
+        "files": [(f["sha256"], f["partition"]) for f in files],
+        "columns": files[0]["mapping"],
+        "format": config.format,
+        "csv": files[0]["csv"],
+    }
+    if any(f["mapping"] != files[0]["mapping"] or f["csv"] != files[0]["csv"] for f in files):
+        payload["per_file"] = [(f["mapping"], f["csv"]) for f in files]
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _file_infos(source: str, config: SourceConfig) -> list[dict]:
+    infos = []
+    for spec, path in delivered_files(config):
+        if not path.exists():
+            raise IngestError(
+                f"{path}: file not found. Set sources.{source}.files[].path in the source catalogue."
+            )
+        size = path.stat().st_size
+        if size == 0:
+            raise IngestError(f"{path}: file is empty (0 bytes); the delivery was not loaded.")
+        infos.append(
+            {
+                "path": str(path),
+                "partition": spec.partition,
+                "sha256": sha256_file(path),
+                "bytes": size,
+                "mapping": config.mapping_for(spec),
+                "csv": config.csv_for(spec).model_dump(),
+            }
+        )
+    return infos
+
+
+def load_source(
+    con: duckdb.DuckDBPyConnection, source: str, config: SourceConfig, run_id: str
+) -> LoadResult:
+    """Load the source's files into `raw.<source>`: each delivery not seen before, once.
+
+    With `snapshot` all files together are one delivery, which replaces the previous one once it
+    is published; otherwise every file is a delivery of its own, in play beside the accepted ones.
+    A new delivery is pending until its staging publishes or refuses it (lib.staging). A file
+    loaded before is not loaded again: accepted, it is a no-op; refused, it is judged again.
+    """
+    ensure_schemas(con)
+    infos = _file_infos(source, config)
+    table = f"raw.{source}"
+    groups = [infos] if config.delivery == "snapshot" else [[info] for info in infos]
+    if not infos:
+        accepted = con.execute(
+            "select count(*) from raw._loads where source = $s and status = 'accepted'",
+            {"s": source},
+        ).fetchone()[0]
+        if not accepted:
+            raise IngestError(
+                f"{source}: no file matches sources.{source}.files "
+                f"({', '.join(str(f.path) for f in config.files)}); nothing was loaded."
+            )
+
+    con.execute("begin transaction")
+    try:
+        _upgrade(con, table, list(config.contract))
+        deliveries = [_deliver(con, source, config, group, run_id, table) for group in groups]
+        delivered = [d["load_id"] for d in deliveries]
+        ids = "(select unnest(cast($ids as varchar[])))"
+        if config.delivery == "snapshot":
+            current = f"load_id in {ids}"
+        else:
+            current = f"(status = 'accepted' or load_id in {ids})"
+        con.execute(
+            f"update raw._loads set is_current = {current} where source = $source",
+            {"ids": delivered, "source": source},
+        )
+        con.execute(
+            "update raw._loads set status = 'withdrawn', decided_at = $at"
+            " where source = $source and status in ('pending', 'refused') and not is_current",
+            {"source": source, "at": _now()},
+        )
+        con.execute(
+            f"create or replace view {table}__current as select * from {table}"
+            " where _load_id in (select load_id from raw._loads"
+            f" where source = '{source}' and is_current)"
+        )
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    newest = con.execute(
+        "select load_id, file_columns from raw._loads where source = $s and is_current"
+        " order by loaded_at desc limit 1",
+        {"s": source},
+    ).fetchone()
+    rows = con.execute(f"select count(*) from {table}__current").fetchone()[0]
+    return LoadResult(
+        source=source,
+        load_id=newest[0],
+        rows=rows,
+        reused=not any(d["new"] for d in deliveries),
+        files=infos,
+        file_columns=_parsed_json(newest[1]),
+        deliveries=deliveries,
+    )
+
+
+def _upgrade(con: duckdb.DuckDBPyConnection, table: str, columns: list[str]) -> None:
+    """Bring a raw table of an earlier layout up to date.
+
+    - The delivery-wide row number: earlier deliveries numbered rows per file only; their rows get
+      the number they would have had, files in name order (one file: the same number).
+    - The row fingerprint: earlier rows carry DuckDB's `hash()` of their values; they get
+      `row_fingerprint` over the source's columns, so copies of them in new deliveries are found.
+    """
+    if engine_of(con) != "duckdb":
+        return  # the layouts upgraded here never existed on a server
+    schema, name = table.split(".")
+    exists = con.execute(
+        "select count(*) from duckdb_tables() where schema_name = $s and table_name = $t",
+        {"s": schema, "t": name},
+    ).fetchone()[0]
+    if not exists:
+        return
+    hashed = con.execute(
+        "select data_type from duckdb_columns() where schema_name = $s and table_name = $t"
+        " and column_name = '_row_hash'",
+        {"s": schema, "t": name},
+    ).fetchone()
+    if hashed is not None and hashed[0] != "VARCHAR":
+        con.execute(
+            f"alter table {table} alter _row_hash set data type varchar"
+            f" using ({row_fingerprint(columns)})"
+        )
+    con.execute(f"alter table {table} add column if not exists _delivery_row bigint")
+    con.execute(
+        f"update {table} as r set _delivery_row = n.rn from ("
+        "select rowid as rid, row_number() over ("
+        "partition by _load_id order by _source_file, _row_number) as rn"
+        f" from {table} where _delivery_row is null) as n where r.rowid = n.rid"
+    )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _deliver(con, source, config, files, run_id, table) -> dict:
+    """The delivery of `files`: the earlier one of the same fingerprint, or a new pending one."""
+    fingerprint = _fingerprint(config, files)
+    previous = con.execute(
+        "select load_id, status, rows from raw._loads where source = $source"
+        " and fingerprint = $fp order by loaded_at desc limit 1",
+        {"source": source, "fp": fingerprint},
+    ).fetchone()
+    if previous is None:
+        load_id, rows = _insert_delivery(con, source, config, files, fingerprint, run_id, table)
+        status, new = "pending", True
+    else:
+        load_id, status, rows = previous
+        new = False
+        if status != "accepted":  # refused, superseded or withdrawn before: judge it again
+            status = "pending"
+            con.execute(
+                "update raw._loads set status = 'pending', reason = null where load_id = $l",
+                {"l": load_id},
+            )
+    return {
+        "load_id": load_id,
+        "status": status,
+        "rows": rows,
+        "new": new,
+        "files": [Path(f["path"]).name for f in files],
+    }
+
+
+def _insert_delivery(con, source, config, files, fingerprint, run_id, table):
+    load_id = uuid.uuid4().hex
+    loaded_at = _now()
+    contract_cols = list(config.contract)
+    columns_sql = ", ".join(f"{quote_ident(c)} varchar" for c in contract_cols)
+    con.execute(
+        f"create table if not exists {table} ({columns_sql}, _load_id varchar,"
+        " _source_file varchar, _partition varchar, _row_number bigint, _row_hash varchar,"
+        " _loaded_at timestamp, _delivery_row bigint)"
+    )
+    file_columns: list[str] = []
+    total = 0
+    # the delivered values' fingerprint, so exact copies can be found in any source
+    row_hash = row_fingerprint(contract_cols)
+    # a server warehouse receives the rows DuckDB reads from the file, in memory, by COPY
+    on_server = engine_of(con) != "duckdb"
+    reader = duckdb.connect() if on_server else con
+    try:
+        for info in files:
+            path = Path(info["path"])
+            mapping = info["mapping"]
+            rel = _read_file(reader, config.format, CsvOptions(**info["csv"]), path)
+            found = list(rel.columns)
+            _check_columns(source, path, found, mapping)
+            file_columns = found
+            select = ", ".join(
+                f"{quote_ident(mapping[c])} as {quote_ident(c)}"
+                if c in mapping
+                else f"null::varchar as {quote_ident(c)}"
+                for c in contract_cols
+            )
+            rows = (
+                f"select *, {row_hash} as _row_hash, _row_number + $offset as _delivery_row from ("
+                f"select {select}, $load_id as _load_id, $file as _source_file,"
+                " $partition as _partition, row_number() over () as _row_number,"
+                " $loaded_at as _loaded_at from rel)"
+            )
+            values = {
+                "load_id": load_id,
+                "file": path.name,
+                "partition": info["partition"],
+                "loaded_at": loaded_at,
+                "offset": total,
+            }
+            try:
+                if on_server:
+                    result = reader.sql(rows, params=values)
+                    info["rows"] = con.copy_rows(table, result.columns, result)
+                else:  # an insert returns the rows it added
+                    added = con.execute(f"insert into {table} by name {rows}", values)
+                    info["rows"] = added.fetchone()[0]
+            except duckdb.Error as exc:
+                raise IngestError(
+                    f"{path}: could not be parsed: {str(exc).splitlines()[0]}. The file may be "
+                    "truncated or use another delimiter/encoding than the source catalogue says."
+                ) from None
+            total += info["rows"]
+    finally:
+        if on_server:
+            reader.close()
+    con.execute(
+        "insert into raw._loads (load_id, source, fingerprint, files, rows, file_columns,"
+        " loaded_at, run_id, is_current, status, policy, mapping) values ($load_id, $source,"
+        " $fp, $files, $rows, $cols, $at, $run_id, false, 'pending', $policy, $mapping)",
+        {
+            "load_id": load_id,
+            "source": source,
+            "fp": fingerprint,
+            "files": json.dumps(
+                [{k: v for k, v in f.items() if k not in ("mapping", "csv")} for f in files]
+            ),
+            "rows": total,
+            "cols": json.dumps(file_columns),
+            "at": loaded_at,
+            "run_id": run_id,
+            "policy": config.delivery,
+            "mapping": json.dumps(files[-1]["mapping"]),
+        },
+    )
+    return load_id, total
+
+
+def table_fingerprint(con: duckdb.DuckDBPyConnection, table: str) -> str:
+    """Order-independent content hash of a table, to prove two builds are identical."""
+    row = con.execute(
+        f"select count(*), coalesce(sum(hash(t)), 0), coalesce(bit_xor(hash(t)), 0) from {table} t"
+    ).fetchone()
+    return f"{row[0]}:{row[1]}:{row[2]}"
