@@ -21,6 +21,7 @@ from ai_roi.sources import SourceCatalog
 PASS, WARN, FAIL, UNCHECKED = "pass", "warn", "fail", "none"
 TOP_PROBLEMS = 3
 SAMPLE_CHARS = 160  # a quarantined record as delivered, cut to this length on the page
+DETAIL_CHARS = 200  # a whole-table check's summary among the problems (in full in the details)
 
 
 @dataclass
@@ -145,8 +146,9 @@ def summarise(
                 for rule, reason in reasons.items():
                     rows = sum(n for label, n in by_rule.items() if label.split(":")[0] == rule)
                     problems.append(Problem(kind, asset, f["dimension"], reason, rows or None))
-            else:
-                problems.append(Problem(kind, asset, f["dimension"], str(f["detail"]), None))
+            else:  # a check of the table or model as a whole: its summary, cut to a line
+                detail = _cut(str(f["detail"]), DETAIL_CHARS)
+                problems.append(Problem(kind, asset, f["dimension"], detail, None))
         summaries.append(
             SourceSummary(
                 name,
@@ -232,7 +234,7 @@ def render_quality_page(data: dict, language: str = "en") -> str:
     )
 
 
-def _cut(text: str | None) -> str | None:
-    if text is None or len(text) <= SAMPLE_CHARS:
+def _cut(text: str | None, chars: int = SAMPLE_CHARS) -> str | None:
+    if text is None or len(text) <= chars:
         return text
-    return text[: SAMPLE_CHARS - 1] + "…"
+    return text[: chars - 1] + "…"

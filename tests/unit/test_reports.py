@@ -157,12 +157,12 @@ def test_problems_put_a_blocked_run_first_then_rows_held_back_then_warnings_afte
     ]
 
 
-def _page(quarantine_reason: str, language: str = "en") -> str:
+def _page(quarantine_reason: str, language: str = "en", failures=()) -> str:
     latest = [_row("raw/order_lines", d) for d in DIMENSIONS]
     data = {
         "history": latest,
         "latest": latest,
-        "failures": [],
+        "failures": list(failures),
         "quarantine": [
             {
                 "source": "order_lines",
@@ -228,3 +228,13 @@ def test_a_thin_week_draws_no_resolution_hours():
     # the bars keep every week's tickets
     bars = [list(t.y) for t in fig.data if t.type == "bar"]
     assert bars == [[40], [1, 12]]
+
+
+def test_a_check_of_a_whole_model_says_where_to_read_it_not_how_to_fix_rows():
+    long = "segment gap " + "; ".join(f"group {i} 0.{i:03d}" for i in range(60))
+    page = _page("x", failures=[_failure("ml/demand_model", "accuracy", "WARN", detail=long)])
+    orders = page.split('id="source-order_lines"')[1].split("</section>")[0]
+    assert "ml/demand_model as a whole" in orders
+    assert "Correct the values in the source system" in orders  # the quarantined row's advice
+    assert long not in orders and long[: quality_page.DETAIL_CHARS - 1] + "…" in orders
+    assert long in page  # in full among the details: the failures table is the engineers'
