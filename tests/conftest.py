@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from ai_roi import settings
+from ai_roi.settings import USER_STATE_FOLDERS
 from scripts import local_postgres
 from scripts.ci_config import (  # noqa: F401  (re-exported for the tests)
     FIXTURE_FILES,
@@ -48,6 +49,10 @@ SMALL_SAMPLE_BARS = {
     },
 }
 
+# The user's folders, and where MLflow writes when a store is made without a place of its own
+# (a new store's default artifact root is ./mlruns, or ./mlartifacts behind a server)
+WATCHED = (*USER_STATE_FOLDERS, "mlruns", "mlartifacts")
+
 # Every variable that points the product at a place; the suite starts from none of them.
 LOCATION_VARIABLES = (
     "AI_ROI_STATE_DIR",
@@ -72,7 +77,7 @@ def user_state_untouched(tmp_path_factory):
     `make test` runs with the Makefile's AI_ROI_STATE_DIR and DAGSTER_HOME (the user's); the suite
     replaces them, so a test that forgets to set a location writes into tmp, never into state/.
     """
-    before = fingerprint(ROOT)
+    before = fingerprint(ROOT, WATCHED)
     session = tmp_path_factory.mktemp("session")
     with pytest.MonkeyPatch.context() as mp:
         for name in LOCATION_VARIABLES:
@@ -83,7 +88,7 @@ def user_state_untouched(tmp_path_factory):
         # dbt's target folders (one per invocation, retention per asset): the suite's own
         mp.setenv("DBT_TARGET_PATH", str(session / "dbt_target"))
         yield
-    changed = changes(before, fingerprint(ROOT))
+    changed = changes(before, fingerprint(ROOT, WATCHED))
     if changed:
         pytest.fail(
             "the test suite changed the user's state (tests must write only below tmp): "
