@@ -14,10 +14,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import mlflow
@@ -215,7 +217,27 @@ def gate_failures(
 
 def load_model(uri: str):
     """The scikit-learn model at `uri` (MLflow's skops format), also one registered before the
-    package was renamed: its classes are found under the module names they were saved with."""
+    package was renamed: its classes are found under the module names they were saved with.
+
+    A registered version never changes, so the last versions loaded are kept (`models:/name@alias`
+    is first resolved to its version): a run's training, evaluation, gate and routing read one
+    load. Callers only predict with the model; none changes it.
+    """
+    found = re.fullmatch(r"models:/([^/@]+)@(.+)", uri)
+    if found:
+        version = MlflowClient().get_model_version_by_alias(found[1], found[2]).version
+        uri = f"models:/{found[1]}/{version}"
+    if re.fullmatch(r"models:/[^/@]+/\d+", uri):
+        return _load_version(mlflow.get_registry_uri(), uri)
+    return _load(uri)
+
+
+@lru_cache(maxsize=2)  # a router is some 80 MB in memory: the last two versions only
+def _load_version(registry: str, uri: str):
+    return _load(uri)
+
+
+def _load(uri: str):
     import sys
 
     package = __name__.split(".")[0]

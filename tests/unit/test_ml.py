@@ -384,3 +384,52 @@ def test_a_router_saved_under_the_packages_former_name_still_loads(tmp_path, mon
     loaded = tracking.load_model(str(tmp_path / "router"))
     assert type(loaded.named_steps["classifier"]) is router.CrossFitCalibratedSVC
     assert np.array_equal(loaded.predict_proba(inputs), model.predict_proba(inputs))
+
+
+def test_a_registered_version_is_loaded_once_and_an_alias_follows_its_version(
+    tmp_path, monkeypatch
+):
+    """tracking.load_model keeps the last versions it loaded, per registry: the same version
+    again is the same object without a second load; an alias is read anew each time."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+    from sklearn.linear_model import LogisticRegression
+
+    loads = []
+    real = mlflow.sklearn.load_model
+    monkeypatch.setattr(mlflow.sklearn, "load_model", lambda uri: loads.append(uri) or real(uri))
+    tracking._load_version.cache_clear()
+    before = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    X, y = np.array([[0.0], [1.0], [2.0], [3.0]]), np.array([0, 0, 1, 1])
+    try:
+        stores = []
+        for store in ("a", "b"):
+            uri = f"sqlite:///{tmp_path / store}.db"
+            mlflow.set_tracking_uri(uri)
+            mlflow.set_registry_uri(uri)
+            # artifacts in tmp too (a new store's default is ./mlruns, in the user's folder)
+            MlflowClient().create_experiment(store, (tmp_path / store).as_uri())
+            mlflow.set_experiment(store)
+            for c in (1.0, 0.01):
+                with mlflow.start_run():
+                    mlflow.sklearn.log_model(
+                        LogisticRegression(C=c).fit(X, y), name="m", registered_model_name="m"
+                    )
+            MlflowClient().set_registered_model_alias("m", tracking.CHAMPION, "1")
+            stores.append(uri)
+
+        first = tracking.load_model("models:/m/1")  # store b: the registry set last
+        assert tracking.load_model("models:/m/1") is first
+        assert tracking.load_model(f"models:/m@{tracking.CHAMPION}") is first
+        assert loads == ["models:/m/1"]
+        MlflowClient().set_registered_model_alias("m", tracking.CHAMPION, "2")
+        second = tracking.load_model(f"models:/m@{tracking.CHAMPION}")
+        assert second is not first and second.C == 0.01
+        # the same version of another registry is another model
+        mlflow.set_registry_uri(stores[0])
+        other = tracking.load_model("models:/m/1")
+        assert other is not first and loads == ["models:/m/1", "models:/m/2", "models:/m/1"]
+    finally:
+        mlflow.set_tracking_uri(before[0])
+        mlflow.set_registry_uri(before[1])
+        tracking._load_version.cache_clear()
