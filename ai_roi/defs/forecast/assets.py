@@ -152,9 +152,6 @@ def demand_model(
             name="model",
             signature=infer_signature(example, model.predict(example)),
             input_example=example,
-            # a later step of the run loads the logged version and predicts with it: MLflow's
-            # own check of the example would load it once more
-            validate_serving_input=False,
             registered_model_name=NAME,
             pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
             # our own file, written by this run: skops may load the tree nodes it holds

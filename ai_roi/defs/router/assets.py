@@ -150,9 +150,6 @@ def router_model(
             name="model",
             signature=infer_signature(example, model.predict(example)),
             input_example=example,
-            # a later step of the run loads the logged version and predicts with it: MLflow's
-            # own check of the example would load it once more
-            validate_serving_input=False,
             registered_model_name=NAME,
             pip_requirements=[f"scikit-learn=={sklearn.__version__}", f"pandas=={pd.__version__}"],
             metadata={"threshold": threshold.value, "target_precision": p.router.target_precision},
