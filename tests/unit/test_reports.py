@@ -238,3 +238,26 @@ def test_a_check_of_a_whole_model_says_where_to_read_it_not_how_to_fix_rows():
     assert "Correct the values in the source system" in orders  # the quarantined row's advice
     assert long not in orders and long[: quality_page.DETAIL_CHARS - 1] + "…" in orders
     assert long in page  # in full among the details: the failures table is the engineers'
+
+
+def test_every_input_the_tornado_can_swing_has_a_name_in_every_language():
+    """A new assumption in the params schema needs its words in each catalogue, or the tornado
+    would show its field name on the owner's page."""
+    from ai_roi.params import (
+        AiCosts,
+        DataQualityAssumptions,
+        InventoryAssumptions,
+        SupportAssumptions,
+    )
+    from ai_roi.roi import scenarios
+
+    swung = {
+        name
+        for group in (SupportAssumptions, AiCosts, InventoryAssumptions, DataQualityAssumptions)
+        for name in group.model_fields
+        if name not in scenarios.NOT_IN_ROI
+    } | set(scenarios.MEASURED_FACTORS)
+    assert "agent_cost_per_hour" in swung and len(swung) > 10
+    for language in layout.LANGUAGES:
+        named = set(layout.messages(language)["roi"]["assumption_names"])
+        assert swung <= named, (language, sorted(swung - named))
