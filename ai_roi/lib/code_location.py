@@ -8,8 +8,6 @@ never imports them back.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import dagster as dg
 
 _defs: dg.Definitions | None = None
@@ -38,26 +36,3 @@ def materializable_assets() -> list[str]:
     return sorted(
         k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).is_materializable
     )
-
-
-def sources_by_asset(sources: Iterable[str]) -> dict[str, set[str]]:
-    """Each materializable asset and which of `sources` (the catalogue's) it is built from: the
-    raw assets `raw/<source>` upstream of it, or itself; an asset of none (the run's own records)
-    has an empty set."""
-    graph = asset_graph()
-    names = set(sources)
-    found: dict[dg.AssetKey, set[str]] = {}
-
-    def sources(key: dg.AssetKey) -> set[str]:
-        if key not in found:
-            found[key] = set()  # a cycle cannot occur in an asset graph; this only ends the walk
-            node = graph.get(key)
-            own = {key.path[1]} if key.path[0] == "raw" and key.path[-1] in names else set()
-            found[key] = own.union(*(sources(parent) for parent in node.parent_keys))
-        return found[key]
-
-    return {
-        k.to_user_string(): sources(k)
-        for k in graph.get_all_asset_keys()
-        if graph.get(k).is_materializable
-    }

@@ -27,3 +27,18 @@ def reached_by(graph, sources: Iterable[str]) -> list[dg.AssetKey]:
     fed_by_a_source = dg.AssetSelection.keys(*every_source).downstream().resolve(graph)
     reached = dg.AssetSelection.keys(*map(raw_key, sources)).downstream().resolve(graph)
     return sorted((reached | (executable - fed_by_a_source)) & executable)
+
+
+def sources_by_asset(graph) -> dict[str, set[str]]:
+    """Each materializable asset and the catalogue's sources whose deliveries reach it (an asset
+    of none, such as the run's own records, has an empty set); the same reach as `reached_by`."""
+    found: dict[str, set[str]] = {
+        k.to_user_string(): set()
+        for k in graph.get_all_asset_keys()
+        if graph.get(k).is_materializable
+    }
+    for source in SourceCatalog.model_fields:
+        for key in dg.AssetSelection.keys(raw_key(source)).downstream().resolve(graph):
+            if key.to_user_string() in found:
+                found[key.to_user_string()].add(source)
+    return found

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from ai_roi.lib.rules import DIMENSIONS, dimension_scores
+from ai_roi.lib.selection import raw_key
 from ai_roi.reports import layout
 from ai_roi.sources import SourceCatalog
 
@@ -94,9 +95,7 @@ def summarise(
     (named ""): from each asset's latest complete evaluation (`latest`, marts.mart_data_quality
     rows), the runs before it (`history`), the failing checks and the quarantine by rule."""
     seen = {s for found in sources_by_asset.values() for s in found}
-    names = [s for s in SourceCatalog.model_fields if s in seen] + sorted(
-        seen - set(SourceCatalog.model_fields)
-    )
+    names = [s for s in SourceCatalog.model_fields if s in seen]
     owner = {
         asset: next(iter(found)) if len(found) == 1 else ""
         for asset, found in sources_by_asset.items()
@@ -104,7 +103,7 @@ def summarise(
     summaries = []
     for name in [*names, ""]:
         own = [r for r in latest if owner.get(r["asset_key"]) == name]
-        raw = f"raw/{name}"
+        raw = raw_key(name).to_user_string()
         delivered = [r for r in own if r["asset_key"] == raw]
         scores = dimension_scores(delivered)
         trend = dimension_trend([r for r in history if r["asset_key"] == raw])

@@ -16,7 +16,7 @@ import mlflow
 import pandas as pd
 from markupsafe import Markup
 
-from ai_roi.lib import code_location, freshness
+from ai_roi.lib import code_location, freshness, selection
 from ai_roi.lib.history import complete_history_runs, quality_states
 from ai_roi.lib.rules import DIMENSIONS, dimension_scores
 from ai_roi.lib.warehouse import fetch_dicts
@@ -26,7 +26,6 @@ from ai_roi.reports import roi_charts as charts
 from ai_roi.reports.layout import money
 from ai_roi.reports.quality_page import summarise
 from ai_roi.roi.scenarios import finops_status
-from ai_roi.sources import SourceCatalog
 
 _num = layout.num
 # scenario columns that are not the business's assumptions
@@ -111,7 +110,7 @@ def gather(con, mlflow_store, instance) -> dict:
         ),
         "quality": _quality_by_dimension(current_quality),
         "quality_sources": summarise(
-            current_quality, [], code_location.sources_by_asset(SourceCatalog.model_fields)
+            current_quality, [], selection.sources_by_asset(code_location.asset_graph())
         ),
         "assumptions": fetch_dicts(con, "select * from marts.mart_roi_assumptions")[0],
         "router_curve": _router_curve(router.run_id) if router else pd.DataFrame(),

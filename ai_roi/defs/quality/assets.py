@@ -5,14 +5,13 @@ import json
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from ai_roi.lib import code_location, freshness, retention
+from ai_roi.lib import code_location, freshness, retention, selection
 from ai_roi.lib.history import complete_history_runs, quality_states
 from ai_roi.lib.rules import DIMENSIONS, md_table
 from ai_roi.lib.warehouse import ensure_schemas, fetch_dicts, has_quality_mart
 from ai_roi.reports import layout, roi_report
 from ai_roi.reports.quality_page import render_quality_page
 from ai_roi.resources import OutputsResource, ParamsResource
-from ai_roi.sources import SourceCatalog
 
 CHECK_RESULTS_KEY = dg.AssetKey(["quality", "check_results"])
 REPORT_KEY = dg.AssetKey(["reports", "quality_page"])
@@ -159,7 +158,7 @@ def quality_page(
         data = _page_data(con, context.instance, set(assets))
         current = freshness.current_versions(con)
     data["coverage"] = rows
-    data["sources_by_asset"] = code_location.sources_by_asset(SourceCatalog.model_fields)
+    data["sources_by_asset"] = selection.sources_by_asset(graph)
     language = layout.language(params.load().roi.report_language)
     path = outputs.path("reports", layout.page_name(REPORT_STEM, language))
     path.write_text(render_quality_page(data, language), encoding="utf-8")
