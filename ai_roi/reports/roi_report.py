@@ -151,22 +151,17 @@ def gather(con, mlflow_store, instance) -> dict:
     return data
 
 
-def _plain(value) -> str:
-    """An assumption as written: whole numbers without decimals, others to four figures."""
-    return layout.plain(value)
-
-
-def _quality_table(data: dict, q: dict) -> tuple[list[str], list[list]]:
-    """The quality page's per-source status, one row per source: each dimension's status and
-    score of the rows as delivered."""
+def _quality_table(data: dict, q: dict) -> tuple[list[str], list[tuple[str, list[tuple]]]]:
+    """The quality page's per-source status, one row per source: each dimension's status (the
+    cell's class) and its words with the score of the rows as delivered."""
     columns = [q["source_col"]] + [q["dimensions"][d] for d in DIMENSIONS]
     rows = []
     for s in data["quality_sources"]:
-        cells = [q["sources"].get(s.name, s.name)]
+        cells = []
         for d in s.dimensions:
             score = f" {layout.num(d.score, 2)} %" if d.score is not None and s.name else ""
-            cells.append(f"{q['status'][d.status]}{score}")
-        rows.append(cells)
+            cells.append((d.status, f"{q['status'][d.status]}{score}"))
+        rows.append((q["sources"].get(s.name, s.name), cells))
     return columns, rows
 
 
@@ -252,7 +247,7 @@ def render(data: dict, language: str, min_week_tickets: int = 5) -> str:
         ("blocking_checks_fired", str(s["blocking_checks_fired"])),
     ]
     assumptions = [
-        (k, _plain(v))
+        (k, layout.plain(v))
         for k, v in data["assumptions"].items()
         if k not in INTERNAL_COLUMNS and v is not None
     ]
@@ -263,7 +258,6 @@ def render(data: dict, language: str, min_week_tickets: int = 5) -> str:
         r["caveat_volume"].format(v=s["tickets_per_month"], how=how),
     ]
     quality_columns, quality_rows = _quality_table(data, t["quality"])
-    statuses = {v: k for k, v in t["quality"]["status"].items()}
     return layout.render(
         "roi_report.html.j2",
         language,
@@ -281,7 +275,6 @@ def render(data: dict, language: str, min_week_tickets: int = 5) -> str:
         charts=chart_list,
         quality_columns=quality_columns,
         quality_rows=quality_rows,
-        status_cell=lambda i, value: statuses.get(str(value).split(" ")[0], "") if i else "",
         quality_page=layout.page_name("quality", language),
         uncertainty=uncertainty,
         measured=measured,
