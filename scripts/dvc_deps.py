@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from ai_roi.lib.code_versions import closure, data_folders
+from ai_roi.lib.code_versions import closure, data_folders_of
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "ai_roi"
@@ -75,12 +75,7 @@ def stage_code(stage: str) -> list[str]:
     found = closure(spec["modules"])
     files = {str(p.relative_to(ROOT)) for p in found}
     # a package's data folder (SQL, templates, messages) is listed as the folder
-    folders = {
-        str(folder.relative_to(ROOT))
-        for init in found
-        if init.name == "__init__.py"
-        for folder in data_folders(init.parent)
-    }
+    folders = {str(folder.relative_to(ROOT)) for folder in data_folders_of(found)}
     covered = [f for f in [*spec["files"], *folders] if (ROOT / f).is_dir()]
     files = {f for f in files if not any(f.startswith(d + "/") for d in covered)}
     return sorted(files | folders | set(spec["files"]) | set(ENTRY_FILES))

@@ -3,8 +3,8 @@
 An asset's code is the module that declares it and every package module that module imports,
 transitively (the same closure `scripts/dvc_deps.py` lists as a DVC stage's code), plus the data
 folders of every package on the way: the folders holding no module, such as the SQL the package
-runs (`sql/`) or the reports' templates and message catalogues. `definitions.py` gives every asset that has none (dbt's models carry their own)
-the version of its module, so the Dagster UI marks an asset whose code changed since its last
+runs (`sql/`) or the reports' templates and message catalogues. `definitions.py` gives every
+asset that has none (dbt's models carry their own) the version of its module, so the Dagster UI marks an asset whose code changed since its last
 materialisation as stale, and the models' training keys hash the code as it was when the code
 location loaded, not as the file reads later (an edit during a run belongs to the next run).
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 
@@ -50,25 +51,32 @@ def imports(path: Path, module: str, root: Path | None = None) -> frozenset[str]
     )
 
 
-def data_folders(package: Path) -> list[Path]:
+@cache
+def data_folders(package: Path) -> tuple[Path, ...]:
     """The folders of a package directory that hold no module (SQL, templates, messages): the
-    package's code as much as its modules are."""
-    return sorted(
-        p
-        for p in package.iterdir()
-        if p.is_dir() and p.name != "__pycache__" and not (p / "__init__.py").exists()
+    package's code as much as its modules are (read once a process, as `file_digest` reads)."""
+    return tuple(
+        sorted(
+            p
+            for p in package.iterdir()
+            if p.is_dir() and p.name != "__pycache__" and not (p / "__init__.py").exists()
+        )
     )
 
 
-def _data_files(module_files: set[Path]) -> set[Path]:
+def data_folders_of(files: Iterable[Path]) -> set[Path]:
+    """The data folders of the packages among `files` (a package is there by its __init__.py)."""
     return {
-        f
-        for init in module_files
+        folder
+        for init in files
         if init.name == "__init__.py"
         for folder in data_folders(init.parent)
-        for f in folder.rglob("*")
-        if f.is_file() and "__pycache__" not in f.parts
     }
+
+
+@cache
+def _folder_files(folder: Path) -> frozenset[Path]:
+    return frozenset(f for f in folder.rglob("*") if f.is_file() and "__pycache__" not in f.parts)
 
 
 def closure(modules: list[str], root: Path | None = None) -> set[Path]:
@@ -88,7 +96,7 @@ def closure(modules: list[str], root: Path | None = None) -> set[Path]:
         todo += [".".join(parts[:i]) for i in range(1, len(parts))]  # parent packages run first
         todo += sorted(imports(module_file(module, root), module, root))
     files = {module_file(m, root) for m in seen}
-    return files | _data_files(files)
+    return files.union(*(_folder_files(folder) for folder in data_folders_of(files)))
 
 
 @cache
