@@ -145,9 +145,9 @@ class RuleBook:
     ) -> pa.DataFrameSchema:
         """The stage's Pandera schema: `columns` (types, nullability) with every rule's check on
         its column, and the rules over rows as the schema's checks, in the rule book's order."""
-        columns = copy.deepcopy(
-            columns
-        )  # the caller's (or a DataFrameModel's cached) stay as they are
+        # checks are added to copies: the caller's columns (or a DataFrameModel's cached ones)
+        # stay as they are
+        columns = copy.deepcopy(columns)
         frame = []
         for rule in self:
             for column, check in rule.checks(settings):

@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
@@ -238,8 +239,6 @@ def _load_version(registry: str, uri: str):
 
 
 def _load(uri: str):
-    import sys
-
     package = __name__.split(".")[0]
     for name, module in list(sys.modules.items()):
         if name == package or name.startswith(package + "."):

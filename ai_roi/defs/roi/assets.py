@@ -125,10 +125,7 @@ def roi_report_page(
 ) -> dg.MaterializeResult:
     """The business owner's report: ROI by axis, cash flow and payback, tornado, uncertainty, support KPIs baseline vs pilot, router automation vs precision, forecast vs actual, data quality; reports/roi_report.html (Korean: roi_report.ko.html). One page per run."""
     roi = params.load().roi
-    try:
-        language = layout.language(roi.report_language)
-    except ValueError as err:
-        raise dg.Failure(str(err)) from err
+    language = layout.language(roi.report_language)
     with marts_export.read() as con:  # the consumers' read-only path: marts only
         data = roi_report.gather(con, mlflow_store, context.instance)
     path = outputs.path("reports", roi_report.file_name(language))
