@@ -234,6 +234,23 @@ def test_korean_report(built, monkeypatch):
     assert re.search(r"[\d,]+원", html)  # won amounts in the Korean style
 
 
+def test_each_sources_quality_cell_is_coloured_by_its_status_in_every_language(built, monkeypatch):
+    """The per-source quality table: every dimension's cell has its status as its class, 'not
+    checked' included, whatever the words it shows ('warning' in English, '경고' in Korean)."""
+    wh, _ = built
+    cells = {}
+    for language, name in (("en", "roi_report.html"), ("ko", "roi_report.ko.html")):
+        monkeypatch.setenv("AI_ROI_REPORT_LANG", language)
+        assert run_pipeline('key:"reports/roi_report"').success
+        table = _report(wh, name).split('<a href="quality')[0].rsplit("<table>", 1)[1]
+        cells[language] = re.findall(r'<td class="(\w+)">([^<]*)</td>', table)
+        # one row per source (its name first), one classed cell per dimension
+        assert len(cells[language]) == 5 * table.count("<tr><td>"), language
+    assert cells["en"] and [c for c, _ in cells["en"]] == [c for c, _ in cells["ko"]]
+    assert {"warn", "pass", "none"} <= {c for c, _ in cells["ko"]}
+    assert all(text.startswith("경고") for c, text in cells["ko"] if c == "warn")
+
+
 def test_inventory_lists_every_asset_in_the_mart_and_the_report(built):
     from ai_roi.definitions import defs
 
