@@ -547,11 +547,14 @@ def _merged_checks(carried: list[tuple] | None, ran: list[tuple]) -> list[tuple]
 
 def _clock_rules() -> set[str]:
     """Quarantine rules judged against the clock (a date after the load), of every source."""
-    from ai_roi.defs.messages.schemas import QUARANTINE_RULES as MESSAGES
-    from ai_roi.defs.orders.schemas import QUARANTINE_RULES as ORDERS
-    from ai_roi.defs.tickets.schemas import QUARANTINE_RULES as TICKETS
+    from ai_roi.defs.sources import SOURCES
 
-    return {rule.name for book in (ORDERS, TICKETS, MESSAGES) for rule in book if rule.clock}
+    return {
+        rule.name
+        for source in SOURCES.values()
+        for rule in source.rules.QUARANTINE_RULES
+        if rule.clock
+    }
 
 
 def _nothing_changed(stamp: dict) -> int:

@@ -7,6 +7,7 @@ import warnings
 import dagster as dg
 
 from ai_roi import settings
+from ai_roi.defs import sources
 from ai_roi.defs.automation import sensors as automation
 from ai_roi.defs.features import assets as feature_assets
 from ai_roi.defs.features import checks as feature_checks
@@ -18,8 +19,6 @@ from ai_roi.defs.governance import sensors as governance_sensors
 from ai_roi.defs.marts import assets as mart_assets
 from ai_roi.defs.marts import checks as mart_checks
 from ai_roi.defs.marts.project import dbt_resource
-from ai_roi.defs.messages import assets as message_assets
-from ai_roi.defs.orders import assets as order_assets
 from ai_roi.defs.quality import assets as quality_assets
 from ai_roi.defs.quality import sensors as quality_sensors
 from ai_roi.defs.roi import assets as roi_assets
@@ -55,10 +54,8 @@ GROUP_OWNERS = {
 }
 
 _modules = [
-    order_assets,
     ticket_assets,
     ticket_checks,
-    message_assets,
     mart_assets,
     mart_checks,
     feature_assets,
@@ -133,6 +130,7 @@ with warnings.catch_warnings():
     defs = code_location.register(
         dg.Definitions(
             assets=[
+                *sources.assets,
                 *map(_with_code_version, dg.load_assets_from_modules(_modules)),
                 mart_assets.monthly_models(partitions.monthly(_partitions)),
                 quality_assets.check_results,
@@ -141,7 +139,7 @@ with warnings.catch_warnings():
                 governance_assets.raw_loads,
                 governance_assets.audit_log,
             ],
-            asset_checks=dg.load_asset_checks_from_modules(_modules),
+            asset_checks=[*sources.checks, *dg.load_asset_checks_from_modules(_modules)],
             sensors=[
                 governance_sensors.audit_runs,
                 quality_sensors.reports_after_runs,

@@ -6,6 +6,7 @@ A business points the pipeline at its own exports by editing `config/sources.yam
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import date, datetime
 from pathlib import Path
@@ -225,6 +226,16 @@ class OrderLinesSource(SourceConfig):
     country_aliases: dict[str, str] = Field(default_factory=dict)
     unknown_country_labels: list[str] = Field(default_factory=list)
 
+    @property
+    def country_alias_from(self) -> list[str]:
+        """The delivered country labels `country_aliases` renames, in its order."""
+        return list(self.country_aliases)
+
+    @property
+    def country_alias_to(self) -> list[str]:
+        """What each of `country_alias_from` is renamed to."""
+        return list(self.country_aliases.values())
+
     @field_validator("product_code_pattern")
     @classmethod
     def _compiles(cls, value: str) -> str:
@@ -274,6 +285,29 @@ class MessagesSource(SourceConfig):
         description="Labels of messages that are none of the business's intents: never learnt as "
         "an intent, they fit the router's scope threshold and measure its out-of-scope recall",
     )
+
+    @property
+    def label_set(self) -> list[str]:
+        """Allowed labels from label_set_path (a JSON list), or [] when any label is allowed."""
+        if self.label_set_path is None:
+            return []
+        expected = 'a JSON list of label strings, e.g. ["card_arrival", "lost_card"]'
+        try:
+            labels = json.loads(self.label_set_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise SourceConfigError(
+                f"label set {self.label_set_path} is not valid JSON: {exc.msg} at line "
+                f"{exc.lineno}, column {exc.colno}; expected {expected} "
+                "(sources.messages.label_set_path)"
+            ) from None
+        except OSError as exc:
+            raise SourceConfigError(
+                f"label set {self.label_set_path} cannot be read ({exc.strerror}); "
+                "fix sources.messages.label_set_path"
+            ) from None
+        if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+            raise SourceConfigError(f"{self.label_set_path}: expected {expected}")
+        return labels
 
     @model_validator(mode="after")
     def _labels_are_distinct(self) -> MessagesSource:

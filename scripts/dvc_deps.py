@@ -34,10 +34,9 @@ SQL_AND_DBT = [
 STAGES: dict[str, dict[str, list[str]]] = {
     "warehouse": {
         "modules": [
-            "ai_roi.defs.orders.assets",
+            "ai_roi.defs.sources",
             "ai_roi.defs.tickets.assets",
             "ai_roi.defs.tickets.checks",
-            "ai_roi.defs.messages.assets",
             "ai_roi.defs.marts.assets",
             "ai_roi.defs.marts.checks",
             "ai_roi.defs.features.assets",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from dataclasses import dataclass
+from datetime import datetime
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
@@ -78,7 +79,6 @@ def run_staging(
     source: str,
     config: SourceConfig,
     rulebook: RuleBook,
-    params: dict,
     audit: Audit,
     resources: StagingResources,
     flags: tuple[str, ...] = (),
@@ -96,13 +96,9 @@ def run_staging(
                 con,
                 source=source,
                 rulebook=rulebook,
-                params={
-                    "missing_values": config.missing_values,
-                    "max_text_length": config.max_text_length,
-                    **params,
-                },
                 config=config,
                 pseudonym_key=resources.privacy.key,
+                now=datetime.now(),
             )
             results = audit.run(
                 context,

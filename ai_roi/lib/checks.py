@@ -53,18 +53,17 @@ def schema_results(
     source: str | None = None,
     raw_of: str | None = None,
     held: int | None = None,
-    bucket_by: Sequence[str] = (),
 ) -> list[dg.AssetCheckResult]:
     """Validate `table` with the stage's Pandera schema: one result per dimension.
 
-    A large table is validated in parts split by `bucket_by` (lib.rules.validate_table).
+    A large table is validated in parts (lib.rules.validate_table).
 
     With `source` set, the stage's quarantine share is checked against the source's limit too,
     from `held` (rows a candidate holds back) or else from the quarantine. With `raw_of` set,
     `table` is that source's raw layer: failure samples leave it the way every row leaves raw
     (lib.pii.protect_rows), identifiers pseudonymised and free text redacted.
     """
-    report = validate_table(con, table, schema(sources), rulebook, bucket_by=bucket_by)
+    report = validate_table(con, table, schema(sources), rulebook)
     if source is not None:
         limit = getattr(sources, source).max_quarantine_share
         if held is None:
@@ -281,8 +280,6 @@ class Audit:
     schema: Callable[[SourceCatalog], pa.DataFrameSchema]
     source: str | None = None  # the quarantine share of this source is checked too
     monitors: Callable[[str], Sequence[Monitor]] = lambda _table: ()  # monitors of a table
-    # the columns a large candidate is split by to be validated in parts (lib.rules)
-    bucket_by: tuple[str, ...] = ()
 
     def specs(self) -> list[dg.AssetCheckSpec]:
         return [
@@ -314,7 +311,6 @@ class Audit:
             schema=self.schema,
             source=self.source,
             held=held,
-            bucket_by=self.bucket_by,
         )
         out = recorded(context, con, results, kind="pandera")
         monitors = self.monitors(table)

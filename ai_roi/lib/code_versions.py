@@ -2,11 +2,13 @@
 
 An asset's code is the module that declares it and every package module that module imports,
 transitively (the same closure `scripts/dvc_deps.py` lists as a DVC stage's code), plus the data
-folders of every package on the way: the folders holding no module, such as the SQL the package
-runs (`sql/`) or the reports' templates and message catalogues. `definitions.py` gives every
-asset that has none (dbt's models carry their own) the version of its module, so the Dagster UI marks an asset whose code changed since its last
-materialisation as stale, and the models' training keys hash the code as it was when the code
-location loaded, not as the file reads later (an edit during a run belongs to the next run).
+of every package on the way: the files beside its modules (a source's `source.yaml`) and the
+folders holding no module, such as the SQL the package runs (`sql/`) or the reports' templates
+and message catalogues. `definitions.py` gives every asset that has none (dbt's models carry
+their own; the source factory versions each source by its declaration) the version of its
+module, so the Dagster UI marks an asset whose code changed since its last materialisation as
+stale, and the models' training keys hash the code as it was when the code location loaded, not
+as the file reads later (an edit during a run belongs to the next run).
 """
 
 from __future__ import annotations
@@ -52,6 +54,15 @@ def imports(path: Path, module: str, root: Path | None = None) -> frozenset[str]
 
 
 @cache
+def data_files(package: Path) -> tuple[Path, ...]:
+    """The files of a package directory that are no module (a source's `source.yaml`): the
+    package's code as much as its modules are."""
+    return tuple(
+        sorted(p for p in package.iterdir() if p.is_file() and p.suffix not in (".py", ".pyc"))
+    )
+
+
+@cache
 def data_folders(package: Path) -> tuple[Path, ...]:
     """The folders of a package directory that hold no module (SQL, templates, messages): the
     package's code as much as its modules are (read once a process, as `file_digest` reads)."""
@@ -81,7 +92,7 @@ def _folder_files(folder: Path) -> frozenset[Path]:
 
 def closure(modules: list[str], root: Path | None = None) -> set[Path]:
     """Files of `modules` and of every package module they import, with their packages' inits
-    and the packages' data folders.
+    and the packages' data: the files beside their modules and their data folders.
 
     `definitions.py` only composes: its imports are not followed.
     """
@@ -96,7 +107,11 @@ def closure(modules: list[str], root: Path | None = None) -> set[Path]:
         todo += [".".join(parts[:i]) for i in range(1, len(parts))]  # parent packages run first
         todo += sorted(imports(module_file(module, root), module, root))
     files = {module_file(m, root) for m in seen}
-    return files.union(*(_folder_files(folder) for folder in data_folders_of(files)))
+    packages = [init.parent for init in files if init.name == "__init__.py"]
+    return files.union(
+        *(data_files(package) for package in packages),
+        *(_folder_files(folder) for folder in data_folders_of(files)),
+    )
 
 
 @cache
@@ -106,10 +121,10 @@ def file_digest(path: Path) -> str:
 
 
 @cache
-def code_version(module: str) -> str:
-    """The code version of the assets `module` declares: 16 hex digits."""
+def code_version(*modules: str) -> str:
+    """The code version of the assets `modules` declare together: 16 hex digits."""
     root = settings.PROJECT_ROOT
-    files = closure([module], root)
+    files = closure(list(modules), root)
     digest = hashlib.sha256()
     for path in sorted(files):
         digest.update(str(path.relative_to(root)).encode() + b"\0" + file_digest(path).encode())

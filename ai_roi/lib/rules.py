@@ -278,7 +278,7 @@ def validate_table(
     schema: pa.DataFrameSchema,
     rulebook: RuleBook,
     *,
-    bucket_by: Sequence[str] = (),
+    bucket_by: Sequence[str] | None = None,
     chunk_rows: int = 1_000_000,
     sample_size: int = 5,
 ) -> Report:
@@ -287,7 +287,8 @@ def validate_table(
     A table of up to `chunk_rows` rows is validated as one frame. A larger one is validated in
     parts that fit in memory, with the same verdicts:
 
-    - with `bucket_by`, the rows are split by a hash of those columns, so rows that agree on them
+    - with `bucket_by` (by default the columns every check that compares rows agrees on, see
+      `shared_reach`), the rows are split by a hash of those columns, so rows that agree on them
       (the copies a uniqueness check compares) always land in the same part; every check of such
       a schema must compare rows only within groups of equal `bucket_by` values;
     - otherwise the columns the checks read are copied once into a scratch table, and each check
@@ -305,6 +306,8 @@ def validate_table(
     if rows <= chunk_rows:
         df = con.sql(f"select {columns} from {table}").pl()
         return validate(schema, df, rulebook, sample_size=sample_size)
+    if bucket_by is None:
+        bucket_by = shared_reach(schema)
     if not bucket_by:
         return _validate_by_reach(con, table, schema, rulebook, rows, chunk_rows, sample_size)
     parts = -(-rows // chunk_rows)
@@ -622,6 +625,21 @@ def reach(check: pa.Check) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
     return getattr(check, "reach", None)
 
 
+def shared_reach(schema: pa.DataFrameSchema) -> tuple[str, ...]:
+    """The columns on which every check of `schema` that compares rows compares them, when they
+    all compare on the same ones (a uniqueness check over a row's identity): split by a hash of
+    those, each part of a large table holds every group such a check compares. Empty where no
+    check compares rows, where they differ, where one compares all rows, or where a check's reach
+    is unknown (not built by `column_check` or `frame_check`) or a column must be unique."""
+    checks = [*schema.checks, *(c for col in schema.columns.values() for c in col.checks)]
+    if any(not hasattr(c, "reads") for c in checks) or schema.unique:
+        return ()
+    if any(col.unique for col in schema.columns.values()):
+        return ()
+    reaches = {reach(c)[0] for c in checks if reach(c) is not None}
+    return next(iter(reaches)) if len(reaches) == 1 else ()
+
+
 def value_present(c: pl.Expr, cfg) -> pl.Expr:
     """Column test of a rule (`Rule(valid=...)`): a value that is neither empty nor one of the
     source's missing-value tokens (`missing_values` in the catalogue)."""
@@ -639,3 +657,79 @@ def exact_copy(name: str, description: str) -> Rule:
         valid_rows=lambda cfg: ~pl.struct(list(cfg.contract)).is_duplicated(),
         together=lambda cfg: list(cfg.contract),
     )
+
+
+# The tests several sources' rules share, declared once.
+
+
+def unique_rows(name: str, description: str, *columns: str, blocking: bool = True) -> Rule:
+    """A uniqueness rule over rows: no two rows agree on every one of `columns` (a row's key or
+    identity; all copies counted). It compares rows only with those that agree on `columns`."""
+    key = pl.col(columns[0]) if len(columns) == 1 else pl.struct(columns)
+    return Rule(
+        name,
+        "uniqueness",
+        description,
+        blocking=blocking,
+        valid_rows=lambda _settings: ~key.is_duplicated(),
+        together=columns,
+    )
+
+
+def one_value_per(name: str, description: str, column: str, per: str) -> Rule:
+    """A consistency rule over rows: the rows of one `per` value (a ticket) all hold the same
+    `column` value, an empty one counting as a value; the `per` values that break it are counted."""
+    return Rule(
+        name,
+        "consistency",
+        description,
+        key=per,
+        valid_rows=lambda _settings: pl.col(column).n_unique().over(per) <= 1,
+        together=(per,),
+    )
+
+
+def copy_rules(stem: str, row: str) -> tuple[Rule, Rule, Rule]:
+    """The quarantine rules of a delivered row that is an exact copy of another (the staging SQL's
+    `copy_rule` macro names them): a copy within its delivery is a duplicate; a copy of a row of an
+    earlier delivery or of another file (overlapping exports) is counted once, where it came first,
+    and holding it back averts no bad decision. `stem` names the rules (`duplicate_<stem>`,
+    `<stem>_in_earlier_delivery`, `<stem>_in_other_file`), `row` is what a row is ("event")."""
+    a_row = f"{'an' if row[0] in 'aeiou' else 'a'} {row}"
+    return (
+        Rule(
+            f"duplicate_{stem}",
+            "uniqueness",
+            f"exact copy of an earlier {row} of the same delivery",
+        ),
+        Rule(
+            f"{stem}_in_earlier_delivery",
+            "uniqueness",
+            f"exact copy of {a_row} of an earlier delivery (an overlapping or re-cut export): "
+            "counted once, in the delivery that brought it first",
+            averts_bad_decision=False,
+        ),
+        Rule(
+            f"{stem}_in_other_file",
+            "uniqueness",
+            f"exact copy of {a_row} delivered in another file (overlapping exports): counted once",
+            averts_bad_decision=False,
+        ),
+    )
+
+
+def trimmed(name: str, description: str, column: str, *, blocking: bool = False) -> Rule:
+    """A consistency rule on a text column: no value has leading or trailing whitespace."""
+    return Rule(
+        name,
+        "consistency",
+        description,
+        blocking=blocking,
+        on=column,
+        valid=lambda c, _settings: c == c.str.strip_chars(),
+    )
+
+
+def typed_columns(nullable: Sequence[str] = (), **dtypes) -> dict[str, pa.Column]:
+    """Pandera columns of the given types, each required (no nulls) unless named in `nullable`."""
+    return {name: pa.Column(dtype, nullable=name in nullable) for name, dtype in dtypes.items()}

@@ -1,31 +1,40 @@
 """One factory for the assets and checks of every source: raw as delivered, staged as typed.
 
-A source is declared once (`SourceDefinition`: its name in the catalogue, its rules module, what
-its staging SQL needs) and `source_assets` derives the rest by one convention:
+A source is a folder of `defs/` holding what differs between sources:
+
+- `source.yaml`: its name in the source catalogue, the system it comes from, what its raw and
+  staged tables are, the staged flags its metadata counts, the column its freshness is judged
+  on, and more metadata read from the staged table (`SourceFile` below);
+- `schemas.py`, its rules: `RAW_RULES` and `raw_schema(catalog)` (the delivered rows),
+  `QUARANTINE_RULES` (the row rules of its staging SQL), `STAGED_RULES` and
+  `staged_schema(catalog)` (the staged rows);
+
+with its staging SQL in `sql/staging/<name>.sql`, whose `$parameters` are fields of its
+catalogue entry (lib.staging.staging_params), and that entry in the source catalogue.
+`source_assets` derives the rest by one convention:
 
 - assets `raw/<name>` (the delivered files, all text) and `staged/<name>` (the typed rows that
-  passed every row rule), group `raw` / `staged`, classified `pii` / `confidential`;
+  passed every row rule), group `raw` / `staged`, classified `pii` / `confidential`, versioned
+  by the source's declaration and this factory (lib.code_versions);
 - the raw layer's Pandera checks `raw_<name>_<dimension>` over `raw.<name>__current` and its
   monitors (schema change, delivery volume), ops `raw_<name>_checks` / `raw_<name>_monitors`;
 - the staged asset's own checks `staged_<name>_<dimension>`, run on each candidate batch before
   it is published (lib.checks.Audit), with the freshness and monthly-volume monitors of its time
   column where it has one.
-
-Its rules module (`defs/<source>/schemas.py`) defines `RAW_RULES` and `raw_schema(catalog)` (the
-delivered rows), `QUARANTINE_RULES` (the row rules of its staging SQL), and `STAGED_RULES` and
-`staged_schema(catalog)` (the staged rows). Adding a source is one declaration, that module, its
-staging SQL (`sql/staging/<name>.sql`) and its entry in the source catalogue.
 """
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 
 import dagster as dg
 import duckdb as ddb
+import yaml
 from dagster_duckdb import DuckDBResource
+from pydantic import BaseModel, ConfigDict, ValidationError
 
+from ai_roi.lib import code_versions
 from ai_roi.lib.assets import (
     StagingResources,
     ingest_raw,
@@ -40,6 +49,7 @@ from ai_roi.lib.checks import (
     raw_monitors,
     staged_monitors,
 )
+from ai_roi.lib.warehouse import load_sql
 from ai_roi.resources import (
     OutputsResource,
     ParamsResource,
@@ -48,25 +58,38 @@ from ai_roi.resources import (
 )
 from ai_roi.sources import SourceCatalog, SourceConfig
 
+SOURCE_FILE = "source.yaml"  # beside the source's rules module
 RULES_MODULE = ("RAW_RULES", "raw_schema", "QUARANTINE_RULES", "STAGED_RULES", "staged_schema")
+
+
+class SourceFile(BaseModel):
+    """A source's `source.yaml`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str  # the source's name in the catalogue (sources.<name>)
+    domain: str  # the business system it comes from (erp, crm): a tag on its assets
+    raw_description: str  # first sentence: what it is; then its grain ("one row per …")
+    staged_description: str
+    flags: tuple[str, ...] = ()  # staged boolean columns counted in the metadata
+    time_column: str | None = None  # the staged column its freshness and volume are judged on
+    # more metadata for the staged materialisation: its name, and the query (sql/profiles/…)
+    # that reads it from the published table (see `profile_metadata`)
+    profile: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
 class SourceDefinition:
     """What differs between sources; `source_assets` encodes everything else once."""
 
-    name: str  # the source's name in the catalogue (sources.<name>)
-    domain: str  # the business system it comes from (erp, crm): a tag on its assets
-    raw_description: str  # first sentence: what it is; then its grain ("one row per …")
+    name: str
+    domain: str
+    raw_description: str
     staged_description: str
     rules: ModuleType  # its rules module (see above)
-    # the staging SQL's parameters from the source's configuration at the time of the run
-    staging_params: Callable[[SourceConfig, datetime], dict]
-    flags: tuple[str, ...] = ()  # staged boolean columns counted in the metadata
-    time_column: str | None = None  # the staged column its freshness and volume are judged on
-    bucket_by: tuple[str, ...] = ()  # a staged row's identity (lib.rules.validate_table)
-    # more metadata for the staged materialisation, read from the published table
-    staged_profile: Callable[[ddb.DuckDBPyConnection], dict] | None = None
+    flags: tuple[str, ...] = ()
+    time_column: str | None = None
+    profile: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         missing = [name for name in RULES_MODULE if not hasattr(self.rules, name)]
@@ -76,6 +99,21 @@ class SourceDefinition:
                 f"{', '.join(missing)} (see lib/source_assets.py)"
             )
 
+    @classmethod
+    def load(cls, rules: ModuleType) -> "SourceDefinition":
+        """The source declared by the `source.yaml` beside its rules module."""
+        path = Path(rules.__file__).with_name(SOURCE_FILE)
+        try:
+            declared = SourceFile.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+        except OSError as exc:
+            raise TypeError(
+                f"{rules.__name__} has no {SOURCE_FILE} beside it ({exc.strerror}): a source "
+                "is declared by that file (see lib/source_assets.py)"
+            ) from None
+        except (yaml.YAMLError, ValidationError) as exc:
+            raise TypeError(f"{path} does not declare a source: {exc}") from None
+        return cls(**dict(declared), rules=rules)
+
     @property
     def raw_key(self) -> dg.AssetKey:
         return dg.AssetKey(["raw", self.name])
@@ -83,6 +121,11 @@ class SourceDefinition:
     @property
     def staged_key(self) -> dg.AssetKey:
         return dg.AssetKey(["staged", self.name])
+
+    @property
+    def code_version(self) -> str:
+        """Its rules module, the `source.yaml` beside it and this factory, hashed."""
+        return code_versions.code_version(self.rules.__name__, __name__)
 
     def config(self, catalog: SourceCatalog) -> SourceConfig:
         return getattr(catalog, self.name)
@@ -99,8 +142,23 @@ class SourceDefinition:
             monitors=(lambda table: staged_monitors(self.name, table, column))
             if column
             else (lambda _table: ()),
-            bucket_by=self.bucket_by,
         )
+
+
+def profile_metadata(con: ddb.DuckDBPyConnection, profile: Mapping[str, str]) -> dict:
+    """Each profile query's rows as JSON metadata: keyed by the first column, each holding the
+    second column's value, or the other columns by name where there are several."""
+    metadata = {}
+    for name, query in profile.items():
+        result = con.execute(load_sql(query))
+        columns = [d[0] for d in result.description][1:]
+        metadata[name] = dg.MetadataValue.json(
+            {
+                key: rest[0] if len(rest) == 1 else dict(zip(columns, rest, strict=True))
+                for key, *rest in result.fetchall()
+            }
+        )
+    return metadata
 
 
 def source_assets(source: SourceDefinition) -> list[dg.AssetsDefinition | dg.AssetChecksDefinition]:
@@ -109,6 +167,7 @@ def source_assets(source: SourceDefinition) -> list[dg.AssetsDefinition | dg.Ass
 
     @dg.asset(
         key=source.raw_key,
+        code_version=source.code_version,
         group_name="raw",
         kinds={"duckdb"},
         tags={"classification": "pii", "domain": source.domain},
@@ -121,6 +180,7 @@ def source_assets(source: SourceDefinition) -> list[dg.AssetsDefinition | dg.Ass
 
     @dg.asset(
         key=source.staged_key,
+        code_version=source.code_version,
         deps=[source.raw_key],
         group_name="staged",
         kinds={"duckdb"},
@@ -143,15 +203,14 @@ def source_assets(source: SourceDefinition) -> list[dg.AssetsDefinition | dg.Ass
             source=source.name,
             config=cfg,
             rulebook=source.rules.QUARANTINE_RULES,
-            params=source.staging_params(cfg, datetime.now()),
             audit=audit,
             resources=StagingResources(catalog, params, outputs, privacy),
             flags=source.flags,
         )
         metadata = staged_metadata(result)
-        if source.staged_profile is not None:
+        if source.profile:
             with duckdb.get_connection() as con:
-                metadata.update(source.staged_profile(con))
+                metadata.update(profile_metadata(con, source.profile))
         yield dg.MaterializeResult(
             metadata=metadata, data_version=staged_version(duckdb, source.name)
         )

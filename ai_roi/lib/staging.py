@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import hmac
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,7 +31,7 @@ from ai_roi.lib.pii import (
 )
 from ai_roi.lib.rules import RuleBook
 from ai_roi.lib.warehouse import ensure_schemas, load_sql
-from ai_roi.sources import SourceConfig
+from ai_roi.sources import SourceConfig, SourceConfigError
 
 
 def register_pseudonymiser(con: duckdb.DuckDBPyConnection, key: str) -> None:
@@ -122,14 +123,38 @@ class Candidate:
     held: int  # rows it holds back that count against max_quarantine_share
 
 
+_PARAMETER = re.compile(r"\$([A-Za-z_]\w*)")
+
+
+def staging_params(sql: str, *, source: str, config: SourceConfig, now: datetime) -> dict:
+    """The parameters a source's staging SQL reads (`$name`), by one convention: each is the
+    field of that name in the source's configuration (`sources.<source>.<name>`, or a property of
+    its class in sources.py), except `latest_valid_at`, the time of the run: a date after it is in
+    the future."""
+    run = {"latest_valid_at": now}
+    params = {}
+    for name in sorted(set(_PARAMETER.findall(sql))):
+        if name in run:
+            params[name] = run[name]
+        elif hasattr(config, name):
+            params[name] = getattr(config, name)
+        else:
+            raise SourceConfigError(
+                f"the staging SQL of {source} (sql/staging/{source}.sql) reads ${name}, which is "
+                f"neither a field of sources.{source} nor latest_valid_at: declare it on "
+                f"{type(config).__name__} (ai_roi/sources.py)"
+            )
+    return params
+
+
 def prepare_staging(
     con: duckdb.DuckDBPyConnection,
     *,
     source: str,
     rulebook: RuleBook,
-    params: dict,
     config: SourceConfig,
     pseudonym_key: str,
+    now: datetime,
 ) -> Candidate:
     """Build the staged rows of the deliveries in play into `CANDIDATE`, publishing nothing.
 
@@ -157,8 +182,10 @@ def prepare_staging(
     con.execute(
         f"create or replace temp view _delivered_ranked as {load_sql('staging/_delivered_ranked')}"
     )
+    sql = load_sql(f"staging/{source}")
     con.execute(
-        f"create or replace temp table _candidates as {load_sql(f'staging/{source}')}", params
+        f"create or replace temp table _candidates as {sql}",
+        staging_params(sql, source=source, config=config, now=now),
     )
     emitted = {
         r

@@ -11,34 +11,19 @@ import pytest
 from ai_roi.defs.messages import schemas as messages
 from ai_roi.defs.orders import schemas as orders
 from ai_roi.defs.tickets import schemas as tickets
-from ai_roi.lib.rules import reach, validate_table
+from ai_roi.lib.rules import reach, shared_reach, validate_table
 from ai_roi.sources import load_catalog
 from tests.conftest import settings
 
-# (table, schema, rule book, bucket_by): each stage the pipeline validates with frame checks
+# (table, schema, rule book): each stage the pipeline validates with frame checks
 STAGES = {
-    "raw order lines": ("raw.order_lines__current", orders.raw_schema, orders.RAW_RULES, ()),
-    "staged order lines": (
-        "staged.order_lines",
-        orders.staged_schema,
-        orders.STAGED_RULES,
-        orders.STAGED_LINE_IDENTITY,
-    ),
-    "raw ticket events": (
-        "raw.ticket_events__current",
-        tickets.raw_schema,
-        tickets.RAW_RULES,
-        (),
-    ),
-    "staged ticket events": (
-        "staged.ticket_events",
-        tickets.staged_schema,
-        tickets.STAGED_RULES,
-        (),
-    ),
-    "tickets": ("staged.tickets", tickets.tickets_schema, tickets.TICKET_RULES, ()),
-    "raw messages": ("raw.messages__current", messages.raw_schema, messages.RAW_RULES, ()),
-    "staged messages": ("staged.messages", messages.staged_schema, messages.STAGED_RULES, ()),
+    "raw order lines": ("raw.order_lines__current", orders.raw_schema, orders.RAW_RULES),
+    "staged order lines": ("staged.order_lines", orders.staged_schema, orders.STAGED_RULES),
+    "raw ticket events": ("raw.ticket_events__current", tickets.raw_schema, tickets.RAW_RULES),
+    "staged ticket events": ("staged.ticket_events", tickets.staged_schema, tickets.STAGED_RULES),
+    "tickets": ("staged.tickets", tickets.tickets_schema, tickets.TICKET_RULES),
+    "raw messages": ("raw.messages__current", messages.raw_schema, messages.RAW_RULES),
+    "staged messages": ("staged.messages", messages.staged_schema, messages.STAGED_RULES),
 }
 
 
@@ -56,15 +41,18 @@ def verdicts(report) -> dict:
 
 @pytest.mark.parametrize("stage", sorted(STAGES))
 def test_a_table_validated_in_parts_gets_the_verdicts_of_one_frame(built, stage):
+    """In parts split as the pipeline splits it (by the columns its checks compare rows on, where
+    they all agree: lib.rules.shared_reach), and split check by check, by each one's reach."""
     warehouse, _ = built
-    table, schema, rules, bucket_by = STAGES[stage]
+    table, schema, rules = STAGES[stage]
     catalog = load_catalog(settings.sources_path())
     with duckdb.connect(str(warehouse.db_path)) as con:  # parts use a scratch table
         rows = con.execute(f"select count(*) from {table}").fetchone()[0]
-        whole = validate_table(con, table, schema(catalog), rules, bucket_by=bucket_by)
+        whole = validate_table(con, table, schema(catalog), rules)
         # parts of about a seventh of the table
-        parts = validate_table(
-            con, table, schema(catalog), rules, bucket_by=bucket_by, chunk_rows=rows // 7
+        parts = validate_table(con, table, schema(catalog), rules, chunk_rows=rows // 7)
+        by_reach = validate_table(
+            con, table, schema(catalog), rules, bucket_by=(), chunk_rows=rows // 7
         )
         # the copy the parts were read from is gone
         left = con.execute(
@@ -73,6 +61,15 @@ def test_a_table_validated_in_parts_gets_the_verdicts_of_one_frame(built, stage)
     assert left == 0
     assert any(o.failures for o in whole.outcomes) or stage.startswith("staged")
     assert verdicts(parts) == verdicts(whole)
+    assert verdicts(by_reach) == verdicts(whole)
+
+
+def test_a_staged_batch_is_split_by_the_identity_its_uniqueness_check_compares():
+    catalog = load_catalog(settings.sources_path())
+    assert shared_reach(orders.staged_schema(catalog)) == orders.STAGED_LINE_IDENTITY
+    assert shared_reach(tickets.tickets_schema(catalog)) == ("ticket_id",)
+    # the raw rules compare rows on different columns (and over the whole table): no one split
+    assert shared_reach(orders.raw_schema(catalog)) == ()
 
 
 def test_a_check_that_compares_rows_but_says_it_does_not_gets_other_verdicts_in_parts(built):

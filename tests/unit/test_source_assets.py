@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import types
+from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from ai_roi.defs.orders import schemas as orders
-from ai_roi.lib.source_assets import SourceDefinition
+from ai_roi.lib.source_assets import RULES_MODULE, SourceDefinition
 
 
 def test_a_rules_module_missing_a_part_is_named_when_the_source_is_declared():
@@ -20,5 +22,60 @@ def test_a_rules_module_missing_a_part_is_named_when_the_source_is_declared():
             raw_description="Shipments as delivered; one row per file line per delivery.",
             staged_description="Typed shipments; one row per shipment.",
             rules=rules,
-            staging_params=lambda _cfg, _now: {},
         )
+
+
+def _rules_in(folder: Path, source_yaml: str | None) -> types.ModuleType:
+    """A copy of the order lines' rules module, in `folder` with `source_yaml` beside it."""
+    rules = types.ModuleType("ai_roi.defs.shipments.schemas")
+    for name in RULES_MODULE:
+        setattr(rules, name, getattr(orders, name))
+    rules.__file__ = str(folder / "schemas.py")
+    if source_yaml is not None:
+        (folder / "source.yaml").write_text(source_yaml, encoding="utf-8")
+    return rules
+
+
+SHIPMENTS = """
+name: shipments
+domain: erp
+raw_description: Shipments as delivered; one row per file line per delivery.
+staged_description: Typed shipments; one row per shipment.
+time_column: shipped_at
+"""
+
+
+def test_a_source_is_declared_by_the_yaml_beside_its_rules(tmp_path):
+    source = SourceDefinition.load(_rules_in(tmp_path, SHIPMENTS))
+    assert (source.name, source.time_column) == ("shipments", "shipped_at")
+    assert source.staged_key == dg.AssetKey(["staged", "shipments"])
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (None, r"has no source.yaml beside it"),
+        (SHIPMENTS.replace("domain: erp", "domian: erp"), r"domian\n  Extra inputs"),
+        (SHIPMENTS.replace("name: shipments\n", ""), r"name\n  Field required"),
+        ("name: [", r"does not declare a source"),
+    ],
+)
+def test_a_source_file_that_does_not_declare_a_source_is_named(tmp_path, text, message):
+    with pytest.raises(TypeError, match=message):
+        SourceDefinition.load(_rules_in(tmp_path, text))
+
+
+def test_each_sources_assets_are_versioned_by_that_sources_own_declaration():
+    """A rule edited in one source's rules module marks that source's assets stale, not the
+    others': each source's raw and staged assets carry a code version of their own."""
+    from ai_roi.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    versions = {
+        (layer, name): graph.get(dg.AssetKey([layer, name])).code_version
+        for layer in ("raw", "staged")
+        for name in ("order_lines", "ticket_events", "messages")
+    }
+    assert None not in versions.values()
+    staged = {versions["staged", name] for name in ("order_lines", "ticket_events", "messages")}
+    assert len(staged) == 3, versions

@@ -77,3 +77,33 @@ def test_missing_catalog_and_bad_yaml_are_explained(tmp_path):
     bad.write_text("sources: [unclosed", encoding="utf-8")
     with pytest.raises(SourceConfigError, match="not valid YAML"):
         load_catalog(bad)
+
+
+def test_the_staging_sql_reads_its_parameters_from_the_sources_configuration(tmp_path):
+    """Every `$name` of a staging SQL is the catalogue field of that name (or a property derived
+    from fields), `latest_valid_at` the run's clock; a name that is neither is refused, named."""
+    from datetime import datetime
+
+    from ai_roi.lib.staging import staging_params
+    from ai_roi.lib.warehouse import load_sql
+
+    catalog = load_catalog(_write(tmp_path, catalog_dict()))
+    now = datetime(2011, 12, 10)
+    for source in ("order_lines", "ticket_events", "messages"):
+        config = getattr(catalog, source)
+        params = staging_params(
+            load_sql(f"staging/{source}"), source=source, config=config, now=now
+        )
+        assert params["missing_values"] == config.missing_values
+    orders = staging_params(
+        "select $country_alias_to, $latest_valid_at",
+        source="order_lines",
+        config=catalog.order_lines,
+        now=now,
+    )
+    # config/sources.yaml renames EIRE and RSA
+    assert orders == {"country_alias_to": ["Ireland", "South Africa"], "latest_valid_at": now}
+    with pytest.raises(SourceConfigError, match=r"reads \$max_discount, which is neither a field"):
+        staging_params(
+            "select $max_discount", source="order_lines", config=catalog.order_lines, now=now
+        )

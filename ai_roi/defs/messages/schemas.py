@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pandera.polars as pa
 import polars as pl
 
@@ -12,34 +10,15 @@ from ai_roi.lib.rules import (
     TABLE_HAS_ROWS,
     Rule,
     RuleBook,
+    trimmed,
+    typed_columns,
+    unique_rows,
     value_present,
 )
-from ai_roi.sources import MessagesSource, SourceCatalog, SourceConfigError
+from ai_roi.sources import SourceCatalog
 
 R = Rule
 ASCII_PUNCTUATION = r"""[!-/:-@\[-`{-~]"""
-
-
-def label_set(cfg: MessagesSource) -> list[str]:
-    """Allowed labels from label_set_path (a JSON list), or [] when any label is allowed."""
-    if cfg.label_set_path is None:
-        return []
-    expected = 'a JSON list of label strings, e.g. ["card_arrival", "lost_card"]'
-    try:
-        labels = json.loads(cfg.label_set_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise SourceConfigError(
-            f"label set {cfg.label_set_path} is not valid JSON: {exc.msg} at line {exc.lineno}, "
-            f"column {exc.colno}; expected {expected} (sources.messages.label_set_path)"
-        ) from None
-    except OSError as exc:
-        raise SourceConfigError(
-            f"label set {cfg.label_set_path} cannot be read ({exc.strerror}); "
-            "fix sources.messages.label_set_path"
-        ) from None
-    if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
-        raise SourceConfigError(f"{cfg.label_set_path}: expected {expected}")
-    return labels
 
 
 def _label_ok(c: pl.Expr, labels: list[str]) -> pl.Expr:
@@ -79,7 +58,7 @@ RAW_RULES = RuleBook(
         "accuracy",
         "label is not in the label set",
         on="label",
-        valid=lambda c, cfg: _label_ok(c, label_set(cfg)),
+        valid=lambda c, cfg: _label_ok(c, cfg.label_set),
     ),
     R(
         "text_length_in_range",
@@ -90,13 +69,7 @@ RAW_RULES = RuleBook(
             c.str.strip_chars().str.len_chars().is_between(cfg.min_text_length, cfg.max_text_length)
         ),
     ),
-    R(
-        "text_is_trimmed",
-        "consistency",
-        "text has leading or trailing whitespace",
-        on="text",
-        valid=lambda c, cfg: c == c.str.strip_chars(),
-    ),
+    trimmed("text_is_trimmed", "text has leading or trailing whitespace", "text"),
     R(
         "text_is_ascii",
         "consistency",
@@ -145,30 +118,16 @@ QUARANTINE_RULES = RuleBook(
 # Clean messages.
 STAGED_RULES = RuleBook(
     TABLE_HAS_ROWS,
-    R(
-        "message_id_is_unique",
-        "uniqueness",
-        "two messages share an id",
-        blocking=True,
-        valid_rows=lambda cfg: ~pl.col("message_id").is_duplicated(),
-        together=("message_id",),
-    ),
+    unique_rows("message_id_is_unique", "two messages share an id", "message_id"),
     R(
         "label_in_label_set",
         "accuracy",
         "label is not in the label set",
         blocking=True,
         on="label",
-        valid=lambda c, cfg: _label_ok(c, label_set(cfg)),
+        valid=lambda c, cfg: _label_ok(c, cfg.label_set),
     ),
-    R(
-        "text_is_trimmed",
-        "consistency",
-        "text has leading or trailing whitespace",
-        blocking=True,
-        on="text",
-        valid=lambda c, cfg: c == c.str.strip_chars(),
-    ),
+    trimmed("text_is_trimmed", "text has leading or trailing whitespace", "text", blocking=True),
     R(
         "near_duplicates_flagged",
         "uniqueness",
@@ -187,9 +146,5 @@ def raw_schema(catalog: SourceCatalog) -> pa.DataFrameSchema:
 
 def staged_schema(catalog: SourceCatalog) -> pa.DataFrameSchema:
     """Clean messages, with the checks of STAGED_RULES; one row per message."""
-    columns = {
-        "message_id": pa.Column(pl.String, nullable=False),
-        "text": pa.Column(pl.String, nullable=False),
-        "label": pa.Column(pl.String, nullable=False),
-    }
+    columns = typed_columns(message_id=pl.String, text=pl.String, label=pl.String)
     return STAGED_RULES.schema("staged_messages", columns, catalog.messages)

@@ -14,7 +14,10 @@ from ai_roi.lib.rules import (
     VALUE_TOO_LONG,
     Rule,
     RuleBook,
+    copy_rules,
     exact_copy,
+    trimmed,
+    unique_rows,
     value_present,
 )
 from ai_roi.sources import OrderLinesSource, SourceCatalog
@@ -25,6 +28,13 @@ R = Rule
 def _as(c: pl.Expr, dtype) -> pl.Expr:
     """A text column parsed as `dtype`, null where it does not parse."""
     return c.str.strip_chars().cast(dtype, strict=False)
+
+
+def _parses(name: str, description: str, column: str, dtype) -> Rule:
+    """An accuracy rule on a text column as delivered: every value parses as `dtype`."""
+    return R(
+        name, "accuracy", description, on=column, valid=lambda c, _: _as(c, dtype).is_not_null()
+    )
 
 
 def _when(cfg: OrderLinesSource) -> pl.Expr:
@@ -78,13 +88,7 @@ RAW_RULES = RuleBook(
     exact_copy(
         "order_line_is_unique", "line is an exact copy of another line (all copies counted)"
     ),
-    R(
-        "quantity_is_integer",
-        "accuracy",
-        "quantity is not a whole number",
-        on="quantity",
-        valid=lambda c, cfg: _as(c, pl.Int64).is_not_null(),
-    ),
+    _parses("quantity_is_integer", "quantity is not a whole number", "quantity", pl.Int64),
     R(
         "quantity_is_positive",
         "accuracy",
@@ -108,13 +112,7 @@ RAW_RULES = RuleBook(
         on="quantity",
         valid=lambda c, cfg: _as(c, pl.Int64).abs() <= cfg.max_abs_quantity,
     ),
-    R(
-        "unit_price_is_numeric",
-        "accuracy",
-        "unit price is not a number",
-        on="unit_price",
-        valid=lambda c, cfg: _as(c, pl.Float64).is_not_null(),
-    ),
+    _parses("unit_price_is_numeric", "unit price is not a number", "unit_price", pl.Float64),
     R(
         "unit_price_not_zero",
         "accuracy",
@@ -150,12 +148,8 @@ RAW_RULES = RuleBook(
         key="stock_code",
         valid_rows=lambda cfg: ~(_is_product(cfg) & pl.col("stock_code").str.contains("[a-z]")),
     ),
-    R(
-        "description_is_trimmed",
-        "consistency",
-        "description has leading or trailing whitespace",
-        on="description",
-        valid=lambda c, cfg: c == c.str.strip_chars(),
+    trimmed(
+        "description_is_trimmed", "description has leading or trailing whitespace", "description"
     ),
     R(
         "description_has_uppercase",
@@ -246,20 +240,7 @@ QUARANTINE_RULES = RuleBook(
         "invoice date before earliest_valid_date or after the load",
         column="invoice_date",
     ),
-    R("duplicate_order_line", "uniqueness", "exact copy of an earlier line of the same delivery"),
-    R(
-        "order_line_in_earlier_delivery",
-        "uniqueness",
-        "exact copy of a line of an earlier delivery (an overlapping or re-cut export): "
-        "counted once, in the delivery that brought it first",
-        averts_bad_decision=False,
-    ),
-    R(
-        "order_line_in_other_file",
-        "uniqueness",
-        "exact copy of a line delivered in another file (overlapping exports): counted once",
-        averts_bad_decision=False,
-    ),
+    *copy_rules("order_line", "line"),
     R("quantity_zero", "accuracy", "quantity is zero", column="quantity"),
     R(
         "negative_quantity_not_cancellation",
@@ -294,9 +275,9 @@ QUARANTINE_RULES = RuleBook(
     VALUE_TOO_LONG,
 )
 
-# What makes a staged order line the same line: the uniqueness check compares these, and a large
-# staged batch is validated in parts split by them (lib.rules.validate_table), so that the copies
-# of a line always meet in one part. Every other staged check looks at one row at a time.
+# What makes a staged order line the same line: the uniqueness check compares these. Every other
+# staged check looks at one row at a time, so a large staged batch is validated in parts split by
+# them (lib.rules.shared_reach), and the copies of a line always meet in one part.
 STAGED_LINE_IDENTITY = (
     "invoice_no",
     "stock_code",
@@ -311,14 +292,7 @@ STAGED_LINE_IDENTITY = (
 # Typed order lines that passed every row-level rule.
 STAGED_RULES = RuleBook(
     TABLE_HAS_ROWS,
-    R(
-        "order_line_is_unique",
-        "uniqueness",
-        "two staged lines are identical",
-        blocking=True,
-        valid_rows=lambda _: ~pl.struct(STAGED_LINE_IDENTITY).is_duplicated(),
-        together=STAGED_LINE_IDENTITY,
-    ),
+    unique_rows("order_line_is_unique", "two staged lines are identical", *STAGED_LINE_IDENTITY),
     R(
         "quantity_not_zero",
         "accuracy",

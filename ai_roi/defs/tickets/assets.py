@@ -1,51 +1,19 @@
-"""CRM support tickets: the delivered event log (raw), clean events, and one row per ticket.
+"""CRM support tickets, one row per ticket, reduced from the published clean events.
 
-The event log's assets and checks come from the one factory every source uses
-(lib/source_assets.py); staged/tickets is reduced from the published events.
+The event log's own assets and checks come from the one factory every source uses
+(defs/sources.py, declared in source.yaml beside this file).
 """
-
-from datetime import datetime
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from ai_roi.defs.tickets import schemas
+from ai_roi.defs.sources import SOURCES
 from ai_roi.lib.assets import staged_version
-from ai_roi.lib.source_assets import SourceDefinition, source_assets
 from ai_roi.lib.staging import register_macros
 from ai_roi.lib.warehouse import load_sql
-from ai_roi.sources import TicketEventsSource
 
-
-def staging_params(cfg: TicketEventsSource, now: datetime) -> dict:
-    return {
-        "timestamp_format": cfg.timestamp_format,
-        "valid_states": cfg.valid_states,
-        "resolved_states": cfg.resolved_states,
-        "closed_states": cfg.closed_states,
-        "true_values": cfg.true_values,
-        "false_values": cfg.false_values,
-        "earliest_valid_date": cfg.earliest_valid_date,
-        "latest_valid_at": now,
-    }
-
-
-TICKET_EVENTS = SourceDefinition(
-    name="ticket_events",
-    domain="crm",
-    raw_description="Ticket event log exactly as delivered, all text, plus load metadata; one row per event line per delivery.",
-    staged_description="Typed ticket events of the accepted deliveries, people pseudonymised; one row per clean event.",
-    rules=schemas,
-    staging_params=staging_params,
-    flags=("is_resolved_state", "is_closed_state"),
-    time_column="updated_at",
-)
-RAW_KEY, EVENTS_KEY = TICKET_EVENTS.raw_key, TICKET_EVENTS.staged_key
+EVENTS_KEY = SOURCES["ticket_events"].staged_key
 TICKETS_KEY = dg.AssetKey(["staged", "tickets"])
-
-raw_ticket_events, staged_ticket_events, raw_ticket_events_checks, raw_ticket_events_monitors = (
-    source_assets(TICKET_EVENTS)
-)
 
 
 @dg.asset(

@@ -1,5 +1,5 @@
 """Quality checks of staged/tickets, one per dimension, run after it is reduced from the published
-events (the event log's own checks come with its assets: defs/tickets/assets.py)."""
+events (the event log's own checks come with its assets: defs/sources.py)."""
 
 from ai_roi.defs.tickets.assets import TICKETS_KEY
 from ai_roi.defs.tickets.schemas import TICKET_RULES, tickets_schema

@@ -12,7 +12,11 @@ from ai_roi.lib.rules import (
     VALUE_TOO_LONG,
     Rule,
     RuleBook,
+    copy_rules,
     exact_copy,
+    one_value_per,
+    typed_columns,
+    unique_rows,
     value_present,
 )
 from ai_roi.sources import SourceCatalog, TicketEventsSource
@@ -149,21 +153,17 @@ RAW_RULES = RuleBook(
         together=("ticket_id", "update_count"),
     ),
     # as delivered: a change from '?' to a value counts, as in the source's own figures
-    R(
+    one_value_per(
         "priority_stable_within_ticket",
-        "consistency",
         "priority value changes between events of a ticket",
-        key="ticket_id",
-        valid_rows=lambda cfg: pl.col("priority").n_unique().over("ticket_id") <= 1,
-        together=("ticket_id",),
+        "priority",
+        per="ticket_id",
     ),
-    R(
+    one_value_per(
         "category_stable_within_ticket",
-        "consistency",
         "category value changes between events of a ticket",
-        key="ticket_id",
-        valid_rows=lambda cfg: pl.col("category").n_unique().over("ticket_id") <= 1,
-        together=("ticket_id",),
+        "category",
+        per="ticket_id",
     ),
 )
 
@@ -213,20 +213,7 @@ QUARANTINE_RULES = RuleBook(
         "event logged before the ticket was opened: impossible order",
         column="updated_at",
     ),
-    R("duplicate_event", "uniqueness", "exact copy of an earlier event of the same delivery"),
-    R(
-        "event_in_earlier_delivery",
-        "uniqueness",
-        "exact copy of an event of an earlier delivery (an overlapping or re-cut export): "
-        "counted once, in the delivery that brought it first",
-        averts_bad_decision=False,
-    ),
-    R(
-        "event_in_other_file",
-        "uniqueness",
-        "exact copy of a event delivered in another file (overlapping exports): counted once",
-        averts_bad_decision=False,
-    ),
+    *copy_rules("event", "event"),
     VALUE_TOO_LONG,
 )
 
@@ -279,13 +266,11 @@ STAGED_RULES = RuleBook(
         blocking=True,
         valid_rows=lambda _: ~(pl.col("resolved_at_known") > pl.col("updated_at")),
     ),
-    R(
+    unique_rows(
         "event_sequence_is_unique",
-        "uniqueness",
         "two events share ticket and sequence number",
-        blocking=True,
-        valid_rows=lambda _: ~pl.struct("ticket_id", "event_seq").is_duplicated(),
-        together=("ticket_id", "event_seq"),
+        "ticket_id",
+        "event_seq",
     ),
     QUARANTINE_SHARE,
 )
@@ -293,14 +278,7 @@ STAGED_RULES = RuleBook(
 # One row per ticket, reduced from its clean events.
 TICKET_RULES = RuleBook(
     TABLE_HAS_ROWS,
-    R(
-        "ticket_id_is_unique",
-        "uniqueness",
-        "ticket appears more than once",
-        blocking=True,
-        valid_rows=lambda _: ~pl.col("ticket_id").is_duplicated(),
-        together=("ticket_id",),
-    ),
+    unique_rows("ticket_id_is_unique", "ticket appears more than once", "ticket_id"),
     R(
         "resolved_ticket_has_resolution_time",
         "completeness",
@@ -355,24 +333,25 @@ def raw_schema(catalog: SourceCatalog) -> pa.DataFrameSchema:
 
 def staged_schema(catalog: SourceCatalog) -> pa.DataFrameSchema:
     """Typed ticket events, with the checks of STAGED_RULES; one row per event."""
-    columns = {
-        "ticket_id": pa.Column(pl.String, nullable=False),
-        "event_seq": pa.Column(pl.Int64, nullable=False),
-        "state": pa.Column(pl.String, nullable=False),
-        "opened_at": pa.Column(pl.Datetime, nullable=False),
-        "updated_at": pa.Column(pl.Datetime, nullable=False),
-        "made_sla": pa.Column(pl.Boolean, nullable=False),
-    }
+    columns = typed_columns(
+        ticket_id=pl.String,
+        event_seq=pl.Int64,
+        state=pl.String,
+        opened_at=pl.Datetime,
+        updated_at=pl.Datetime,
+        made_sla=pl.Boolean,
+    )
     return STAGED_RULES.schema("staged_ticket_events", columns, catalog.ticket_events)
 
 
 def tickets_schema(_catalog: SourceCatalog) -> pa.DataFrameSchema:
     """One row per ticket, with the checks of TICKET_RULES."""
-    columns = {
-        "ticket_id": pa.Column(pl.String, nullable=False),
-        "opened_at": pa.Column(pl.Datetime, nullable=False),
-        "is_resolved": pa.Column(pl.Boolean, nullable=False),
-        "priority": pa.Column(pl.String, nullable=True),
-        "category": pa.Column(pl.String, nullable=True),
-    }
+    columns = typed_columns(
+        ("priority", "category"),
+        ticket_id=pl.String,
+        opened_at=pl.Datetime,
+        is_resolved=pl.Boolean,
+        priority=pl.String,
+        category=pl.String,
+    )
     return TICKET_RULES.schema("staged_tickets", columns, None)

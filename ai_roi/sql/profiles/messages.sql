@@ -5,7 +5,7 @@ with counts as (
     group by all
 )
 
-select split, count(*) as labels, min(examples) as fewest, max(examples) as most
+select split, count(*) as labels, min(examples) as "min", max(examples) as "max"
 from counts
 group by split
 order by split
