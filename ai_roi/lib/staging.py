@@ -184,7 +184,8 @@ def prepare_staging(
     )
     sql = load_sql(f"staging/{source}")
     con.execute(
-        f"create or replace temp table _candidates as {sql}",
+        f"create or replace temp table _candidates as with staged_query as ({sql})"
+        f" {load_sql('staging/_candidates')}",
         staging_params(sql, source=source, config=config, now=now),
     )
     emitted = {

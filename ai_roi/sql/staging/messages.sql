@@ -1,17 +1,16 @@
 -- Support messages: every delivered message once, whitespace trimmed, with the rules it breaks.
 with source as (
-    select * from _delivered  -- the deliveries in play (lib/staging.py)
+    -- the deliveries in play (lib/staging.py)
+    select * from _delivered_ranked
 ),
 
 normalised as (
     select
-        _load_id,
-        _source_file,
-        _partition,
-        _row_number,
-        coalesce(_delivery_row, _row_number) as _delivery_row,
-        source as _delivered_row,  -- the message as delivered, for the quarantine
-        row_number() over (partition by _partition, _row_hash order by _row_number) as copy_number,
+        columns('^_'),  -- the delivery's bookkeeping
+        -- a message is a copy of an earlier one of its own split, whatever the other splits hold
+        row_number() over (
+            partition by _partition, _row_hash order by _row_number
+        ) as _copy_in_split,
         clean_text(text, $missing_values) as text_clean,
         clean_text(label, $missing_values) as label,
         text as text_delivered
@@ -38,7 +37,7 @@ ruled as (
                 when length(text) < $min_text_length or length(text) > $max_text_length
                     then 'text_length_out_of_range'
             end,
-            case when copy_number > 1 then 'duplicate_message' end
+            case when _copy_in_split > 1 then 'duplicate_message' end
         ], lambda rule: rule is not null) as broken_rules,
         -- the same question worded with other case, punctuation or spacing
         trim(regexp_replace(
@@ -48,14 +47,8 @@ ruled as (
 )
 
 select
-    _load_id,
-    _source_file,
-    _partition,
-    _row_number,
-    _delivery_row,
-    quarantined_record(broken_rules, _delivered_row) as _record,
+    columns('^_'),  -- bookkeeping: lib/staging.py keeps what a staged row carries
     broken_rules,
-    null::varchar as _duplicate_of,  -- messages are a snapshot: no earlier delivery in play
     coalesce(_partition, 'all') || '-' || lpad(_row_number::varchar, 6, '0') as message_id,
     _partition as split,
     text,

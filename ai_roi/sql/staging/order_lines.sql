@@ -7,12 +7,8 @@ with source as (
 
 normalised as (
     select
-        _load_id,
-        _source_file,
-        _partition,
-        _row_number,
-        _delivered_row,
-        _longest_value,
+        -- the delivery's bookkeeping, with each row's rank among its exact copies
+        columns('^_'),
         clean_text(invoice_no, $missing_values) as invoice_no,
         clean_text(stock_code, $missing_values) as stock_code,
         clean_text(description, $missing_values) as description,
@@ -20,12 +16,7 @@ normalised as (
         clean_text(unit_price, $missing_values) as unit_price_text,
         clean_text(invoice_date, $missing_values) as invoice_date_text,
         clean_text(customer_id, $missing_values) as customer_id,
-        clean_text(country, $missing_values) as country_label,
-        -- exact copies of a delivered line: the first is kept, later ones are duplicates
-        _copy_number as copy_number,
-        _first_file as first_file,
-        _first_load as first_load,
-        coalesce(_delivery_row, _row_number) as _delivery_row
+        clean_text(country, $missing_values) as country_label
     from source
 ),
 
@@ -53,7 +44,7 @@ ruled as (
                     then 'invoice_date_out_of_range'
             end,
             copy_rule(
-                copy_number, first_load, _load_id, first_file, _source_file,
+                _copy_number, _first_load, _load_id, _first_file, _source_file,
                 'order_line_in_earlier_delivery', 'order_line_in_other_file', 'duplicate_order_line'
             ),
             case when quantity = 0 then 'quantity_zero' end,
@@ -71,14 +62,8 @@ ruled as (
 )
 
 select
-    _load_id,
-    _source_file,
-    _partition,
-    _row_number,
-    _delivery_row,
-    quarantined_record(broken_rules, _delivered_row) as _record,
+    columns('^_'),  -- bookkeeping: lib/staging.py keeps what a staged row carries
     broken_rules,
-    duplicate_of(copy_number, first_load, _load_id) as _duplicate_of,
     invoice_no,
     stock_code,
     description,

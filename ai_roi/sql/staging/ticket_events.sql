@@ -7,18 +7,8 @@ with source as (
 
 normalised as (
     select
-        _load_id,
-        _source_file,
-        _partition,
-        _row_number,
-        _loaded_at,
-        _delivered_row,
-        _longest_value,
-        -- exact copies of a delivered update: the first is kept, later ones are duplicates
-        _copy_number as copy_number,
-        _first_file as first_file,
-        _first_load as first_load,
-        coalesce(_delivery_row, _row_number) as _delivery_row,
+        -- the delivery's bookkeeping, with each row's rank among its exact copies
+        columns('^_'),
         clean_text(ticket_id, $missing_values) as ticket_id,
         clean_text(state, $missing_values) as state,
         clean_text(is_active, $missing_values) as is_active_text,
@@ -95,7 +85,7 @@ ruled as (
             end,
             case when updated_at < opened_at then 'updated_before_opened' end,
             copy_rule(
-                copy_number, first_load, _load_id, first_file, _source_file,
+                _copy_number, _first_load, _load_id, _first_file, _source_file,
                 'event_in_earlier_delivery', 'event_in_other_file', 'duplicate_event'
             ),
             case when _longest_value > $max_text_length then 'value_too_long' end
@@ -104,14 +94,8 @@ ruled as (
 )
 
 select
-    _load_id,
-    _source_file,
-    _partition,
-    _row_number,
-    _delivery_row,
-    quarantined_record(broken_rules, _delivered_row) as _record,
+    columns('^_'),  -- bookkeeping: lib/staging.py keeps what a staged row carries
     broken_rules,
-    duplicate_of(copy_number, first_load, _load_id) as _duplicate_of,
     ticket_id,
     -- the log's own order breaks ties between updates logged in the same minute
     row_number() over (
