@@ -550,10 +550,7 @@ def _clock_rules() -> set[str]:
     from ai_roi.defs.sources import SOURCES
 
     return {
-        rule.name
-        for source in SOURCES.values()
-        for rule in source.rules.QUARANTINE_RULES
-        if rule.clock
+        rule.name for source in SOURCES.values() for rule in source.quarantine_rules if rule.clock
     }
 
 

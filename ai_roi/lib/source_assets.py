@@ -4,10 +4,10 @@ A source is a folder of `defs/` holding what differs between sources:
 
 - `source.yaml`: its name in the source catalogue, the system it comes from, what its raw and
   staged tables are, the staged flags its metadata counts, the column its freshness is judged
-  on, and more metadata read from the staged table (`SourceFile` below);
-- `schemas.py`, its rules: `RAW_RULES` and `raw_schema(catalog)` (the delivered rows),
-  `QUARANTINE_RULES` (the row rules of its staging SQL), `STAGED_RULES` and
-  `staged_schema(catalog)` (the staged rows);
+  on, more metadata read from the staged table, and the quarantine rules of its staging SQL
+  (`SourceFile` below);
+- `schemas.py`, its Pandera rules: `RAW_RULES` and `raw_schema(catalog)` (the delivered rows),
+  `STAGED_RULES` and `staged_schema(catalog)` (the staged rows);
 
 with its staging SQL in `sql/staging/<name>.sql`, whose `$parameters` are fields of its
 catalogue entry (lib.staging.staging_params), and that entry in the source catalogue.
@@ -49,6 +49,7 @@ from ai_roi.lib.checks import (
     raw_monitors,
     staged_monitors,
 )
+from ai_roi.lib.rules import VALUE_TOO_LONG, Rule, RuleBook, copy_rules
 from ai_roi.lib.warehouse import load_sql
 from ai_roi.resources import (
     OutputsResource,
@@ -59,7 +60,40 @@ from ai_roi.resources import (
 from ai_roi.sources import SourceCatalog, SourceConfig
 
 SOURCE_FILE = "source.yaml"  # beside the source's rules module
-RULES_MODULE = ("RAW_RULES", "raw_schema", "QUARANTINE_RULES", "STAGED_RULES", "staged_schema")
+RULES_MODULE = ("RAW_RULES", "raw_schema", "STAGED_RULES", "staged_schema")
+
+
+class _Declared(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class QuarantineRule(_Declared):
+    """A row rule of the staging SQL, which emits its name where a row breaks it."""
+
+    name: str
+    dimension: str
+    description: str  # the reason a quarantined row is given
+    column: str | None = None  # the pipeline column the reason names
+    clock: bool = False  # judged against the time of the run (a date after the load)
+    averts_bad_decision: bool = True
+
+
+class Copies(_Declared):
+    stem: str  # the rules' names: duplicate_<stem>, <stem>_in_earlier_delivery, …_in_other_file
+    row: str  # what a row is, in the reasons ("event")
+
+
+class Quarantine(_Declared):
+    rules: tuple[QuarantineRule, ...]
+    copies: Copies | None = None  # the rules of an exact copy of a delivered row
+    value_too_long: bool = False  # a value longer than the source's max_text_length
+
+    def rulebook(self) -> RuleBook:
+        shared = [
+            *(copy_rules(self.copies.stem, self.copies.row) if self.copies else ()),
+            *((VALUE_TOO_LONG,) if self.value_too_long else ()),
+        ]
+        return RuleBook(*(Rule(**dict(rule)) for rule in self.rules), *shared)
 
 
 class SourceFile(BaseModel):
@@ -76,6 +110,7 @@ class SourceFile(BaseModel):
     # more metadata for the staged materialisation: its name, and the query (sql/profiles/…)
     # that reads it from the published table (see `profile_metadata`)
     profile: dict[str, str] = {}
+    quarantine: Quarantine
 
 
 @dataclass(frozen=True)
@@ -87,6 +122,7 @@ class SourceDefinition:
     raw_description: str
     staged_description: str
     rules: ModuleType  # its rules module (see above)
+    quarantine_rules: RuleBook  # the row rules of its staging SQL
     flags: tuple[str, ...] = ()
     time_column: str | None = None
     profile: Mapping[str, str] = field(default_factory=dict)
@@ -112,7 +148,13 @@ class SourceDefinition:
             ) from None
         except (yaml.YAMLError, ValidationError) as exc:
             raise TypeError(f"{path} does not declare a source: {exc}") from None
-        return cls(**dict(declared), rules=rules)
+        fields = dict(declared)
+        quarantine = fields.pop("quarantine")
+        try:
+            book = quarantine.rulebook()
+        except ValueError as exc:
+            raise TypeError(f"{path}: {exc}") from None
+        return cls(**fields, rules=rules, quarantine_rules=book)
 
     @property
     def raw_key(self) -> dg.AssetKey:
@@ -202,7 +244,7 @@ def source_assets(source: SourceDefinition) -> list[dg.AssetsDefinition | dg.Ass
             duckdb,
             source=source.name,
             config=cfg,
-            rulebook=source.rules.QUARANTINE_RULES,
+            rulebook=source.quarantine_rules,
             audit=audit,
             resources=StagingResources(catalog, params, outputs, privacy),
             flags=source.flags,

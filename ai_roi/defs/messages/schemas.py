@@ -97,24 +97,6 @@ RAW_RULES = RuleBook(
     ),
 )
 
-QUARANTINE_RULES = RuleBook(
-    R("text_missing", "completeness", "message text is empty", column="text"),
-    R("label_missing", "completeness", "message has no label", column="label"),
-    R(
-        "label_unknown",
-        "accuracy",
-        "label is not in the label set (label_set_path)",
-        column="label",
-    ),
-    R(
-        "text_length_out_of_range",
-        "accuracy",
-        "text shorter than min_text_length or longer than max_text_length",
-        column="text",
-    ),
-    R("duplicate_message", "uniqueness", "exact copy of an earlier message of the same split"),
-)
-
 # Clean messages.
 STAGED_RULES = RuleBook(
     TABLE_HAS_ROWS,

@@ -11,10 +11,8 @@ from ai_roi.lib.pii import PSEUDONYM_PATTERN
 from ai_roi.lib.rules import (
     QUARANTINE_SHARE,
     TABLE_HAS_ROWS,
-    VALUE_TOO_LONG,
     Rule,
     RuleBook,
-    copy_rules,
     exact_copy,
     trimmed,
     unique_rows,
@@ -221,58 +219,6 @@ RAW_RULES = RuleBook(
         valid_rows=lambda cfg: _last_month_is_partial(_when(cfg)),
         together=(),
     ),
-)
-
-QUARANTINE_RULES = RuleBook(
-    R("invoice_no_missing", "completeness", "invoice number is empty", column="invoice_no"),
-    R("stock_code_missing", "completeness", "stock code is empty", column="stock_code"),
-    R("quantity_not_integer", "accuracy", "quantity is not a whole number", column="quantity"),
-    R("unit_price_not_numeric", "accuracy", "unit price is not a number", column="unit_price"),
-    R(
-        "invoice_date_unparseable",
-        "timeliness",
-        "invoice date does not match timestamp_format",
-        column="invoice_date",
-    ),
-    R(
-        "invoice_date_out_of_range",
-        "timeliness",
-        "invoice date before earliest_valid_date or after the load",
-        column="invoice_date",
-    ),
-    *copy_rules("order_line", "line"),
-    R("quantity_zero", "accuracy", "quantity is zero", column="quantity"),
-    R(
-        "negative_quantity_not_cancellation",
-        "accuracy",
-        "negative quantity on a non-cancellation invoice: a stock adjustment, not a sale",
-        column="quantity",
-    ),
-    R(
-        "cancellation_with_positive_quantity",
-        "consistency",
-        "cancellation invoice with a positive quantity",
-        column="invoice_no",
-    ),
-    R(
-        "unit_price_negative",
-        "accuracy",
-        "negative unit price: an accounting adjustment, not a sale",
-        column="unit_price",
-    ),
-    R(
-        "quantity_implausible",
-        "accuracy",
-        "quantity beyond max_plausible_quantity: a code or barcode typed into the quantity",
-        column="quantity",
-    ),
-    R(
-        "line_amount_implausible",
-        "accuracy",
-        "quantity times unit price beyond max_line_amount",
-        column="unit_price",
-    ),
-    VALUE_TOO_LONG,
 )
 
 # What makes a staged order line the same line: the uniqueness check compares these. Every other

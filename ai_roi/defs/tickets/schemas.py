@@ -9,10 +9,8 @@ from ai_roi.lib.pii import PSEUDONYM_PATTERN
 from ai_roi.lib.rules import (
     QUARANTINE_SHARE,
     TABLE_HAS_ROWS,
-    VALUE_TOO_LONG,
     Rule,
     RuleBook,
-    copy_rules,
     exact_copy,
     one_value_per,
     typed_columns,
@@ -165,56 +163,6 @@ RAW_RULES = RuleBook(
         "category",
         per="ticket_id",
     ),
-)
-
-QUARANTINE_RULES = RuleBook(
-    R("ticket_id_missing", "completeness", "ticket number is empty", column="ticket_id"),
-    R("state_invalid", "accuracy", "state is not one of valid_states", column="state"),
-    R(
-        "opened_at_unparseable",
-        "timeliness",
-        "opened time does not match timestamp_format",
-        column="opened_at",
-    ),
-    R(
-        "updated_at_unparseable",
-        "timeliness",
-        "event time does not match timestamp_format",
-        column="updated_at",
-    ),
-    R(
-        "resolution_time_unparseable",
-        "timeliness",
-        "resolved/closed time does not match timestamp_format",
-        column="resolved_at",
-    ),
-    R(
-        "count_not_integer",
-        "accuracy",
-        "a reassignment/reopen/update count is not a whole number",
-        column="reassignment_count",
-    ),
-    R(
-        "made_sla_not_boolean",
-        "accuracy",
-        "made_sla is not a recognised yes/no value",
-        column="made_sla",
-    ),
-    R(
-        "event_time_out_of_range",
-        "timeliness",
-        "opened or event time before earliest_valid_date or after the load",
-        column="updated_at",
-        clock=True,
-    ),
-    R(
-        "updated_before_opened",
-        "consistency",
-        "event logged before the ticket was opened: impossible order",
-        column="updated_at",
-    ),
-    *copy_rules("event", "event"),
-    VALUE_TOO_LONG,
 )
 
 # Typed ticket events that passed every row-level rule.
