@@ -676,17 +676,18 @@ def unique_rows(name: str, description: str, *columns: str, blocking: bool = Tru
     )
 
 
-def one_value_per(name: str, description: str, column: str, per: str) -> Rule:
+def one_value_per(
+    name: str, description: str, column: str, per: str, *, known_only: bool = False
+) -> Rule:
     """A consistency rule over rows: the rows of one `per` value (a ticket) all hold the same
-    `column` value, an empty one counting as a value; the `per` values that break it are counted."""
-    return Rule(
-        name,
-        "consistency",
-        description,
-        key=per,
-        valid_rows=lambda _settings: pl.col(column).n_unique().over(per) <= 1,
-        together=(per,),
-    )
+    `column` value, an empty one counting as a value; the `per` values that break it are counted.
+    With `known_only`, rows without a `per` value (a guest order's customer) pass."""
+
+    def valid(_settings) -> pl.Expr:
+        one = pl.col(column).n_unique().over(per) <= 1
+        return pl.col(per).is_null() | one if known_only else one
+
+    return Rule(name, "consistency", description, key=per, valid_rows=valid, together=(per,))
 
 
 def copy_rules(stem: str, row: str) -> tuple[Rule, Rule, Rule]:

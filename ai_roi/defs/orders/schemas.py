@@ -14,6 +14,7 @@ from ai_roi.lib.rules import (
     Rule,
     RuleBook,
     exact_copy,
+    one_value_per,
     trimmed,
     unique_rows,
     value_present,
@@ -164,24 +165,19 @@ RAW_RULES = RuleBook(
         valid_rows=lambda cfg: _DESC.drop_nulls().n_unique().over("stock_code") <= 1,
         together=("stock_code",),
     ),
-    R(
+    one_value_per(
         "description_has_one_stock_code",
-        "consistency",
         "description appears under more than one stock code",
-        key="description",
-        valid_rows=lambda cfg: _DESC.is_null() | (pl.col("stock_code").n_unique().over(_DESC) <= 1),
-        together=("description",),
+        "stock_code",
+        per="description",
+        known_only=True,
     ),
-    R(
+    one_value_per(
         "customer_has_one_country",
-        "consistency",
         "customer appears under more than one country",
-        key="customer_id",
-        valid_rows=lambda cfg: (
-            pl.col("customer_id").is_null()
-            | (pl.col("country").n_unique().over("customer_id") <= 1)
-        ),
-        together=("customer_id",),
+        "country",
+        per="customer_id",
+        known_only=True,
     ),
     R(
         "country_is_recognised",
