@@ -12,6 +12,7 @@ its Pandera schema (`RuleBook.schema`), given the stage's columns and the source
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -113,6 +114,24 @@ QUARANTINE_SHARE = Rule(
     "more of the delivery was quarantined than the source's max_quarantine_share allows",
     blocking=True,
 )
+
+
+def quarantine_reasons(rulebook: RuleBook, columns: dict[str, str]) -> dict[str, str]:
+    """Readable reason per rule, naming the column as it is called in the user's file."""
+    reasons = {}
+    for rule in rulebook:
+        where = f" (column {columns[rule.column]!r})" if rule.column in columns else ""
+        reasons[rule.name] = rule.description + where
+    return reasons
+
+
+_NAMED_COLUMN = re.compile(r"^(?P<words>.*) \(column (?P<q>['\"])(?P<column>.*)(?P=q)\)$", re.S)
+
+
+def reason_column(reason: str) -> str | None:
+    """The file column a quarantine reason names (`quarantine_reasons`), if it names one."""
+    found = _NAMED_COLUMN.match(reason)
+    return found["column"] if found else None
 
 
 class RuleBook:

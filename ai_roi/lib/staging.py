@@ -29,7 +29,7 @@ from ai_roi.lib.pii import (
     register_protector,
     register_redactor,
 )
-from ai_roi.lib.rules import RuleBook
+from ai_roi.lib.rules import RuleBook, quarantine_reasons
 from ai_roi.lib.warehouse import ensure_schemas, load_sql
 from ai_roi.sources import SourceConfig, SourceConfigError
 
@@ -67,15 +67,6 @@ def register_privacy(con: duckdb.DuckDBPyConnection, key: str) -> None:
 
 def register_macros(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(load_sql("staging/_macros"))
-
-
-def quarantine_reasons(rulebook: RuleBook, columns: dict[str, str]) -> dict[str, str]:
-    """Readable reason per rule, naming the column as it is called in the user's file."""
-    reasons = {}
-    for rule in rulebook:
-        where = f" (column {columns[rule.column]!r})" if rule.column in columns else ""
-        reasons[rule.name] = rule.description + where
-    return reasons
 
 
 class StagingRefused(RuntimeError):

@@ -17,6 +17,8 @@ import jinja2
 import yaml
 from markupsafe import Markup
 
+from ai_roi.lib.rules import reason_column
+
 HERE = Path(__file__).parent
 LANGUAGES = ("en", "ko")
 # The pages' language: params.yaml `roi.report_language`, unless this variable says otherwise.
@@ -41,6 +43,28 @@ def messages(language: str) -> dict:
     """The message catalogue of `language` (messages/<language>.yaml)."""
     path = HERE / "messages" / f"{language}.yaml"
     return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+@cache
+def _reasons(language: str) -> dict:
+    path = HERE / "messages" / f"reasons.{language}.yaml"
+    return yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def reasons(language: str) -> dict[str, str]:
+    """The rules' reasons in `language` by rule name (messages/reasons.<language>.yaml); none in
+    English, whose words are each rule's description where it is declared."""
+    return _reasons(language).get("reasons") or {}
+
+
+def reason(language: str, rule: str | None, recorded: str) -> str:
+    """A rule's reason in `language`: its translation, naming the file column the recorded
+    (English) reason names; the recorded reason where there is no translation."""
+    words = reasons(language).get(rule) if rule else None
+    if words is None:
+        return recorded
+    column = reason_column(recorded)
+    return _reasons(language)["column"].format(reason=words, column=column) if column else words
 
 
 def num(value, digits: int = 1) -> str:

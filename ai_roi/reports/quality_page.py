@@ -43,6 +43,7 @@ class Problem:
     reason: str
     rows: int | None
     averts_bad_decision: bool = False
+    rule: str | None = None  # the rule the reason is of (its words are translated by it)
 
     @property
     def rank(self) -> tuple:
@@ -128,6 +129,7 @@ def summarise(
                 q["reason"],
                 q["rows"],
                 bool(q.get("averts_bad_decision")),
+                q["rule"],
             )
             for q in quarantine
             if q["source"] == name
@@ -144,7 +146,9 @@ def summarise(
             if reasons:
                 for rule, reason in reasons.items():
                     rows = sum(n for label, n in by_rule.items() if label.split(":")[0] == rule)
-                    problems.append(Problem(kind, asset, f["dimension"], reason, rows or None))
+                    problems.append(
+                        Problem(kind, asset, f["dimension"], reason, rows or None, rule=rule)
+                    )
             else:  # a check of the table or model as a whole: its summary, cut to a line
                 detail = _cut(str(f["detail"]), DETAIL_CHARS)
                 problems.append(Problem(kind, asset, f["dimension"], detail, None))
@@ -198,6 +202,8 @@ def render_quality_page(data: dict, language: str = "en") -> str:
     sources = summarise(
         data["latest"], data["history"], lineage, data["failures"], data["quarantine"]
     )
+    for problem in (p for s in sources for p in s.problems):
+        problem.reason = layout.reason(language, problem.rule, problem.reason)
     # worst first: what needs attention opens the table
     latest = sorted(
         data["latest"],
@@ -224,7 +230,14 @@ def render_quality_page(data: dict, language: str = "en") -> str:
             for f in data["failures"]
         ],
         quarantine=[
-            [q["source"], q["rule"], q["dimension"], q["rows"], q["reason"], _cut(q["sample"])]
+            [
+                q["source"],
+                q["rule"],
+                q["dimension"],
+                q["rows"],
+                layout.reason(language, q["rule"], q["reason"]),
+                _cut(q["sample"]),
+            ]
             for q in data["quarantine"]
         ],
         sample_cell=lambda i, value: "sample" if i == 5 else "",

@@ -157,7 +157,7 @@ def test_problems_put_a_blocked_run_first_then_rows_held_back_then_warnings_afte
     ]
 
 
-def _page(quarantine_reason: str, language: str = "en", failures=()) -> str:
+def _page(quarantine_reason: str, language: str = "en", failures=(), rule: str = "x") -> str:
     latest = [_row("raw/order_lines", d) for d in DIMENSIONS]
     data = {
         "history": latest,
@@ -166,7 +166,7 @@ def _page(quarantine_reason: str, language: str = "en", failures=()) -> str:
         "quarantine": [
             {
                 "source": "order_lines",
-                "rule": "x",
+                "rule": rule,
                 "dimension": "accuracy",
                 "reason": quarantine_reason,
                 "rows": 1,
@@ -261,3 +261,31 @@ def test_every_input_the_tornado_can_swing_has_a_name_in_every_language():
     for language in layout.LANGUAGES:
         named = set(layout.messages(language)["roi"]["assumption_names"])
         assert swung <= named, (language, sorted(swung - named))
+
+
+def _rules() -> set[str]:
+    from ai_roi.defs.sources import SOURCES
+    from ai_roi.defs.tickets.schemas import TICKET_RULES
+    from ai_roi.lib.rules import PANDERA_BUILTINS
+
+    books = [TICKET_RULES, PANDERA_BUILTINS.values()]
+    for source in SOURCES.values():
+        books += [source.rules.RAW_RULES, source.rules.STAGED_RULES, source.quarantine_rules]
+    return {rule.name for book in books for rule in book}
+
+
+def test_every_rule_has_its_reason_in_every_language():
+    """English words are each rule's own description; every other language names every rule,
+    and no rule that is gone."""
+    rules = _rules()
+    assert layout.reasons("en") == {}
+    for language in set(layout.LANGUAGES) - {"en"}:
+        assert set(layout.reasons(language)) == rules, language
+
+
+def test_the_korean_page_gives_a_rules_reason_in_korean_naming_the_file_column():
+    recorded = "invoice date does not match timestamp_format (column 'InvoiceDate')"
+    korean = _page(recorded, "ko", rule="invoice_date_unparseable")
+    assert "송장 날짜가 timestamp_format 형식이 아닙니다 (파일 열 &#39;InvoiceDate&#39;)" in korean
+    assert "invoice date does not match" not in korean
+    assert recorded.replace("'", "&#39;") in _page(recorded, rule="invoice_date_unparseable")
