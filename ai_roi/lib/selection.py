@@ -24,8 +24,8 @@ def reached_by(graph, sources: Iterable[str]) -> list[dg.AssetKey]:
     """The executable assets a run must build when only `sources`' delivered files changed."""
     executable = {k for k in graph.get_all_asset_keys() if graph.get(k).is_executable}
     every_source = [raw_key(s) for s in SourceCatalog.model_fields]
-    fed_by_a_source = dg.AssetSelection.keys(*every_source).downstream().resolve(graph)
-    reached = dg.AssetSelection.keys(*map(raw_key, sources)).downstream().resolve(graph)
+    fed_by_a_source = dg.AssetSelection.assets(*every_source).downstream().resolve(graph)
+    reached = dg.AssetSelection.assets(*map(raw_key, sources)).downstream().resolve(graph)
     return sorted((reached | (executable - fed_by_a_source)) & executable)
 
 
@@ -38,7 +38,7 @@ def sources_by_asset(graph) -> dict[str, set[str]]:
         if graph.get(k).is_materializable
     }
     for source in SourceCatalog.model_fields:
-        for key in dg.AssetSelection.keys(raw_key(source)).downstream().resolve(graph):
+        for key in dg.AssetSelection.assets(raw_key(source)).downstream().resolve(graph):
             if key.to_user_string() in found:
                 found[key.to_user_string()].add(source)
     return found
