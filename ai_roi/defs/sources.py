@@ -19,4 +19,4 @@ SOURCES = {
 
 _built = [definition for source in SOURCES.values() for definition in source_assets(source)]
 checks = [d for d in _built if isinstance(d, dg.AssetChecksDefinition)]
-assets = [d for d in _built if d not in checks]
+assets = [d for d in _built if not isinstance(d, dg.AssetChecksDefinition)]

@@ -354,7 +354,7 @@ def _read_by(con, table: str, schema: pa.DataFrameSchema) -> str:
     """The columns of `table` the schema validates or its checks read, and the LOCATORS: the
     copy a large table is validated from holds no others (a check of unknown reach: all)."""
     present = con.sql(f"select * from {table} limit 0").columns
-    checks = [*schema.checks, *(c for col in schema.columns.values() for c in col.checks)]
+    checks = schema_checks(schema)
     if any(not hasattr(c, "reads") for c in checks):
         return "columns(lambda c: c != '_row_hash')"
     wanted = set(schema.columns) | {c for check in checks for c in check.reads}
@@ -465,8 +465,7 @@ def merge_outcomes(reports: list[Report], sample_size: int) -> list[Outcome]:
 def _sampled(schema: pa.DataFrameSchema, sample_size: int) -> pa.DataFrameSchema:
     """A copy of `schema` whose checks keep at most `sample_size` failure cases each."""
     bounded = copy.deepcopy(schema)
-    checks = [*bounded.checks, *(c for col in bounded.columns.values() for c in col.checks)]
-    for check in checks:
+    for check in schema_checks(bounded):
         check.n_failure_cases = sample_size
     return bounded
 
@@ -638,6 +637,11 @@ def frame_check(
     return check
 
 
+def schema_checks(schema: pa.DataFrameSchema) -> list[pa.Check]:
+    """Every check of `schema`: its own (over rows), then its columns'."""
+    return [*schema.checks, *(c for col in schema.columns.values() for c in col.checks)]
+
+
 def reach(check: pa.Check) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
     """(the columns rows must agree on to be compared, the columns read) of a check that compares
     rows with other rows; None for a check of one row at a time (see `frame_check`)."""
@@ -650,10 +654,9 @@ def shared_reach(schema: pa.DataFrameSchema) -> tuple[str, ...]:
     those, each part of a large table holds every group such a check compares. Empty where no
     check compares rows, where they differ, where one compares all rows, or where a check's reach
     is unknown (not built by `column_check` or `frame_check`) or a column must be unique."""
-    checks = [*schema.checks, *(c for col in schema.columns.values() for c in col.checks)]
-    if any(not hasattr(c, "reads") for c in checks) or schema.unique:
-        return ()
-    if any(col.unique for col in schema.columns.values()):
+    checks = schema_checks(schema)
+    unknown = any(not hasattr(c, "reads") for c in checks)
+    if unknown or schema.unique or any(col.unique for col in schema.columns.values()):
         return ()
     reaches = {reach(c)[0] for c in checks if reach(c) is not None}
     return next(iter(reaches)) if len(reaches) == 1 else ()
@@ -753,3 +756,8 @@ def trimmed(name: str, description: str, column: str, *, blocking: bool = False)
 def typed_columns(nullable: Sequence[str] = (), **dtypes) -> dict[str, pa.Column]:
     """Pandera columns of the given types, each required (no nulls) unless named in `nullable`."""
     return {name: pa.Column(dtype, nullable=name in nullable) for name, dtype in dtypes.items()}
+
+
+def delivered_columns(names: Iterable[str]) -> dict[str, pa.Column]:
+    """Pandera columns of rows as delivered: every value text, and any of them may be missing."""
+    return {name: pa.Column(pl.String, nullable=True) for name in names}

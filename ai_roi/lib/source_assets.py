@@ -96,10 +96,8 @@ class Quarantine(_Declared):
         return RuleBook(*(Rule(**dict(rule)) for rule in self.rules), *shared)
 
 
-class SourceFile(BaseModel):
+class SourceFile(_Declared):
     """A source's `source.yaml`."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str  # the source's name in the catalogue (sources.<name>)
     domain: str  # the business system it comes from (erp, crm): a tag on its assets

@@ -115,6 +115,7 @@ class Candidate:
 
 
 _PARAMETER = re.compile(r"\$([A-Za-z_]\w*)")
+_UNSET = object()
 
 
 def staging_params(sql: str, *, source: str, config: SourceConfig, now: datetime) -> dict:
@@ -125,16 +126,15 @@ def staging_params(sql: str, *, source: str, config: SourceConfig, now: datetime
     run = {"latest_valid_at": now}
     params = {}
     for name in sorted(set(_PARAMETER.findall(sql))):
-        if name in run:
-            params[name] = run[name]
-        elif hasattr(config, name):
-            params[name] = getattr(config, name)
-        else:
+        # read once: a property may read a file (the label set)
+        value = run[name] if name in run else getattr(config, name, _UNSET)
+        if value is _UNSET:
             raise SourceConfigError(
                 f"the staging SQL of {source} (sql/staging/{source}.sql) reads ${name}, which is "
                 f"neither a field of sources.{source} nor latest_valid_at: declare it on "
                 f"{type(config).__name__} (ai_roi/sources.py)"
             )
+        params[name] = value
     return params
 
 

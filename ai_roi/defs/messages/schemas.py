@@ -10,6 +10,7 @@ from ai_roi.lib.rules import (
     TABLE_HAS_ROWS,
     Rule,
     RuleBook,
+    delivered_columns,
     trimmed,
     typed_columns,
     unique_rows,
@@ -122,7 +123,7 @@ STAGED_RULES = RuleBook(
 
 def raw_schema(catalog: SourceCatalog) -> pa.DataFrameSchema:
     """Messages as delivered, with the checks of RAW_RULES."""
-    columns = {c: pa.Column(pl.String, nullable=True) for c in ("text", "label")}
+    columns = delivered_columns(("text", "label"))
     return RAW_RULES.schema("raw_messages", columns, catalog.messages)
 
 

@@ -13,6 +13,7 @@ from ai_roi.lib.rules import (
     TABLE_HAS_ROWS,
     Rule,
     RuleBook,
+    delivered_columns,
     exact_copy,
     one_value_per,
     trimmed,
@@ -305,8 +306,7 @@ RAW_COLUMNS = (
 def raw_schema(catalog: SourceCatalog) -> pa.DataFrameSchema:
     """Order lines as delivered (every value still text), with the checks of RAW_RULES."""
     cfg: OrderLinesSource = catalog.order_lines
-    columns = {c: pa.Column(pl.String, nullable=True) for c in RAW_COLUMNS}
-    return RAW_RULES.schema("raw_order_lines", columns, cfg)
+    return RAW_RULES.schema("raw_order_lines", delivered_columns(RAW_COLUMNS), cfg)
 
 
 class StagedOrderLines(pa.DataFrameModel):

@@ -11,6 +11,7 @@ from ai_roi.lib.rules import (
     TABLE_HAS_ROWS,
     Rule,
     RuleBook,
+    delivered_columns,
     exact_copy,
     one_value_per,
     typed_columns,
@@ -273,10 +274,7 @@ TICKET_RULES = RuleBook(
 def raw_schema(catalog: SourceCatalog) -> pa.DataFrameSchema:
     """Ticket events as delivered (every value still text), with the checks of RAW_RULES."""
     cfg: TicketEventsSource = catalog.ticket_events
-    columns = {c: pa.Column(pl.String, nullable=True) for c in cfg.contract}
-    for name in (*OPTIONAL_TEXT, "state", "made_sla"):
-        columns[name] = pa.Column(pl.String, nullable=True)
-    return RAW_RULES.schema("raw_ticket_events", columns, cfg)
+    return RAW_RULES.schema("raw_ticket_events", delivered_columns(cfg.contract), cfg)
 
 
 def staged_schema(catalog: SourceCatalog) -> pa.DataFrameSchema:
