@@ -33,6 +33,10 @@ def language(configured: str) -> str:
     return chosen
 
 
+# the two pages, by the stem of their file name (reports/<stem>.html, in Korean <stem>.ko.html)
+ROI_PAGE, QUALITY_PAGE = "roi_report", "quality"
+
+
 def page_name(stem: str, language: str) -> str:
     """`stem.html` in English, `stem.<language>.html` in any other language."""
     return f"{stem}.html" if language == "en" else f"{stem}.{language}.html"

@@ -242,7 +242,7 @@ def render_quality_page(data: dict, language: str = "en") -> str:
         ],
         sample_cell=lambda i, value: "sample" if i == 5 else "",
         coverage=_coverage_rows(coverage),
-        roi_page=layout.page_name("roi_report", language),
+        roi_page=layout.page_name(layout.ROI_PAGE, language),
     )
 
 

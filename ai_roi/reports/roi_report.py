@@ -36,10 +36,6 @@ FRESHNESS_START, FRESHNESS_END = "<!-- freshness -->", "<!-- /freshness -->"
 VERSIONS_ID = "roi-data-versions"
 
 
-def file_name(language: str) -> str:
-    return layout.page_name("roi_report", language)
-
-
 def _frame(con, sql: str) -> pd.DataFrame:
     return con.execute(sql).df()
 
@@ -275,7 +271,7 @@ def render(data: dict, language: str, min_week_tickets: int = 5) -> str:
         charts=chart_list,
         quality_columns=quality_columns,
         quality_rows=quality_rows,
-        quality_page=layout.page_name("quality", language),
+        quality_page=layout.page_name(layout.QUALITY_PAGE, language),
         uncertainty=uncertainty,
         measured=measured,
         assumptions=assumptions,
@@ -323,7 +319,7 @@ def restamp(path: Path, current: dict[str, str]) -> bool:
 
 def restamp_all(folder: Path, current: dict[str, str]) -> list[Path]:
     """Restamp every ROI page (each language) in `folder`; the stale ones."""
-    return [p for p in sorted(folder.glob("roi_report*.html")) if restamp(p, current)]
+    return [p for p in sorted(folder.glob(f"{layout.ROI_PAGE}*.html")) if restamp(p, current)]
 
 
 def _audit_row(r: dict) -> list:

@@ -15,7 +15,6 @@ from ai_roi.resources import OutputsResource, ParamsResource
 
 CHECK_RESULTS_KEY = dg.AssetKey(["quality", "check_results"])
 REPORT_KEY = dg.AssetKey(["reports", "quality_page"])
-REPORT_STEM = "quality"  # reports/quality.html; in Korean reports/quality.ko.html
 # per-run history kept to params.yaml retention.check_history_runs runs: (table, time column)
 HISTORY_TABLES = (
     ("quality.check_results", "evaluated_at"),
@@ -160,7 +159,7 @@ def quality_page(
     data["coverage"] = rows
     data["sources_by_asset"] = selection.sources_by_asset(graph)
     language = layout.language(params.load().roi.report_language)
-    path = outputs.path("reports", layout.page_name(REPORT_STEM, language))
+    path = outputs.path("reports", layout.page_name(layout.QUALITY_PAGE, language))
     path.write_text(render_quality_page(data, language), encoding="utf-8")
     # this page is built after every run, failed ones too: it marks an older ROI page stale
     stale = roi_report.restamp_all(path.parent, current)

@@ -128,7 +128,7 @@ def roi_report_page(
     language = layout.language(roi.report_language)
     with marts_export.read() as con:  # the consumers' read-only path: marts only
         data = roi_report.gather(con, mlflow_store, context.instance)
-    path = outputs.path("reports", roi_report.file_name(language))
+    path = outputs.path("reports", layout.page_name(layout.ROI_PAGE, language))
     page = roi_report.render(data, language, min_week_tickets=roi.report_min_week_tickets)
     path.write_text(page, encoding="utf-8")
     with duckdb.get_connection() as con:  # the deliveries now current: is the export behind?
