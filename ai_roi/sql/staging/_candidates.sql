@@ -10,8 +10,8 @@ select
     _partition,
     _row_number,
     coalesce(_delivery_row, _row_number) as _delivery_row,
-    quarantined_record(broken_rules, _delivered_row) as _record,
+    case when len(broken_rules) > 0 then to_json(_delivered_row) end as _record,
     broken_rules,
-    duplicate_of(_copy_number, _first_load, _load_id) as _duplicate_of,
+    case when _copy_number > 1 and _first_load <> _load_id then _first_load end as _duplicate_of,
     columns(lambda c: not starts_with(c, '_') and c != 'broken_rules')
 from staged_query

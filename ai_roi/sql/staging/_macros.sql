@@ -59,13 +59,3 @@ create or replace temp macro copy_rule(
         when copy_number > 1 then in_same_file
     end
 );
-
--- The delivery a copy was first delivered in (part of its quarantine reason), null otherwise.
-create or replace temp macro duplicate_of(copy_number, first_load, load_id) as (
-    case when copy_number > 1 and first_load <> load_id then first_load end
-);
-
--- A row as delivered, kept for the quarantine where it breaks a rule.
-create or replace temp macro quarantined_record(broken_rules, delivered_row) as (
-    case when len(broken_rules) > 0 then to_json(delivered_row) end
-);
