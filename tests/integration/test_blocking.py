@@ -95,3 +95,35 @@ def test_warnings_do_not_block(built):
     warned = [e for e in result.get_asset_check_evaluations() if not e.passed]
     assert warned and all(e.severity.value == "WARN" for e in warned)
     assert any(key.startswith("marts/") for key in _materialised(result))
+
+
+@pytest.mark.starts_built
+def test_a_rule_the_staging_sql_emits_but_source_yaml_lacks_stops_staging(warehouse):
+    """A source's quarantine rules are declared in its source.yaml and computed by its staging
+    SQL under the same names: a name the SQL emits that the declaration lacks (a rule renamed in
+    one place only) stops staging before anything is published."""
+    from datetime import datetime
+
+    from ai_roi.defs.sources import SOURCES
+    from ai_roi.lib.rules import RuleBook
+    from ai_roi.lib.staging import prepare_staging
+    from ai_roi.sources import load_catalog
+    from tests.conftest import settings
+
+    declared = RuleBook(
+        *(r for r in SOURCES["order_lines"].quarantine_rules if r.name != "duplicate_order_line")
+    )
+    tables = ["staged.order_lines", "quarantine.rows"]
+    before = _fingerprints(warehouse, tables)
+    config = load_catalog(settings.sources_path()).order_lines
+    missing = r"rule book: \{'duplicate_order_line'\}"
+    with duckdb.connect(str(warehouse.db_path)) as con, pytest.raises(RuntimeError, match=missing):
+        prepare_staging(
+            con,
+            source="order_lines",
+            rulebook=declared,
+            config=config,
+            pseudonym_key="a pseudonym key of the test",
+            now=datetime.now(),
+        )
+    assert _fingerprints(warehouse, tables) == before

@@ -298,3 +298,29 @@ def test_a_rule_on_a_column_the_stage_lacks_or_with_half_a_test_is_refused():
         Rule("half", "accuracy", "half a test", on="x")
     with pytest.raises(ValueError, match="not both"):
         Rule("both", "accuracy", "two tests", on="x", valid=lambda c, _: c, valid_rows=lambda _: 1)
+
+
+def test_a_large_table_is_split_by_one_key_only_where_every_check_comparing_rows_agrees_on_it():
+    """lib.rules.shared_reach: one split serves a schema only when its every check that compares
+    rows compares them within groups of the same columns; anything else gets no key."""
+    from ai_roi.lib.rules import shared_reach
+
+    row = frame_check("amount_positive", pl.col("amount") > 0)
+    by_id = frame_check("id_unique", ~pl.col("id").is_duplicated(), together=["id"])
+    by_pair = frame_check(
+        "pair_unique", ~pl.struct("id", "amount").is_duplicated(), together=["id", "amount"]
+    )
+    newest = frame_check("newest", pl.col("amount") <= pl.col("amount").max(), together=[])
+    opaque = pa.Check(lambda data: data.lazyframe.select(pl.lit(True)), name="opaque")
+
+    def schema(*checks, unique_amount=False, **options):
+        columns = {"id": pa.Column(pl.String), "amount": pa.Column(pl.Int64, unique=unique_amount)}
+        return pa.DataFrameSchema(columns=columns, checks=list(checks), **options)
+
+    assert shared_reach(schema(row, by_id)) == ("id",)
+    assert shared_reach(schema(row)) == ()  # nothing compares rows
+    assert shared_reach(schema(row, by_id, by_pair)) == ()  # they compare on different columns
+    assert shared_reach(schema(by_id, newest)) == ()  # one compares every row
+    assert shared_reach(schema(by_id, opaque)) == ()  # a check whose reach is unknown
+    assert shared_reach(schema(by_id, unique_amount=True)) == ()  # a column must be unique
+    assert shared_reach(schema(by_id, unique=["amount"])) == ()  # a key must be unique

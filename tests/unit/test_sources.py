@@ -89,12 +89,17 @@ def test_the_staging_sql_reads_its_parameters_from_the_sources_configuration(tmp
 
     catalog = load_catalog(_write(tmp_path, catalog_dict()))
     now = datetime(2011, 12, 10)
-    for source in ("order_lines", "ticket_events", "messages"):
-        config = getattr(catalog, source)
-        params = staging_params(
-            load_sql(f"staging/{source}"), source=source, config=config, now=now
+    params = {
+        source: staging_params(
+            load_sql(f"staging/{source}"), source=source, config=getattr(catalog, source), now=now
         )
-        assert params["missing_values"] == config.missing_values
+        for source in ("order_lines", "ticket_events", "messages")
+    }
+    # what config/sources.yaml and the files it names say: the ticket log's missing-value token,
+    # Banking77's 77 labels (a property that reads label_set_path), the run's clock
+    assert params["ticket_events"]["missing_values"] == ["?"]
+    assert len(params["messages"]["label_set"]) == 77
+    assert params["order_lines"]["latest_valid_at"] == now
     orders = staging_params(
         "select $country_alias_to, $latest_valid_at",
         source="order_lines",
