@@ -31,7 +31,8 @@ def _warehouse_summary(con: duckdb.DuckDBPyConnection) -> dict:
         "select 'raw', source, sum(rows) from raw._loads where is_current group by 2 order by 2"
     ).fetchall()
     staged = con.execute(
-        "select table_name from duckdb_tables() where schema_name = 'staged' order by 1"
+        "select table_name from duckdb_tables() where schema_name = 'staged'"
+        " and not starts_with(table_name, '_') order by 1"
     ).fetchall()
     for (table,) in staged:
         n = con.execute(f'select count(*) from staged."{table}"').fetchone()[0]

@@ -101,17 +101,30 @@ def held_back(con: duckdb.DuckDBPyConnection, source: str) -> int:
     ).fetchone()[0]
 
 
-CANDIDATE = "_staged_candidate"  # the temp table a staged batch is audited in before publishing
+def candidate_table(source: str) -> str:
+    """The table a source's staged batch is built and audited in before it is published.
+
+    It lies beside the staged table, in the warehouse file, and publishing renames it into its
+    place: no copy of every row (the copy took as long as building the batch, and at 50x the
+    order lines the two batches in memory pushed DuckDB past its memory limit). Its name starts
+    with `_`, as every work table's does; a batch that is not published is dropped, and one a
+    killed run left behind is replaced by the next.
+    """
+    return f"staged._candidate__{source}"
 
 
 @dataclass(frozen=True)
 class Candidate:
-    """A staged batch built and not published yet: `CANDIDATE` holds its clean rows."""
+    """A staged batch built and not published yet: `table` holds its clean rows."""
 
     source: str
     config: SourceConfig
     pending: tuple[str, ...]  # the new deliveries it would accept
     held: int  # rows it holds back that count against max_quarantine_share
+
+    @property
+    def table(self) -> str:
+        return candidate_table(self.source)
 
 
 _PARAMETER = re.compile(r"\$([A-Za-z_]\w*)")
@@ -147,7 +160,8 @@ def prepare_staging(
     pseudonym_key: str,
     now: datetime,
 ) -> Candidate:
-    """Build the staged rows of the deliveries in play into `CANDIDATE`, publishing nothing.
+    """Build the staged rows of the deliveries in play into `candidate_table(source)`,
+    publishing nothing.
 
     In play are the deliveries `raw.<source>__current` holds: the accepted ones and the new
     (pending) ones; with `replace_overlap` a month delivered again is read from its latest
@@ -201,7 +215,7 @@ def prepare_staging(
     if refusals:
         refuse(con, source, refusals)
     con.execute(
-        f"create or replace temp table {CANDIDATE} as select * exclude (broken_rules,"
+        f"create or replace table {candidate_table(source)} as select * exclude (broken_rules,"
         " _record, _duplicate_of) from _candidates where len(broken_rules) = 0"
         " order by _load_id, _delivery_row"
     )
@@ -225,7 +239,8 @@ def publish_staging(
     now = datetime.now(UTC).replace(tzinfo=None)
     con.execute("begin transaction")
     try:
-        con.execute(f"create or replace table staged.{source} as select * from {CANDIDATE}")
+        con.execute(f"drop table if exists staged.{source}")
+        con.execute(f"alter table {candidate.table} rename to {source}")
         con.execute(
             "create or replace temp table _held_before as select load_id, source_file,"
             " source_row, rule, run_id, quarantined_at from quarantine.rows where source = $source",
@@ -279,7 +294,7 @@ def publish_staging(
         "select count(*) from raw._loads where source = $s and is_current and status = 'accepted'",
         {"s": source},
     ).fetchone()[0]
-    discard(con)
+    discard(con, source)
     return StageResult(
         rows_in,
         rows_clean,
@@ -292,10 +307,10 @@ def publish_staging(
     )
 
 
-def discard(con: duckdb.DuckDBPyConnection) -> None:
-    """Drop a candidate's temp tables (published or not)."""
+def discard(con: duckdb.DuckDBPyConnection, source: str) -> None:
+    """Drop a candidate's work tables (published or not)."""
     con.execute("drop view if exists _delivered_ranked")
-    for table in ("_candidates", "_copies", CANDIDATE):
+    for table in ("_candidates", "_copies", candidate_table(source)):
         con.execute(f"drop table if exists {table}")
 
 
@@ -394,7 +409,7 @@ def refuse(
             {"ids": list(refusals)},
         ).fetchall()
     }
-    discard(con)
+    discard(con, source)
     lines = "; ".join(
         f"delivery {load_id[:12]} ({files.get(load_id, '?')}): {reason}"
         for load_id, reason in refusals.items()

@@ -64,6 +64,14 @@ def test_mostly_bad_delivery_is_refused_and_last_good_tables_stay(warehouse, pip
     assert warehouse.scalar("select count(*) from quarantine.rows") == held_before
     # the refused delivery is kept in raw beside the good one, for inspection
     assert warehouse.scalar("select count(distinct _load_id) from raw.order_lines") == 2
+    # and the batch staged from it is not left beside the staged table
+    assert (
+        warehouse.query(
+            "select table_name from duckdb_tables() where schema_name = 'staged'"
+            " and starts_with(table_name, '_')"
+        )
+        == []
+    )
 
 
 @pytest.mark.starts_built

@@ -85,6 +85,18 @@ def fingerprints(wh) -> dict[str, str]:
         return {t: table_fingerprint(con, t) for t in tables}
 
 
+def work_tables(wh) -> list[str]:
+    """Tables of the staged schema that are not a source's staged table: a batch staged and not
+    published (lib/staging.candidate_table) must not outlive its run."""
+    return [
+        t
+        for (t,) in wh.query(
+            "select table_name from duckdb_tables() where schema_name = 'staged'"
+            " and starts_with(table_name, '_')"
+        )
+    ]
+
+
 def data_versions(result) -> dict[str, str]:
     """The data version each asset's materialisation in `result` says it holds."""
     return {
@@ -376,3 +388,26 @@ def test_a_batch_failing_a_blocking_check_is_not_published(wh):
         " where json_extract_string(files, '$[0].path') like '%orders_2.csv.gz'"
     )[0]
     assert status == "refused" and "quarantine_share_within_limit" in reason
+    assert work_tables(wh) == []
+
+
+def test_a_batch_whose_audit_breaks_off_leaves_nothing_behind(wh, monkeypatch):
+    """The staged batch is built beside the staged table and published by renaming it: when its
+    audit stops with an error (here a broken connection's, injected), the batch is dropped and
+    the staged table keeps what it held."""
+    import duckdb
+
+    from ai_roi.lib.checks import Audit
+
+    succeeds()
+    before = fingerprints(wh)
+
+    def broken(self, *args, **kwargs):
+        raise duckdb.IOException("the disk went away while the batch was audited")
+
+    monkeypatch.setattr(Audit, "run", broken)
+    result = run_pipeline('key:"staged/order_lines"')
+    assert not result.success
+    assert "the disk went away" in " ".join(failure_reasons(result))
+    assert fingerprints(wh) == before
+    assert work_tables(wh) == []

@@ -30,6 +30,19 @@ def test_every_asset_is_materialised_and_no_check_blocks(built):
     assert failed == []
 
 
+def test_the_staged_schema_holds_the_published_tables_only(built):
+    """Each source's batch is built beside its staged table and renamed into its place: after a
+    run the schema holds the staged tables and no batch (lib/staging.candidate_table)."""
+    warehouse, _ = built
+    tables = {
+        t
+        for (t,) in warehouse.query(
+            "select table_name from duckdb_tables() where schema_name = 'staged'"
+        )
+    }
+    assert tables == {"order_lines", "ticket_events", "messages", "tickets"}
+
+
 @pytest.mark.parametrize("source", STAGED_SOURCES)
 def test_rows_in_equals_clean_plus_quarantined(built, source):
     warehouse, result = built
