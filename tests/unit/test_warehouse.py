@@ -162,3 +162,38 @@ def test_rows_fingerprinted_with_duckdbs_hash_are_fingerprinted_again_and_copies
         {"first": first.load_id, "second": second.load_id},
     ).fetchone()[0]
     assert copies > 0 and copies == sum(line in set(first_lines) for line in second_lines)
+
+
+def test_each_raw_row_carries_its_line_in_its_file(tmp_path, con):
+    """A raw row's `_row_number` is its line in its file (the header not counted) and
+    `_delivery_row` its line within the delivery, files in name order: where a quarantined row
+    is found again. The files are large enough for DuckDB to read each in parallel parts: copies
+    of the fixture's lines with the invoice numbers shifted per copy, plain CSV, 20 MB each."""
+    import csv
+
+    header, *body = _fixture_lines()
+    files = []
+    for name, copies in (("b_orders.csv", range(0, 14)), ("a_orders.csv", range(14, 30))):
+        lines = [header] + [f"{k}{line}" for k in copies for line in body]  # InvoiceNo first
+        files.append(_write(tmp_path / name, lines))
+    config = _orders_config(tmp_path, tmp_path / "*_orders.csv", delivery="snapshot")
+    load_source(con, "order_lines", config, "run")
+
+    offset = 0
+    for path in sorted(files):  # a_orders.csv first
+        with path.open(encoding="utf-8", newline="") as handle:
+            expected = [[v or None for v in row] for row in list(csv.reader(handle))[1:]]
+        raw = con.execute(
+            "select _row_number, _delivery_row, columns(lambda c: not starts_with(c, '_'))"
+            " from raw.order_lines where _source_file = $f order by _row_number",
+            {"f": path.name},
+        ).fetchall()
+        assert [r[0] for r in raw] == list(range(1, len(expected) + 1))
+        assert [r[1] for r in raw] == [offset + n for n in range(1, len(expected) + 1)]
+        contract = list(config.contract)
+        columns = [config.columns[c] for c in contract]
+        with path.open(encoding="utf-8", newline="") as handle:
+            names = next(csv.reader(handle))
+        order = [names.index(c) for c in columns]
+        assert [list(r[2:]) for r in raw] == [[row[i] for i in order] for row in expected]
+        offset += len(expected)
