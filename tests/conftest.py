@@ -352,6 +352,18 @@ def hold_elsewhere(code: str, path: Path):
     return holder
 
 
+def staged_work_tables(warehouse: Warehouse) -> list[str]:
+    """Tables of the staged schema that are not a source's staged table: a batch staged and not
+    published (lib/staging.candidate_table) must not outlive its run."""
+    return [
+        t
+        for (t,) in warehouse.query(
+            "select table_name from duckdb_tables() where schema_name = 'staged'"
+            " and starts_with(table_name, '_')"
+        )
+    ]
+
+
 def check_evaluations(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
     return {e.check_name: e for e in result.get_asset_check_evaluations()}
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Generator
 from dataclasses import dataclass
 from datetime import datetime
 
 import dagster as dg
-import duckdb as duckdb_module
 from dagster_duckdb import DuckDBResource
 
 from ai_roi.lib import freshness
@@ -17,10 +15,10 @@ from ai_roi.lib.rules import RuleBook
 from ai_roi.lib.staging import (
     StageResult,
     StagingRefused,
-    discard,
     prepare_staging,
     publish_staging,
     refuse,
+    work_tables,
 )
 from ai_roi.lib.warehouse import IngestError, LoadResult, load_source
 from ai_roi.resources import (
@@ -92,42 +90,33 @@ def run_staging(
     new deliveries are marked refused with the failed checks as their reason (lib.staging).
     """
     try:
-        with duckdb.get_connection() as con:
-            try:
-                candidate = prepare_staging(
-                    con,
-                    source=source,
-                    rulebook=rulebook,
-                    config=config,
-                    pseudonym_key=resources.privacy.key,
-                    now=datetime.now(),
-                )
-                results = audit.run(
-                    context,
-                    con,
-                    table=candidate.table,
-                    held=candidate.held,
-                    catalog=resources.catalog,
-                    params=resources.params,
-                    outputs=resources.outputs,
-                    privacy_key=resources.privacy.key,
-                )
-                # every check decides; a run that left some out of its selection is not shown them
-                selected = context.selected_asset_check_keys
-                shown = [r for r in results if _check_key(r) in selected]
-                failed = blocking_failures(results)
-                if failed:  # the results judge the candidate: not the published table's data
-                    yield from shown
-                    _refuse_audited(con, source, candidate.pending, failed)
-                return publish_staging(
-                    con, candidate, run_id=context.run.run_id, flags=flags
-                ), shown
-            except BaseException:
-                # a batch that is not published leaves nothing behind; the first error is the one
-                # that tells what went wrong
-                with contextlib.suppress(duckdb_module.Error):
-                    discard(con, source)
-                raise
+        with duckdb.get_connection() as con, work_tables(con, source):
+            candidate = prepare_staging(
+                con,
+                source=source,
+                rulebook=rulebook,
+                config=config,
+                pseudonym_key=resources.privacy.key,
+                now=datetime.now(),
+            )
+            results = audit.run(
+                context,
+                con,
+                table=candidate.table,
+                held=candidate.held,
+                catalog=resources.catalog,
+                params=resources.params,
+                outputs=resources.outputs,
+                privacy_key=resources.privacy.key,
+            )
+            # every check decides; a run that left some out of its selection is not shown them
+            selected = context.selected_asset_check_keys
+            shown = [r for r in results if _check_key(r) in selected]
+            failed = blocking_failures(results)
+            if failed:  # the results judge the candidate: not the published table's data
+                yield from shown
+                _refuse_audited(con, source, candidate.pending, failed)
+            return publish_staging(con, candidate, run_id=context.run.run_id, flags=flags), shown
     except StagingRefused as refused:
         raise dg.Failure(description=str(refused), allow_retries=False) from None
 
@@ -144,7 +133,6 @@ def _refuse_audited(con, source: str, pending: tuple[str, ...], failed) -> None:
     reason = "blocking check(s) failed on the staged candidate: " + "; ".join(map(why, failed))
     if pending:  # marks them refused and raises
         refuse(con, source, dict.fromkeys(pending, reason))
-    discard(con, source)  # nothing new: the rebuilt table is dropped
     raise StagingRefused(
         f"{source}: {reason}. No new delivery is in play: the staged table was rebuilt from the "
         "accepted ones under today's rules and checks, and not published; it keeps what it held."

@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -294,7 +295,6 @@ def publish_staging(
         "select count(*) from raw._loads where source = $s and is_current and status = 'accepted'",
         {"s": source},
     ).fetchone()[0]
-    discard(con, source)
     return StageResult(
         rows_in,
         rows_clean,
@@ -307,8 +307,21 @@ def publish_staging(
     )
 
 
-def discard(con: duckdb.DuckDBPyConnection, source: str) -> None:
-    """Drop a candidate's work tables (published or not)."""
+@contextlib.contextmanager
+def work_tables(con: duckdb.DuckDBPyConnection, source: str) -> Iterator[None]:
+    """The staging of `source` on `con`: when it ends, published, refused or broken off by an
+    error, its work tables are dropped (the batch too, where it was not published). After an
+    error the first error is the one raised: a failed drop (an aborted transaction) is not."""
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            _discard(con, source)
+        raise
+    _discard(con, source)
+
+
+def _discard(con: duckdb.DuckDBPyConnection, source: str) -> None:
     con.execute("drop view if exists _delivered_ranked")
     for table in ("_candidates", "_copies", candidate_table(source)):
         con.execute(f"drop table if exists {table}")
@@ -409,7 +422,6 @@ def refuse(
             {"ids": list(refusals)},
         ).fetchall()
     }
-    discard(con, source)
     lines = "; ".join(
         f"delivery {load_id[:12]} ({files.get(load_id, '?')}): {reason}"
         for load_id, reason in refusals.items()

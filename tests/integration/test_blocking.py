@@ -9,7 +9,7 @@ import pytest
 
 from ai_roi.cli import failure_reasons
 from ai_roi.lib.warehouse import table_fingerprint
-from tests.conftest import FIXTURE_FILES, FIXTURES, check_evaluations
+from tests.conftest import FIXTURE_FILES, FIXTURES, check_evaluations, staged_work_tables
 
 MARTS = (
     "fct_order_lines",
@@ -65,13 +65,7 @@ def test_mostly_bad_delivery_is_refused_and_last_good_tables_stay(warehouse, pip
     # the refused delivery is kept in raw beside the good one, for inspection
     assert warehouse.scalar("select count(distinct _load_id) from raw.order_lines") == 2
     # and the batch staged from it is not left beside the staged table
-    assert (
-        warehouse.query(
-            "select table_name from duckdb_tables() where schema_name = 'staged'"
-            " and starts_with(table_name, '_')"
-        )
-        == []
-    )
+    assert staged_work_tables(warehouse) == []
 
 
 @pytest.mark.starts_built

@@ -18,7 +18,7 @@ import duckdb
 import pytest
 
 from ai_roi.cli import failure_reasons, print_summary
-from tests.conftest import FIXTURES, make_warehouse, run_pipeline
+from tests.conftest import FIXTURES, make_warehouse, run_pipeline, staged_work_tables
 
 DATA = "group:raw or group:staged or group:stg or group:marts"
 KEY = "a fixed pseudonym key for comparing two warehouses"
@@ -83,18 +83,6 @@ def fingerprints(wh) -> dict[str, str]:
     tables = ["staged.order_lines", "quarantine.rows", *(f"marts.{m}" for m in MARTS)]
     with wh.connect() as con:
         return {t: table_fingerprint(con, t) for t in tables}
-
-
-def work_tables(wh) -> list[str]:
-    """Tables of the staged schema that are not a source's staged table: a batch staged and not
-    published (lib/staging.candidate_table) must not outlive its run."""
-    return [
-        t
-        for (t,) in wh.query(
-            "select table_name from duckdb_tables() where schema_name = 'staged'"
-            " and starts_with(table_name, '_')"
-        )
-    ]
 
 
 def data_versions(result) -> dict[str, str]:
@@ -388,7 +376,7 @@ def test_a_batch_failing_a_blocking_check_is_not_published(wh):
         " where json_extract_string(files, '$[0].path') like '%orders_2.csv.gz'"
     )[0]
     assert status == "refused" and "quarantine_share_within_limit" in reason
-    assert work_tables(wh) == []
+    assert staged_work_tables(wh) == []
 
 
 def test_a_batch_whose_audit_breaks_off_leaves_nothing_behind(wh, monkeypatch):
@@ -410,4 +398,4 @@ def test_a_batch_whose_audit_breaks_off_leaves_nothing_behind(wh, monkeypatch):
     assert not result.success
     assert "the disk went away" in " ".join(failure_reasons(result))
     assert fingerprints(wh) == before
-    assert work_tables(wh) == []
+    assert staged_work_tables(wh) == []

@@ -197,3 +197,17 @@ def test_each_raw_row_carries_its_line_in_its_file(tmp_path, con):
         order = [names.index(c) for c in columns]
         assert [list(r[2:]) for r in raw] == [[row[i] for i in order] for row in expected]
         offset += len(expected)
+
+
+def test_a_batch_left_by_a_killed_run_is_not_shown_as_a_staged_table(con):
+    """A staged batch lies beside the staged table until it is published (lib/staging): one a
+    killed process left behind is work, not a stage, and the run summary does not count it."""
+    from ai_roi.cli import _warehouse_summary
+    from ai_roi.lib.staging import candidate_table
+    from ai_roi.lib.warehouse import ensure_schemas
+
+    ensure_schemas(con)
+    con.execute("create table staged.order_lines as select 1 as n")
+    con.execute(f"create table {candidate_table('order_lines')} as select 1 as n from range(3)")
+    staged = [row for row in _warehouse_summary(con)["stages"] if row[0] == "staged"]
+    assert staged == [("staged", "order_lines", 1)]
