@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -17,6 +18,8 @@ import dagster as dg
 import duckdb
 import pytest
 import yaml
+from dagster._core.debug import DebugRunPayload  # registers it with serdes: loaded templates
+from dagster_shared.serdes import deserialize_value, serialize_value
 
 from ai_roi import settings
 from ai_roi.settings import USER_STATE_FOLDERS
@@ -169,7 +172,9 @@ class Template:
         """A warehouse at `root` in the state the build left: its DuckDB file, MLflow store and
         artifacts, outputs, dbt target folders and secrets, and a Dagster instance holding the
         build's runs and events (the check history the guards read), as if it had run there."""
-        shutil.copytree(self.root, root, dirs_exist_ok=True)
+        shutil.copytree(
+            self.root, root, dirs_exist_ok=True, ignore=shutil.ignore_patterns(TEMPLATE_RUNS)
+        )
         _move_mlflow_store(root / "mlflow" / "mlflow.db", self.root, root)
         wh = point_at(root, monkeypatch)
         _INSTANCES[os.environ["DAGSTER_HOME"]] = dg.DagsterInstance.ephemeral(preload=self.runs)
@@ -190,11 +195,47 @@ def _move_mlflow_store(db: Path, old: Path, new: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def template(user_state_untouched, tmp_path_factory) -> Template:
-    from dagster._core.debug import DebugRunPayload
+def template(user_state_untouched, tmp_path_factory, worker_id) -> Template:
+    """The whole pipeline built on the fixtures once per test session.
 
+    Under `make test` (pytest-xdist) the first worker that needs it builds it in a folder all
+    workers share; the others wait for it and load it: one build instead of one per worker, each
+    slowed by the others.
+    """
+    if worker_id == "master":  # not under xdist: this process is the session
+        return _build_template(tmp_path_factory.mktemp("template"))
+    shared = tmp_path_factory.getbasetemp().parent / "template"
+    with open(shared.with_name("template.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        saved = shared / TEMPLATE_RUNS
+        if not saved.exists():
+            shutil.rmtree(shared, ignore_errors=True)  # a build that failed half-way
+            built = _build_template(shared)
+            tmp = saved.with_name(f".{saved.name}")
+            tmp.write_text(
+                serialize_value([built.result.dagster_run, built.result.all_events, built.runs]),
+                encoding="utf-8",
+            )
+            tmp.replace(saved)  # last: it marks the build complete
+            return built
+    from ai_roi.definitions import defs
+
+    run, events, runs = deserialize_value(saved.read_text(encoding="utf-8"))
+    job = defs.resolve_implicit_global_asset_job_def()
+    result = dg.ExecuteInProcessResult(
+        event_list=events, dagster_run=run, output_capture=None, job_def=job
+    )
+    return Template(shared, result, runs)
+
+
+# What a shared template's build leaves beside its files: its run, the run's events and the runs
+# of its Dagster instance (written last, so its presence says the build finished).
+TEMPLATE_RUNS = "template_runs.json"
+
+
+def _build_template(root: Path) -> Template:
     with pytest.MonkeyPatch.context() as mp:
-        wh = make_warehouse(tmp_path_factory.mktemp("template"), mp)
+        wh = make_warehouse(root, mp)
         result = run_pipeline()
         assert result.success, [e.message for e in result.all_events if e.is_failure]
         instance = dagster_instance()
