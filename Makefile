@@ -39,10 +39,12 @@ summary: setup  ## print what the warehouse holds now
 	$(BIN)/ai-roi summary
 
 # Test files run in parallel, one file per worker at a time (a file's fixtures build one warehouse
-# and share it); `make test TEST_WORKERS=1` runs them one after another.
+# and share it), in the order the suite sorts them (the files marked `long` first, so no worker
+# is left with one at the end; xdist would otherwise order them by their number of tests);
+# `make test TEST_WORKERS=1` runs them one after another.
 TEST_WORKERS ?= 2
 test: setup postgres-server  ## the whole test suite
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # The tests of the server warehouse (tests/integration/test_postgres.py) start a throw-away
 # PostgreSQL on 127.0.0.1 (scripts/local_postgres.py) from the machine's server binaries:

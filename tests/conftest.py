@@ -100,6 +100,12 @@ def user_state_untouched(tmp_path_factory):
         )
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The files marked `long` first: `make test` hands whole files to its workers in this order
+    (--dist loadfile), so no worker is left with a long file once the other has finished."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+
+
 @dataclass
 class Warehouse:
     """A temporary DuckDB file and catalogue that the pipeline's resources pick up."""

@@ -7,7 +7,7 @@ import pytest
 from ai_roi.definitions import defs
 from scripts.check_ui import ui_asset_graph
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.long]
 
 
 def test_dagster_dev_serves_every_asset_and_check(tmp_path, monkeypatch):

@@ -20,6 +20,8 @@ from ai_roi.cli import failure_reasons
 from ai_roi.lib.warehouse import table_fingerprint
 from tests.conftest import FIXTURE_FILES, FIXTURES, materialization_metadata
 
+pytestmark = pytest.mark.long
+
 ORDERS = 'key:"raw/order_lines" or key:"staged/order_lines"'
 # per source: the fixture a variant replaces, its partition, and the assets that load it
 FIXTURE = {

@@ -7,7 +7,11 @@ import json
 import re
 from pathlib import Path
 
+import pytest
+
 from ai_roi import cli
+
+pytestmark = pytest.mark.long
 
 
 def test_run_prints_a_summary_that_matches_duckdb(warehouse, monkeypatch, capsys):

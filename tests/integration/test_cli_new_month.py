@@ -9,6 +9,8 @@ import pytest
 
 from ai_roi import cli
 
+pytestmark = pytest.mark.long
+
 
 def test_a_new_month_of_orders_rebuilds_what_it_reaches_with_the_verdicts_of_a_whole_run(
     warehouse, monkeypatch, capsys

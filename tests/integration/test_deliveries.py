@@ -20,6 +20,8 @@ import pytest
 from ai_roi.cli import failure_reasons, print_summary
 from tests.conftest import FIXTURES, make_warehouse, run_pipeline, staged_work_tables
 
+pytestmark = pytest.mark.long
+
 DATA = "group:raw or group:staged or group:stg or group:marts"
 KEY = "a fixed pseudonym key for comparing two warehouses"
 MONTHS = [

@@ -23,6 +23,8 @@ from scripts import local_postgres
 from scripts.ports import free_port
 from tests.conftest import ROOT
 
+pytestmark = pytest.mark.long
+
 DAGSTER_DB, MLFLOW_DB = "dagster", "mlflow"
 
 

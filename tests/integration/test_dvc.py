@@ -14,10 +14,13 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
 from scripts import metrics_match
 from tests.conftest import ROOT, SMALL_SAMPLE_BARS, catalog_dict, params_dict
+
+pytestmark = pytest.mark.long
 
 
 def _run(args: list[str], cwd: Path, env: dict) -> str:

@@ -19,6 +19,8 @@ from tests.conftest import (
     mlflow_client,
 )
 
+pytestmark = pytest.mark.long
+
 ML_GROUPS = "group:features or group:router or group:forecast"
 
 

@@ -17,6 +17,8 @@ from ai_roi.lib.ml_assets import FULL_REFRESH_TAG
 from tests.conftest import dagster_instance, run_pipeline
 from tests.integration.test_deliveries import DATA, KEY, MARTS, content, cut, orders, succeeds
 
+pytestmark = pytest.mark.long
+
 FACT = dg.AssetKey(["marts", "fct_order_lines"])
 
 

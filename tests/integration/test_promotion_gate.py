@@ -11,6 +11,8 @@ from ai_roi import settings
 from ai_roi.ml import tracking
 from tests.conftest import FIXTURE_FILES, FIXTURES, check_evaluations
 
+pytestmark = pytest.mark.long
+
 
 def _header_only(source_file, target) -> None:
     with gzip.open(source_file, "rt", encoding="utf-8") as src:
