@@ -9,6 +9,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ai_roi import yaml_text
+
 
 class ParamsError(ValueError):
     """params.yaml is missing or holds a value the pipeline cannot use."""
@@ -334,7 +336,7 @@ def load_params(path: Path) -> Params:
     if not path.exists():
         raise ParamsError(f"{path} does not exist (set AI_ROI_PARAMS)")
     try:
-        return Params.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+        return Params.model_validate(yaml_text.load(path.read_text(encoding="utf-8")) or {})
     except (yaml.YAMLError, ValidationError) as exc:
         if isinstance(exc, ValidationError):
             detail = "; ".join(

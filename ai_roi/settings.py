@@ -122,10 +122,10 @@ PIPELINE_DBT_ADAPTERS = ("duckdb",)
 
 def dbt_target() -> str:
     """DBT_TARGET (default dev), refused with the reason when the pipeline cannot run on it."""
-    import yaml
+    from ai_roi import yaml_text
 
     target = _env("DBT_TARGET") or "dev"
-    profile = yaml.safe_load((DBT_PROJECT_DIR / "profiles.yml").read_text(encoding="utf-8"))
+    profile = yaml_text.load((DBT_PROJECT_DIR / "profiles.yml").read_text(encoding="utf-8"))
     outputs = next(iter(profile.values()))["outputs"]
     if target not in outputs:
         raise ValueError(

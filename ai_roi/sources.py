@@ -15,6 +15,8 @@ from typing import ClassVar, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ai_roi import yaml_text
+
 
 class SourceConfigError(ValueError):
     """The source catalogue is missing, malformed or does not fit the pipeline's contract."""
@@ -357,7 +359,7 @@ def load_catalog(path: Path) -> SourceCatalog:
     if not path.exists():
         raise SourceConfigError(f"source catalogue {path} does not exist (set AI_ROI_SOURCES)")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = yaml_text.load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise SourceConfigError(f"{path} is not valid YAML: {exc}") from exc
     if not isinstance(raw, dict) or "sources" not in raw:

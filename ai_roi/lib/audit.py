@@ -16,8 +16,8 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
-import yaml
 
+from ai_roi import yaml_text
 from ai_roi.lib.freshness import version
 from ai_roi.ml import tracking
 
@@ -63,7 +63,7 @@ def dvc_hashes(lock: Path) -> dict[str, str]:
     """md5 of every output dvc.lock records: the versions of extracts and models."""
     if not lock.exists():
         return {}
-    stages = (yaml.safe_load(lock.read_text(encoding="utf-8")) or {}).get("stages", {})
+    stages = (yaml_text.load(lock.read_text(encoding="utf-8")) or {}).get("stages", {})
     return {
         out["path"]: out["md5"]
         for stage in stages.values()

@@ -34,6 +34,7 @@ import yaml
 from dagster_duckdb import DuckDBResource
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from ai_roi import yaml_text
 from ai_roi.lib import code_versions
 from ai_roi.lib.assets import (
     StagingResources,
@@ -138,7 +139,7 @@ class SourceDefinition:
         """The source declared by the `source.yaml` beside its rules module."""
         path = Path(rules.__file__).with_name(SOURCE_FILE)
         try:
-            declared = SourceFile.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+            declared = SourceFile.model_validate(yaml_text.load(path.read_text(encoding="utf-8")))
         except OSError as exc:
             raise TypeError(
                 f"{rules.__name__} has no {SOURCE_FILE} beside it ({exc.strerror}): a source "

@@ -14,9 +14,9 @@ from functools import cache
 from pathlib import Path
 
 import jinja2
-import yaml
 from markupsafe import Markup
 
+from ai_roi import yaml_text
 from ai_roi.lib.rules import reason_column
 
 HERE = Path(__file__).parent
@@ -46,13 +46,13 @@ def page_name(stem: str, language: str) -> str:
 def messages(language: str) -> dict:
     """The message catalogue of `language` (messages/<language>.yaml)."""
     path = HERE / "messages" / f"{language}.yaml"
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
+    return yaml_text.load(path.read_text(encoding="utf-8"))
 
 
 @cache
 def _reasons(language: str) -> dict:
     path = HERE / "messages" / f"reasons.{language}.yaml"
-    return yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
+    return yaml_text.load(path.read_text(encoding="utf-8")) if path.exists() else {}
 
 
 def reasons(language: str) -> dict[str, str]:
