@@ -2,8 +2,9 @@
 dbt's profile, the report texts.
 
 Safe loading (plain data, no Python objects), by libyaml's parser where PyYAML was built with it:
-about ten times faster than PyYAML's own parser on params.yaml (1.6 ms against 14 ms here), which
-a run reads some twenty times, as each step resolves its configuration when it uses it.
+about ten times faster than PyYAML's own parser (params.yaml 1.6 ms against 14.1 ms here, the
+catalogue 1.0 against 8.1), and a run reads each some twenty times, as each step resolves its
+configuration when it uses it.
 """
 
 from __future__ import annotations
