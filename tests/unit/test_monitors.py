@@ -85,8 +85,9 @@ def _events(con, per_month: dict[str, int]) -> None:
         start = datetime.fromisoformat(f"{month}-01")
         last_day = (start.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
         span = (last_day - start).days
-        rows += [(start + timedelta(days=i * span / max(n - 1, 1)),) for i in range(n)]
-    con.executemany("insert into events values (?)", rows)
+        rows += [start + timedelta(days=i * span / max(n - 1, 1)) for i in range(n)]
+    # one statement: executemany inserts row by row (about 0.2 ms a row)
+    con.execute("insert into events select unnest($rows)", {"rows": rows})
 
 
 def _months(start: str, count: int) -> list[str]:
