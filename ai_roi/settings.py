@@ -8,6 +8,7 @@ derives its DuckDB path from the same variables (`dbt/profiles.yml`).
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from pathlib import Path
@@ -221,9 +222,11 @@ def ensure_dagster_home() -> Path:
 
     AI_ROI_DAGSTER_YAML names an instance configuration to use (config/dagster.postgres.yaml:
     storage in PostgreSQL, runs queued by the daemon); it is copied in on every call, so the
-    configured one is the one in use. Without it, a dagster.yaml already there is kept, else
-    Dagster's local sqlite storage is used. The variable is set for this process too:
-    DagsterInstance.get() reads it.
+    configured one is the one in use. Without it, a dagster.yaml of the user's own is kept, else
+    the product's own is written (`local_instance_yaml`: Dagster's local sqlite storage, its
+    event log through lib/event_log.py), and written again when the home was moved or copied
+    from another place, or was written by an earlier version (telemetry off, nothing else). The
+    variable is set for this process too: DagsterInstance.get() reads it.
     """
     home = dagster_home()
     os.environ["DAGSTER_HOME"] = str(home)
@@ -237,6 +240,30 @@ def ensure_dagster_home() -> Path:
         text = source.read_text(encoding="utf-8")
         if not config.exists() or config.read_text(encoding="utf-8") != text:
             config.write_text(text, encoding="utf-8")
-    elif not config.exists():
-        config.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+    else:
+        text = config.read_text(encoding="utf-8") if config.exists() else None
+        wanted = local_instance_yaml(home)
+        ours = text is None or text.startswith(LOCAL_INSTANCE_HEADER) or text == _EARLIER_LOCAL
+        if ours and text != wanted:
+            config.write_text(wanted, encoding="utf-8")
     return home
+
+
+# The first line of the dagster.yaml the product writes: what tells it from a user's own
+LOCAL_INSTANCE_HEADER = "# written by ai-roi (settings.ensure_dagster_home); "
+# What earlier versions wrote
+_EARLIER_LOCAL = "telemetry:\n  enabled: false\n"
+
+
+def local_instance_yaml(home: Path) -> str:
+    """The dagster.yaml of a local instance at `home`: Dagster's sqlite storage in its default
+    place, the event log with its connections kept open (lib/event_log.py), telemetry off."""
+    runs = json.dumps(str(home.resolve() / "history" / "runs"))  # a YAML string, quoted
+    return (
+        f"{LOCAL_INSTANCE_HEADER}replace this file to configure Dagster yourself\n"
+        "telemetry:\n  enabled: false\n"
+        "event_log_storage:\n"
+        "  module: ai_roi.lib.event_log\n"
+        "  class: PooledSqliteEventLogStorage\n"
+        f"  config:\n    base_dir: {runs}\n"
+    )

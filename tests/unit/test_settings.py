@@ -4,6 +4,7 @@ guard on the user's state fires."""
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 from pathlib import Path
 
@@ -149,6 +150,34 @@ def test_the_configured_dagster_instance_is_the_one_in_use(tmp_path, monkeypatch
     monkeypatch.setenv("AI_ROI_DAGSTER_YAML", str(tmp_path / "missing.yaml"))
     with pytest.raises(FileNotFoundError, match="AI_ROI_DAGSTER_YAML names"):
         settings.ensure_dagster_home()
+
+
+def test_a_local_instance_keeps_its_event_log_in_its_own_home(tmp_path, monkeypatch):
+    """The product's dagster.yaml names the pooled event log and the home's own history folder;
+    a home copied elsewhere (a test's copy of a built warehouse) or written by an earlier version
+    gets the yaml of where it is now, and Dagster opens that storage."""
+    import dagster as dg
+
+    from ai_roi.lib.event_log import PooledSqliteEventLogStorage
+
+    monkeypatch.delenv("AI_ROI_DAGSTER_YAML", raising=False)
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "first"))
+    first = settings.ensure_dagster_home()
+    with dg.DagsterInstance.get() as instance:
+        storage = instance.event_log_storage
+        assert isinstance(storage, PooledSqliteEventLogStorage)
+        assert Path(storage._base_dir) == (first / "history" / "runs").resolve()
+
+    copied = tmp_path / "copy"
+    shutil.copytree(first, copied)
+    monkeypatch.setenv("DAGSTER_HOME", str(copied))
+    settings.ensure_dagster_home()
+    text = (copied / "dagster.yaml").read_text(encoding="utf-8")
+    assert str(copied.resolve() / "history" / "runs") in text and str(first) not in text
+
+    (copied / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+    settings.ensure_dagster_home()
+    assert (copied / "dagster.yaml").read_text(encoding="utf-8") == text
 
 
 def test_mlflow_artifacts_go_where_the_store_keeps_them(tmp_path, monkeypatch):
