@@ -260,7 +260,8 @@ def local_instance_yaml(home: Path) -> str:
     place, the event log with its connections kept open (lib/event_log.py), telemetry off."""
     runs = json.dumps(str(home.resolve() / "history" / "runs"))  # a YAML string, quoted
     return (
-        f"{LOCAL_INSTANCE_HEADER}replace this file to configure Dagster yourself\n"
+        f"{LOCAL_INSTANCE_HEADER}written again while this line is here: delete the line"
+        " to keep changes of your own\n"
         "telemetry:\n  enabled: false\n"
         "event_log_storage:\n"
         "  module: ai_roi.lib.event_log\n"
