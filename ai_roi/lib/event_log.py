@@ -3,7 +3,8 @@
 Dagster's `SqliteEventLogStorage` creates a SQLAlchemy engine and opens a new sqlite connection for
 every write, and disposes of both afterwards: about 15 ms an asset event on this project's 2-core
 machine (a run's event goes to its run's database and, for an asset event, again to the index),
-where the same writes over open connections take about 4 ms, most of it the commits. A whole run
+where the same writes over open connections take about 2.5 ms, most of it the commits (300
+asset events into a new folder, 2026-12-06). A whole run
 on the embedded data writes some 1,600 events. `PooledSqliteEventLogStorage` is that storage with
 one engine and connection pool per database: the index and the last few runs'; older runs'
 engines are disposed of, so a long-lived process (the UI, the daemon) holds a bounded number of
