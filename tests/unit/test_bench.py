@@ -75,3 +75,57 @@ def test_a_measured_command_that_writes_much_output_is_not_blocked(tmp_path):
     assert done.stdout.count("x") == 1_000_000 and done.stderr.count("y") == 1_000_000
     assert done.stdout.splitlines()[-1].split()[-1] == "0"  # BENCH <seconds> <peak> <exit code>
     assert samples.read_text().strip()  # memory was sampled meanwhile
+
+
+def test_the_bare_scripts_rule_counts_are_the_raw_checks_counts(tmp_path):
+    """The benchmark's baseline for the checks is one DuckDB query of the same rules: over the real
+    fixture with rows broken on purpose (one per kind), it counts every check's failing rows as
+    the raw order lines' Pandera checks do, check by check, and covers every check."""
+    import re
+
+    from ai_roi.defs.orders import schemas
+    from ai_roi.lib.rules import TABLE_HAS_ROWS, validate
+    from ai_roi.sources import load_catalog
+    from scripts.bench import bare_script
+    from scripts.bench_incremental import CATALOG
+
+    statements = bare_script(FIXTURES / "order_lines.csv.gz", FORMAT).split(";")
+    create = {re.search(r"create or replace table (\w+)", s).group(1): s for s in statements[:-1]}
+    with duckdb.connect() as con:
+        con.execute(create["raw"])
+        # real lines, each broken in one way a rule looks for
+        for broken in (
+            "'12x' as quantity",
+            "'0' as quantity",
+            "'-5' as quantity, '536999' as invoice_no",
+            "'9999999' as quantity",
+            "'n/a' as unit_price",
+            "'99999.5' as unit_price",
+            "'-1.0' as unit_price",
+            "'31/12/2011 10:00' as invoice_date",
+            "'2999-01-01 00:00:00' as invoice_date",
+            "'1999-12-31 23:59:00' as invoice_date",
+            "null as stock_code",
+            "'85123a' as stock_code",
+            "null as description",
+            "' white metal lantern ' as description",
+            "'  ' as customer_id",
+            "null as customer_id",
+            "'EIRE' as country",
+            "null as country",
+        ):
+            con.execute(f"insert into raw select * replace ({broken}) from raw limit 3")
+        con.execute(create["rules"])
+        sql = con.sql("select * from rules").fetchdf().iloc[0].to_dict()
+        frame = con.sql("select * from raw").pl()
+    settings = load_catalog(CATALOG).order_lines
+    report = validate(schemas.raw_schema(load_catalog(CATALOG)), frame, schemas.RAW_RULES)
+    pandera = {o.label: o.failures for o in report.outcomes if o.rule is not TABLE_HAS_ROWS}
+    assert {label: int(n) for label, n in sql.items()} == pandera
+    # every check of the rule book failed somewhere, so each count above was compared
+    checks = {
+        f"{rule.name}:{column}" if column else rule.name
+        for rule in schemas.RAW_RULES
+        for column, _check in rule.checks(settings)
+    }
+    assert set(pandera) == checks
