@@ -198,7 +198,11 @@ def test_shuffled_labels_are_registered_but_not_promoted(warehouse, pipeline):
     assert {p.name: p.read_bytes() for p in metrics.iterdir()} == champion_figures
 
 
+@pytest.mark.starts_built
 def test_router_retrains_on_a_business_own_label_set(warehouse, pipeline):
+    """A warehouse whose router learnt Banking77's 77 intents gets the shop's own export and
+    label set: the router is trained again on those 4 labels and routes by them."""
+
     def relabel(label: str) -> str:
         for group in ("card", "transfer", "top_up"):
             if group in label:
