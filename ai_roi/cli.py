@@ -85,7 +85,7 @@ def print_summary(
         print(f"No warehouse at {path} yet: run `make run` first.")
         return
     try:
-        con = duckdb.connect(str(path), read_only=True)
+        con = duckdb.connect(str(path), read_only=True, config=settings.duckdb_config())
     except duckdb.IOException as exc:
         message = run_lock.busy_message(str(exc), path)
         if message is None:
@@ -389,7 +389,9 @@ def _changed_months_tags(graph, period: list[dg.AssetKey]) -> dict[str, str] | N
     marts = period_marts(period)
     if not marts:
         return None
-    with duckdb.connect(str(settings.duckdb_path()), read_only=True) as con:
+    with duckdb.connect(
+        str(settings.duckdb_path()), read_only=True, config=settings.duckdb_config()
+    ) as con:
         span, _ = month_builds.changed_window(con, marts, dbt_code())
     if span is None:
         return None
@@ -437,7 +439,7 @@ def _audit(instance: dg.DagsterInstance, run_ids: list[str], selection: str | No
 
     if not run_ids:
         return
-    with duckdb.connect(str(settings.duckdb_path())) as con:
+    with duckdb.connect(str(settings.duckdb_path()), config=settings.duckdb_config()) as con:
         ensure_schemas(con)
         record = audit.collect(
             instance,
@@ -510,7 +512,9 @@ def _run_whole(log_level: str, strict: bool, full_refresh: bool) -> int:
     expiries = [e.metadata["valid_until"].value for e in evaluations if "valid_until" in e.metadata]
     if carried is not None and stamp.get("valid_until"):  # a carried verdict's expiry holds too
         expiries.append(stamp["valid_until"])
-    with duckdb.connect(str(settings.duckdb_path()), read_only=True) as con:
+    with duckdb.connect(
+        str(settings.duckdb_path()), read_only=True, config=settings.duckdb_config()
+    ) as con:
         until = run_stamp.valid_until(con, _clock_rules(), expiries)
     checks = _merged_checks(carried, _check_rows(result) if result else [])
     run_stamp.record(

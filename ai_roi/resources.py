@@ -173,8 +173,8 @@ class WarehouseResource(DuckDBResource):
 
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        config = {"custom_user_agent": "dagster", **self.connection_config}
-        config.setdefault("memory_limit", settings.duckdb_memory_limit())
+        config = {"custom_user_agent": "dagster", **settings.duckdb_config()}
+        config.update(self.connection_config)
         self.location.parent.mkdir(parents=True, exist_ok=True)
         conn = duckdb.connect(database=str(self.location), read_only=False, config=config)
         try:

@@ -53,6 +53,12 @@ def duckdb_memory_limit() -> str:
     return _env("AI_ROI_DUCKDB_MEMORY_LIMIT") or DUCKDB_MEMORY_LIMIT
 
 
+def duckdb_config() -> dict[str, str]:
+    """The configuration every connection of the product to the warehouse opens with (the
+    pipeline's resource, the CLI's summary and the bookkeeping around a run): its memory limit."""
+    return {"memory_limit": duckdb_memory_limit()}
+
+
 def export_path() -> Path:
     """What consumers (the ROI report, BI tools) read: the marts only, never the raw layer."""
     return Path(_env("AI_ROI_EXPORT_PATH") or state_dir() / "exports" / "analytics.duckdb")

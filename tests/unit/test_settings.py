@@ -235,3 +235,34 @@ def test_a_thread_count_that_is_no_count_is_refused(monkeypatch):
     monkeypatch.setenv("AI_ROI_ML_THREADS", "0")
     with pytest.raises(settings.ConfigurationError, match="AI_ROI_ML_THREADS"):
         settings.ml_threads()
+
+
+def test_the_clis_own_connections_to_the_warehouse_keep_the_memory_limit(
+    tmp_path, monkeypatch, capsys
+):
+    """`ai-roi summary` (and the run's bookkeeping around the job) open the warehouse themselves:
+    those connections take AI_ROI_DUCKDB_MEMORY_LIMIT as the pipeline's do."""
+    from ai_roi import cli
+    from ai_roi.lib.warehouse import ensure_schemas
+
+    path = tmp_path / "w.duckdb"
+    with duckdb.connect(str(path)) as con:
+        ensure_schemas(con)  # what any run leaves
+    monkeypatch.setenv("AI_ROI_DUCKDB_PATH", str(path))
+    monkeypatch.setenv("AI_ROI_DUCKDB_MEMORY_LIMIT", "300MB")
+    with duckdb.connect(config={"memory_limit": "300MB"}) as expected_con:
+        expected = expected_con.execute("select current_setting('memory_limit')").fetchone()[0]
+    opened = []
+    real_connect = duckdb.connect
+
+    def connect(database=":memory:", *args, **kwargs):
+        con = real_connect(database, *args, **kwargs)
+        if str(database) == str(path):
+            opened.append(con.execute("select current_setting('memory_limit')").fetchone()[0])
+        return con
+
+    monkeypatch.setattr(duckdb, "connect", connect)
+    assert cli.main(["summary"]) == 0
+    capsys.readouterr()
+    assert opened, "the summary opened the warehouse"
+    assert set(opened) == {expected}
