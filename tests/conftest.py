@@ -369,6 +369,33 @@ def dbt_inline(
     )
 
 
+def dbt_compile(sql: str, target: list[str], env: dict[str, str], tmp: Path) -> tuple[int, str]:
+    """dbt compile of the inline `sql` on `target` (see `dbt_inline`), run inside this process
+    as the pipeline runs dbt (lib/dbt_in_process; a new dbt process costs about 5 s to start):
+    its exit code, and the compiled SQL or, when it failed, what dbt said."""
+    from ai_roi.lib.dbt_in_process import DbtProcess
+
+    done = DbtProcess(
+        ["dbt", "compile", "--inline", sql, *target]
+        + ["--profiles-dir", ".", "--target-path", str(tmp / "target"), "--log-path", str(tmp)],
+        env=env,
+        cwd=ROOT / "dbt",
+    )
+    said, compiled = [], []
+    for line in done.stdout.read().decode().splitlines():
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:  # not an event: what the invocation raised
+            said.append(line)
+            continue
+        said.append(event["info"]["msg"])
+        if event["info"]["name"] == "CompiledNode":
+            compiled.append(event["data"]["compiled"])
+    if done.returncode == 0 and compiled:
+        return 0, compiled[-1]
+    return done.returncode or 1, "\n".join(said)
+
+
 @pytest.fixture(scope="module")
 def server():
     """A throw-away PostgreSQL on 127.0.0.1 for a test module (scripts/local_postgres.py): its

@@ -19,7 +19,7 @@ import yaml
 
 from ai_roi.lib import postgres
 from scripts import local_postgres
-from tests.conftest import ROOT, dbt_inline
+from tests.conftest import ROOT, dbt_compile
 
 CATALOG = yaml.safe_load((ROOT / "config" / "sources.yaml").read_text(encoding="utf-8"))
 TICKET_TIMES = ("opened_at", "sys_created_at", "sys_updated_at", "resolved_at", "closed_at")
@@ -63,9 +63,9 @@ MADE = [
 
 def _compiled(sql: str, target: list[str], env: dict[str, str], tmp: Path) -> str:
     """`sql` with its dbt macros compiled for a target."""
-    completed = dbt_inline("compile", sql, target, env, tmp)
-    assert completed.returncode == 0, completed.stdout + completed.stderr
-    return completed.stdout
+    code, compiled = dbt_compile(sql, target, env, tmp)
+    assert code == 0, compiled
+    return compiled
 
 
 def _python(value: str | None, fmt: str) -> datetime | None:
@@ -161,9 +161,9 @@ def test_timestamps_are_read_alike_on_both_engines_and_as_python_reads_them(serv
 def test_a_directive_the_macro_does_not_read_stops_the_compile(tmp_path):
     env = {**os.environ, "AI_ROI_DUCKDB_PATH": str(tmp_path / "compile.duckdb")}
     sql = "select {{ parse_timestamp('v', '%d %b %Y') }} as t from parse_input"
-    completed = dbt_inline("compile", sql, [], env, tmp_path)
-    assert completed.returncode != 0
-    assert "not %b" in completed.stdout + completed.stderr
+    code, said = dbt_compile(sql, [], env, tmp_path)
+    assert code != 0
+    assert "not %b" in said
 
 
 # made text for the staging macros: numbers a cast would read wrongly or round, whitespace other
