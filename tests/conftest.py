@@ -352,36 +352,27 @@ def run_dbt(
     return completed.returncode, by_name
 
 
+# The event carrying the answer of an inline dbt command
+_ANSWER = {"compile": "CompiledNode", "show": "ShowNode"}
+
+
 def dbt_inline(
     command: str, sql: str, target: list[str], env: dict[str, str], tmp: Path, *more: str
-) -> subprocess.CompletedProcess:
+) -> tuple[int, dict, str]:
     """dbt `command` (compile, show) of the inline `sql` on `target` (e.g. ["--target",
-    "postgres"], or [] for the profile's default), with `env` as the environment; its target
-    and logs in `tmp`."""
-    return subprocess.run(
-        [str(Path(sys.executable).parent / "dbt"), command, "--inline", sql, *target, *more]
-        + ["--profiles-dir", ".", "--target-path", str(tmp / "target"), "--log-path", str(tmp)]
-        + ["--quiet"],
-        cwd=ROOT / "dbt",
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-
-
-def dbt_compile(sql: str, target: list[str], env: dict[str, str], tmp: Path) -> tuple[int, str]:
-    """dbt compile of the inline `sql` on `target` (see `dbt_inline`), run inside this process
-    as the pipeline runs dbt (lib/dbt_in_process; a new dbt process costs about 5 s to start):
-    its exit code, and the compiled SQL or, when it failed, what dbt said."""
+    "postgres"], or [] for the profile's default) with `env` as the environment, its target and
+    logs in `tmp`; run inside this process as the pipeline runs dbt (lib/dbt_in_process: a new
+    dbt process costs about 5 s to start). Its exit code, the answer (the data of dbt's
+    CompiledNode or ShowNode event: `compiled`, `preview`) and everything dbt said."""
     from ai_roi.lib.dbt_in_process import DbtProcess
 
     done = DbtProcess(
-        ["dbt", "compile", "--inline", sql, *target]
+        ["dbt", command, "--inline", sql, *target, *more]
         + ["--profiles-dir", ".", "--target-path", str(tmp / "target"), "--log-path", str(tmp)],
         env=env,
         cwd=ROOT / "dbt",
     )
-    said, compiled = [], []
+    said, answer = [], {}
     for line in done.stdout.read().decode().splitlines():
         try:
             event = json.loads(line)
@@ -389,11 +380,9 @@ def dbt_compile(sql: str, target: list[str], env: dict[str, str], tmp: Path) -> 
             said.append(line)
             continue
         said.append(event["info"]["msg"])
-        if event["info"]["name"] == "CompiledNode":
-            compiled.append(event["data"]["compiled"])
-    if done.returncode == 0 and compiled:
-        return 0, compiled[-1]
-    return done.returncode or 1, "\n".join(said)
+        if event["info"]["name"] == _ANSWER[command]:
+            answer = event["data"]
+    return done.returncode, answer, "\n".join(said)
 
 
 @pytest.fixture(scope="module")

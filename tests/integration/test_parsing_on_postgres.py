@@ -19,7 +19,7 @@ import yaml
 
 from ai_roi.lib import postgres
 from scripts import local_postgres
-from tests.conftest import ROOT, dbt_compile
+from tests.conftest import ROOT, dbt_inline
 
 CATALOG = yaml.safe_load((ROOT / "config" / "sources.yaml").read_text(encoding="utf-8"))
 TICKET_TIMES = ("opened_at", "sys_created_at", "sys_updated_at", "resolved_at", "closed_at")
@@ -63,9 +63,9 @@ MADE = [
 
 def _compiled(sql: str, target: list[str], env: dict[str, str], tmp: Path) -> str:
     """`sql` with its dbt macros compiled for a target."""
-    code, compiled = dbt_compile(sql, target, env, tmp)
-    assert code == 0, compiled
-    return compiled
+    code, answer, said = dbt_inline("compile", sql, target, env, tmp)
+    assert code == 0, said
+    return answer["compiled"]
 
 
 def _python(value: str | None, fmt: str) -> datetime | None:
@@ -161,7 +161,7 @@ def test_timestamps_are_read_alike_on_both_engines_and_as_python_reads_them(serv
 def test_a_directive_the_macro_does_not_read_stops_the_compile(tmp_path):
     env = {**os.environ, "AI_ROI_DUCKDB_PATH": str(tmp_path / "compile.duckdb")}
     sql = "select {{ parse_timestamp('v', '%d %b %Y') }} as t from parse_input"
-    code, said = dbt_compile(sql, [], env, tmp_path)
+    code, _, said = dbt_inline("compile", sql, [], env, tmp_path)
     assert code != 0
     assert "not %b" in said
 

@@ -157,9 +157,9 @@ select
 
 
 def _show(sql: str, target: list[str], env: dict[str, str], tmp: Path) -> dict:
-    completed = dbt_inline("show", sql, target, env, tmp, "--output", "json")
-    assert completed.returncode == 0, completed.stdout + completed.stderr
-    return json.loads(completed.stdout)["show"][0]
+    code, answer, said = dbt_inline("show", sql, target, env, tmp, "--output", "json")
+    assert code == 0, said
+    return json.loads(answer["preview"])[0]
 
 
 def test_the_dialect_traps_give_the_same_values_on_both_engines(both, tmp_path):
