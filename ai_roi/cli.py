@@ -93,6 +93,16 @@ def print_summary(
         print(f"No summary now: {message}")
         return
     with con:
+        delivered = con.execute(
+            "select count(*) from duckdb_tables()"
+            " where schema_name = 'raw' and table_name = '_loads'"
+        ).fetchall()[0][0]
+        if not delivered:
+            print(
+                f"No pipeline tables in {path}: nothing was ever loaded into this file. "
+                "`make run` builds the warehouse there; AI_ROI_DUCKDB_PATH names another file."
+            )
+            return
         summary = _warehouse_summary(con)
         current = freshness.current_versions(con)
     print("\nRows per stage")

@@ -353,3 +353,20 @@ def test_the_summary_during_a_run_says_the_warehouse_is_busy(warehouse, capsys):
     assert out.startswith("No summary now: the warehouse")
     assert f"open for writing by process {holder.pid}" in out
     assert "Traceback" not in out
+
+
+def test_the_summary_of_a_duckdb_file_the_pipeline_never_ran_on_says_so(warehouse, capsys):
+    """AI_ROI_DUCKDB_PATH at a DuckDB file of something else (or made by hand): the summary says
+    what it found and what to do, and leaves the file as it was."""
+    import duckdb
+
+    with duckdb.connect(str(warehouse.db_path)) as con:
+        con.execute("create table notes as select 'kept' as text")
+    assert cli.main(["summary"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"No pipeline tables in {warehouse.db_path}")
+    assert "make run" in out
+    assert warehouse.query("select * from notes") == [("kept",)]
+    assert warehouse.query("select schema_name, table_name from duckdb_tables() order by all") == [
+        ("main", "notes")
+    ]
