@@ -24,6 +24,14 @@ import duckdb
 from ai_roi import settings
 from ai_roi.lib import freshness, run_lock
 from ai_roi.lib.progress import LOG_NAME, Progress, output_to
+from ai_roi.lib.warehouse import has_table
+
+
+def _open_warehouse(*, read_only: bool = True) -> duckdb.DuckDBPyConnection:
+    """The warehouse as the CLI opens it itself, with the pipeline's settings (its memory limit)."""
+    return duckdb.connect(
+        str(settings.duckdb_path()), read_only=read_only, config=settings.duckdb_config()
+    )
 
 
 def _warehouse_summary(con: duckdb.DuckDBPyConnection) -> dict:
@@ -85,7 +93,7 @@ def print_summary(
         print(f"No warehouse at {path} yet: run `make run` first.")
         return
     try:
-        con = duckdb.connect(str(path), read_only=True, config=settings.duckdb_config())
+        con = _open_warehouse()
     except duckdb.IOException as exc:
         message = run_lock.busy_message(str(exc), path)
         if message is None:
@@ -93,11 +101,7 @@ def print_summary(
         print(f"No summary now: {message}")
         return
     with con:
-        delivered = con.execute(
-            "select count(*) from duckdb_tables()"
-            " where schema_name = 'raw' and table_name = '_loads'"
-        ).fetchall()[0][0]
-        if not delivered:
+        if not has_table(con, "raw", "_loads"):
             print(
                 f"No pipeline tables in {path}: nothing was ever loaded into this file. "
                 "`make run` builds the warehouse there; AI_ROI_DUCKDB_PATH names another file."
@@ -399,9 +403,7 @@ def _changed_months_tags(graph, period: list[dg.AssetKey]) -> dict[str, str] | N
     marts = period_marts(period)
     if not marts:
         return None
-    with duckdb.connect(
-        str(settings.duckdb_path()), read_only=True, config=settings.duckdb_config()
-    ) as con:
+    with _open_warehouse() as con:
         span, _ = month_builds.changed_window(con, marts, dbt_code())
     if span is None:
         return None
@@ -449,7 +451,7 @@ def _audit(instance: dg.DagsterInstance, run_ids: list[str], selection: str | No
 
     if not run_ids:
         return
-    with duckdb.connect(str(settings.duckdb_path()), config=settings.duckdb_config()) as con:
+    with _open_warehouse(read_only=False) as con:
         ensure_schemas(con)
         record = audit.collect(
             instance,
@@ -522,9 +524,7 @@ def _run_whole(log_level: str, strict: bool, full_refresh: bool) -> int:
     expiries = [e.metadata["valid_until"].value for e in evaluations if "valid_until" in e.metadata]
     if carried is not None and stamp.get("valid_until"):  # a carried verdict's expiry holds too
         expiries.append(stamp["valid_until"])
-    with duckdb.connect(
-        str(settings.duckdb_path()), read_only=True, config=settings.duckdb_config()
-    ) as con:
+    with _open_warehouse() as con:
         until = run_stamp.valid_until(con, _clock_rules(), expiries)
     checks = _merged_checks(carried, _check_rows(result) if result else [])
     run_stamp.record(

@@ -18,6 +18,8 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 
+from ai_roi.lib.warehouse import has_table
+
 # the key under which an extract's parquet file records the deliveries it was built from
 PARQUET_KEY = b"ai_roi.data_versions"
 
@@ -31,7 +33,7 @@ def version(fingerprints: list[str]) -> str:
 
 
 def _versions(con: duckdb.DuckDBPyConnection, where: str) -> dict[str, str]:
-    if not _has_table(con, "raw", "_loads"):
+    if not has_table(con, "raw", "_loads"):
         return {}
     rows = con.execute(
         f"select source, list(fingerprint) from raw._loads where {where} group by 1 order by 1"
@@ -99,12 +101,3 @@ def parquet_versions(path: Path) -> dict[str, str] | None:
     meta = pq.read_schema(path).metadata or {}
     raw = meta.get(PARQUET_KEY)
     return json.loads(raw) if raw is not None else None
-
-
-def _has_table(con, schema: str, table: str) -> bool:
-    return bool(
-        con.execute(
-            "select count(*) from duckdb_tables() where schema_name = $s and table_name = $t",
-            {"s": schema, "t": table},
-        ).fetchone()[0]
-    )

@@ -79,6 +79,16 @@ def fetch_dicts(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = 
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
+def has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    """Whether the DuckDB warehouse holds the table `schema`.`table`."""
+    return bool(
+        con.execute(
+            "select count(*) from duckdb_tables() where schema_name = $s and table_name = $t",
+            {"s": schema, "t": table},
+        ).fetchone()[0]
+    )
+
+
 def has_quality_mart(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether dbt has built the view marts.mart_data_quality (it has not before the first run)."""
     return bool(
@@ -287,11 +297,7 @@ def _upgrade(con: duckdb.DuckDBPyConnection, table: str, columns: list[str]) -> 
     if engine_of(con) != "duckdb":
         return  # the layouts upgraded here never existed on a server
     schema, name = table.split(".")
-    exists = con.execute(
-        "select count(*) from duckdb_tables() where schema_name = $s and table_name = $t",
-        {"s": schema, "t": name},
-    ).fetchone()[0]
-    if not exists:
+    if not has_table(con, schema, name):
         return
     hashed = con.execute(
         "select data_type from duckdb_columns() where schema_name = $s and table_name = $t"
