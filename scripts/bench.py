@@ -267,10 +267,13 @@ def _literal(value) -> str:
 def bare_script(orders: Path, timestamp_format: str) -> str:
     """The bare DuckDB script for `orders`, with the product catalogue's settings of the order
     lines (the ones its rules read) written in as literals."""
+    from ai_roi.lib.warehouse import quote_ident
     from ai_roi.sources import load_catalog
 
     cfg = load_catalog(CATALOG).order_lines
-    raw_columns = ", ".join(f'"{file}" as {column}' for column, file in cfg.columns.items())
+    raw_columns = ", ".join(
+        f"{quote_ident(file)} as {column}" for column, file in cfg.columns.items()
+    )
     values = {
         "$raw_columns": raw_columns,
         "$contract": ", ".join(cfg.contract),

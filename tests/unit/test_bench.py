@@ -77,7 +77,7 @@ def test_a_measured_command_that_writes_much_output_is_not_blocked(tmp_path):
     assert samples.read_text().strip()  # memory was sampled meanwhile
 
 
-def test_the_bare_scripts_rule_counts_are_the_raw_checks_counts(tmp_path):
+def test_the_bare_scripts_rule_counts_are_the_raw_checks_counts():
     """The benchmark's baseline for the checks is one DuckDB query of the same rules: over the real
     fixture with rows broken on purpose (one per kind), it counts every check's failing rows as
     the raw order lines' Pandera checks do, check by check, and covers every check."""
@@ -118,14 +118,14 @@ def test_the_bare_scripts_rule_counts_are_the_raw_checks_counts(tmp_path):
         con.execute(create["rules"])
         sql = con.sql("select * from rules").fetchdf().iloc[0].to_dict()
         frame = con.sql("select * from raw").pl()
-    settings = load_catalog(CATALOG).order_lines
-    report = validate(schemas.raw_schema(load_catalog(CATALOG)), frame, schemas.RAW_RULES)
+    catalog = load_catalog(CATALOG)
+    report = validate(schemas.raw_schema(catalog), frame, schemas.RAW_RULES)
     pandera = {o.label: o.failures for o in report.outcomes if o.rule is not TABLE_HAS_ROWS}
     assert {label: int(n) for label, n in sql.items()} == pandera
     # every check of the rule book failed somewhere, so each count above was compared
     checks = {
         f"{rule.name}:{column}" if column else rule.name
         for rule in schemas.RAW_RULES
-        for column, _check in rule.checks(settings)
+        for column, _check in rule.checks(catalog.order_lines)
     }
     assert set(pandera) == checks
