@@ -322,3 +322,38 @@ def _details(evaluation) -> list[dict]:
         dict(zip(header, (c.strip() for c in line.strip("|").split("|")), strict=True))
         for line in lines[2:]
     ]
+
+
+def test_projections_run_on_every_core_and_every_other_model_on_the_profiles_thread(built):
+    """dbt's DuckDB runs on the profile's one thread (sums of doubles add in one order); a model
+    that only projects its input's rows (`meta: {parallel: true}`) runs on every core. Each model
+    sets its own threads before it runs (dbt/macros/threads.sql), so the statements dbt sent, read
+    from the logs of the pipeline's dbt invocations, say which each model ran on."""
+    import json
+
+    import yaml
+
+    from ai_roi import settings
+
+    warehouse, _ = built
+    ran_on = {}  # model -> the threads statements dbt sent for it, in order
+    for log in sorted((warehouse.root / "dbt_target").glob("*/dbt.log")):
+        for line in log.read_text(encoding="utf-8").splitlines():
+            event = json.loads(line)
+            node = event["data"].get("node_info", {}).get("unique_id", "")
+            sql = event["data"].get("sql", "") if event["info"]["name"] == "SQLQuery" else ""
+            if node.startswith("model.") and "threads" in sql:
+                ran_on.setdefault(node, []).append(sql.split("*/")[-1].strip())
+    manifest = json.loads((settings.DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
+    models = {
+        uid: node
+        for uid, node in manifest["nodes"].items()
+        if node["resource_type"] == "model" and node["config"]["materialized"] != "ephemeral"
+    }
+    profile = yaml.safe_load((settings.DBT_PROJECT_DIR / "profiles.yml").read_text())
+    one_thread = f"set threads = {profile['ai_roi']['outputs']['dev']['settings']['threads']}"
+    parallel = {uid for uid, node in models.items() if node["config"]["meta"].get("parallel")}
+    assert {"model.ai_roi.fct_order_lines", "model.ai_roi.fct_support_tickets"} <= parallel
+    assert set(ran_on) == set(models)  # every model the pipeline built set its threads
+    for uid, statements in ran_on.items():
+        assert set(statements) == {"reset threads" if uid in parallel else one_thread}, uid

@@ -5,6 +5,7 @@
     incremental_strategy='append',
     on_schema_change='fail',
     tags=['monthly'],
+    meta={'parallel': true},
     pre_hook="{{ delete_month_window('invoiced_at') }}",
 ) }}
 
