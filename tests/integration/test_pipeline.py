@@ -357,3 +357,52 @@ def test_projections_run_on_every_core_and_every_other_model_on_the_profiles_thr
     assert set(ran_on) == set(models)  # every model the pipeline built set its threads
     for uid, statements in ran_on.items():
         assert set(statements) == {"reset threads" if uid in parallel else one_thread}, uid
+
+
+@pytest.mark.starts_built
+def test_a_model_on_every_core_writes_the_table_it_writes_on_one_thread(warehouse, tmp_path):
+    """The models that run on every core (`meta: {parallel: true}`, dbt/macros/threads.sql) give
+    the same rows in the same order as on the profile's one thread, on enough order lines for
+    DuckDB to split every scan and aggregate between threads (the fixture's lines 400 times,
+    each copy new lines some days later)."""
+    import json
+
+    import duckdb
+
+    from ai_roi import settings
+
+    with duckdb.connect(str(warehouse.db_path)) as con:
+        con.execute(
+            "insert into staged.order_lines select * exclude (copy) replace ("
+            " _delivery_row + copy * 1000000 as _delivery_row,"
+            " invoiced_at + to_days(copy::integer) as invoiced_at)"
+            " from staged.order_lines, range(1, 400) as copies(copy)"
+        )
+        lines = con.execute("select count(*) from staged.order_lines").fetchone()[0]
+    assert lines > 2 * 122_880  # more than two of DuckDB's row groups: scans run in parallel
+    manifest = json.loads((settings.DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
+    parallel = sorted(
+        node["name"]
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model" and node["config"]["meta"].get("parallel")
+    )
+    assert {"fct_order_lines", "dim_products", "mart_demand_weekly"} <= set(parallel)
+    built = {}
+    for on_every_core in (True, False):
+        code, _ = run_dbt(
+            ["run", "--select", "tag:monthly", "--full-refresh"]
+            + ["--vars", json.dumps({"parallel_models": on_every_core})],
+            warehouse.db_path,
+            tmp_path / str(on_every_core),
+        )
+        assert code == 0
+        with duckdb.connect(str(warehouse.db_path), read_only=True) as con:
+            # every row with its place in the table
+            built[on_every_core] = {
+                model: con.execute(
+                    f"select count(*), sum(hash(rowid, t)::hugeint) from marts.{model} as t"
+                ).fetchall()
+                for model in parallel
+            }
+    for model in parallel:
+        assert built[True][model] == built[False][model], model

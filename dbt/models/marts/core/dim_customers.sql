@@ -1,6 +1,6 @@
 -- One row per known customer (pseudonymised); guest orders have no customer and are left out.
 -- Rebuilt whole with every build of the monthly period marts (defs/marts/assets.py).
-{{ config(tags=['monthly']) }}
+{{ config(tags=['monthly'], meta={'parallel': true}) }}
 
 with order_lines as (
     select * from {{ ref('stg_erp__order_lines') }}
@@ -46,3 +46,4 @@ select
     activity.net_revenue
 from activity
 left join home_country using (customer_key)
+order by activity.customer_key

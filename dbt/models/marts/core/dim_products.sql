@@ -1,6 +1,6 @@
 -- One row per stock code, named by its most frequent description.
 -- Rebuilt whole with every build of the monthly period marts (defs/marts/assets.py).
-{{ config(tags=['monthly']) }}
+{{ config(tags=['monthly'], meta={'parallel': true}) }}
 
 with order_lines as (
     select * from {{ ref('stg_erp__order_lines') }}
@@ -50,3 +50,4 @@ select
     activity.median_unit_price
 from activity
 left join named using (stock_code)
+order by activity.stock_code

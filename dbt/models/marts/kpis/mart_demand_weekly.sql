@@ -1,7 +1,7 @@
 -- Units and revenue per product and week (Monday start), net of returns, zero-filled from the
 -- product's first sale to the last week of data. Non-product lines (postage, fees) are left out.
 -- Rebuilt whole with every build of the monthly period marts (defs/marts/assets.py).
-{{ config(tags=['monthly']) }}
+{{ config(tags=['monthly'], meta={'parallel': true}) }}
 
 with order_lines as (
     select * from {{ ref('fct_order_lines') }}
@@ -62,3 +62,4 @@ select
 from product_weeks
 cross join data_window
 left join weekly using (stock_code, week_start)
+order by product_weeks.stock_code, product_weeks.week_start
