@@ -352,6 +352,27 @@ def run_dbt(
     return completed.returncode, by_name
 
 
+def dbt_manifest() -> dict:
+    """The dbt project's manifest, as the pipeline's definitions read it."""
+    from ai_roi.defs.marts.project import dbt_project
+
+    return json.loads(Path(dbt_project.manifest_path).read_text(encoding="utf-8"))
+
+
+def dbt_here(args: list[str], env: dict[str, str], tmp: Path):
+    """dbt `args` (a command and its options) in the project, run inside this process as the
+    pipeline runs dbt (lib/dbt_in_process: a new dbt process costs about 5 s to start), with
+    `env` as the environment, its target and logs in `tmp`: the finished `DbtProcess`."""
+    from ai_roi.lib.dbt_in_process import DbtProcess
+
+    return DbtProcess(
+        ["dbt", *args]
+        + ["--profiles-dir", ".", "--target-path", str(tmp / "target"), "--log-path", str(tmp)],
+        env=env,
+        cwd=ROOT / "dbt",
+    )
+
+
 # The event carrying the answer of an inline dbt command
 _ANSWER = {"compile": "CompiledNode", "show": "ShowNode"}
 
@@ -360,18 +381,10 @@ def dbt_inline(
     command: str, sql: str, target: list[str], env: dict[str, str], tmp: Path, *more: str
 ) -> tuple[int, dict, str]:
     """dbt `command` (compile, show) of the inline `sql` on `target` (e.g. ["--target",
-    "postgres"], or [] for the profile's default) with `env` as the environment, its target and
-    logs in `tmp`; run inside this process as the pipeline runs dbt (lib/dbt_in_process: a new
-    dbt process costs about 5 s to start). Its exit code, the answer (the data of dbt's
+    "postgres"], or [] for the profile's default) with `env` as the environment, in this process
+    (`dbt_here`), its target and logs in `tmp`. Its exit code, the answer (the data of dbt's
     CompiledNode or ShowNode event: `compiled`, `preview`) and everything dbt said."""
-    from ai_roi.lib.dbt_in_process import DbtProcess
-
-    done = DbtProcess(
-        ["dbt", command, "--inline", sql, *target, *more]
-        + ["--profiles-dir", ".", "--target-path", str(tmp / "target"), "--log-path", str(tmp)],
-        env=env,
-        cwd=ROOT / "dbt",
-    )
+    done = dbt_here([command, "--inline", sql, *target, *more], env, tmp)
     said, answer = [], {}
     for line in done.stdout.read().decode().splitlines():
         try:

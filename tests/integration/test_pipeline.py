@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from ai_roi.lib.warehouse import table_fingerprint
-from tests.conftest import check_evaluations, materialization_metadata, run_dbt
+from tests.conftest import (
+    check_evaluations,
+    dbt_here,
+    dbt_manifest,
+    materialization_metadata,
+    run_dbt,
+)
 
 STAGED_SOURCES = ("order_lines", "ticket_events", "messages")
 MARTS = (
@@ -324,11 +330,22 @@ def _details(evaluation) -> list[dict]:
     ]
 
 
-def test_projections_run_on_every_core_and_every_other_model_on_the_profiles_thread(built):
+def _parallel_models() -> dict[str, dict]:
+    """The models that run on every core (`meta: {parallel: true}`, dbt/macros/threads.sql), by
+    unique id, from the dbt project's manifest."""
+    return {
+        uid: node
+        for uid, node in dbt_manifest()["nodes"].items()
+        if node["resource_type"] == "model" and node["config"]["meta"].get("parallel")
+    }
+
+
+def test_parallel_models_run_on_every_core_and_every_other_model_on_the_profiles_thread(built):
     """dbt's DuckDB runs on the profile's one thread (sums of doubles add in one order); a model
-    that only projects its input's rows (`meta: {parallel: true}`) runs on every core. Each model
-    sets its own threads before it runs (dbt/macros/threads.sql), so the statements dbt sent, read
-    from the logs of the pipeline's dbt invocations, say which each model ran on."""
+    that adds no doubles and writes its rows in one order (`meta: {parallel: true}`) runs on every
+    core. Each model sets its own threads before it runs (dbt/macros/threads.sql), so the
+    statements dbt sent, read from the logs of the pipeline's dbt invocations, say which each
+    model ran on."""
     import json
 
     import yaml
@@ -344,17 +361,16 @@ def test_projections_run_on_every_core_and_every_other_model_on_the_profiles_thr
             sql = event["data"].get("sql", "") if event["info"]["name"] == "SQLQuery" else ""
             if node.startswith("model.") and "threads" in sql:
                 ran_on.setdefault(node, []).append(sql.split("*/")[-1].strip())
-    manifest = json.loads((settings.DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
     models = {
-        uid: node
-        for uid, node in manifest["nodes"].items()
+        uid
+        for uid, node in dbt_manifest()["nodes"].items()
         if node["resource_type"] == "model" and node["config"]["materialized"] != "ephemeral"
     }
     profile = yaml.safe_load((settings.DBT_PROJECT_DIR / "profiles.yml").read_text())
     one_thread = f"set threads = {profile['ai_roi']['outputs']['dev']['settings']['threads']}"
-    parallel = {uid for uid, node in models.items() if node["config"]["meta"].get("parallel")}
+    parallel = set(_parallel_models())
     assert {"model.ai_roi.fct_order_lines", "model.ai_roi.fct_support_tickets"} <= parallel
-    assert set(ran_on) == set(models)  # every model the pipeline built set its threads
+    assert set(ran_on) == models  # every model the pipeline built set its threads
     for uid, statements in ran_on.items():
         assert set(statements) == {"reset threads" if uid in parallel else one_thread}, uid
 
@@ -364,14 +380,11 @@ def test_a_model_on_every_core_writes_the_table_it_writes_on_one_thread(warehous
     """The models that run on every core (`meta: {parallel: true}`, dbt/macros/threads.sql) give
     the same rows in the same order as on the profile's one thread, on enough order lines for
     DuckDB to split every scan and aggregate between threads (the fixture's lines 400 times,
-    each copy new lines some days later)."""
+    each copy new lines some days later). Every such model is built, whatever its tags."""
     import json
     import os
 
     import duckdb
-
-    from ai_roi import settings
-    from ai_roi.lib.dbt_in_process import DbtProcess
 
     with duckdb.connect(str(warehouse.db_path)) as con:
         con.execute(
@@ -382,23 +395,15 @@ def test_a_model_on_every_core_writes_the_table_it_writes_on_one_thread(warehous
         )
         lines = con.execute("select count(*) from staged.order_lines").fetchone()[0]
     assert lines > 2 * 122_880  # more than two of DuckDB's row groups: scans run in parallel
-    manifest = json.loads((settings.DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
-    parallel = sorted(
-        node["name"]
-        for node in manifest["nodes"].values()
-        if node["resource_type"] == "model" and node["config"]["meta"].get("parallel")
-    )
+    parallel = sorted(node["name"] for node in _parallel_models().values())
     assert {"fct_order_lines", "dim_products", "mart_demand_weekly"} <= set(parallel)
     built = {}
     for on_every_core in (True, False):
-        # in this process, as the pipeline runs dbt (a new dbt process costs about 5 s)
-        done = DbtProcess(
-            ["dbt", "run", "--select", "tag:monthly", "--full-refresh"]
-            + ["--vars", json.dumps({"parallel_models": on_every_core})]
-            + ["--profiles-dir", ".", "--target-path", str(tmp_path / str(on_every_core))]
-            + ["--log-path", str(tmp_path)],
-            env={**os.environ, "AI_ROI_DUCKDB_PATH": str(warehouse.db_path)},
-            cwd=settings.DBT_PROJECT_DIR,
+        done = dbt_here(
+            ["run", "--select", "config.meta.parallel:true", "--full-refresh"]
+            + ["--vars", json.dumps({"parallel_models": on_every_core})],
+            {**os.environ, "AI_ROI_DUCKDB_PATH": str(warehouse.db_path)},
+            tmp_path / str(on_every_core),
         )
         assert done.returncode == 0, done.stdout.read().decode()[-3000:]
         with duckdb.connect(str(warehouse.db_path), read_only=True) as con:

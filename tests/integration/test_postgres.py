@@ -22,17 +22,11 @@ import pytest
 from ai_roi.lib import postgres
 from ai_roi.lib.warehouse import row_fingerprint
 from scripts import local_postgres
-from tests.conftest import dbt_inline, run_dbt
+from tests.conftest import dbt_inline, dbt_manifest, run_dbt
 
 PG_TARGET = ["--target", "postgres"]
 READER, READER_PASSWORD = "bi_reader", "reads-marts-only"
 POSTGRES_IDENTIFIER_BYTES = 63
-
-
-def _manifest() -> dict:
-    from ai_roi.defs.marts.project import dbt_project
-
-    return json.loads(Path(dbt_project.manifest_path).read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +34,7 @@ def both(built, server, tmp_path_factory):
     """The fixtures' warehouse, and the dbt project built and tested on PostgreSQL from its
     sources: (warehouse, server, dbt's results on PostgreSQL by node name)."""
     wh, _ = built
-    sources = postgres.dbt_sources(_manifest())
+    sources = postgres.dbt_sources(dbt_manifest())
     with (
         duckdb.connect(str(wh.db_path), read_only=True) as duck,
         psycopg.connect(**local_postgres.connect_args(server)) as pg,
@@ -73,7 +67,7 @@ def test_the_consumers_role_reads_every_mart_and_nothing_else(both):
     """A BI tool logged in as AI_ROI_PG_READER_ROLE: every mart, no staged row, no staging
     view, and no write."""
     _, server, _, _ = both
-    marts = [table for schema, table in postgres.dbt_models(_manifest()) if schema == "marts"]
+    marts = [table for schema, table in postgres.dbt_models(dbt_manifest()) if schema == "marts"]
     reader = {**local_postgres.connect_args(server), "user": READER, "password": READER_PASSWORD}
     with psycopg.connect(**reader, autocommit=True) as con:
         counts = {m: con.execute(f'select count(*) from marts."{m}"').fetchone()[0] for m in marts}
@@ -88,7 +82,7 @@ def test_the_consumers_role_reads_every_mart_and_nothing_else(both):
 def test_every_model_holds_the_same_rows_on_both_engines(both):
     """Every staging view, intermediate view and mart of the project, compared row by row."""
     wh, server, _, _ = both
-    models = postgres.dbt_models(_manifest())
+    models = postgres.dbt_models(dbt_manifest())
     assert len(models) >= 20
     with (
         duckdb.connect(str(wh.db_path), read_only=True) as duck,
@@ -241,7 +235,7 @@ def test_every_relation_dbt_creates_fits_a_postgres_identifier():
     def too_long(names):
         return [n for n in names if len(n.encode()) > POSTGRES_IDENTIFIER_BYTES]
 
-    manifest = _manifest()
+    manifest = dbt_manifest()
     names = [table for _, table in postgres.dbt_models(manifest)]
     names += [n["name"] for n in manifest["unit_tests"].values()]
     assert too_long(names) == []
