@@ -17,6 +17,8 @@ from collections.abc import Collection
 
 import duckdb
 
+from ai_roi.lib.warehouse import engine_of
+
 # What a pattern finds and the token it is replaced with.
 # Letters, digits, `_` and `-` are not edges: identifiers such as UUID run ids ("82196911-15db-…")
 # and dbt test names hold digit runs between them.
@@ -96,13 +98,19 @@ def register_protector(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def protect_rows(con: duckdb.DuckDBPyConnection, source: str, rows: list[dict]) -> list[dict]:
-    """`rows` of a raw table as they may appear outside raw (check samples): see protect_record."""
+def protect_rows(con, source: str, rows: list[dict]) -> list[dict]:
+    """`rows` of a raw table as they may appear outside raw (check samples): see protect_record.
+
+    On either engine (`con` a DuckDB connection or a lib.postgres.Warehouse, whose functions
+    `install_on_postgres` put in the `privacy` schema), with the same values.
+    """
     if not rows:
         return rows
     records = [json.dumps(row, default=str) for row in rows]
+    function = "protect_record" if engine_of(con) == "duckdb" else "privacy.protect_record"
     protected = con.execute(
-        "select protect_record(r::json, $personal)::varchar from unnest($records) as t(r)",
+        f"select {function}(r::json, $personal::text[])::text"
+        " from unnest($records::text[]) with ordinality as t(r, i) order by i",
         {"records": records, "personal": list(PERSONAL_COLUMNS.get(source, ()))},
     ).fetchall()
     return [json.loads(value) for (value,) in protected]

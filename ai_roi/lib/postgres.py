@@ -1,4 +1,6 @@
-"""Tables from the DuckDB warehouse into PostgreSQL, typed as they are, with COPY.
+"""Tables from the DuckDB warehouse into PostgreSQL, typed as they are, with COPY; and a
+PostgreSQL warehouse (`Warehouse`) that runs the layers written for both engines: the raw load,
+and the checks, which read its rows back as Arrow (`Warehouse.record_batches`).
 
 The server warehouse is built by dbt's Postgres adapter from the same sources as the embedded
 one. Until the raw and staged layers run on Postgres themselves, their tables (the dbt sources:
@@ -16,10 +18,11 @@ import io
 import json
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
 
 import duckdb
+import polars as pl
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
@@ -201,6 +204,108 @@ class Warehouse:
         """COPY the rows of a DuckDB relation into `table` (a quoted name); the rows copied."""
         with self.conn.cursor() as cur:
             return _copy(cur, table, columns, rows.to_arrow_reader(BATCH_ROWS))
+
+    def record_batches(self, sql: str, batch_rows: int = BATCH_ROWS) -> Iterator[pa.Table]:
+        """The rows of a query as Arrow tables of at least `batch_rows` rows each (the last one
+        smaller), typed as the query's columns are (`arrow_type`); none for no rows.
+
+        COPY'd out as CSV, as `_copy` writes it in: a null is an empty field, an empty text `""`.
+        """
+        schema = self.result_schema(sql)
+        copy_out = f"copy ({sql}) to stdout with (format csv)"
+        with self.conn.cursor() as cur, cur.copy(copy_out) as copy:
+            stream = io.BufferedReader(_CopyOut(copy), buffer_size=1 << 20)
+            if not stream.peek(1):
+                return
+            held: list[pa.RecordBatch] = []
+            for batch in pa_csv.open_csv(stream, **_csv_read_options(schema)):
+                held.append(batch)
+                if sum(b.num_rows for b in held) >= batch_rows:
+                    yield pa.Table.from_batches(held, schema)
+                    held = []
+            if held:
+                yield pa.Table.from_batches(held, schema)
+
+    def frame(self, sql: str) -> pl.DataFrame:
+        """The rows of a query as one polars frame, typed as DuckDB's `.pl()` types them."""
+        tables = list(self.record_batches(sql, batch_rows=1 << 62))
+        return pl.from_arrow(tables[0] if tables else self.result_schema(sql).empty_table())
+
+    def result_schema(self, sql: str) -> pa.Schema:
+        """The Arrow types of a query's columns (`arrow_type`), read without running it."""
+        with self.conn.cursor() as cur:
+            cur.execute(f"select * from ({sql}) as q limit 0")
+            return pa.schema([pa.field(c.name, arrow_type(c)) for c in cur.description])
+
+
+def _csv_read_options(schema: pa.Schema) -> dict:
+    """How Arrow reads PostgreSQL's CSV back: typed by `schema`, an empty field null and a
+    quoted empty one an empty text, `t`/`f` booleans, line breaks inside quoted values."""
+    return {
+        "read_options": pa_csv.ReadOptions(column_names=schema.names, block_size=16 << 20),
+        "parse_options": pa_csv.ParseOptions(newlines_in_values=True),
+        "convert_options": pa_csv.ConvertOptions(
+            column_types=schema,
+            null_values=[""],
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+            true_values=["t"],
+            false_values=["f"],
+        ),
+    }
+
+
+class _CopyOut(io.RawIOBase):
+    """The data of a running `COPY … TO STDOUT` as a readable binary stream."""
+
+    def __init__(self, copy) -> None:
+        self._copy, self._rest = copy, memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self._rest:
+            chunk = self._copy.read()
+            if not chunk:
+                return 0
+            self._rest = memoryview(chunk)
+        size = min(len(buffer), len(self._rest))
+        buffer[:size] = self._rest[:size]
+        self._rest = self._rest[size:]
+        return size
+
+
+# PostgreSQL type (by its oid) -> the Arrow type DuckDB gives the same column; numeric by its
+# precision and scale (`arrow_type`)
+_ARROW_TYPES = {
+    16: pa.bool_(),  # boolean
+    20: pa.int64(),  # bigint
+    21: pa.int16(),  # smallint
+    23: pa.int32(),  # integer
+    25: pa.string(),  # text
+    114: pa.string(),  # json: its text
+    700: pa.float32(),  # real
+    701: pa.float64(),  # double precision
+    1042: pa.string(),  # character
+    1043: pa.string(),  # character varying
+    1082: pa.date32(),  # date
+    1114: pa.timestamp("us"),  # timestamp
+    3802: pa.string(),  # jsonb: its text
+}
+_NUMERIC = 1700
+
+
+def arrow_type(column) -> pa.DataType:
+    """The Arrow type of a column of a psycopg cursor's description."""
+    if column.type_code == _NUMERIC and column.precision is not None:
+        return pa.decimal128(column.precision, column.scale or 0)
+    if column.type_code not in _ARROW_TYPES:
+        raise ValueError(
+            f"column {column.name!r}: no Arrow type is mapped for its PostgreSQL type"
+            f" (oid {column.type_code}, {column.type_display}); cast it in the query"
+        )
+    return _ARROW_TYPES[column.type_code]
 
 
 class PublishError(RuntimeError):

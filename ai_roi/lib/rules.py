@@ -21,6 +21,14 @@ import pandera.polars as pa
 import polars as pl
 from pandera.constants import CHECK_OUTPUT_KEY
 
+from ai_roi.lib.warehouse import (
+    engine_of,
+    hash_part,
+    read_batches,
+    read_frame,
+    relation_columns,
+)
+
 DIMENSIONS = ("accuracy", "completeness", "consistency", "timeliness", "uniqueness")
 
 
@@ -320,27 +328,32 @@ def validate_table(
     Counts add up over the parts, distinct keys are counted over all of them, and the samples are
     the first of the first parts.
     """
-    columns = "columns(lambda c: c != '_row_hash')"  # bookkeeping polars cannot hold
+    # every column but the row fingerprint: bookkeeping no rule reads
+    columns = _select(c for c in relation_columns(con, table) if c != "_row_hash")
     rows = con.execute(f"select count(*) from {table}").fetchall()[0][0]
     if rows <= chunk_rows:
-        df = con.sql(f"select {columns} from {table}").pl()
+        df = read_frame(con, f"select {columns} from {table}")
         return validate(schema, df, rulebook, sample_size=sample_size)
     if bucket_by is None:
         bucket_by = shared_reach(schema)
     if not bucket_by:
         return _validate_by_reach(con, table, schema, rulebook, rows, chunk_rows, sample_size)
     parts = -(-rows // chunk_rows)
-    key = ", ".join(f'"{c}"' for c in bucket_by)
+    part_of = hash_part(con, list(bucket_by), parts)
     reports = [
         validate(
             schema,
-            con.sql(f"select {columns} from {table} where hash({key}) % {parts} = {part}").pl(),
+            read_frame(con, f"select {columns} from {table} where {part_of} = {part}"),
             rulebook,
             sample_size=sample_size,
         )
         for part in range(parts)
     ]
     return merge_reports(reports, sample_size)
+
+
+def _select(columns: Iterable[str]) -> str:
+    return ", ".join(f'"{c}"' for c in columns)
 
 
 ROW_ID = "_validated_row"  # a row's id while a large table is validated in parts
@@ -350,15 +363,15 @@ LOCATORS = ("_load_id", "_row_number")
 BATCH_COLUMNS = 8
 
 
-def _read_by(con, table: str, schema: pa.DataFrameSchema) -> str:
+def _read_by(con, table: str, schema: pa.DataFrameSchema) -> list[str]:
     """The columns of `table` the schema validates or its checks read, and the LOCATORS: the
     copy a large table is validated from holds no others (a check of unknown reach: all)."""
-    present = con.sql(f"select * from {table} limit 0").columns
+    present = [c for c in relation_columns(con, table) if c != "_row_hash"]
     checks = schema_checks(schema)
     if any(not hasattr(c, "reads") for c in checks):
-        return "columns(lambda c: c != '_row_hash')"
+        return present
     wanted = set(schema.columns) | {c for check in checks for c in check.reads}
-    return ", ".join(f'"{c}"' for c in present if c in wanted or c in LOCATORS)
+    return [c for c in present if c in wanted or c in LOCATORS]
 
 
 def _validate_by_reach(
@@ -378,24 +391,28 @@ def _validate_by_reach(
     for i, check in enumerate(compared):
         together, read = reach(check)
         parts = -(-rows * len(read) // (chunk_rows * BATCH_COLUMNS)) if together else 1
-        key = ", ".join(f'"{c}"' for c in together)
-        buckets.append((f"_part_{i}", f"hash({key}) % {parts}" if together else "0", parts))
-    # beside the table, in the warehouse file rather than in memory: stored compressed (a fifth
-    # of the memory at 50x the order lines) and read back faster; in the table's own schema, so
-    # raw rows stay in raw; dropped when done, replaced if a killed run left it. A temporary
-    # table (a staged candidate) gets a temporary copy.
+        part_of = hash_part(con, list(together), parts) if together else "0"
+        buckets.append((f"_part_{i}", part_of, parts))
+    # beside the table, in the warehouse rather than in memory: stored compressed in DuckDB's
+    # file (a fifth of the memory at 50x the order lines) and read back faster; in the table's
+    # own schema, so raw rows stay in raw; dropped when done, replaced if a killed run left it. A
+    # temporary table (a staged candidate) gets a temporary copy. Its rows carry an id: DuckDB's
+    # row id, numbered on PostgreSQL as the copy is written.
     home, _, base = table.rpartition(".")
     scratch = f'{home}."_validating__{base}"' if home else f'"_validating__{base}"'
+    read_by = _read_by(con, table, schema)
+    on_duckdb = engine_of(con) == "duckdb"
+    row_id = "rowid" if on_duckdb else f'"{ROW_ID}"'
+    con.execute(f"drop table if exists {scratch}")
     con.execute(
-        f"create or replace {'' if home else 'temp '}table {scratch} as select "
-        f"{_read_by(con, table, schema)}"
+        f"create {'' if home else 'temp '}table {scratch} as select {_select(read_by)}"
+        + ("" if on_duckdb else f", row_number() over () as {row_id}")
         + "".join(f", {expr} as {column}" for column, expr, _ in buckets)
         + f" from {table}"
     )
     try:
-        parts_of = f"columns(lambda c: not starts_with(c, '_part_') and c != '{ROW_ID}')"
-        batches = con.sql(f"select rowid as {ROW_ID}, {parts_of} from {scratch}").to_arrow_reader(
-            batch_size=chunk_rows
+        batches = read_batches(
+            con, f"select {row_id} as {ROW_ID}, {_select(read_by)} from {scratch}", chunk_rows
         )
         reports = [
             validate(row_schema, pl.from_arrow(batch), rulebook, sample_size=sample_size)
@@ -403,11 +420,11 @@ def _validate_by_reach(
         ]
         for check, (name, _expr, parts) in zip(compared, buckets, strict=True):
             alone = pa.DataFrameSchema(checks=[check], name=schema.name, strict=False)
-            read = ", ".join(f'"{c}"' for c in reach(check)[1])
+            read = _select(reach(check)[1])
             for part in range(parts):
-                df = con.sql(
-                    f"select rowid as {ROW_ID}, {read} from {scratch} where {name} = {part}"
-                ).pl()
+                df = read_frame(
+                    con, f"select {row_id} as {ROW_ID}, {read} from {scratch} where {name} = {part}"
+                )
                 reports.append(validate(alone, df, rulebook, sample_size=sample_size))
     finally:
         con.execute(f"drop table if exists {scratch}")

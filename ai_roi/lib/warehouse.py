@@ -1,4 +1,5 @@
-"""DuckDB helpers: schemas, SQL files, and loading a source's files into the raw layer.
+"""Warehouse helpers: schemas, SQL files, loading a source's files into the raw layer, and
+reading a query's rows as polars or Arrow; DuckDB's, and PostgreSQL's where `engine_of` says so.
 
 The raw layer keeps every distinct delivery of a source (append-only, one `_load_id` per delivery)
 with what became of it in raw._loads. A delivery whose files and mapping were loaded before is not
@@ -13,12 +14,15 @@ import difflib
 import hashlib
 import json
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 
 import duckdb
+import polars as pl
+import pyarrow as pa
 
 from ai_roi.sources import CsvOptions, SourceConfig, delivered_files
 
@@ -40,6 +44,37 @@ def engine_of(con) -> str:
     """The engine a warehouse connection runs on: "duckdb", or "postgres" for a
     lib.postgres.Warehouse (the raw load runs on both)."""
     return getattr(con, "engine", "duckdb")
+
+
+def relation_columns(con, relation: str) -> list[str]:
+    """The column names of a table, view or query (`relation`) on either engine."""
+    return [d[0] for d in con.execute(f"select * from {relation} limit 0").description]
+
+
+def read_frame(con, sql: str) -> pl.DataFrame:
+    """The rows of a query as one polars frame, typed alike on either engine."""
+    if engine_of(con) == "duckdb":
+        return con.sql(sql).pl()
+    return con.frame(sql)
+
+
+def read_batches(con, sql: str, rows: int) -> Iterator[pa.RecordBatch | pa.Table]:
+    """The rows of a query in Arrow batches of about `rows` rows, so a large result is never
+    held whole; typed alike on either engine."""
+    if engine_of(con) == "duckdb":
+        return iter(con.sql(sql).to_arrow_reader(batch_size=rows))
+    return con.record_batches(sql, rows)
+
+
+def hash_part(con, columns: list[str], parts: int) -> str:
+    """SQL for a part number, 0 to `parts` - 1, from a hash of `columns`: rows that agree on them
+    land in the same part (each engine hashes its own way; a part is never compared across
+    engines)."""
+    key = ", ".join(map(quote_ident, columns))
+    if engine_of(con) == "duckdb":
+        return f"hash({key}) % {parts}"
+    # the sign bit cleared: PostgreSQL's `%` keeps the sign of a negative hash
+    return f"mod(hashtextextended(row({key})::text, 0) & 9223372036854775807, {parts})"
 
 
 def _parsed_json(value):
