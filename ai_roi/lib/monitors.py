@@ -2,8 +2,9 @@
 mart's column schema between builds (the drift of the models' inputs is ML:
 ai_roi/ml/drift.py).
 
-Each monitor reads aggregates from DuckDB and returns a `Finding`: passed or not, a one-line
-summary, the observed figures and thresholds, and a small table for the Dagster UI.
+Each monitor reads aggregates from the warehouse (the raw layer's from DuckDB or PostgreSQL alike)
+and returns a `Finding`: passed or not, a one-line summary, the observed figures and thresholds,
+and a small table for the Dagster UI.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 import duckdb
 import numpy as np
 
-from ai_roi.lib.warehouse import ensure_schemas, quote_ident
+from ai_roi.lib.warehouse import ensure_schemas, parsed_json, quote_ident
 from ai_roi.params import VolumeParams
 from ai_roi.sources import Freshness, SourceConfig
 
@@ -94,7 +95,7 @@ def load_volume(con: duckdb.DuckDBPyConnection, source: str, p: VolumeParams) ->
     earlier = [lid for lid, _ in loads if lid != current][-p.history_window :]
     counts = con.execute(
         f"select _load_id, coalesce(_partition, 'all rows'), count(*) from raw.{source}"
-        " where _load_id in (select unnest($ids)) group by all",
+        " where _load_id in (select unnest($ids::text[])) group by 1, 2",
         {"ids": [*earlier, current]},
     ).fetchall()
     by_partition: dict[str, dict[str, int]] = {}
@@ -240,20 +241,29 @@ def freshness(
 INTEGER, NUMBER, TEXT, MIXED, EMPTY = "integer", "number", "text", "mixed", "empty"
 
 
+# A delivered value written as a whole number, or as a number in decimal or scientific notation:
+# regular expressions anchored at both ends, so `~` (a match anywhere in the text, on DuckDB and
+# PostgreSQL alike) matches the whole value. Unlike a cast, no engine's own spellings ("inf",
+# "1_000") count as numbers.
+INTEGER_TEXT = r"^[+-]?[0-9]+$"
+NUMBER_TEXT = r"^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?$"
+
+
 def column_types(
     con: duckdb.DuckDBPyConnection, source: str, load_id: str, mapping: dict[str, str]
 ) -> dict[str, str]:
     """Type class of each mapped file column in one delivery, from its values.
 
-    integer / number when at least 95 % of non-empty values parse as such, text when at most half
-    parse as numbers, mixed in between; mixed and empty are compatible with any type.
+    integer / number when at least 95 % of non-empty values are written as such (`INTEGER_TEXT`,
+    `NUMBER_TEXT`), text when at most half are numbers, mixed in between; mixed and empty are
+    compatible with any type. The same SQL on DuckDB and PostgreSQL.
     """
     parts = []
     for canon in mapping:
         c = f"nullif(trim({quote_ident(canon)}), '')"
         parts.append(
-            f"count({c}), count(*) filter (where regexp_full_match({c}, '[+-]?[0-9]+')),"
-            f" count(try_cast({c} as double))"
+            f"count({c}), count(*) filter (where {c} ~ '{INTEGER_TEXT}'),"
+            f" count(*) filter (where {c} ~ '{NUMBER_TEXT}')"
         )
     row = con.execute(
         f"select {', '.join(parts)} from raw.{source} where _load_id = $l", {"l": load_id}
@@ -367,7 +377,7 @@ def schema_change(con: duckdb.DuckDBPyConnection, source: str, config: SourceCon
     open_diffs: list[dict] = []
     notes, columns = [], {}
     for load_id, file_columns, mapping_json, _status in todo:  # oldest first
-        mapping = json.loads(mapping_json) if mapping_json else dict(config.columns)
+        mapping = parsed_json(mapping_json) if mapping_json else dict(config.columns)
         measured = measure_schema(con, source, config, load_id, file_columns, mapping)
         # recorded before the next delivery is measured: it is compared with this one if accepted
         record_schema(con, source, load_id, measured)
@@ -417,7 +427,7 @@ class SchemaMeasure:
 def measure_schema(con, source, config, load_id, file_columns, mapping) -> SchemaMeasure:
     """One delivery's schema against the last accepted one (quality.source_schemas); reads only."""
     types = column_types(con, source, load_id, mapping)
-    columns = {c: types.get(c) for c in json.loads(file_columns)}
+    columns = {c: types.get(c) for c in parsed_json(file_columns)}
     last = con.execute(
         "select load_id, file_schema, mapping from quality.source_schemas"
         " where source = $s and status = 'accepted' order by decided_at desc limit 1",
@@ -427,7 +437,7 @@ def measure_schema(con, source, config, load_id, file_columns, mapping) -> Schem
         return SchemaMeasure(
             columns, mapping, [], "first delivery: its schema is the accepted baseline"
         )
-    accepted = {"columns": json.loads(last[1]), "mapping": json.loads(last[2])}
+    accepted = {"columns": parsed_json(last[1]), "mapping": parsed_json(last[2])}
     current = {"columns": columns, "mapping": mapping}
     diffs = schema_differences(accepted, current, config.accepted_schema_changes)
     return SchemaMeasure(

@@ -77,7 +77,7 @@ def hash_part(con, columns: list[str], parts: int) -> str:
     return f"mod(hashtextextended(row({key})::text, 0) & 9223372036854775807, {parts})"
 
 
-def _parsed_json(value):
+def parsed_json(value):
     """A JSON column's value as Python: DuckDB returns its text, psycopg the parsed value."""
     return json.loads(value) if isinstance(value, str) else value
 
@@ -316,7 +316,7 @@ def load_source(
         rows=rows,
         reused=not any(d["new"] for d in deliveries),
         files=infos,
-        file_columns=_parsed_json(newest[1]),
+        file_columns=parsed_json(newest[1]),
         deliveries=deliveries,
     )
 

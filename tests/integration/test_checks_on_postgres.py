@@ -1,12 +1,16 @@
-"""The Pandera checks on PostgreSQL: a table on a server is validated by the same schemas and rule
+"""The checks on PostgreSQL: a table on a server is validated by the same Pandera schemas and rule
 books as in DuckDB (lib.rules.validate_table reads its rows in Arrow batches from either engine),
-with the same verdicts, counts and samples, and its samples leave raw protected alike.
+with the same verdicts, counts and samples, and its samples leave raw protected alike; the raw
+layer's monitors (schema change, delivery volume) find what they find in DuckDB.
 
 The three sources' fixtures are loaded into a DuckDB file and a real throw-away PostgreSQL
 (scripts/local_postgres.py) by the same raw load (lib/warehouse.py), then checked on each.
 """
 
 from __future__ import annotations
+
+import gzip
+import re
 
 import duckdb
 import polars as pl
@@ -15,19 +19,23 @@ import pytest
 import yaml
 
 from ai_roi.defs.sources import SOURCES
-from ai_roi.lib import postgres
+from ai_roi.lib import monitors, postgres
 from ai_roi.lib.checks import schema_results
 from ai_roi.lib.pii import PERSONAL_COLUMNS, install_on_postgres, protect_rows
 from ai_roi.lib.rules import Report, validate_table
 from ai_roi.lib.staging import register_privacy
 from ai_roi.lib.warehouse import load_source, read_batches, read_frame
+from ai_roi.params import VolumeParams
 from ai_roi.sources import SourceCatalog, load_catalog
 from scripts import local_postgres
 from scripts.ci_config import catalog_dict
+from tests.conftest import FIXTURES, PRODUCT_PARAMS
 
 KEY = "a test key, not a secret"
 # a delivery's id and the moment it was loaded are each warehouse's own
 OWN = {"_load_id", "_loaded_at"}
+LOAD_ID = re.compile(r"load [0-9a-f]{8}")
+VOLUME = VolumeParams(**PRODUCT_PARAMS["quality"]["volume"])
 
 
 @pytest.fixture(scope="module")
@@ -187,3 +195,71 @@ def test_rows_read_from_postgres_are_typed_and_valued_as_duckdb_reads_them(loade
     # a type without a mapping is named, with what to do
     with pytest.raises(ValueError, match="cast it in the query"):
         read_frame(pg, "select array[1, 2] as numbers")
+
+
+@pytest.fixture
+def engines(server, tmp_path):
+    """(DuckDB, PostgreSQL) warehouses, both empty: a database of the test's own on the server."""
+    database = tmp_path.name.lower().replace("-", "_")[:60]
+    with psycopg.connect(**local_postgres.connect_args(server), autocommit=True) as admin:
+        admin.execute(f'create database "{database}"')
+    with (
+        duckdb.connect(str(tmp_path / "warehouse.duckdb")) as duck,
+        psycopg.connect(**local_postgres.connect_args(server, database)) as connection,
+    ):
+        yield duck, postgres.Warehouse(connection)
+
+
+def test_the_raw_monitors_fire_on_postgres_as_in_duckdb(engines, tmp_path):
+    """Deliveries of order lines, each loaded into both engines: the schema-change and volume
+    monitors give the same findings after each, quiet on ordinary ones and firing on a new
+    column, a column of numbers delivered as text and a collapsed delivery."""
+    duck, pg = engines
+    with gzip.open(FIXTURES / "order_lines.csv.gz", "rt", encoding="utf-8") as handle:
+        header, *body = handle.readlines()
+    fields = header.rstrip("\n").split(",")
+    price = fields.index("UnitPrice")
+
+    def as_text(line: str) -> str | None:
+        cells = line.rstrip("\n").split(",")
+        if len(cells) != len(fields):  # a line with a quoted comma
+            return None
+        cells[price] = f"GBP {cells[price]}"
+        return ",".join(cells) + "\n"
+
+    deliveries = {
+        **{f"d{i}.csv": [header, *body[i : 400 + i]] for i in range(4)},
+        "normal.csv": [header, *body[10:405]],
+        "new_column.csv": [header.rstrip("\n") + ",Discount\n"]
+        + [line.rstrip("\n") + ",0\n" for line in body[20:420]],
+        "text_prices.csv": [header, *filter(None, map(as_text, body[30:430]))],
+        "collapsed.csv": [header, *body[:40]],
+    }
+    seen = {}
+    for name, lines in deliveries.items():
+        path = tmp_path / name
+        path.write_text("".join(lines), encoding="utf-8")
+        catalog = tmp_path / "sources.yaml"
+        files = {"order_lines": [{"path": str(path)}]}
+        catalog.write_text(yaml.safe_dump(catalog_dict(files)), encoding="utf-8")
+        config = load_catalog(catalog).order_lines
+        found = []
+        for con in (duck, pg):
+            load_source(con, "order_lines", config, name)
+            findings = (
+                monitors.schema_change(con, "order_lines", config),
+                monitors.load_volume(con, "order_lines", VOLUME),
+            )
+            found.append(
+                [
+                    (f.passed, LOAD_ID.sub("load …", f.summary), f.observed, f.table)
+                    for f in findings
+                ]
+            )
+        ours, theirs = found
+        assert theirs == ours, name
+        seen[name] = [passed for passed, *_ in theirs]
+    assert seen["normal.csv"] == [True, True]
+    assert seen["new_column.csv"][0] is False
+    assert seen["text_prices.csv"][0] is False
+    assert seen["collapsed.csv"][1] is False
