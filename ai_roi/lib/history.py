@@ -73,8 +73,9 @@ def from_result(
     )
 
 
-def record(con: duckdb.DuckDBPyConnection, run_id: str, records: Iterable[CheckRecord]) -> int:
-    """Append the records of one run to the history; returns how many were written."""
+def record(con, run_id: str, records: Iterable[CheckRecord]) -> int:
+    """Append the records of one run to the history (on either engine); returns how many were
+    written."""
     ensure_schemas(con)
     now = datetime.now(UTC).replace(tzinfo=None)
     rows = [

@@ -200,6 +200,12 @@ class Warehouse:
             sql = _PARAMETER.sub(r"%(\1)s", sql.replace("%", "%%"))
         return self.conn.execute(sql, params or None)
 
+    def executemany(self, sql: str, rows: list[tuple]) -> None:
+        """Run `sql` once per row of values, given by position (`?`) as DuckDB takes them: every
+        `?` in `sql` is a parameter."""
+        with self.conn.cursor() as cur:
+            cur.executemany(sql.replace("%", "%%").replace("?", "%s"), rows)
+
     def copy_rows(self, table: str, columns: list[str], rows: duckdb.DuckDBPyRelation) -> int:
         """COPY the rows of a DuckDB relation into `table` (a quoted name); the rows copied."""
         with self.conn.cursor() as cur:

@@ -114,22 +114,22 @@ def fetch_dicts(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = 
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
-def has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    """Whether the DuckDB warehouse holds the table `schema`.`table`."""
-    return bool(
-        con.execute(
-            "select count(*) from duckdb_tables() where schema_name = $s and table_name = $t",
-            {"s": schema, "t": table},
-        ).fetchone()[0]
-    )
+def has_table(con, schema: str, table: str) -> bool:
+    """Whether the warehouse (either engine) holds the table `schema`.`table`."""
+    return _has_relation(con, schema, table, "BASE TABLE")
 
 
-def has_quality_mart(con: duckdb.DuckDBPyConnection) -> bool:
+def has_quality_mart(con) -> bool:
     """Whether dbt has built the view marts.mart_data_quality (it has not before the first run)."""
+    return _has_relation(con, "marts", "mart_data_quality", "VIEW")
+
+
+def _has_relation(con, schema: str, name: str, kind: str) -> bool:
     return bool(
         con.execute(
-            "select count(*) from duckdb_views() where schema_name = 'marts'"
-            " and view_name = 'mart_data_quality'"
+            "select count(*) from information_schema.tables where table_schema = $s"
+            " and table_name = $t and table_type = $kind",
+            {"s": schema, "t": name, "kind": kind},
         ).fetchone()[0]
     )
 

@@ -1,7 +1,8 @@
 """The checks on PostgreSQL: a table on a server is validated by the same Pandera schemas and rule
 books as in DuckDB (lib.rules.validate_table reads its rows in Arrow batches from either engine),
-with the same verdicts, counts and samples, and its samples leave raw protected alike; the raw
-layer's monitors (schema change, delivery volume) find what they find in DuckDB.
+with the same verdicts, counts and samples, its samples leave raw protected alike and its
+results go into the quality history alike; the raw layer's monitors (schema change, delivery
+volume) find what they find in DuckDB.
 
 The three sources' fixtures are loaded into a DuckDB file and a real throw-away PostgreSQL
 (scripts/local_postgres.py) by the same raw load (lib/warehouse.py), then checked on each.
@@ -21,10 +22,18 @@ import yaml
 from ai_roi.defs.sources import SOURCES
 from ai_roi.lib import monitors, postgres
 from ai_roi.lib.checks import schema_results
+from ai_roi.lib.history import from_result, record
 from ai_roi.lib.pii import PERSONAL_COLUMNS, install_on_postgres, protect_rows
 from ai_roi.lib.rules import Report, validate_table
 from ai_roi.lib.staging import register_privacy
-from ai_roi.lib.warehouse import load_source, read_batches, read_frame
+from ai_roi.lib.warehouse import (
+    has_quality_mart,
+    has_table,
+    load_source,
+    parsed_json,
+    read_batches,
+    read_frame,
+)
 from ai_roi.params import VolumeParams
 from ai_roi.sources import SourceCatalog, load_catalog
 from scripts import local_postgres
@@ -137,6 +146,23 @@ def test_raw_check_results_on_postgres_are_duckdbs_and_their_samples_leave_raw_p
             ]
 
         assert summary(theirs) == summary(ours), name
+        # and they go into each engine's quality history alike
+        for con, results in ((duck, ours), (pg, theirs)):
+            record(con, "run-1", [from_result(r, "pandera") for r in results])
+    stored = [
+        [
+            (*row[:-1], parsed_json(row[-1]))
+            for row in con.execute(
+                "select asset_key, check_name, dimension, check_kind, passed, severity,"
+                " rows_checked, rows_failed, columns, observed from quality.check_results"
+                " where run_id = 'run-1' order by asset_key, check_name"
+            ).fetchall()
+        ]
+        for con in (duck, pg)
+    ]
+    assert stored[1] == stored[0]
+    assert len(stored[0]) >= 3 * 4 and any(not row[4] for row in stored[0])
+    assert (has_table(pg, "quality", "check_results"), has_quality_mart(pg)) == (True, False)
 
     # the samples: each engine's protect_record gives the same text for the same rows, and no
     # personal value of a sample is left in clear
