@@ -140,10 +140,12 @@ def monthly_volume(
             select date_trunc('month', {col}) as month, count(*) as n from {table}
             where {col} is not null group by 1
         )
-        select month::date, n,
-               month = date_trunc('month', first_at) and first_at::date > month::date
+        select cast(month as date), n,
+               month = date_trunc('month', first_at) and cast(first_at as date) > cast(month as date)
                    as starts_late,
-               month = date_trunc('month', last_at) and last_at::date < last_day(month)
+               month = date_trunc('month', last_at)
+                   and cast(last_at as date)
+                       < cast(month + interval '1 month' - interval '1 day' as date)
                    as ends_early
         from months, bounds order by month
         """

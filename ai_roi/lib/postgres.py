@@ -215,22 +215,31 @@ class Warehouse:
         """The rows of a query as Arrow tables of at least `batch_rows` rows each (the last one
         smaller), typed as the query's columns are (`arrow_type`); none for no rows.
 
-        COPY'd out as CSV, as `_copy` writes it in: a null is an empty field, an empty text `""`.
+        COPY'd out as CSV, as `_copy` writes it in: a null is an empty field, an empty text `""`;
+        an array as its JSON text, turned back into a list here.
         """
         schema = self.result_schema(sql)
-        copy_out = f"copy ({sql}) to stdout with (format csv)"
+        lists = {f.name for f in schema if pa.types.is_list(f.type)}
+        as_text = pa.schema(
+            [pa.field(f.name, pa.string()) if f.name in lists else f for f in schema]
+        )
+        columns = ", ".join(
+            f"array_to_json({_ident(f.name)})::text" if f.name in lists else _ident(f.name)
+            for f in schema
+        )
+        copy_out = f"copy (select {columns} from ({sql}) as q) to stdout with (format csv)"
         with self.conn.cursor() as cur, cur.copy(copy_out) as copy:
             stream = io.BufferedReader(_CopyOut(copy), buffer_size=1 << 20)
             if not stream.peek(1):
                 return
             held: list[pa.RecordBatch] = []
-            for batch in pa_csv.open_csv(stream, **_csv_read_options(schema)):
+            for batch in pa_csv.open_csv(stream, **_csv_read_options(as_text)):
                 held.append(batch)
                 if sum(b.num_rows for b in held) >= batch_rows:
-                    yield pa.Table.from_batches(held, schema)
+                    yield _with_lists(pa.Table.from_batches(held, as_text), schema)
                     held = []
             if held:
-                yield pa.Table.from_batches(held, schema)
+                yield _with_lists(pa.Table.from_batches(held, as_text), schema)
 
     def frame(self, sql: str) -> pl.DataFrame:
         """The rows of a query as one polars frame, typed as DuckDB's `.pl()` types them."""
@@ -242,6 +251,17 @@ class Warehouse:
         with self.conn.cursor() as cur:
             cur.execute(f"select * from ({sql}) as q limit 0")
             return pa.schema([pa.field(c.name, arrow_type(c)) for c in cur.description])
+
+
+def _with_lists(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """`table` with each column `schema` types as a list read from its JSON text (in Python:
+    arrays are rare in the warehouse, a few short lists per row)."""
+    for i, field in enumerate(schema):
+        if pa.types.is_list(field.type):
+            texts = table.column(i).to_pylist()
+            values = [None if t is None else json.loads(t) for t in texts]
+            table = table.set_column(i, field, pa.array(values, type=field.type))
+    return table
 
 
 def _csv_read_options(schema: pa.Schema) -> dict:
@@ -300,12 +320,23 @@ _ARROW_TYPES = {
     3802: pa.string(),  # jsonb: its text
 }
 _NUMERIC = 1700
+# arrays (oid) -> the type of their elements
+_ARRAY_TYPES = {
+    1000: pa.bool_(),  # boolean[]
+    1007: pa.int32(),  # integer[]
+    1009: pa.string(),  # text[]
+    1015: pa.string(),  # character varying[]
+    1016: pa.int64(),  # bigint[]
+    1022: pa.float64(),  # double precision[]
+}
 
 
 def arrow_type(column) -> pa.DataType:
     """The Arrow type of a column of a psycopg cursor's description."""
     if column.type_code == _NUMERIC and column.precision is not None:
         return pa.decimal128(column.precision, column.scale or 0)
+    if column.type_code in _ARRAY_TYPES:
+        return pa.list_(_ARRAY_TYPES[column.type_code])
     if column.type_code not in _ARROW_TYPES:
         raise ValueError(
             f"column {column.name!r}: no Arrow type is mapped for its PostgreSQL type"

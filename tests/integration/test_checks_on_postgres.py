@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 import re
+from datetime import datetime
 
 import duckdb
 import polars as pl
@@ -25,7 +26,12 @@ from ai_roi.lib.checks import schema_results
 from ai_roi.lib.history import from_result, record
 from ai_roi.lib.pii import PERSONAL_COLUMNS, install_on_postgres, protect_rows
 from ai_roi.lib.rules import Report, validate_table
-from ai_roi.lib.staging import register_privacy
+from ai_roi.lib.staging import (
+    prepare_staging,
+    publish_staging,
+    register_privacy,
+    work_tables,
+)
 from ai_roi.lib.warehouse import (
     has_quality_mart,
     has_table,
@@ -49,7 +55,8 @@ VOLUME = VolumeParams(**PRODUCT_PARAMS["quality"]["volume"])
 
 @pytest.fixture(scope="module")
 def loaded(server, tmp_path_factory):
-    """(DuckDB, PostgreSQL, catalogue): every source's fixtures loaded into both, raw only."""
+    """(DuckDB, PostgreSQL, catalogue): every source's fixtures loaded into both; staged in
+    DuckDB, its staged tables copied to the server."""
     root = tmp_path_factory.mktemp("checks_on_postgres")
     path = root / "sources.yaml"
     path.write_text(yaml.safe_dump(catalog_dict()), encoding="utf-8")
@@ -64,6 +71,19 @@ def loaded(server, tmp_path_factory):
         for name in SOURCES:
             for con in (duck, pg):
                 load_source(con, name, getattr(catalog, name), "run-1")
+        # the staged layer runs in DuckDB only: its tables are copied to the server as they are
+        for name, source in SOURCES.items():
+            with work_tables(duck, name):
+                candidate = prepare_staging(
+                    duck,
+                    source=name,
+                    rulebook=source.quarantine_rules,
+                    config=getattr(catalog, name),
+                    pseudonym_key=KEY,
+                    now=datetime.now(),
+                )
+                publish_staging(duck, candidate, run_id="run-1")
+        postgres.copy_tables(duck, connection, [("staged", name) for name in SOURCES])
         yield duck, pg, catalog
 
 
@@ -101,6 +121,41 @@ def test_a_raw_table_on_postgres_gets_the_verdicts_counts_and_samples_it_gets_in
     assert theirs.columns == ours.columns
     # the comparison saw rules fail, with samples, not only clean tables
     assert any(o.failures and o.sample for o in ours.outcomes), name
+
+
+@pytest.mark.parametrize("name", sorted(SOURCES))
+def test_a_staged_table_on_postgres_gets_the_audit_it_gets_in_duckdb(loaded, name):
+    """Typed columns (money as numeric(18, 4), timestamps, booleans) read back as DuckDB reads
+    them, so the staged schema's types and rules judge them alike, whole and in parts split by
+    the row's identity (the server's own hash)."""
+    duck, pg, catalog = loaded
+    rules = SOURCES[name].rules
+    schema = rules.staged_schema(catalog)
+    table = f"staged.{name}"
+    ours = validate_table(duck, table, schema, rules.STAGED_RULES)
+    theirs = validate_table(pg, table, schema, rules.STAGED_RULES)
+    assert theirs.rows_checked == ours.rows_checked > 0
+    assert _outcomes(theirs) == _outcomes(ours)
+    assert (theirs.failed_rows, theirs.columns) == (ours.failed_rows, ours.columns)
+    in_parts = validate_table(pg, table, schema, rules.STAGED_RULES, chunk_rows=500)
+    assert _outcomes(in_parts, samples=False) == _outcomes(ours, samples=False)
+    assert in_parts.failed_rows == ours.failed_rows
+    # the staged monitors of a time-based table find the same
+    time_column = SOURCES[name].time_column
+    if time_column:
+        cadence = getattr(catalog, name).freshness
+        found = [
+            [
+                (f.passed, f.summary, f.observed, f.table)
+                for f in (
+                    monitors.freshness(con, table, time_column, cadence),
+                    monitors.monthly_volume(con, table, time_column, VOLUME),
+                )
+            ]
+            for con in (duck, pg)
+        ]
+        assert found[1] == found[0]
+        assert found[0][1][3]  # months were counted
 
 
 def test_a_large_table_validated_in_parts_on_postgres_counts_what_one_frame_counts(loaded):
@@ -182,31 +237,35 @@ def test_raw_check_results_on_postgres_are_duckdbs_and_their_samples_leave_raw_p
 
 # Values that a CSV round trip could change: a null beside an empty text, quotes, a delimiter and
 # a line break inside a text, a money value's scale, microseconds, the extremes of a bigint and
-# of a double, non-ASCII text.
+# of a double, non-ASCII text, lists (empty, null, holding a null, an empty text, braces).
 AWKWARD = """
 create table awkward (s text, n numeric(18, 4), t timestamp, b boolean, i bigint, d date,
-                      f double precision);
+                      f double precision, l varchar[]);
 insert into awkward values
-    ('plain', 1.5, timestamp '2011-01-02 03:04:05', true, 1, date '2011-01-02', 0.1),
-    (null, null, null, null, null, null, null),
+    ('plain', 1.5, timestamp '2011-01-02 03:04:05', true, 1, date '2011-01-02', 0.1,
+     LIST['a', 'b']),
+    (null, null, null, null, null, null, null, null),
     ('', -2.0001, timestamp '2011-12-31 23:59:59.123456', false, -9223372036854775808,
-     date '1999-01-01', 1e-300),
+     date '1999-01-01', 1e-300, LIST[]),
     ('"quoted", with a comma
 and a line', 99999999999999.9999, timestamp '1970-01-01 00:00:00', null, 9223372036854775807,
-     null, -1.7976931348623157e308),
-    ('t', 0, timestamp '2038-01-19 03:14:08', true, 0, date '2038-01-19', 0.30000000000000004),
-    ('f', null, null, false, null, null, null),
+     null, -1.7976931348623157e308, LIST['"quoted", with a comma', null, '']),
+    ('t', 0, timestamp '2038-01-19 03:14:08', true, 0, date '2038-01-19', 0.30000000000000004,
+     LIST['{a,b}']),
+    ('f', null, null, false, null, null, null, LIST[null]),
     ('Ünïcödé ✓ 한국어', 0.0001, timestamp '2026-12-06 00:00:00.000001', true, 42,
-     date '2026-12-06', 5e-324)
+     date '2026-12-06', 5e-324, LIST['한국어'])
 """
 
 
 def test_rows_read_from_postgres_are_typed_and_valued_as_duckdb_reads_them(loaded):
     duck, pg, _ = loaded
-    for con in (duck, pg):
+    spelling = {duck: ("[]", "["), pg: ("array[]::varchar[]", "array[")}
+    for con, (empty, full) in spelling.items():
         con.execute("drop table if exists awkward")
         for statement in AWKWARD.split(";"):
-            con.execute(statement)
+            # the same lists in each engine's spelling
+            con.execute(statement.replace("LIST[]", empty).replace("LIST[", full))
     ours = read_frame(duck, "select * from awkward")
     theirs = read_frame(pg, "select * from awkward")
     assert theirs.schema == ours.schema
@@ -220,7 +279,7 @@ def test_rows_read_from_postgres_are_typed_and_valued_as_duckdb_reads_them(loade
     assert (empty.height, empty.schema) == (0, ours.schema)
     # a type without a mapping is named, with what to do
     with pytest.raises(ValueError, match="cast it in the query"):
-        read_frame(pg, "select array[1, 2] as numbers")
+        read_frame(pg, "select interval '1 day' as span")
 
 
 @pytest.fixture
