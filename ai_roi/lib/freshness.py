@@ -15,7 +15,6 @@ import hashlib
 import json
 from pathlib import Path
 
-import duckdb
 import pyarrow.parquet as pq
 
 from ai_roi.lib.warehouse import has_table
@@ -32,23 +31,24 @@ def version(fingerprints: list[str]) -> str:
     return hashlib.sha256("+".join(sorted(fingerprints)).encode()).hexdigest()
 
 
-def _versions(con: duckdb.DuckDBPyConnection, where: str) -> dict[str, str]:
+def _versions(con, where: str) -> dict[str, str]:
+    """The data version of each source's deliveries that `where` selects (on either engine)."""
     if not has_table(con, "raw", "_loads"):
         return {}
-    rows = con.execute(
-        f"select source, list(fingerprint) from raw._loads where {where} group by 1 order by 1"
-    ).fetchall()
-    return {source: version(fps) for source, fps in rows}
+    fingerprints: dict[str, list[str]] = {}
+    for source, fingerprint in con.execute(
+        f"select source, fingerprint from raw._loads where {where} order by 1, 2"
+    ).fetchall():
+        fingerprints.setdefault(source, []).append(fingerprint)
+    return {source: version(fps) for source, fps in fingerprints.items()}
 
 
-def current_versions(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+def current_versions(con) -> dict[str, str]:
     """Each source's data as delivered now: its deliveries in play, accepted or not."""
     return _versions(con, "is_current")
 
 
-def staged_versions(
-    con: duckdb.DuckDBPyConnection, sources: list[str] | None = None
-) -> dict[str, str]:
+def staged_versions(con, sources: list[str] | None = None) -> dict[str, str]:
     """Each source's data as the staged layer holds it: its accepted deliveries.
 
     Staging marks deliveries accepted in the transaction that publishes them, so this is the data

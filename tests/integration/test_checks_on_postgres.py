@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from ai_roi.defs.sources import SOURCES
-from ai_roi.lib import monitors, postgres
+from ai_roi.lib import freshness, monitors, postgres
 from ai_roi.lib.checks import schema_results
 from ai_roi.lib.history import from_result, record
 from ai_roi.lib.pii import PERSONAL_COLUMNS, install_on_postgres, protect_rows
@@ -107,6 +107,14 @@ def _outcomes(report: Report, samples: bool = True) -> dict:
         )
         for o in report.outcomes
     }
+
+
+def test_the_data_versions_of_the_deliveries_on_postgres_are_duckdbs(loaded):
+    """What a figure says it was computed from, and what makes it stale, reads the same server."""
+    duck, pg, _ = loaded
+    versions = freshness.current_versions(duck)
+    assert sorted(versions) == sorted(SOURCES)
+    assert freshness.current_versions(pg) == versions
 
 
 @pytest.mark.parametrize("name", sorted(SOURCES))
