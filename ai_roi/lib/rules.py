@@ -24,6 +24,7 @@ from pandera.constants import CHECK_OUTPUT_KEY
 from ai_roi.lib.warehouse import (
     engine_of,
     hash_part,
+    quote_ident,
     read_batches,
     read_frame,
     relation_columns,
@@ -309,7 +310,8 @@ def validate_table(
     chunk_rows: int = 1_000_000,
     sample_size: int = 5,
 ) -> Report:
-    """`validate` over a DuckDB table or view (its `_row_hash` bookkeeping left out).
+    """`validate` over a table or view of either engine (a DuckDB connection, or a PostgreSQL
+    lib.postgres.Warehouse), its `_row_hash` bookkeeping left out.
 
     A table of up to `chunk_rows` rows is validated as one frame. A larger one is validated in
     parts that fit in memory, with the same verdicts:
@@ -353,7 +355,7 @@ def validate_table(
 
 
 def _select(columns: Iterable[str]) -> str:
-    return ", ".join(f'"{c}"' for c in columns)
+    return ", ".join(map(quote_ident, columns))
 
 
 ROW_ID = "_validated_row"  # a row's id while a large table is validated in parts
