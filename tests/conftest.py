@@ -406,6 +406,31 @@ def server():
         yield env
 
 
+def server_database(server: dict, name: str) -> dict:
+    """A new, empty database `name` on the test server: psycopg's arguments to connect to it."""
+    import psycopg
+
+    with psycopg.connect(**local_postgres.connect_args(server), autocommit=True) as admin:
+        admin.execute(f'create database "{name}"')
+    return local_postgres.connect_args(server, name)
+
+
+@pytest.fixture
+def engines(server, tmp_path):
+    """(DuckDB, PostgreSQL) warehouses, both empty: a DuckDB file and a database of the test's
+    own on the server (a lib.postgres.Warehouse)."""
+    import psycopg
+
+    from ai_roi.lib import postgres
+
+    args = server_database(server, tmp_path.name.lower().replace("-", "_")[:60])
+    with (
+        duckdb.connect(str(tmp_path / "warehouse.duckdb")) as duck,
+        psycopg.connect(**args) as connection,
+    ):
+        yield duck, postgres.Warehouse(connection)
+
+
 # Code another process runs to hold a warehouse (its path is sys.argv[1]) until it is killed.
 HOLD_OPEN = "import duckdb, sys, time; c = duckdb.connect(sys.argv[1])"
 HOLD_RUN_LOCK = (

@@ -42,9 +42,8 @@ from ai_roi.lib.warehouse import (
 )
 from ai_roi.params import VolumeParams
 from ai_roi.sources import SourceCatalog, load_catalog
-from scripts import local_postgres
 from scripts.ci_config import catalog_dict
-from tests.conftest import FIXTURES, PRODUCT_PARAMS
+from tests.conftest import FIXTURES, PRODUCT_PARAMS, server_database
 
 KEY = "a test key, not a secret"
 # a delivery's id and the moment it was loaded are each warehouse's own
@@ -61,11 +60,9 @@ def loaded(server, tmp_path_factory):
     path = root / "sources.yaml"
     path.write_text(yaml.safe_dump(catalog_dict()), encoding="utf-8")
     catalog = load_catalog(path)
-    with psycopg.connect(**local_postgres.connect_args(server), autocommit=True) as admin:
-        admin.execute("create database checks")
     with (
         duckdb.connect(str(root / "warehouse.duckdb")) as duck,
-        psycopg.connect(**local_postgres.connect_args(server, "checks")) as connection,
+        psycopg.connect(**server_database(server, "checks")) as connection,
     ):
         pg = postgres.Warehouse(connection)
         for name in SOURCES:
@@ -288,19 +285,6 @@ def test_rows_read_from_postgres_are_typed_and_valued_as_duckdb_reads_them(loade
     # a type without a mapping is named, with what to do
     with pytest.raises(ValueError, match="cast it in the query"):
         read_frame(pg, "select interval '1 day' as span")
-
-
-@pytest.fixture
-def engines(server, tmp_path):
-    """(DuckDB, PostgreSQL) warehouses, both empty: a database of the test's own on the server."""
-    database = tmp_path.name.lower().replace("-", "_")[:60]
-    with psycopg.connect(**local_postgres.connect_args(server), autocommit=True) as admin:
-        admin.execute(f'create database "{database}"')
-    with (
-        duckdb.connect(str(tmp_path / "warehouse.duckdb")) as duck,
-        psycopg.connect(**local_postgres.connect_args(server, database)) as connection,
-    ):
-        yield duck, postgres.Warehouse(connection)
 
 
 def test_the_raw_monitors_fire_on_postgres_as_in_duckdb(engines, tmp_path):

@@ -10,34 +10,17 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
-import duckdb
-import psycopg
 import pytest
 import yaml
 
-from ai_roi.lib import postgres
 from ai_roi.lib.warehouse import IngestError, load_source
 from ai_roi.sources import load_catalog
-from scripts import local_postgres
 from scripts.ci_config import catalog_dict
 from tests.conftest import FIXTURES
 
 SOURCES = ("order_lines", "ticket_events", "messages")
 # a delivery's id and the moment it was loaded are each warehouse's own
 OWN = {"_load_id", "_loaded_at"}
-
-
-@pytest.fixture
-def engines(server, tmp_path):
-    """(DuckDB, PostgreSQL) warehouses, both empty: a database of the test's own on the server."""
-    database = tmp_path.name.lower().replace("-", "_")[:60]
-    with psycopg.connect(**local_postgres.connect_args(server), autocommit=True) as admin:
-        admin.execute(f'create database "{database}"')
-    with (
-        duckdb.connect(str(tmp_path / "warehouse.duckdb")) as duck,
-        psycopg.connect(**local_postgres.connect_args(server, database)) as pg,
-    ):
-        yield duck, postgres.Warehouse(pg)
 
 
 def _config(tmp_path: Path, source: str, files: dict | None = None, **fields):
