@@ -10,8 +10,9 @@ compared row by row on both engines.
 
 The raw load (lib/warehouse.py load_source: the files read, fingerprinted and stored with their
 bookkeeping) runs on both engines and is timed on each, into an empty DuckDB file and an empty
-PostgreSQL database. The staged layer (Python and DuckDB SQL) does not run on PostgreSQL yet, so
-there is no whole data side to time there. The figures are printed as a table and written to
+PostgreSQL database, and so are the raw order lines' Pandera checks on what each loaded
+(lib.rules.validate_table; their counts are compared). The staged layer (Python and DuckDB SQL)
+does not run on PostgreSQL yet, so there is no whole data side to time there. The figures are printed as a table and written to
 metrics/bench_postgres.json (under AI_ROI_OUTPUT_DIR); nothing is asserted. `make bench-postgres
 QUICK=1` runs 1x only.
 """
@@ -31,7 +32,9 @@ import duckdb
 import psycopg
 
 from ai_roi import settings
+from ai_roi.defs.orders import schemas as orders
 from ai_roi.lib import postgres
+from ai_roi.lib.rules import validate_table
 from ai_roi.lib.warehouse import load_source
 from ai_roi.sources import load_catalog
 from scripts import local_postgres
@@ -75,23 +78,39 @@ def built_models(folder: Path, target: str) -> list[tuple[str, str]]:
     )
 
 
-def raw_load(folder: Path, server: dict[str, str]) -> dict:
-    """The order lines loaded into raw on each engine from empty: seconds and rows."""
-    config = load_catalog(folder / "sources.yaml").order_lines
-    figures = {}
-    with duckdb.connect(str(folder / "raw_only.duckdb")) as duck:
-        started = time.perf_counter()
-        rows = load_source(duck, "order_lines", config, "bench").rows
-        figures["duckdb"] = {"seconds": round(time.perf_counter() - started, 2), "rows": rows}
-    with psycopg.connect(**local_postgres.connect_args(server)) as connection:
-        started = time.perf_counter()
-        rows = load_source(postgres.Warehouse(connection), "order_lines", config, "bench").rows
-        figures["postgres"] = {"seconds": round(time.perf_counter() - started, 2), "rows": rows}
-    duck_s = figures["duckdb"]["seconds"]
-    figures["ratio_postgres_to_duckdb"] = (
-        round(figures["postgres"]["seconds"] / duck_s, 2) if duck_s else None
-    )
+def raw_layer(folder: Path, server: dict[str, str]) -> dict:
+    """The order lines loaded into raw on each engine from empty, then their raw checks
+    (lib.rules.validate_table with the product's schema): seconds and rows of each, and whether
+    the checks counted the same failing rows per rule on both."""
+    catalog = load_catalog(folder / "sources.yaml")
+    schema, rules = orders.raw_schema(catalog), orders.RAW_RULES
+    figures, reports = {"load": {}, "checks": {}}, {}
+    with (
+        duckdb.connect(str(folder / "raw_only.duckdb")) as duck,
+        psycopg.connect(**local_postgres.connect_args(server)) as connection,
+    ):
+        for engine, con in (("duckdb", duck), ("postgres", postgres.Warehouse(connection))):
+            started = time.perf_counter()
+            rows = load_source(con, "order_lines", catalog.order_lines, "bench").rows
+            figures["load"][engine] = {"seconds": _since(started), "rows": rows}
+            started = time.perf_counter()
+            reports[engine] = validate_table(con, "raw.order_lines__current", schema, rules)
+            figures["checks"][engine] = {
+                "seconds": _since(started),
+                "rows": reports[engine].rows_checked,
+            }
+    for part in figures.values():
+        duck_s = part["duckdb"]["seconds"]
+        part["ratio_postgres_to_duckdb"] = (
+            round(part["postgres"]["seconds"] / duck_s, 2) if duck_s else None
+        )
+    counts = {e: {o.label: o.failures for o in r.outcomes} for e, r in reports.items()}
+    figures["checks"]["same_counts"] = counts["duckdb"] == counts["postgres"]
     return figures
+
+
+def _since(started: float) -> float:
+    return round(time.perf_counter() - started, 2)
 
 
 def bench_scale(root: Path, scale: int, timestamp_format: str) -> dict:
@@ -112,7 +131,7 @@ def bench_scale(root: Path, scale: int, timestamp_format: str) -> dict:
         "dbt_build_duckdb": on_duckdb,
     }
     with local_postgres.running() as server:
-        figures["raw_load"] = raw_load(folder, server)
+        figures["raw"] = raw_layer(folder, server)
         manifest = json.loads((folder / "dbt_dev" / "manifest.json").read_text())
         sources = postgres.dbt_sources(manifest)
         with duckdb.connect(str(db_path), read_only=True) as duck:
@@ -145,8 +164,9 @@ def bench_scale(root: Path, scale: int, timestamp_format: str) -> dict:
 
 HEADER = (
     f"{'scale':>5} {'lines':>11} {'DuckDB data side s':>18} {'raw DuckDB s':>12} "
-    f"{'raw PG s':>9} {'PG/DuckDB':>9} {'dbt DuckDB s':>12} {'copy to PG s':>12} "
-    f"{'dbt PG s':>9} {'PG/DuckDB':>9}  models"
+    f"{'raw PG s':>9} {'PG/DuckDB':>9} {'checks DuckDB s':>15} {'checks PG s':>11} "
+    f"{'PG/DuckDB':>9} {'dbt DuckDB s':>12} {'copy to PG s':>12} {'dbt PG s':>9} "
+    f"{'PG/DuckDB':>9}  models"
 )
 
 
@@ -157,18 +177,24 @@ def print_row(s: dict) -> None:
         if "models_differing" in s
         else f"{s['models']} (not compared at this size)"
     )
-    raw = s["raw_load"]
-    raw_ratio = raw["ratio_postgres_to_duckdb"]
+    load, checks = s["raw"]["load"], s["raw"]["checks"]
+
+    def ratio_of(part: dict) -> str:
+        return "-" if part["ratio_postgres_to_duckdb"] is None else part["ratio_postgres_to_duckdb"]
+
     print(
         f"{s['scale']:>4}x {s['order_lines']:>11,} {s['duckdb_data_side_run']['seconds']:>18.1f} "
-        f"{raw['duckdb']['seconds']:>12.1f} {raw['postgres']['seconds']:>9.1f} "
-        f"{'-' if raw_ratio is None else raw_ratio:>9} "
+        f"{load['duckdb']['seconds']:>12.1f} {load['postgres']['seconds']:>9.1f} "
+        f"{ratio_of(load):>9} {checks['duckdb']['seconds']:>15.1f} "
+        f"{checks['postgres']['seconds']:>11.1f} {ratio_of(checks):>9} "
         f"{s['dbt_build_duckdb']['seconds']:>12.1f} {s['copy_sources_to_postgres']['seconds']:>12.1f} "
         f"{s['dbt_build_postgres']['seconds']:>9.1f} {'-' if ratio is None else ratio:>9}  {same}",
         flush=True,
     )
-    if raw["duckdb"]["rows"] != raw["postgres"]["rows"]:
-        print(f"      RAW ROWS DIFFER: {raw}", flush=True)
+    if load["duckdb"]["rows"] != load["postgres"]["rows"]:
+        print(f"      RAW ROWS DIFFER: {load}", flush=True)
+    if not checks["same_counts"]:
+        print("      RAW CHECKS COUNT DIFFERENTLY ON THE TWO ENGINES", flush=True)
     for difference in s.get("models_differing", []):
         print(f"      DIFFERS: {difference}", flush=True)
     for name in ("duckdb_data_side_run", "dbt_build_duckdb", "dbt_build_postgres"):
