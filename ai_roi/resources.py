@@ -5,7 +5,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import dagster as dg
 import duckdb
@@ -141,6 +141,10 @@ class WarehouseResource(DuckDBResource):
     """
 
     database: str = ""
+    # "postgres": the warehouse is the PostgreSQL database libpq's PG* variables name, which the
+    # raw layer (load, checks, monitors, quality history) runs on so far. Not a user setting
+    # until the whole chain runs there (README, "Beyond one machine").
+    engine: Literal["duckdb", "postgres"] = "duckdb"
     _lock: Any = PrivateAttr(default=None)
 
     @property
@@ -173,6 +177,14 @@ class WarehouseResource(DuckDBResource):
 
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        if self.engine == "postgres":
+            import psycopg
+
+            from ai_roi.lib import postgres
+
+            with psycopg.connect() as conn:  # libpq reads PGHOST, PGPORT, PGUSER, …
+                yield postgres.Warehouse(conn)
+            return
         config = {"custom_user_agent": "dagster", **settings.duckdb_config()}
         config.update(self.connection_config)
         self.location.parent.mkdir(parents=True, exist_ok=True)
