@@ -18,7 +18,7 @@ from ai_roi.lib.monitors import (
     monthly_volume,
     schema_change,
 )
-from ai_roi.lib.pii import install_on_postgres, protect_rows
+from ai_roi.lib.pii import protect_rows
 from ai_roi.lib.rules import (
     QUARANTINE_SHARE,
     Outcome,
@@ -30,7 +30,6 @@ from ai_roi.lib.rules import (
     with_findings,
 )
 from ai_roi.lib.staging import held_back, register_privacy
-from ai_roi.lib.warehouse import engine_of
 from ai_roi.params import Params
 from ai_roi.resources import (
     OutputsResource,
@@ -79,10 +78,7 @@ def schema_results(
         )
         report = with_findings(report, [share_finding])
     if raw_of is not None:
-        if engine_of(con) == "duckdb":
-            register_privacy(con, privacy_key)
-        else:
-            install_on_postgres(con, privacy_key)
+        register_privacy(con, privacy_key)
         for outcome in report.outcomes:
             outcome.sample = protect_rows(con, raw_of, outcome.sample)
     return list(check_results(report, asset_key, prefix, rulebook))

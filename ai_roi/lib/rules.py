@@ -331,7 +331,8 @@ def validate_table(
     the first of the first parts.
     """
     # every column but the row fingerprint: bookkeeping no rule reads
-    columns = _select(c for c in relation_columns(con, table) if c != "_row_hash")
+    present = [c for c in relation_columns(con, table) if c != "_row_hash"]
+    columns = _select(present)
     rows = con.execute(f"select count(*) from {table}").fetchall()[0][0]
     if rows <= chunk_rows:
         df = read_frame(con, f"select {columns} from {table}")
@@ -339,7 +340,10 @@ def validate_table(
     if bucket_by is None:
         bucket_by = shared_reach(schema)
     if not bucket_by:
-        return _validate_by_reach(con, table, schema, rulebook, rows, chunk_rows, sample_size)
+        read_by = _read_by(present, schema)
+        return _validate_by_reach(
+            con, table, read_by, schema, rulebook, rows, chunk_rows, sample_size
+        )
     parts = -(-rows // chunk_rows)
     part_of = hash_part(con, list(bucket_by), parts)
     reports = [
@@ -365,10 +369,10 @@ LOCATORS = ("_load_id", "_row_number")
 BATCH_COLUMNS = 8
 
 
-def _read_by(con, table: str, schema: pa.DataFrameSchema) -> list[str]:
-    """The columns of `table` the schema validates or its checks read, and the LOCATORS: the
-    copy a large table is validated from holds no others (a check of unknown reach: all)."""
-    present = [c for c in relation_columns(con, table) if c != "_row_hash"]
+def _read_by(present: list[str], schema: pa.DataFrameSchema) -> list[str]:
+    """Of a table's `present` columns, those the schema validates or its checks read, and the
+    LOCATORS: the copy a large table is validated from holds no others (a check of unknown
+    reach: all)."""
     checks = schema_checks(schema)
     if any(not hasattr(c, "reads") for c in checks):
         return present
@@ -379,13 +383,15 @@ def _read_by(con, table: str, schema: pa.DataFrameSchema) -> list[str]:
 def _validate_by_reach(
     con,
     table: str,
+    read_by: list[str],
     schema: pa.DataFrameSchema,
     rulebook: RuleBook,
     rows: int,
     chunk_rows: int,
     sample_size: int,
 ) -> Report:
-    """See `validate_table`: a large table without `bucket_by`, each check within its reach."""
+    """See `validate_table`: a large table without `bucket_by`, each check within its reach,
+    from a copy of the columns `read_by`."""
     row_schema = copy.deepcopy(schema)
     row_schema.checks = [c for c in schema.checks if reach(c) is None]
     compared = [c for c in schema.checks if reach(c) is not None]
@@ -402,7 +408,6 @@ def _validate_by_reach(
     # row id, numbered on PostgreSQL as the copy is written.
     home, _, base = table.rpartition(".")
     scratch = f'{home}."_validating__{base}"' if home else f'"_validating__{base}"'
-    read_by = _read_by(con, table, schema)
     on_duckdb = engine_of(con) == "duckdb"
     row_id = "rowid" if on_duckdb else f'"{ROW_ID}"'
     con.execute(f"drop table if exists {scratch}")

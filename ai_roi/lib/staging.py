@@ -27,11 +27,12 @@ from ai_roi.lib.pii import (
     PERSONAL_COLUMNS,
     PSEUDONYM_HEX_CHARS,
     PSEUDONYM_PREFIX,
+    install_on_postgres,
     register_protector,
     register_redactor,
 )
 from ai_roi.lib.rules import RuleBook, quarantine_reasons
-from ai_roi.lib.warehouse import ensure_schemas, load_sql
+from ai_roi.lib.warehouse import engine_of, ensure_schemas, load_sql
 from ai_roi.sources import SourceConfig, SourceConfigError
 
 
@@ -59,8 +60,13 @@ def register_pseudonymiser(con: duckdb.DuckDBPyConnection, key: str) -> None:
     )
 
 
-def register_privacy(con: duckdb.DuckDBPyConnection, key: str) -> None:
-    """`redact_pii`, `pseudonymise` and `protect_record` on this connection (see lib.pii)."""
+def register_privacy(con, key: str) -> None:
+    """`redact_pii`, `pseudonymise` and `protect_record` on this connection (see lib.pii); on a
+    PostgreSQL warehouse, in its `privacy` schema with the key set for this session
+    (lib.pii.install_on_postgres)."""
+    if engine_of(con) != "duckdb":
+        install_on_postgres(con, key)
+        return
     register_redactor(con)
     register_pseudonymiser(con, key)
     register_protector(con)

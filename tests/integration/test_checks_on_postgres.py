@@ -24,7 +24,7 @@ from ai_roi.defs.sources import SOURCES
 from ai_roi.lib import freshness, monitors, postgres
 from ai_roi.lib.checks import schema_results
 from ai_roi.lib.history import from_result, record
-from ai_roi.lib.pii import PERSONAL_COLUMNS, install_on_postgres, protect_rows
+from ai_roi.lib.pii import PERSONAL_COLUMNS, protect_rows
 from ai_roi.lib.rules import Report, validate_table
 from ai_roi.lib.staging import (
     prepare_staging,
@@ -226,8 +226,8 @@ def test_raw_check_results_on_postgres_are_duckdbs_and_their_samples_leave_raw_p
 
     # the samples: each engine's protect_record gives the same text for the same rows, and no
     # personal value of a sample is left in clear
-    register_privacy(duck, KEY)
-    install_on_postgres(pg, KEY)
+    for con in (duck, pg):
+        register_privacy(con, KEY)
     for name in SOURCES:
         personal = PERSONAL_COLUMNS.get(name, ())
         for outcome in _report(duck, name, catalog).outcomes:

@@ -47,7 +47,10 @@ MADE = [
 
 
 @pytest.fixture(scope="module")
-def engines(server):
+def privacy_engines(server):
+    """(an in-memory DuckDB, the server's database, the server's PG* variables), each engine with
+    the privacy functions and the test key; shared by the module (conftest's `engines` gives a
+    test two empty warehouses)."""
     with (
         psycopg.connect(**local_postgres.connect_args(server)) as connection,
         duckdb.connect() as duck,
@@ -81,8 +84,8 @@ def _both(duck, pg, values: list, duck_sql: str, pg_sql: str) -> tuple[list, lis
     return ours, theirs
 
 
-def test_redaction_finds_and_replaces_the_same_text_on_both_engines(engines):
-    duck, pg, _ = engines
+def test_redaction_finds_and_replaces_the_same_text_on_both_engines(privacy_engines):
+    duck, pg, _ = privacy_engines
     texts = _texts()
     with gzip.open(FIXTURES / "order_lines.csv.gz", "rt", encoding="utf-8") as handle:
         texts += [line.split(",")[2] for line in handle.readlines()[1:]]
@@ -100,8 +103,8 @@ def test_redaction_finds_and_replaces_the_same_text_on_both_engines(engines):
     assert redacted >= 10  # the made text at least: the comparison saw redactions, not only text
 
 
-def test_pseudonyms_are_the_same_on_both_engines_and_need_the_sessions_key(engines):
-    duck, pg, env = engines
+def test_pseudonyms_are_the_same_on_both_engines_and_need_the_sessions_key(privacy_engines):
+    duck, pg, env = privacy_engines
     with gzip.open(FIXTURES / "order_lines.csv.gz", "rt", encoding="utf-8") as handle:
         ids = sorted(
             {line.rstrip("\n").split(",")[6] or None for line in handle.readlines()[1:]}, key=str
@@ -121,8 +124,8 @@ def test_pseudonyms_are_the_same_on_both_engines_and_need_the_sessions_key(engin
         other.execute("select privacy.pseudonymise('17850')")
 
 
-def test_a_record_leaves_raw_protected_alike_on_both_engines(engines):
-    duck, pg, _ = engines
+def test_a_record_leaves_raw_protected_alike_on_both_engines(privacy_engines):
+    duck, pg, _ = privacy_engines
     events = _read(FIXTURES / "ticket_events.csv.gz")
     rows, header = events.fetchall(), events.columns
     records = [json.dumps(dict(zip(header, row, strict=True))) for row in rows[:500]]

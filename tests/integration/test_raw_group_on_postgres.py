@@ -38,10 +38,8 @@ def test_the_raw_group_runs_on_postgres_with_the_check_results_it_has_on_duckdb(
     assert on_duckdb.success
 
     args = server_database(server, "raw_group")
-    for name, value in {"host": "PGHOST", "port": "PGPORT", "user": "PGUSER"}.items():
-        monkeypatch.setenv(value, str(args[name]))
-    monkeypatch.setenv("PGPASSWORD", args["password"])
-    monkeypatch.setenv("PGDATABASE", args["dbname"])
+    for name, value in {**server, "PGDATABASE": args["dbname"]}.items():  # libpq's PG* variables
+        monkeypatch.setenv(name, value)
 
     # the same source assets and checks as the code location's, the warehouse on the server
     on_server = dg.materialize(
