@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from ai_roi.lib.code_versions import closure, data_folders_of
+from ai_roi.lib.code_versions import closure, data_folders_of, declared_paths_of
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "ai_roi"
@@ -75,6 +75,8 @@ def stage_code(stage: str) -> list[str]:
     files = {str(p.relative_to(ROOT)) for p in found}
     # a package's data folder (SQL, templates, messages) is listed as the folder
     folders = {str(folder.relative_to(ROOT)) for folder in data_folders_of(found)}
+    # and what a module names as its code outside the package (CODE_PATHS)
+    folders |= {str(path.relative_to(ROOT)) for path in declared_paths_of(found, ROOT)}
     covered = [f for f in [*spec["files"], *folders] if (ROOT / f).is_dir()]
     files = {f for f in files if not any(f.startswith(d + "/") for d in covered)}
     return sorted(files | folders | set(spec["files"]) | set(ENTRY_FILES))

@@ -4,7 +4,8 @@ An asset's code is the module that declares it and every package module that mod
 transitively (the same closure `scripts/dvc_deps.py` lists as a DVC stage's code), plus the data
 of every package on the way: the files beside its modules (a source's `source.yaml`) and the
 folders holding no module, such as the SQL the package runs (`sql/`) or the reports' templates
-and message catalogues. `definitions.py` gives every asset that has none (dbt's models carry
+and message catalogues; and what a module names as its code outside the package in `CODE_PATHS`
+(lib/dbt_sql.py renders the dbt project's macros: they are the staging's code). `definitions.py` gives every asset that has none (dbt's models carry
 their own; the source factory versions each source by its declaration) the version of its
 module, so the Dagster UI marks an asset whose code changed since its last materialisation as
 stale, and the models' training keys hash the code as it was when the code location loaded, not
@@ -85,6 +86,30 @@ def data_folders_of(files: Iterable[Path]) -> set[Path]:
     }
 
 
+# A module whose code reads files outside the package names them, relative to the project root,
+# in a module-level tuple of this name, e.g. CODE_PATHS = ("dbt/macros",)
+CODE_PATHS = "CODE_PATHS"
+
+
+@cache
+def declared_paths(path: Path, root: Path) -> frozenset[Path]:
+    """The paths a module file names in its `CODE_PATHS` (read from its text, not imported)."""
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if (
+            isinstance(node, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == CODE_PATHS for t in node.targets)
+            and isinstance(node.value, ast.Tuple | ast.List)
+        ):
+            return frozenset(root / ast.literal_eval(e) for e in node.value.elts)
+    return frozenset()
+
+
+def declared_paths_of(files: Iterable[Path], root: Path | None = None) -> set[Path]:
+    """The paths outside the package that the modules among `files` name as their code."""
+    base = root or settings.PROJECT_ROOT
+    return {p for f in files if f.suffix == ".py" for p in declared_paths(f, base)}
+
+
 @cache
 def _folder_files(folder: Path) -> frozenset[Path]:
     return frozenset(f for f in folder.rglob("*") if f.is_file() and "__pycache__" not in f.parts)
@@ -108,9 +133,11 @@ def closure(modules: list[str], root: Path | None = None) -> set[Path]:
         todo += sorted(imports(module_file(module, root), module, root))
     files = {module_file(m, root) for m in seen}
     packages = [init.parent for init in files if init.name == "__init__.py"]
+    declared = declared_paths_of(files, root)
     return files.union(
         *(data_files(package) for package in packages),
         *(_folder_files(folder) for folder in data_folders_of(files)),
+        *(_folder_files(p) if p.is_dir() else {p} for p in declared),
     )
 
 

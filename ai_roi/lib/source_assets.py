@@ -9,8 +9,9 @@ A source is a folder of `defs/` holding what differs between sources:
 - `schemas.py`, its Pandera rules: `RAW_RULES` and `raw_schema(catalog)` (the delivered rows),
   `STAGED_RULES` and `staged_schema(catalog)` (the staged rows);
 
-with its staging SQL in `sql/staging/<name>.sql`, whose `$parameters` are fields of its
-catalogue entry (lib.staging.staging_params), and that entry in the source catalogue.
+with its staging query, the dbt macro `staging_<name>` (dbt/macros/staging/<name>.sql), which
+reads the settings of its catalogue entry (lib.staging.staging_settings), and that entry in the
+source catalogue.
 `source_assets` derives the rest by one convention:
 
 - assets `raw/<name>` (the delivered files, all text) and `staged/<name>` (the typed rows that

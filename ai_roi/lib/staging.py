@@ -1,7 +1,10 @@
 """Split the deliveries of a source in play into staged rows and quarantined rows.
 
-Each source has `sql/staging/<source>.sql`, which returns every delivered row once, typed, with
-`broken_rules`: the names of the row-level rules it breaks (first = the reason it is held back).
+Each source has a staging query in the dbt project (the macro `staging_<source>`,
+dbt/macros/staging/), which returns every delivered row once, typed, with `broken_rules`: the
+names of the row-level rules it breaks (first = the reason it is held back). dbt renders it and
+the statements around it for the warehouse's engine (lib.dbt_sql); they run here, on the
+pipeline's connection, DuckDB or PostgreSQL alike.
 Rows with no broken rule become `staged.<source>`; the others go to `quarantine.rows` with the rule,
 its dimension and a readable reason. Both tables change in one transaction, so a failure leaves
 the previous staged table and quarantine untouched, and rows_in = rows_clean + rows_quarantined.
@@ -12,8 +15,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
-import json
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ai_roi.lib.dbt_sql import render_json
 from ai_roi.lib.pii import (
     PERSONAL_COLUMNS,
     PSEUDONYM_HEX_CHARS,
@@ -32,8 +34,8 @@ from ai_roi.lib.pii import (
     register_redactor,
 )
 from ai_roi.lib.rules import RuleBook, quarantine_reasons
-from ai_roi.lib.warehouse import engine_of, ensure_schemas, load_sql
-from ai_roi.sources import SourceConfig, SourceConfigError
+from ai_roi.lib.warehouse import engine_of, ensure_schemas, parsed_json, relation_columns
+from ai_roi.sources import SourceConfig
 
 
 def register_pseudonymiser(con: duckdb.DuckDBPyConnection, key: str) -> None:
@@ -70,10 +72,6 @@ def register_privacy(con, key: str) -> None:
     register_redactor(con)
     register_pseudonymiser(con, key)
     register_protector(con)
-
-
-def register_macros(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(load_sql("staging/_macros"))
 
 
 class StagingRefused(RuntimeError):
@@ -128,34 +126,53 @@ class Candidate:
     config: SourceConfig
     pending: tuple[str, ...]  # the new deliveries it would accept
     held: int  # rows it holds back that count against max_quarantine_share
+    quarantine_insert: str  # the statement that moves its rows that broke a rule to quarantine
 
     @property
     def table(self) -> str:
         return candidate_table(self.source)
 
 
-_PARAMETER = re.compile(r"\$([A-Za-z_]\w*)")
-_UNSET = object()
+def staging_settings(
+    *, source: str, config: SourceConfig, now: datetime, delivered_columns: list[str]
+) -> dict:
+    """The settings a source's staging SQL reads (dbt/macros/staging/staging.sql says which): its
+    catalogue entry, every field, every value its class derives from them or fixes, the columns of its
+    deliveries in play (raw.<source>__current), its personal identifiers, and `latest_valid_at`, the time of the run (a
+    date after it is in the future)."""
+    derived = {
+        name: getattr(config, name)
+        for klass in type(config).__mro__
+        if issubclass(klass, SourceConfig)  # its own, not pydantic's
+        for name, member in vars(klass).items()
+        if isinstance(member, property)
+    }
+    # what the source's kind fixes (e.g. the column a month is read from: period_column)
+    fixed = {name: getattr(config, name) for name in type(config).__class_vars__}
+    return {
+        **config.model_dump(mode="json"),
+        **derived,
+        **fixed,
+        "source": source,
+        "delivered_columns": delivered_columns,
+        "personal": list(PERSONAL_COLUMNS.get(source, ())),
+        "latest_valid_at": now.isoformat(sep=" "),
+    }
 
 
-def staging_params(sql: str, *, source: str, config: SourceConfig, now: datetime) -> dict:
-    """The parameters a source's staging SQL reads (`$name`), by one convention: each is the
-    field of that name in the source's configuration (`sources.<source>.<name>`, or a property of
-    its class in sources.py), except `latest_valid_at`, the time of the run: a date after it is in
-    the future."""
-    run = {"latest_valid_at": now}
-    params = {}
-    for name in sorted(set(_PARAMETER.findall(sql))):
-        # read once: a property may read a file (the label set)
-        value = run[name] if name in run else getattr(config, name, _UNSET)
-        if value is _UNSET:
-            raise SourceConfigError(
-                f"the staging SQL of {source} (sql/staging/{source}.sql) reads ${name}, which is "
-                f"neither a field of sources.{source} nor latest_valid_at: declare it on "
-                f"{type(config).__name__} (ai_roi/sources.py)"
-            )
-        params[name] = value
-    return params
+def staging_statements(con, *, source: str, config: SourceConfig, now: datetime) -> dict:
+    """The statements of a source's staging on `con`'s engine, by name (see the dbt macro
+    staging_statements)."""
+    columns = relation_columns(con, f"raw.{source}__current")
+    values = staging_settings(source=source, config=config, now=now, delivered_columns=columns)
+    return render_json(engine_of(con), "staging_statements", values)
+
+
+def _replace(con, kind: str, name: str, sql: str) -> None:
+    """(Re)create the temporary `kind` (table, view) `name` as `sql` (PostgreSQL replaces no
+    table, and a view only with the same columns)."""
+    con.execute(f"drop {kind} if exists {name}")
+    con.execute(f"create temp {kind} {name} as {sql}")
 
 
 def prepare_staging(
@@ -177,7 +194,6 @@ def prepare_staging(
     `snapshot_min_ratio` of the one it would replace.
     """
     ensure_schemas(con)
-    register_macros(con)
     register_privacy(con, pseudonym_key)
     pending = [
         load_id
@@ -187,19 +203,15 @@ def prepare_staging(
             {"s": source},
         ).fetchall()
     ]
-    _delivered_view(con, source, config)
+    sql = staging_statements(con, source=source, config=config, now=now)
+    # views on the work tables first: PostgreSQL drops nothing another object reads
+    con.execute("drop view if exists _delivered_ranked")
+    _replace(con, "view", "_delivered", sql["delivered"])
     # ranked in a statement of its own: read beside `_delivered` in one query, DuckDB would
     # materialise the whole delivery as a common subplan
-    con.execute(f"create or replace temp table _copies as {load_sql('staging/_copies')}")
-    con.execute(
-        f"create or replace temp view _delivered_ranked as {load_sql('staging/_delivered_ranked')}"
-    )
-    sql = load_sql(f"staging/{source}")
-    con.execute(
-        f"create or replace temp table _candidates as with staged_query as ({sql})"
-        f" {load_sql('staging/_candidates')}",
-        staging_params(sql, source=source, config=config, now=now),
-    )
+    _replace(con, "table", "_copies", sql["copies"])
+    _replace(con, "view", "_delivered_ranked", sql["delivered_ranked"])
+    _replace(con, "table", "_candidates", sql["candidates"])
     emitted = {
         r
         for (r,) in con.execute("select distinct unnest(broken_rules) from _candidates").fetchall()
@@ -210,27 +222,33 @@ def prepare_staging(
             f"staging SQL for {source} emits rules missing from its rule book: {unknown}"
         )
     reasons = quarantine_reasons(rulebook, config.columns)
+    con.execute("drop table if exists _rules")
     con.execute(
-        "create or replace temp table _rules"
+        "create temp table _rules"
         " (name varchar, dimension varchar, reason varchar, averts_bad_decision boolean)"
     )
     con.executemany(
         "insert into _rules values (?, ?, ?, ?)",
         [(r.name, r.dimension, reasons[r.name], r.averts_bad_decision) for r in rulebook],
     )
-    refusals = _refusals(con, source, config, pending)
+    refusals = _refusals(con, source, config, pending, clean=sql["clean"])
     if refusals:
         refuse(con, source, refusals)
+    kept = [
+        c
+        for c in relation_columns(con, "_candidates")
+        if c not in ("broken_rules", "_record", "_duplicate_of")
+    ]
+    con.execute(f"drop table if exists {candidate_table(source)}")
     con.execute(
-        f"create or replace table {candidate_table(source)} as select * exclude (broken_rules,"
-        " _record, _duplicate_of) from _candidates where len(broken_rules) = 0"
-        " order by _load_id, _delivery_row"
+        f"create table {candidate_table(source)} as select {', '.join(kept)} from _candidates"
+        f" where {sql['clean']} order by _load_id, _delivery_row"
     )
     held = con.execute(
         "select count(*) from _candidates as c join _rules as r on r.name = c.broken_rules[1]"
         f" where {COUNTS_AGAINST_SHARE}"
     ).fetchall()[0][0]  # fetched to the end: the audit reads the candidate next
-    return Candidate(source, config, tuple(pending), held)
+    return Candidate(source, config, tuple(pending), held, sql["quarantine_insert"])
 
 
 def publish_staging(
@@ -248,8 +266,9 @@ def publish_staging(
     try:
         con.execute(f"drop table if exists staged.{source}")
         con.execute(f"alter table {candidate.table} rename to {source}")
+        con.execute("drop table if exists _held_before")
         con.execute(
-            "create or replace temp table _held_before as select load_id, source_file,"
+            "create temp table _held_before as select load_id, source_file,"
             " source_row, rule, run_id, quarantined_at from quarantine.rows where source = $source",
             {"source": source},
         )
@@ -260,17 +279,10 @@ def publish_staging(
             " averts_bad_decision from _rules",
             {"source": source},
         )
-        con.execute(
-            load_sql("staging/_quarantine_insert"),
-            {
-                "source": source,
-                "run_id": run_id,
-                "personal": list(PERSONAL_COLUMNS.get(source, ())),
-            },
-        )
+        con.execute(candidate.quarantine_insert, {"run_id": run_id})
         con.execute(
             "update raw._loads set status = 'accepted', reason = null, decided_at = $at"
-            " where load_id in (select unnest($ids))",
+            " where load_id in (select unnest($ids::text[]))",
             {"ids": pending, "at": now},
         )
         if config.delivery == "snapshot":
@@ -321,7 +333,7 @@ def work_tables(con: duckdb.DuckDBPyConnection, source: str) -> Iterator[None]:
     try:
         yield
     except BaseException:
-        with contextlib.suppress(duckdb.Error):
+        with contextlib.suppress(Exception):  # either engine's error
             _discard(con, source)
         raise
     _discard(con, source)
@@ -333,36 +345,11 @@ def _discard(con: duckdb.DuckDBPyConnection, source: str) -> None:
         con.execute(f"drop table if exists {table}")
 
 
-def _delivered_view(con: duckdb.DuckDBPyConnection, source: str, config: SourceConfig) -> None:
-    """`_delivered`: the rows in play; with replace_overlap, a month only from its latest delivery."""
-    current = f"raw.{source}__current"
-    if config.delivery != "replace_overlap":
-        con.execute(f"create or replace temp view _delivered as select * from {current}")
-        return
-    month = (
-        f"date_trunc('month', try_strptime(trim({config.period_column}),"
-        f" '{config.timestamp_format.replace(chr(39), chr(39) * 2)}'))"
-    )
-    con.execute(
-        f"""
-        create or replace temp view _delivered as
-        with dated as (select *, {month} as _month from {current}),
-        covered as (select distinct _load_id, _loaded_at, _month from dated where _month is not null)
-        select * exclude (_month) from dated as d
-        where not exists (
-            select 1 from covered as c
-            where c._month = d._month
-              and (c._loaded_at > d._loaded_at
-                   or (c._loaded_at = d._loaded_at and c._load_id > d._load_id))
-        )
-        """
-    )
-
-
 def _refusals(
-    con: duckdb.DuckDBPyConnection, source: str, config: SourceConfig, pending: list[str]
+    con, source: str, config: SourceConfig, pending: list[str], *, clean: str
 ) -> dict[str, str]:
-    """Why each new delivery cannot be published, by load id (none: all can)."""
+    """Why each new delivery cannot be published, by load id (none: all can); `clean`, the
+    condition of a candidate row that breaks no rule."""
     if not pending:
         return {}
     refusals: dict[str, str] = {}
@@ -370,9 +357,9 @@ def _refusals(
     shares = con.execute(
         f"""
         select c._load_id, count(*),
-               count(*) filter (where len(c.broken_rules) > 0 and {COUNTS_AGAINST_SHARE})
+               count(*) filter (where not ({clean}) and {COUNTS_AGAINST_SHARE})
         from _candidates as c left join _rules as r on r.name = c.broken_rules[1]
-        where c._load_id in (select unnest($ids)) group by 1
+        where c._load_id in (select unnest($ids::text[])) group by 1
         """,
         {"ids": pending},
     ).fetchall()
@@ -381,7 +368,7 @@ def _refusals(
             continue
         by_rule = con.execute(
             "select broken_rules[1], count(*) from _candidates where _load_id = $l"
-            " and len(broken_rules) > 0 group by 1 order by 2 desc",
+            f" and not ({clean}) group by 1 order by 2 desc",
             {"l": load_id},
         ).fetchall()
         rules = ", ".join(f"{rule} {n:,}" for rule, n in by_rule)
@@ -422,9 +409,9 @@ def refuse(
         [(reason, now, load_id) for load_id, reason in refusals.items()],
     )
     files = {
-        load_id: ", ".join(Path(f["path"]).name for f in json.loads(listed))
+        load_id: ", ".join(Path(f["path"]).name for f in parsed_json(listed))
         for load_id, listed in con.execute(
-            "select load_id, files from raw._loads where load_id in (select unnest($ids))",
+            "select load_id, files from raw._loads where load_id in (select unnest($ids::text[]))",
             {"ids": list(refusals)},
         ).fetchall()
     }

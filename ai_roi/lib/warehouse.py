@@ -144,6 +144,19 @@ def replace_table(con: duckdb.DuckDBPyConnection, schema: str, table: str, frame
         con.unregister("_frame")
 
 
+def rebuild_table(con, table: str, sql: str) -> None:
+    """Replace `table` with the rows of the query `sql` in one transaction, on either engine
+    (PostgreSQL has no `create or replace table`)."""
+    con.execute("begin transaction")
+    try:
+        con.execute(f"drop table if exists {table}")
+        con.execute(f"create table {table} as {sql}")
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+
+
 def ensure_schemas(con: duckdb.DuckDBPyConnection) -> None:
     for schema in SCHEMAS:
         con.execute(f"create schema if not exists {schema}")

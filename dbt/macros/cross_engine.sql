@@ -186,3 +186,153 @@
 {% macro duckdb__grant_reader_schema(schema, results) -%}
     select 1
 {%- endmacro %}
+
+{#- A text, a date, a timestamp or a double written in the SQL, from a setting's value (dates and
+    timestamps as ISO text). -#}
+{% macro text_literal(value) -%}
+    '{{ value | replace("'", "''") }}'
+{%- endmacro %}
+{% macro date_literal(value) -%}
+    cast('{{ value }}' as date)
+{%- endmacro %}
+{% macro timestamp_literal(value) -%}
+    cast('{{ value }}' as timestamp)
+{%- endmacro %}
+{% macro double_literal(value) -%}
+    cast({{ value }} as double precision)
+{%- endmacro %}
+
+{#- Names quoted, comma-separated. -#}
+{% macro quoted_list(names) -%}
+    {%- for name in names -%}{{ adapter.quote(name) }}{{ ", " if not loop.last }}{%- endfor -%}
+{%- endmacro %}
+
+{#- Whether the text `value` is one of `values` (null for a null value). Trap: `in ()` is no SQL,
+    and `in (null)` is null, where DuckDB's list_contains of an empty list is false. -#}
+{% macro text_in(value, values) -%}
+    {%- if values | length == 0 -%}
+        false
+    {%- else -%}
+        {{ value }} in {{ text_list(values) }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- A list of texts as an array value (text[] / VARCHAR[]). -#}
+{% macro text_array(values) -%}
+    {{ return(adapter.dispatch('text_array')(values)) }}
+{%- endmacro %}
+{% macro default__text_array(values) -%}
+    cast(array[{%- for v in values -%}{{ text_literal(v) }}{{ ", " if not loop.last }}{%- endfor -%}] as text[])
+{%- endmacro %}
+{% macro duckdb__text_array(values) -%}
+    cast([{%- for v in values -%}{{ text_literal(v) }}{{ ", " if not loop.last }}{%- endfor -%}] as varchar[])
+{%- endmacro %}
+
+{#- The text at the position of `value` in `keys` among `values` (a lookup in a small map written
+    in the SQL), else `value` itself. -#}
+{% macro text_lookup(value, mapping) -%}
+    {%- if mapping | length == 0 -%}
+        {{ value }}
+    {%- else -%}
+        case {{ value }}
+        {%- for key, to in mapping.items() %} when {{ text_literal(key) }} then {{ text_literal(to) }}{% endfor %}
+        else {{ value }} end
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The value of `arg` on the row with the least `val`, rows whose `arg` is null left out
+    (DuckDB's arg_min). -#}
+{% macro arg_min(arg, val) -%}
+    {{ return(adapter.dispatch('arg_min')(arg, val)) }}
+{%- endmacro %}
+{% macro default__arg_min(arg, val) -%}
+    (array_agg({{ arg }} order by {{ val }}) filter (where {{ arg }} is not null and {{ val }} is not null))[1]
+{%- endmacro %}
+{% macro duckdb__arg_min(arg, val) -%}
+    arg_min({{ arg }}, {{ val }})
+{%- endmacro %}
+
+{#- A bigint as an integer, or null where it does not fit. Trap: PostgreSQL's cast raises. -#}
+{% macro to_integer(value) -%}
+    {{ return(adapter.dispatch('to_integer')(value)) }}
+{%- endmacro %}
+{% macro default__to_integer(value) -%}
+    case when {{ value }} between -2147483648 and 2147483647 then cast({{ value }} as integer) end
+{%- endmacro %}
+{% macro duckdb__to_integer(value) -%}
+    try_cast({{ value }} as integer)
+{%- endmacro %}
+
+{#- An exact integer type wide enough for a bigint times a decimal(18, 4) without overflow. -#}
+{% macro wide_integer() -%}
+    {{ return(adapter.dispatch('wide_integer')()) }}
+{%- endmacro %}
+{% macro default__wide_integer() -%}
+    numeric
+{%- endmacro %}
+{% macro duckdb__wide_integer() -%}
+    hugeint
+{%- endmacro %}
+
+{#- True where the text matches the regular expression somewhere (not necessarily whole). -#}
+{% macro regex_search(expression, pattern) -%}
+    {{ return(adapter.dispatch('regex_search')(expression, pattern)) }}
+{%- endmacro %}
+{% macro default__regex_search(expression, pattern) -%}
+    ({{ expression }} ~ {{ text_literal(pattern) }})
+{%- endmacro %}
+{% macro duckdb__regex_search(expression, pattern) -%}
+    regexp_matches({{ expression }}, {{ text_literal(pattern) }})
+{%- endmacro %}
+
+{#- True where the text has a character outside ASCII. PostgreSQL's text holds no NUL character
+    (and its patterns cannot name one). -#}
+{% macro has_non_ascii(expression) -%}
+    {{ return(adapter.dispatch('has_non_ascii')(expression)) }}
+{%- endmacro %}
+{% macro default__has_non_ascii(expression) -%}
+    ({{ expression }} ~ '[^\x01-\x7F]')
+{%- endmacro %}
+{% macro duckdb__has_non_ascii(expression) -%}
+    regexp_matches({{ expression }}, '[^\x00-\x7F]')
+{%- endmacro %}
+
+{#- The empty list of texts. -#}
+{% macro empty_text_array() -%}
+    {{ text_array([]) }}
+{%- endmacro %}
+
+{#- One of the warehouse's privacy functions (lib/pii.py): registered on a DuckDB connection by
+    the pipeline, in the `privacy` schema of a PostgreSQL warehouse (lib.pii.install_on_postgres). -#}
+{% macro privacy_function(name) -%}
+    {{ return(adapter.dispatch('privacy_function')(name)) }}
+{%- endmacro %}
+{% macro default__privacy_function(name) -%}
+    privacy.{{ name }}
+{%- endmacro %}
+{% macro duckdb__privacy_function(name) -%}
+    {{ name }}
+{%- endmacro %}
+
+{#- A delivered row (`alias`, with `columns`) kept whole for the quarantine, and its JSON text.
+    DuckDB keeps the row as a struct and writes its values typed; PostgreSQL writes each value as
+    text at once. Trap: PostgreSQL's JSON writes a timestamp as 2011-01-04T10:00:00, DuckDB's as
+    2011-01-04 10:00:00; as text they agree, and protect_record makes every value text. -#}
+{% macro delivered_record(alias, columns) -%}
+    {{ return(adapter.dispatch('delivered_record')(alias, columns)) }}
+{%- endmacro %}
+{% macro default__delivered_record(alias, columns) -%}
+    json_build_object({%- for c in columns -%}{{ text_literal(c) }}, cast({{ alias }}.{{ adapter.quote(c) }} as text){{ ", " if not loop.last }}{%- endfor -%})
+{%- endmacro %}
+{% macro duckdb__delivered_record(alias, columns) -%}
+    {{ alias }}
+{%- endmacro %}
+{% macro record_json(record) -%}
+    {{ return(adapter.dispatch('record_json')(record)) }}
+{%- endmacro %}
+{% macro default__record_json(record) -%}
+    {{ record }}
+{%- endmacro %}
+{% macro duckdb__record_json(record) -%}
+    to_json({{ record }})
+{%- endmacro %}

@@ -142,12 +142,14 @@
 {%- endmacro %}
 
 {#- A decimal number in plain notation that fits decimal(18, 4) exactly, or null: no exponent, no
-    thousands separator, no NaN or infinity, at most 14 integer digits and 4 decimals. -#}
+    thousands separator, no NaN or infinity, at most 14 integer digits and 4 decimals. Trap: a
+    CASE in PostgreSQL drops the precision and scale of its branches (an unconstrained numeric
+    came out), so the cast is outside it too. -#}
 {% macro parse_decimal(value) -%}
-    case
+    cast(case
         when {{ regex_full_match(value, '[+-]?([0-9]{1,14}(\\.[0-9]{0,4})?|\\.[0-9]{1,4})') }}
             then {{ checked_cast(value, 'decimal(18, 4)') }}
-    end
+    end as decimal(18, 4))
 {%- endmacro %}
 
 {#- A cast of text a pattern has matched already: DuckDB's try_cast, a plain cast on PostgreSQL

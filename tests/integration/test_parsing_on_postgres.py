@@ -9,7 +9,9 @@ made to find the edges; each engine's answer is held to Python's `datetime.strpt
 from __future__ import annotations
 
 import os
+import re
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -194,54 +196,63 @@ def _distinct_values() -> list[str | None]:
     return sorted(values, key=lambda v: (v is None, v or ""))
 
 
-def test_staging_text_macros_give_what_the_duckdb_staging_macros_give_on_both_engines(
-    server, tmp_path
-):
-    """clean_text, parse_integer, parse_decimal, parse_flag and trim_space in dbt: on every
-    distinct value of the real files, DuckDB and PostgreSQL give what sql/staging/_macros.sql
-    (the staging's own macros today) gives on DuckDB."""
-    from ai_roi.lib.warehouse import load_sql
+def _python_reading(value: str | None) -> dict:
+    """What the staging's text macros are documented to give (dbt/macros/parsing.sql), written
+    with Python's own string methods, regular expressions, int and Decimal."""
+    if value is None:
+        return dict.fromkeys(("clean", "integer", "decimal", "flag", "trimmed"))
+    trimmed = value.strip("\t\n\f\r ")
+    integer = None
+    if re.fullmatch(r"[+-]?[0-9]{1,18}(\.0+)?", value):
+        integer = int(value.split(".")[0])
+    decimal = None
+    if re.fullmatch(r"[+-]?([0-9]{1,14}(\.[0-9]{0,4})?|\.[0-9]{1,4})", value):
+        decimal = Decimal(value)
+    lowered = value.lower()
+    flag = True if lowered in TRUE_VALUES else False if lowered in FALSE_VALUES else None
+    return {
+        "clean": None if trimmed == "" or trimmed in MISSING else trimmed,
+        "integer": integer,
+        "decimal": decimal,
+        "flag": flag,
+        "trimmed": trimmed,
+    }
 
+
+def test_staging_text_macros_read_text_alike_on_both_engines_and_as_documented(server, tmp_path):
+    """clean_text, parse_integer, parse_decimal, parse_flag and trim_space, which the staging
+    queries read every delivered value with: on every distinct value of the real files, DuckDB
+    and PostgreSQL give the same, and what the macros say they give (`_python_reading`)."""
     texts = _distinct_values()
     assert len(texts) > 100_000
     expressions = {
-        "clean": ("clean_text(v, $missing)", f"clean_text('v', {MISSING})"),
-        "integer": ("parse_integer(v)", "parse_integer('v')"),
-        "decimal": ("parse_decimal(v)", "parse_decimal('v')"),
-        "flag": (
-            "parse_flag(v, $trues, $falses)",
-            f"parse_flag('v', {TRUE_VALUES}, {FALSE_VALUES})",
-        ),
-        "trimmed": ("trim_space(v)", "trim_space('v')"),
+        "clean": f"clean_text('v', {MISSING})",
+        "integer": "parse_integer('v')",
+        "decimal": "parse_decimal('v')",
+        "flag": f"parse_flag('v', {TRUE_VALUES}, {FALSE_VALUES})",
+        "trimmed": "trim_space('v')",
     }
     dbt_sql = (
         "select i, "
-        + ", ".join(f"{{{{ {new} }}}} as {name}" for name, (_, new) in expressions.items())
+        + ", ".join(f"{{{{ {expression} }}}} as {name}" for name, expression in expressions.items())
         + " from parse_input order by i"
     )
     columns = {"v": texts, "i": list(range(1, len(texts) + 1))}
-    with duckdb.connect() as duck:
-        duck.register("incoming", pa.table(columns))
-        duck.execute(load_sql("staging/_macros"))
-        old = duck.execute(
-            "select i, "
-            + ", ".join(f"{old} as {name}" for name, (old, _) in expressions.items())
-            + " from incoming order by i",
-            {"missing": MISSING, "trues": TRUE_VALUES, "falses": FALSE_VALUES},
-        ).fetchall()
-    new_duckdb, new_postgres = _both(server, tmp_path, dbt_sql, columns)
+    on_duckdb, on_postgres = _both(server, tmp_path, dbt_sql, columns)
 
-    assert len(old) == len(new_duckdb) == len(new_postgres) == len(texts)
+    assert len(on_duckdb) == len(on_postgres) == len(texts)
     names = ["i", *expressions]
-    for was, duck_row, pg_row in zip(old, new_duckdb, new_postgres, strict=True):
-        assert was == duck_row == pg_row, (
-            texts[was[0] - 1],
-            dict(zip(names, zip(was, duck_row, pg_row, strict=True), strict=True)),
+    for duck_row, pg_row in zip(on_duckdb, on_postgres, strict=True):
+        text = texts[duck_row[0] - 1]
+        expected = (duck_row[0], *_python_reading(text).values())
+        assert duck_row == pg_row == expected, (
+            text,
+            dict(zip(names, zip(duck_row, pg_row, expected, strict=True), strict=True)),
         )
     # the values were read, not only found null alike
-    assert sum(row[2] is not None for row in old) > 1_000
-    assert sum(row[3] is not None for row in old) > 1_000
-    assert {row[4] for row in old} == {True, False, None}
+    assert sum(row[2] is not None for row in on_duckdb) > 1_000
+    assert sum(row[3] is not None for row in on_duckdb) > 1_000
+    assert {row[4] for row in on_duckdb} == {True, False, None}
 
 
 ROWS = [("abc", None, "de"), (None, None, None), ("", "\u00e9\u00e9", "x"), ("-5", "0", "12345")]

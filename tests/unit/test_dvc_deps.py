@@ -45,7 +45,26 @@ def test_a_packages_data_folders_are_its_code(tmp_path):
     files = code_versions.closure([module], tmp_path)
     template = tmp_path / "ai_roi" / "reports" / "templates" / "roi_report.html.j2"
     assert template in files
-    assert tmp_path / "ai_roi" / "sql" / "staging" / "order_lines.sql" in files
+    assert tmp_path / "ai_roi" / "sql" / "profiles" / "tickets.sql" in files
+
+
+def test_the_dbt_macros_a_module_renders_are_its_code(tmp_path):
+    """Staging renders its SQL from the dbt project's macros (lib.dbt_sql names them in
+    CODE_PATHS): they are the warehouse stage's code, and a change to one changes the staged
+    assets' code version."""
+    from ai_roi.lib import code_versions
+
+    assert "dbt/macros" in dvc_deps.stage_code("warehouse")
+    staging = code_versions.closure(["ai_roi.lib.staging"])
+    assert ROOT / "dbt" / "macros" / "staging" / "order_lines.sql" in staging
+    # read from another root, the paths are that root's
+    import shutil
+
+    shutil.copytree(ROOT / "ai_roi", tmp_path / "ai_roi")
+    (tmp_path / "dbt" / "macros").mkdir(parents=True)
+    (tmp_path / "dbt" / "macros" / "staging.sql").write_text("{# a macro #}", encoding="utf-8")
+    moved = code_versions.closure(["ai_roi.lib.staging"], tmp_path)
+    assert tmp_path / "dbt" / "macros" / "staging.sql" in moved
 
 
 def test_a_missing_dependency_is_reported():

@@ -103,16 +103,25 @@ def test_a_quarantine_rule_judged_against_the_runs_clock_is_declared_so():
     the command line must not skip an unchanged run while such a row is held
     (lib.run_stamp.valid_until), so a rule whose test reads the run's clock says `clock`."""
     import re
+    from datetime import datetime
 
     from ai_roi.defs.sources import SOURCES
-    from ai_roi.lib.warehouse import load_sql
+    from ai_roi.lib.dbt_sql import render_json
+    from ai_roi.lib.staging import staging_settings
+    from ai_roi.settings import PROJECT_ROOT
+    from ai_roi.sources import load_catalog
 
+    catalog = load_catalog(PROJECT_ROOT / "config" / "sources.yaml")
+    clock = datetime(2031, 7, 9, 8, 7, 6)  # a time no setting holds
     found = set()
     for name, source in SOURCES.items():
-        tests = re.findall(
-            r"case\s+when\s((?:(?!\bend\b).)*?)\bthen\s+'(\w+)'", load_sql(f"staging/{name}"), re.S
-        )
-        on_clock = {rule for test, rule in tests if "$latest_valid_at" in test}
+        config = source.config(catalog)
+        columns = ["_load_id", "_source_file", "_partition", "_row_number", *config.columns]
+        values = staging_settings(source=name, config=config, now=clock, delivered_columns=columns)
+        sql = render_json("duckdb", "staging_statements", values)["candidates"]
+        tests = re.findall(r"case\s+when\s((?:(?!\bend\b).)*?)\bthen\s+'(\w+)'", sql, re.S)
+        assert tests, name
+        on_clock = {rule for test, rule in tests if str(clock) in test}
         declared = {rule.name for rule in source.quarantine_rules if rule.clock}
         assert on_clock <= declared, f"{name}: {sorted(on_clock - declared)} read the clock"
         found |= on_clock

@@ -79,36 +79,37 @@ def test_missing_catalog_and_bad_yaml_are_explained(tmp_path):
         load_catalog(bad)
 
 
-def test_the_staging_sql_reads_its_parameters_from_the_sources_configuration(tmp_path):
-    """Every `$name` of a staging SQL is the catalogue field of that name (or a property derived
-    from fields), `latest_valid_at` the run's clock; a name that is neither is refused, named."""
+def test_the_staging_sql_reads_its_settings_from_the_sources_configuration(tmp_path):
+    """The staging SQL's settings are the catalogue entry's fields and the values its class
+    derives from them, with the run's clock; a setting a staging query reads that the entry does
+    not have stops dbt's rendering, named (dbt/macros/staging/staging.sql require_settings)."""
     from datetime import datetime
 
-    from ai_roi.lib.staging import staging_params
-    from ai_roi.lib.warehouse import load_sql
+    from ai_roi.lib.dbt_sql import DbtRenderError, render_json
+    from ai_roi.lib.staging import staging_settings
 
     catalog = load_catalog(_write(tmp_path, catalog_dict()))
     now = datetime(2011, 12, 10)
-    params = {
-        source: staging_params(
-            load_sql(f"staging/{source}"), source=source, config=getattr(catalog, source), now=now
+    columns = ["_load_id", "_source_file", "_partition", "_row_number", "_row_hash", "_loaded_at"]
+    settings = {
+        source: staging_settings(
+            source=source,
+            config=getattr(catalog, source),
+            now=now,
+            delivered_columns=[*columns, *getattr(catalog, source).columns],
         )
         for source in ("order_lines", "ticket_events", "messages")
     }
     # what config/sources.yaml and the files it names say: the ticket log's missing-value token,
-    # Banking77's 77 labels (a property that reads label_set_path), the run's clock
-    assert params["ticket_events"]["missing_values"] == ["?"]
-    assert len(params["messages"]["label_set"]) == 77
-    assert params["order_lines"]["latest_valid_at"] == now
-    orders = staging_params(
-        "select $country_alias_to, $latest_valid_at",
-        source="order_lines",
-        config=catalog.order_lines,
-        now=now,
-    )
-    # config/sources.yaml renames EIRE and RSA
-    assert orders == {"country_alias_to": ["Ireland", "South Africa"], "latest_valid_at": now}
-    with pytest.raises(SourceConfigError, match=r"reads \$max_discount, which is neither a field"):
-        staging_params(
-            "select $max_discount", source="order_lines", config=catalog.order_lines, now=now
-        )
+    # Banking77's 77 labels (a property that reads label_set_path), the run's clock, EIRE renamed
+    assert settings["ticket_events"]["missing_values"] == ["?"]
+    assert len(settings["messages"]["label_set"]) == 77
+    assert settings["order_lines"]["latest_valid_at"] == "2011-12-10 00:00:00"
+    assert settings["order_lines"]["country_alias_to"] == ["Ireland", "South Africa"]
+    assert settings["order_lines"]["personal"] == ["customer_id"]
+    rendered = render_json("duckdb", "staging_statements", settings["order_lines"])
+    assert "2011-12-10 00:00:00" in rendered["candidates"]
+    assert "'Ireland'" in rendered["candidates"]
+    without = {k: v for k, v in settings["order_lines"].items() if k != "max_line_amount"}
+    with pytest.raises(DbtRenderError, match="reads the setting max_line_amount"):
+        render_json("duckdb", "staging_statements", without)

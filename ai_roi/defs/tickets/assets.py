@@ -9,8 +9,8 @@ from dagster_duckdb import DuckDBResource
 
 from ai_roi.defs.sources import SOURCES
 from ai_roi.lib.assets import staged_version
-from ai_roi.lib.staging import register_macros
-from ai_roi.lib.warehouse import load_sql
+from ai_roi.lib.dbt_sql import render
+from ai_roi.lib.warehouse import engine_of, load_sql, rebuild_table
 
 EVENTS_KEY = SOURCES["ticket_events"].staged_key
 TICKETS_KEY = dg.AssetKey(["staged", "tickets"])
@@ -26,8 +26,8 @@ TICKETS_KEY = dg.AssetKey(["staged", "tickets"])
 def staged_tickets(duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Tickets reduced from their clean events, resolution times only as known to the log; one row per ticket."""
     with duckdb.get_connection() as con:
-        register_macros(con)
-        con.execute(f"create or replace table staged.tickets as {load_sql('staging/tickets')}")
+        # dbt/macros/staging/tickets.sql
+        rebuild_table(con, "staged.tickets", render(engine_of(con), "staging_tickets"))
         rows_in = con.execute(
             "select count(distinct ticket_id) from staged.ticket_events"
         ).fetchone()[0]

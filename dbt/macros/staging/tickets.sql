@@ -1,4 +1,6 @@
--- Tickets: one row per ticket, reduced from its clean events using what each event knew.
+{#- Tickets: one row per ticket, reduced from its clean events (staged.ticket_events) using what
+    each event knew. -#}
+{% macro staging_tickets() -%}
 with events as (
     select * from staged.ticket_events
 ),
@@ -19,7 +21,7 @@ per_ticket as (
         max(updated_at) as last_event_at,
         count(distinct priority) as priority_values,
         count(distinct category) as category_values,
-        arg_min(priority, event_seq) as initial_priority,
+        {{ arg_min('priority', 'event_seq') }} as initial_priority,
         -- last time the ticket was seen in a working state, then when it was next resolved/closed
         max(updated_at) filter (where not (is_resolved_state or is_closed_state)) as last_open_event_at,
         count(*) filter (where is_resolved_state and resolved_at_reported is null) as resolved_events_without_time
@@ -86,3 +88,4 @@ select
 from final_event as f
 inner join per_ticket as p using (ticket_id)
 left join resolution_events as r using (ticket_id)
+{%- endmacro %}

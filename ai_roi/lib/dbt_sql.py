@@ -1,0 +1,141 @@
+"""SQL that lives in the dbt project, rendered by dbt for the engine a connection runs on.
+
+The staged layer's statements (dbt/macros/staging/) run on the pipeline's own connection, inside
+its write-audit-publish transaction, not as dbt models; but they are written once, in dbt, with
+`adapter.dispatch` picking each engine's spelling, like the models. `render` asks dbt to compile
+one macro call (`dbt compile --inline`) on the adapter of the engine: DuckDB's (the profile's
+`dev` target, on an in-memory database, so the warehouse file is never opened) or PostgreSQL's
+(the `postgres` target); it renders without connecting to either. dbt runs inside this process
+(lib.dbt_in_process), from the project as `dbt parse` saved it where no macro changed since
+(about 0.4 s for the first call of a process), else parsing it (about 3 s the first time);
+later calls take about 0.2 s, and a rendering is kept for the same call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from ai_roi import settings
+from ai_roi.lib.dbt_in_process import _ONE_AT_A_TIME, _close_duckdb, _quiet, environment
+
+# the macros it renders are the code of whatever renders them (lib.code_versions)
+CODE_PATHS = ("dbt/macros",)
+
+# the profile's target for each engine (dbt/profiles.yml)
+TARGETS = {"duckdb": "dev", "postgres": "postgres"}
+
+
+class DbtRenderError(RuntimeError):
+    """dbt could not render the SQL: what it said."""
+
+
+def render(
+    engine: str, macro: str, settings_: dict | None = None, project_dir: Path | None = None
+) -> str:
+    """The SQL the dbt macro `macro` renders to on `engine`'s adapter; `settings_`, its one
+    argument where it takes one (given to dbt as JSON: dates and times as ISO text); the
+    project's own dbt project unless `project_dir`."""
+    given = None if settings_ is None else json.dumps(settings_, sort_keys=True, default=str)
+    project = str(project_dir or settings.DBT_PROJECT_DIR)
+    return _render(engine, macro, given, project, _edited(project))
+
+
+def render_json(engine: str, macro: str, settings_: dict | None = None) -> dict:
+    """The JSON object a macro renders (`tojson(...)`), parsed."""
+    return json.loads(render(engine, macro, settings_))
+
+
+def _edited(project_dir: str) -> float:
+    """When the project's macros or its dbt_project.yml last changed: a rendering is kept only
+    as long as they stay as they were (a long-lived process sees an edit)."""
+    project = Path(project_dir)
+    sources = [project / "dbt_project.yml", *(project / "macros").rglob("*.sql")]
+    return max(path.stat().st_mtime for path in sources)
+
+
+@functools.lru_cache(maxsize=64)
+def _render(engine: str, macro: str, given: str | None, project_dir: str, edited: float) -> str:
+    from dbt.cli.main import dbtRunner
+
+    # a JSON string is a Jinja string literal
+    argument = "" if given is None else f"fromjson({json.dumps(given)})"
+    inline = f"{{{{ {macro}({argument}) }}}}"
+    env = dict(os.environ)
+    if engine == "duckdb":
+        env["AI_ROI_DUCKDB_PATH"] = ":memory:"  # compiles only: the warehouse file stays shut
+    said: list[str] = []
+    with _ONE_AT_A_TIME, environment(_quiet(env)), contextlib.chdir(project_dir):
+        try:
+            runner = dbtRunner(
+                manifest=_parsed(project_dir, engine, edited),
+                callbacks=[lambda e: _keep_errors(e, said)],
+            )
+            result = runner.invoke(
+                [
+                    "compile",
+                    "--inline",
+                    inline,
+                    "--target",
+                    TARGETS[engine],
+                    "--profiles-dir",
+                    project_dir,
+                    "--project-dir",
+                    project_dir,
+                    "--target-path",
+                    _target_path(),
+                    "--log-path",
+                    _target_path(),
+                    "--no-introspect",
+                    "--no-populate-cache",  # renders only: no connection to the database
+                    "--quiet",
+                ]
+            )
+        finally:
+            _close_duckdb()
+    if not result.success or not result.result or not result.result.results:
+        why = "; ".join([str(result.exception or ""), *said]).strip("; ") or "no result"
+        raise DbtRenderError(f"dbt could not render {macro} for {engine}: {why}")
+    return result.result.results[0].node.compiled_code
+
+
+def _parsed(project_dir: str, adapter: str, edited: float):
+    """The project as `dbt parse` left it (its target's manifest.json, which `make setup` writes),
+    where no macro or project file changed since and it was parsed for `adapter` (the adapter's
+    own macros, e.g. postgres__datediff, are in it only then): loading it takes about 0.2 s
+    where parsing takes about 3 s. None otherwise, and dbt parses. `edited`: when the macros
+    last changed (`_edited`)."""
+    # where dbt writes its target, as dbt reads it (relative to the project)
+    saved = Path(project_dir) / (os.environ.get("DBT_TARGET_PATH") or "target") / "manifest.json"
+    try:
+        written = saved.stat().st_mtime
+    except FileNotFoundError:
+        return None
+    if edited > written:
+        return None
+    manifest = _load_manifest(str(saved), written)
+    return manifest if manifest.metadata.adapter_type == adapter else None
+
+
+@functools.lru_cache(maxsize=2)
+def _load_manifest(path: str, _written: float):
+    from dbt.artifacts.schemas.manifest import WritableManifest
+    from dbt.contracts.graph.manifest import Manifest
+
+    return Manifest.from_writable_manifest(WritableManifest.read_and_check_versions(path))
+
+
+def _keep_errors(event, said: list[str]) -> None:
+    if event.info.level == "error":
+        said.append(event.info.msg)
+
+
+@functools.cache
+def _target_path() -> str:
+    """dbt's target and log folder for this process's renderings: apart from dbt/target (the
+    manifest Dagster reads), kept for the process so dbt parses the project once."""
+    return tempfile.mkdtemp(prefix="ai_roi_dbt_sql_")
