@@ -291,3 +291,48 @@ def test_a_rows_broken_rules_and_longest_value_are_the_same_on_both_engines(serv
         longest = max((len(v) for v in (a, b, c) if v is not None), default=0)
         expected.append((i, longest, len(broken), broken[0] if broken else None))
     assert on_duckdb == expected
+
+
+def test_the_staging_dialect_traps_give_the_same_answer_on_both_engines(server, tmp_path):
+    """Where the staging queries met a difference between the engines (dbt/macros/
+    cross_engine.sql), both give DuckDB's answer: membership in an empty list is false, not
+    null; a count that does not fit an integer is null, not an error (PostgreSQL's cast raises);
+    the first value by an order leaves null values out (DuckDB's arg_min); a character outside
+    ASCII is found; and a parsed decimal keeps its type, numeric(18, 4), through a CASE."""
+    values = ["12", "2147483648", "-2147483649", "caf\u00e9", None]
+    dbt_sql = (
+        "select i,"
+        " {{ text_in('v', []) }} as in_empty,"
+        " {{ text_in('v', ['12']) }} as in_list,"
+        " {{ to_integer(parse_integer('v')) }} as as_integer,"
+        " {{ has_non_ascii('v') }} as non_ascii,"
+        " (select {{ arg_min('w', 'k') }} from (select case when k = 1 then null else v end as w, k"
+        "  from parse_input as inner_input(v, k)) as firsts) as first_value,"
+        " {{ parse_decimal(\"'1.5'\") }} as price"
+        " from (select v, i from parse_input) as outer_input order by i"
+    )
+    columns = {"v": values, "i": list(range(1, len(values) + 1))}
+    on_duckdb, on_postgres = _both(server, tmp_path, dbt_sql, columns)
+    assert on_postgres == on_duckdb
+    assert [row[1:5] for row in on_duckdb] == [
+        (False, True, 12, False),
+        (False, False, None, False),
+        (False, False, None, False),
+        (False, False, None, True),
+        (False, None, None, None),
+    ]
+    # row 1 (i = 1) holds '12' but its value is nulled for arg_min: the next in order is taken
+    assert {row[5] for row in on_duckdb} == {"2147483648"}
+    assert {row[6] for row in on_duckdb} == {Decimal("1.5")}
+
+
+def test_a_parsed_decimal_is_numeric_18_4_on_postgres(server, tmp_path):
+    """Trap: a CASE drops the precision and scale of its branches in PostgreSQL, so a parsed
+    price came out as an unbounded numeric; the staged schema reads numeric(18, 4)."""
+    env = {**os.environ, **server}
+    sql = _compiled(
+        "select {{ parse_decimal(\"'1.5'\") }} as price", ["--target", "postgres"], env, tmp_path
+    )
+    with psycopg.connect(**local_postgres.connect_args(server)) as connection:
+        described = connection.execute(f"select * from ({sql}) as q limit 0").description[0]
+    assert (described.precision, described.scale) == (18, 4)
