@@ -62,7 +62,7 @@ postgres-server:
 # marts published to a server for BI tools, and a whole run with Dagster's storage and MLflow on
 # a server. Part of `make test` too; this runs those alone.
 ci-postgres: setup postgres-server  ## the dbt project on PostgreSQL compared with DuckDB; the marts published there; Dagster and MLflow on a PostgreSQL server
-	$(BIN)/pytest -p no:cacheprovider tests/integration/test_postgres.py tests/integration/test_raw_on_postgres.py tests/integration/test_checks_on_postgres.py tests/integration/test_raw_group_on_postgres.py tests/integration/test_privacy_on_postgres.py tests/integration/test_parsing_on_postgres.py tests/integration/test_marts_server.py tests/integration/test_deployment.py
+	$(BIN)/pytest -p no:cacheprovider tests/integration/test_postgres.py tests/integration/test_raw_on_postgres.py tests/integration/test_checks_on_postgres.py tests/integration/test_groups_on_postgres.py tests/integration/test_privacy_on_postgres.py tests/integration/test_parsing_on_postgres.py tests/integration/test_marts_server.py tests/integration/test_deployment.py
 
 # Every dbt model built again from a pipeline's warehouse on DuckDB and on a throw-away PostgreSQL
 # from the same sources, compared row by row (after `make run`; WAREHOUSE=... for another one)

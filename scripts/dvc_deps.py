@@ -22,9 +22,8 @@ from ai_roi.lib.code_versions import closure, data_folders_of, declared_paths_of
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "ai_roi"
 
-# The SQL the staging and dbt assets run.
+# The dbt project the dbt assets build (the macros the staging renders are also its code).
 SQL_AND_DBT = [
-    "ai_roi/sql",
     "dbt/models",
     "dbt/macros",
     "dbt/tests",
@@ -79,6 +78,7 @@ def stage_code(stage: str) -> list[str]:
     folders |= {str(path.relative_to(ROOT)) for path in declared_paths_of(found, ROOT)}
     covered = [f for f in [*spec["files"], *folders] if (ROOT / f).is_dir()]
     files = {f for f in files if not any(f.startswith(d + "/") for d in covered)}
+    folders = {f for f in folders if not any(f.startswith(d + "/") for d in covered)}
     return sorted(files | folders | set(spec["files"]) | set(ENTRY_FILES))
 
 

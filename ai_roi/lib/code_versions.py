@@ -3,13 +3,14 @@
 An asset's code is the module that declares it and every package module that module imports,
 transitively (the same closure `scripts/dvc_deps.py` lists as a DVC stage's code), plus the data
 of every package on the way: the files beside its modules (a source's `source.yaml`) and the
-folders holding no module, such as the SQL the package runs (`sql/`) or the reports' templates
-and message catalogues; and what a module names as its code outside the package in `CODE_PATHS`
-(lib/dbt_sql.py renders the dbt project's macros: they are the staging's code). `definitions.py` gives every asset that has none (dbt's models carry
-their own; the source factory versions each source by its declaration) the version of its
-module, so the Dagster UI marks an asset whose code changed since its last materialisation as
-stale, and the models' training keys hash the code as it was when the code location loaded, not
-as the file reads later (an edit during a run belongs to the next run).
+folders holding no module, such as the reports' templates and message catalogues; and what a
+module names as its code outside the package in `CODE_PATHS` (the dbt macros whose SQL it
+renders through lib/dbt_sql.py: the staged layer's, the warehouse's own tables').
+`definitions.py` gives every asset that has none (dbt's models carry their own; the source
+factory versions each source by its declaration) the version of its module, so the Dagster UI
+marks an asset whose code changed since its last materialisation as stale, and the models'
+training keys hash the code as it was when the code location loaded, not as the file reads
+later (an edit during a run belongs to the next run).
 """
 
 from __future__ import annotations

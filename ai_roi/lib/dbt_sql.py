@@ -23,9 +23,6 @@ from pathlib import Path
 from ai_roi import settings
 from ai_roi.lib.dbt_in_process import _ONE_AT_A_TIME, _close_duckdb, _quiet, environment
 
-# the macros it renders are the code of whatever renders them (lib.code_versions)
-CODE_PATHS = ("dbt/macros",)
-
 # the profile's target for each engine (dbt/profiles.yml)
 TARGETS = {"duckdb": "dev", "postgres": "postgres"}
 

@@ -51,8 +51,9 @@ from ai_roi.lib.checks import (
     raw_monitors,
     staged_monitors,
 )
+from ai_roi.lib.dbt_sql import render
 from ai_roi.lib.rules import VALUE_TOO_LONG, Rule, RuleBook, copy_rules
-from ai_roi.lib.warehouse import load_sql
+from ai_roi.lib.warehouse import engine_of
 from ai_roi.resources import (
     OutputsResource,
     ParamsResource,
@@ -62,6 +63,8 @@ from ai_roi.resources import (
 from ai_roi.sources import SourceCatalog, SourceConfig
 
 SOURCE_FILE = "source.yaml"  # beside the source's rules module
+# the dbt macros of the profile queries, its code as much as this module (lib.code_versions)
+CODE_PATHS = ("dbt/macros/profiles.sql", "dbt/macros/cross_engine.sql")
 RULES_MODULE = ("RAW_RULES", "raw_schema", "STAGED_RULES", "staged_schema")
 
 
@@ -107,8 +110,8 @@ class SourceFile(_Declared):
     staged_description: str
     flags: tuple[str, ...] = ()  # staged boolean columns counted in the metadata
     time_column: str | None = None  # the staged column its freshness and volume are judged on
-    # more metadata for the staged materialisation: its name, and the query (sql/profiles/…)
-    # that reads it from the published table (see `profile_metadata`)
+    # more metadata for the staged materialisation: its name, and the dbt macro of the query
+    # that reads it from the published table (dbt/macros/profiles.sql; see `profile_metadata`)
     profile: dict[str, str] = {}
     quarantine: Quarantine
 
@@ -192,7 +195,7 @@ def profile_metadata(con: ddb.DuckDBPyConnection, profile: Mapping[str, str]) ->
     second column's value, or the other columns by name where there are several."""
     metadata = {}
     for name, query in profile.items():
-        result = con.execute(load_sql(query))
+        result = con.execute(render(engine_of(con), query))
         columns = [d[0] for d in result.description][1:]
         metadata[name] = dg.MetadataValue.json(
             {

@@ -37,6 +37,9 @@ from ai_roi.lib.rules import RuleBook, quarantine_reasons
 from ai_roi.lib.warehouse import engine_of, ensure_schemas, parsed_json, relation_columns
 from ai_roi.sources import SourceConfig
 
+# the dbt macros it renders, its code as much as this module (lib.code_versions)
+CODE_PATHS = ("dbt/macros/staging", "dbt/macros/parsing.sql", "dbt/macros/cross_engine.sql")
+
 
 def register_pseudonymiser(con: duckdb.DuckDBPyConnection, key: str) -> None:
     """Add `pseudonymise(text)`: keyed HMAC-SHA256, so identifiers join but cannot be read back

@@ -24,9 +24,12 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 
+from ai_roi.lib.dbt_sql import render
 from ai_roi.sources import CsvOptions, SourceConfig, delivered_files
 
-SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
+# the dbt macro it renders, its code as much as this module (lib.code_versions)
+CODE_PATHS = ("dbt/macros/warehouse_tables.sql",)
+
 SCHEMAS = ("raw", "staged", "quarantine", "quality", "governance")
 
 
@@ -35,11 +38,6 @@ class IngestError(RuntimeError):
 
 
 @cache
-def load_sql(name: str) -> str:
-    """Text of `sql/<name>.sql`."""
-    return (SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")
-
-
 def engine_of(con) -> str:
     """The engine a warehouse connection runs on: "duckdb", or "postgres" for a
     lib.postgres.Warehouse (the raw load runs on both)."""
@@ -160,7 +158,7 @@ def rebuild_table(con, table: str, sql: str) -> None:
 def ensure_schemas(con: duckdb.DuckDBPyConnection) -> None:
     for schema in SCHEMAS:
         con.execute(f"create schema if not exists {schema}")
-    con.execute(load_sql("warehouse/create_tables"))
+    con.execute(render(engine_of(con), "warehouse_tables"))  # dbt/macros/warehouse_tables.sql
 
 
 def sha256_file(path: Path) -> str:

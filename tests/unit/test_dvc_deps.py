@@ -36,8 +36,8 @@ def test_a_packages_data_folders_are_its_code(tmp_path):
     assert "ai_roi/reports/messages" in roi
     assert not any(f.startswith("ai_roi/reports/templates/") for f in roi)
 
-    # the report module's closure (what its code version hashes) holds its template, and the
-    # package's SQL: read from a copy of the package, as from any root
+    # the report module's closure (what its code version hashes) holds its template: read from
+    # a copy of the package, as from any root
     import shutil
 
     shutil.copytree(ROOT / "ai_roi", tmp_path / "ai_roi")
@@ -45,11 +45,10 @@ def test_a_packages_data_folders_are_its_code(tmp_path):
     files = code_versions.closure([module], tmp_path)
     template = tmp_path / "ai_roi" / "reports" / "templates" / "roi_report.html.j2"
     assert template in files
-    assert tmp_path / "ai_roi" / "sql" / "profiles" / "tickets.sql" in files
 
 
 def test_the_dbt_macros_a_module_renders_are_its_code(tmp_path):
-    """Staging renders its SQL from the dbt project's macros (lib.dbt_sql names them in
+    """Staging renders its SQL from the dbt project's macros (lib.staging names them in
     CODE_PATHS): they are the warehouse stage's code, and a change to one changes the staged
     assets' code version."""
     from ai_roi.lib import code_versions
@@ -61,10 +60,11 @@ def test_the_dbt_macros_a_module_renders_are_its_code(tmp_path):
     import shutil
 
     shutil.copytree(ROOT / "ai_roi", tmp_path / "ai_roi")
-    (tmp_path / "dbt" / "macros").mkdir(parents=True)
-    (tmp_path / "dbt" / "macros" / "staging.sql").write_text("{# a macro #}", encoding="utf-8")
+    (tmp_path / "dbt" / "macros" / "staging").mkdir(parents=True)
+    macro = tmp_path / "dbt" / "macros" / "staging" / "orders.sql"
+    macro.write_text("{# a macro #}", encoding="utf-8")
     moved = code_versions.closure(["ai_roi.lib.staging"], tmp_path)
-    assert tmp_path / "dbt" / "macros" / "staging.sql" in moved
+    assert macro in moved
 
 
 def test_a_missing_dependency_is_reported():

@@ -6,11 +6,14 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from ai_roi.lib import freshness
+from ai_roi.lib.dbt_sql import render
 from ai_roi.lib.ml_assets import write_frame
-from ai_roi.lib.warehouse import load_sql
+from ai_roi.lib.warehouse import engine_of
 from ai_roi.ml import embeddings, router, tracking
 from ai_roi.resources import OutputsResource, ParamsResource
 
+# the dbt macros of its queries, its code as much as this module (lib.code_versions)
+CODE_PATHS = ("dbt/macros/ml.sql",)
 ROUTER_DATASET_KEY = dg.AssetKey(["ml", "router_dataset"])
 DEMAND_HISTORY_KEY = dg.AssetKey(["ml", "demand_history"])
 ROUTER_EXTRACT = ("extracts", "router_messages.parquet")
@@ -20,7 +23,7 @@ TRAIN, TEST = "train", "test"
 
 def _embeddings(con, texts: list[str]) -> tuple[np.ndarray, int]:
     """Embeddings of `texts`, from the cache where possible; how many had to be encoded."""
-    con.execute(load_sql("ml/embedding_cache"))
+    con.execute(render(engine_of(con), "ml_embedding_cache"))  # dbt/macros/ml.sql
     keys = [embeddings.text_key(t) for t in texts]
     cached = dict(
         con.execute(
@@ -56,7 +59,7 @@ def router_dataset(duckdb: DuckDBResource, outputs: OutputsResource) -> dg.Mater
     """Labelled support messages with their split, extracted to extracts/router_messages.parquet; one row per message."""
     path = outputs.path(*ROUTER_EXTRACT)
     with duckdb.get_connection() as con:
-        messages = con.execute(load_sql("ml/router_dataset")).df()
+        messages = con.execute(render(engine_of(con), "ml_router_dataset")).df()
         vectors, encoded = _embeddings(con, messages["text"].tolist())
         versions = freshness.staged_versions(con, ["messages"])
     emb = pd.DataFrame(
@@ -99,7 +102,7 @@ def demand_history(
     path = outputs.path(*DEMAND_EXTRACT)
     with duckdb.get_connection() as con:
         data = con.execute(
-            load_sql("ml/demand_history"),
+            render(engine_of(con), "ml_demand_history"),
             {"min_active_weeks": p.min_active_weeks, "top_products": p.top_products},
         ).df()
         versions = freshness.staged_versions(con, ["order_lines"])

@@ -1,4 +1,9 @@
--- Bookkeeping tables shared by every source. Idempotent.
+{#-
+  The warehouse's bookkeeping tables, shared by every source: deliveries, quarantine, quality
+  history, audit log. Idempotent; the same SQL on DuckDB and PostgreSQL (lib.warehouse.ensure_schemas
+  renders it for the connection's engine).
+-#}
+{% macro warehouse_tables() -%}
 create table if not exists raw._loads (
     load_id varchar primary key,
     source varchar not null,
@@ -119,3 +124,4 @@ create table if not exists governance.period_mart_builds (
     run_id varchar,
     built_at timestamp not null
 );
+{%- endmacro %}
