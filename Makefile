@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 export UV_COMPILE_BYTECODE := 1
 export UV_LINK_MODE := copy
-export DBT_TARGET ?= dev
+export DBT_TARGET ?= $(if $(filter postgres,$(AI_ROI_WAREHOUSE)),postgres,dev)
 export AI_ROI_STATE_DIR ?= $(CURDIR)/state
 export DAGSTER_HOME ?= $(AI_ROI_STATE_DIR)/dagster_home
 DBT_FILES := $(shell find dbt/models dbt/macros dbt/tests -type f 2>/dev/null) dbt/dbt_project.yml dbt/profiles.yml
@@ -56,12 +56,13 @@ postgres-server:
 		$$SUDO apt-get update -qq && \
 		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; }
 
-# What runs on PostgreSQL today (README, "Beyond one machine"): the dbt project built there from
-# the sources of a DuckDB build and compared with it model by model, the raw load and its Pandera
-# checks, the privacy functions and timestamp parsing on a server compared with DuckDB's, the
-# marts published to a server for BI tools, and a whole run with Dagster's storage and MLflow on
-# a server. Part of `make test` too; this runs those alone.
-ci-postgres: setup postgres-server  ## the dbt project on PostgreSQL compared with DuckDB; the marts published there; Dagster and MLflow on a PostgreSQL server
+# The pipeline on PostgreSQL (README, "Beyond one machine"), each on a throw-away server: the whole
+# chain (`ai-roi run` with AI_ROI_WAREHOUSE=postgres, Dagster's storage and MLflow there too) with
+# every mart compared with the DuckDB build of the same deliveries; the dbt project, the raw load,
+# the checks, the staging and the raw and staged groups in Dagster compared with DuckDB's; the
+# privacy functions and the parsing macros on both engines; the marts published for BI tools.
+# Part of `make test` (which .ci/run runs) too; this runs those alone.
+ci-postgres: setup postgres-server  ## the whole chain on PostgreSQL (warehouse, Dagster, MLflow), every mart compared with DuckDB's
 	$(BIN)/pytest -p no:cacheprovider tests/integration/test_postgres.py tests/integration/test_raw_on_postgres.py tests/integration/test_checks_on_postgres.py tests/integration/test_groups_on_postgres.py tests/integration/test_privacy_on_postgres.py tests/integration/test_parsing_on_postgres.py tests/integration/test_marts_server.py tests/integration/test_deployment.py
 
 # Every dbt model built again from a pipeline's warehouse on DuckDB and on a throw-away PostgreSQL

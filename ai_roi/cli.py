@@ -24,39 +24,45 @@ import duckdb
 from ai_roi import settings
 from ai_roi.lib import freshness, run_lock
 from ai_roi.lib.progress import LOG_NAME, Progress, output_to
-from ai_roi.lib.warehouse import has_table
+from ai_roi.lib.warehouse import has_table, open_warehouse
 
 
-def _open_warehouse(*, read_only: bool = True) -> duckdb.DuckDBPyConnection:
-    """The warehouse as the CLI opens it itself, with the pipeline's settings (its memory limit)."""
-    return duckdb.connect(
-        str(settings.duckdb_path()), read_only=read_only, config=settings.duckdb_config()
-    )
+def _tables(con, schema: str) -> list[str]:
+    """The tables of a schema (not views; not work tables, `_…`), on either engine."""
+    return [
+        t
+        for (t,) in con.execute(
+            "select table_name from information_schema.tables where table_schema = $s"
+            " and table_type = 'BASE TABLE' order by 1",
+            {"s": schema},
+        ).fetchall()
+        if not t.startswith("_")
+    ]
 
 
-def _warehouse_summary(con: duckdb.DuckDBPyConnection) -> dict:
-    stages = con.execute(
-        "select 'raw', source, sum(rows) from raw._loads where is_current group by 2 order by 2"
-    ).fetchall()
-    staged = con.execute(
-        "select table_name from duckdb_tables() where schema_name = 'staged'"
-        " and not starts_with(table_name, '_') order by 1"
-    ).fetchall()
-    for (table,) in staged:
-        n = con.execute(f'select count(*) from staged."{table}"').fetchone()[0]
-        stages.append(("staged", table, n))
-    marts = con.execute(
-        "select schema_name, table_name from duckdb_tables() where schema_name = 'marts' order by 2"
-    ).fetchall()
-    for schema, table in marts:
-        n = con.execute(f'select count(*) from {schema}."{table}"').fetchone()[0]
-        stages.append(("marts", table, n))
+def _warehouse_summary(con) -> dict:
+    stages = [
+        (stage, source, int(rows))
+        for stage, source, rows in con.execute(
+            "select 'raw', source, sum(rows) from raw._loads where is_current"
+            " group by source order by source"
+        ).fetchall()
+    ]
+    for schema in ("staged", "marts"):
+        for table in _tables(con, schema):
+            n = con.execute(f'select count(*) from {schema}."{table}"').fetchone()[0]
+            stages.append((schema, table, n))
     quarantine = con.execute(
-        "select source, rule, dimension, count(*) from quarantine.rows group by all order by 1, 4 desc"
+        "select source, rule, dimension, count(*) from quarantine.rows"
+        " group by source, rule, dimension order by 1, 4 desc"
     ).fetchall()
-    deliveries = con.execute(
-        "select source, status, count(*), sum(rows) from raw._loads group by all order by 1, 2"
-    ).fetchall()
+    deliveries = [
+        (source, status, n, int(rows))
+        for source, status, n, rows in con.execute(
+            "select source, status, count(*), sum(rows) from raw._loads"
+            " group by source, status order by 1, 2"
+        ).fetchall()
+    ]
     refused = con.execute(
         "select source, load_id, reason from raw._loads where status = 'refused' and is_current"
         " order by source, loaded_at"
@@ -88,23 +94,32 @@ def print_summary(
     check_rows: list[tuple[str, str, str, str]] | None = None, ran_now: int | None = None
 ) -> None:
     """What the warehouse holds, and `check_rows` (of which `ran_now` ran in this run)."""
+    on_server = settings.warehouse_engine() == "postgres"
     path = settings.duckdb_path()
-    if not path.exists():
+    if not on_server and not path.exists():
         print(f"No warehouse at {path} yet: run `make run` first.")
         return
+    opened = contextlib.ExitStack()
     try:
-        con = _open_warehouse()
+        con = opened.enter_context(open_warehouse())
     except duckdb.IOException as exc:
         message = run_lock.busy_message(str(exc), path)
         if message is None:
             raise
         print(f"No summary now: {message}")
         return
-    with con:
+    with opened:
         if not has_table(con, "raw", "_loads"):
+            where = (
+                "that database" if on_server else f"{path}: nothing was ever loaded into this file"
+            )
             print(
-                f"No pipeline tables in {path}: nothing was ever loaded into this file. "
-                "`make run` builds the warehouse there; AI_ROI_DUCKDB_PATH names another file."
+                f"No pipeline tables in {where}. `make run` builds the warehouse there; "
+                + (
+                    "PGDATABASE names another database."
+                    if on_server
+                    else "AI_ROI_DUCKDB_PATH names another file."
+                )
             )
             return
         summary = _warehouse_summary(con)
@@ -138,6 +153,12 @@ def print_summary(
                 print(f"  {status:<6} {asset:<22} {check:<34} {detail}")
     _print_ai_metrics(current)
     _print_roi(current)
+    if on_server:
+        from ai_roi.lib.postgres import server_name
+
+        print(f"\nWarehouse: PostgreSQL database {server_name()}")
+        print("Look at it: `make dev` (Dagster UI, http://127.0.0.1:3000) or with psql.")
+        return
     print(f"\nWarehouse: {path}")
     print(
         "Look at it: `make dev` (Dagster UI, http://127.0.0.1:3000) or open the file with duckdb."
@@ -403,7 +424,7 @@ def _changed_months_tags(graph, period: list[dg.AssetKey]) -> dict[str, str] | N
     marts = period_marts(period)
     if not marts:
         return None
-    with _open_warehouse() as con:
+    with open_warehouse() as con:
         span, _ = month_builds.changed_window(con, marts, dbt_code())
     if span is None:
         return None
@@ -451,7 +472,7 @@ def _audit(instance: dg.DagsterInstance, run_ids: list[str], selection: str | No
 
     if not run_ids:
         return
-    with _open_warehouse(read_only=False) as con:
+    with open_warehouse(read_only=False) as con:
         ensure_schemas(con)
         record = audit.collect(
             instance,
@@ -524,7 +545,7 @@ def _run_whole(log_level: str, strict: bool, full_refresh: bool) -> int:
     expiries = [e.metadata["valid_until"].value for e in evaluations if "valid_until" in e.metadata]
     if carried is not None and stamp.get("valid_until"):  # a carried verdict's expiry holds too
         expiries.append(stamp["valid_until"])
-    with _open_warehouse() as con:
+    with open_warehouse() as con:
         until = run_stamp.valid_until(con, _clock_rules(), expiries)
     checks = _merged_checks(carried, _check_rows(result) if result else [])
     run_stamp.record(

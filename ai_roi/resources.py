@@ -5,7 +5,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import dagster as dg
 import duckdb
@@ -88,6 +88,14 @@ class MartsExportResource(dg.ConfigurableResource):
 
     @contextmanager
     def read(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The marts as their consumers read them: the export file, or on a PostgreSQL warehouse
+        its marts schema (which the consumers' role alone may read there)."""
+        if settings.warehouse_engine() == "postgres":
+            from ai_roi.lib import postgres
+
+            with postgres.connect() as pg:
+                yield pg
+            return
         if not self.location.exists():
             raise FileNotFoundError(
                 f"no marts export at {self.location}: materialise exports/marts first"
@@ -141,10 +149,10 @@ class WarehouseResource(DuckDBResource):
     """
 
     database: str = ""
-    # "postgres": the warehouse is the PostgreSQL database libpq's PG* variables name, which the
-    # raw layer (load, checks, monitors, quality history) runs on so far. Not a user setting
-    # until the whole chain runs there (README, "Beyond one machine").
-    engine: Literal["duckdb", "postgres"] = "duckdb"
+    # where the warehouse is: "duckdb" (the file) or "postgres" (the database libpq's PG*
+    # variables name); empty, AI_ROI_WAREHOUSE says (settings.warehouse_engine), read when a
+    # step connects
+    engine: str = ""
     _lock: Any = PrivateAttr(default=None)
 
     @property
@@ -177,13 +185,16 @@ class WarehouseResource(DuckDBResource):
 
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        if self.engine == "postgres":
-            import psycopg
-
+        engine = self.engine or settings.warehouse_engine()
+        if engine not in settings.WAREHOUSE_ENGINES:
+            raise settings.ConfigurationError(
+                f"WarehouseResource(engine={engine!r}): use one of {settings.WAREHOUSE_ENGINES}"
+            )
+        if engine == "postgres":
             from ai_roi.lib import postgres
 
-            with psycopg.connect() as conn:  # libpq reads PGHOST, PGPORT, PGUSER, …
-                yield postgres.Warehouse(conn)
+            with postgres.connect() as pg:  # libpq reads PGHOST, PGPORT, PGUSER, …
+                yield pg
             return
         config = {"custom_user_agent": "dagster", **settings.duckdb_config()}
         config.update(self.connection_config)

@@ -121,17 +121,33 @@ def mlflow_artifacts() -> str | None:
     return str(state_dir() / "mlflow" / "artifacts")
 
 
-# The dbt adapters the pipeline's own runs can build on: its raw and staged layers write DuckDB,
-# so its dbt steps must read the same file. A PostgreSQL target builds the dbt project apart, from
-# sources copied across (README, "Beyond one machine").
-PIPELINE_DBT_ADAPTERS = ("duckdb",)
+WAREHOUSE_ENGINES = ("duckdb", "postgres")
+
+
+def warehouse_engine() -> str:
+    """AI_ROI_WAREHOUSE: where the pipeline keeps its warehouse: `duckdb` (the default, the file
+    at AI_ROI_DUCKDB_PATH) or `postgres` (the database libpq's PG* variables name: PGHOST,
+    PGPORT, PGUSER, PGPASSWORD, PGDATABASE; README, "Beyond one machine")."""
+    engine = (_env("AI_ROI_WAREHOUSE") or "duckdb").strip().lower()
+    if engine not in WAREHOUSE_ENGINES:
+        raise ConfigurationError(
+            f"AI_ROI_WAREHOUSE={engine!r}: the warehouse runs on {' or '.join(WAREHOUSE_ENGINES)}"
+        )
+    return engine
+
+
+# the profile's default target for each warehouse engine (dbt/profiles.yml)
+DEFAULT_DBT_TARGETS = {"duckdb": "dev", "postgres": "postgres"}
 
 
 def dbt_target() -> str:
-    """DBT_TARGET (default dev), refused with the reason when the pipeline cannot run on it."""
+    """DBT_TARGET (default: the profile's target for the warehouse's engine), refused with the
+    reason when its adapter is not the warehouse's engine: dbt builds the marts from the tables
+    the pipeline writes, so both must be the same database."""
     from ai_roi import yaml_text
 
-    target = _env("DBT_TARGET") or "dev"
+    engine = warehouse_engine()
+    target = _env("DBT_TARGET") or DEFAULT_DBT_TARGETS[engine]
     profile = yaml_text.load((DBT_PROJECT_DIR / "profiles.yml").read_text(encoding="utf-8"))
     outputs = next(iter(profile.values()))["outputs"]
     if target not in outputs:
@@ -140,13 +156,13 @@ def dbt_target() -> str:
             f"{sorted(outputs)}"
         )
     adapter = outputs[target]["type"]
-    if adapter not in PIPELINE_DBT_ADAPTERS:
-        usable = sorted(t for t, o in outputs.items() if o["type"] in PIPELINE_DBT_ADAPTERS)
+    if adapter != engine:
+        usable = sorted(t for t, o in outputs.items() if o["type"] == engine)
         raise ValueError(
-            f"DBT_TARGET={target!r} is a {adapter} target, and the pipeline's raw and staged "
-            f"layers write DuckDB only so far: run it with one of {usable}. To build the dbt "
-            f"project on {adapter}, run `dbt build --target {target}` in dbt/ on a database "
-            "holding its sources (README, 'Beyond one machine')."
+            f"DBT_TARGET={target!r} is a {adapter} target, and the pipeline's warehouse is "
+            f"{engine} (AI_ROI_WAREHOUSE={engine}): dbt must build the marts in the database the "
+            f"pipeline writes. Use one of {usable}, or set AI_ROI_WAREHOUSE={adapter} "
+            "(README, 'Beyond one machine')."
         )
     return target
 

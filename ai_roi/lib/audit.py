@@ -19,6 +19,7 @@ import duckdb
 
 from ai_roi import yaml_text
 from ai_roi.lib.freshness import version
+from ai_roi.lib.warehouse import parsed_json
 from ai_roi.ml import tracking
 
 # Tag on the runs `ai-roi run` launches: it audits them itself, as one invocation.
@@ -74,19 +75,21 @@ def dvc_hashes(lock: Path) -> dict[str, str]:
 
 def data_versions(con: duckdb.DuckDBPyConnection, lock: Path) -> dict:
     """{source: {fingerprint, files}} of the deliveries in play, and the DVC outputs' hashes."""
-    sources = {}
-    for source, fingerprints, files in con.execute(
-        "select source, list(fingerprint order by loaded_at), list(files order by loaded_at)"
-        " from raw._loads where is_current group by source order by source"
+    deliveries: dict[str, list[tuple[str, list]]] = {}
+    for source, fingerprint, files in con.execute(
+        "select source, fingerprint, files from raw._loads where is_current"
+        " order by source, loaded_at"
     ).fetchall():
-        sources[source] = {
-            "fingerprint": version(fingerprints),
+        deliveries.setdefault(source, []).append((fingerprint, parsed_json(files)))
+    sources = {
+        source: {
+            "fingerprint": version([fingerprint for fingerprint, _ in listed]),
             "files": [
-                {"path": f["path"], "sha256": f["sha256"]}
-                for listed in files
-                for f in json.loads(listed)
+                {"path": f["path"], "sha256": f["sha256"]} for _, files in listed for f in files
             ],
         }
+        for source, listed in deliveries.items()
+    }
     return {"sources": sources, "dvc": dvc_hashes(lock)}
 
 
@@ -156,8 +159,14 @@ def write(con: duckdb.DuckDBPyConnection, record: AuditRecord) -> None:
     for field in ("data_versions", "models_trained", "promotions"):
         row[field] = json.dumps(row[field], sort_keys=True)
     columns = ", ".join(row)
-    placeholders = ", ".join("?" for _ in row)
-    con.execute(
-        f"insert or replace into governance.audit_log ({columns}) values ({placeholders})",
-        list(row.values()),
-    )
+    placeholders = ", ".join(f"${name}" for name in row)
+    con.execute("begin transaction")
+    try:  # the invocation's row replaced, on either engine
+        con.execute(
+            "delete from governance.audit_log where run_id = $run_id", {"run_id": row["run_id"]}
+        )
+        con.execute(f"insert into governance.audit_log ({columns}) values ({placeholders})", row)
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise

@@ -47,6 +47,12 @@ def render_json(engine: str, macro: str, settings_: dict | None = None) -> dict:
     return json.loads(render(engine, macro, settings_))
 
 
+def template(engine: str, name: str) -> str:
+    """One of the spellings of `sql_templates` (dbt/macros/cross_engine.sql) for `engine`, with
+    `{placeholders}` for str.format."""
+    return render_json(engine, "sql_templates")[name]
+
+
 def _edited(project_dir: str) -> float:
     """When the project's macros or its dbt_project.yml last changed: a rendering is kept only
     as long as they stay as they were (a long-lived process sees an edit)."""

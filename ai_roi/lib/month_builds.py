@@ -22,8 +22,11 @@ from pathlib import Path
 
 import duckdb
 
-from ai_roi.lib.warehouse import ensure_schemas
+from ai_roi.lib.dbt_sql import render
+from ai_roi.lib.warehouse import engine_of, ensure_schemas, has_relation
 
+# the dbt macro it renders, its code as much as this module (lib.code_versions)
+CODE_PATHS = ("dbt/macros/month_builds.sql",)
 UNDATED = "undated"
 TABLE = "governance.period_mart_builds"
 
@@ -60,12 +63,8 @@ def fingerprints(con, table: str, column: str) -> dict[str, str]:
     """Month (first day, ISO) -> rows and an order-independent hash of them, of `table`."""
     if not _exists(con, table):
         return {}
-    return dict(
-        con.execute(
-            f"select coalesce(strftime({column}, '%Y-%m-01'), '{UNDATED}'),"
-            f" count(*) || ':' || sum(hash(t)) from {table} t group by all"
-        ).fetchall()
-    )
+    wanted = {"table": table, "column": column, "undated": UNDATED}
+    return dict(con.execute(render(engine_of(con), "month_fingerprints", wanted)).fetchall())
 
 
 def recorded(con) -> dict[str, dict[str, Built]]:
@@ -158,13 +157,13 @@ def record(
         rows = fingerprints(con, mart.table, mart.column)
         months = set(inputs) | set(rows)
         if span is None:
-            con.execute(f"delete from {TABLE} where mart = ?", [mart.table])
+            con.execute(f"delete from {TABLE} where mart = $mart", {"mart": mart.table})
         else:
             start, end = span
             months = {m for m in months if start <= m < end}
             con.execute(
-                f"delete from {TABLE} where mart = ? and month >= ? and month < ?",
-                [mart.table, start, end],
+                f"delete from {TABLE} where mart = $mart and month >= $start and month < $end",
+                {"mart": mart.table, "start": start, "end": end},
             )
         built = [(mart.table, m, inputs.get(m), rows.get(m), code, run_id) for m in sorted(months)]
         if built:
@@ -174,11 +173,4 @@ def record(
 
 
 def _exists(con, table: str) -> bool:
-    schema, name = table.split(".")
-    return bool(
-        con.execute(
-            "select count(*) from information_schema.tables"
-            " where table_schema = ? and table_name = ?",
-            [schema, name],
-        ).fetchone()[0]
-    )
+    return has_relation(con, *table.split("."))

@@ -17,6 +17,7 @@ from collections.abc import Collection
 
 import duckdb
 
+from ai_roi.lib.dbt_sql import template
 from ai_roi.lib.warehouse import engine_of
 
 # What a pattern finds and the token it is replaced with.
@@ -116,16 +117,20 @@ def protect_rows(con, source: str, rows: list[dict]) -> list[dict]:
     return [json.loads(value) for (value,) in protected]
 
 
-def text_columns(
-    con: duckdb.DuckDBPyConnection, catalog: str, schema: str, table: str
-) -> list[str]:
+# how information_schema names a text column's type: DuckDB, PostgreSQL
+TEXT_TYPES = ("VARCHAR", "text", "character varying")
+
+
+def text_columns(con, catalog: str, schema: str, table: str) -> list[str]:
+    """The text columns of a table, in order, on either engine."""
     return [
         c
         for (c,) in con.execute(
-            "select column_name from information_schema.columns where table_catalog = ?"
-            " and table_schema = ? and table_name = ? and data_type = 'VARCHAR'"
+            "select column_name from information_schema.columns where table_catalog = $catalog"
+            " and table_schema = $schema and table_name = $table"
+            f" and data_type in ({', '.join(map(_sql_string, TEXT_TYPES))})"
             " order by ordinal_position",
-            [catalog, schema, table],
+            {"catalog": catalog, "schema": schema, "table": table},
         ).fetchall()
     ]
 
@@ -149,10 +154,13 @@ def scan_patterns(
     In the `business_keys` columns only the patterns that are not runs of digits are looked for.
     """
     found = {}
+    matches = template(engine_of(con), "regex_search")  # each engine's spelling, from dbt
     for column in text_columns(con, catalog, schema, table):
         kinds = [k for k in PATTERNS if column not in business_keys or k not in NUMBER_KINDS]
         counts = ", ".join(
-            f"sum(n) filter (where regexp_matches(value, {_sql_string(PATTERNS[k])}))"
+            "sum(n) filter (where "
+            + matches.format(value="value", pattern=_sql_string(PATTERNS[k]))
+            + ")"
             for k in kinds
         )
         row = con.execute(

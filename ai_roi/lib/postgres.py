@@ -14,6 +14,7 @@ transaction, keeping what consumers built on them (tests/integration/test_marts_
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import math
@@ -179,6 +180,26 @@ def copy_tables(duck: duckdb.DuckDBPyConnection, pg, tables: Iterable[tuple[str,
 _PARAMETER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 
 
+def server_name() -> str:
+    """The database libpq's PG* variables name, for a person: `ai_roi on 127.0.0.1:5432`."""
+    import os
+
+    return (
+        f"{os.environ.get('PGDATABASE', os.environ.get('PGUSER', '?'))} on "
+        f"{os.environ.get('PGHOST', 'localhost')}:{os.environ.get('PGPORT', '5432')}"
+    )
+
+
+@contextlib.contextmanager
+def connect() -> Iterator[Warehouse]:
+    """The PostgreSQL warehouse libpq's PG* variables name (never a connection string in
+    code), closed when the block ends."""
+    import psycopg
+
+    with psycopg.connect() as conn:
+        yield Warehouse(conn)
+
+
 class Warehouse:
     """A PostgreSQL warehouse that runs the pipeline's SQL as a DuckDB connection does.
 
@@ -210,6 +231,24 @@ class Warehouse:
         """COPY the rows of a DuckDB relation into `table` (a quoted name); the rows copied."""
         with self.conn.cursor() as cur:
             return _copy(cur, table, columns, rows.to_arrow_reader(BATCH_ROWS))
+
+    def insert_arrow(self, table: str, rows: pa.Table) -> int:
+        """COPY an Arrow table's rows into `table` (a quoted name), its columns by name."""
+        with self.conn.cursor() as cur:
+            return _copy(cur, table, rows.column_names, rows.to_reader(BATCH_ROWS))
+
+    def replace_frame(self, schema: str, table: str, frame) -> None:
+        """Replace `schema.table` with the rows of a pandas frame, typed as DuckDB types them
+        (lib.warehouse.replace_table's table on DuckDB), in one transaction. Views built on the
+        table go with it (dbt builds them again), as DuckDB replaces a table under its views."""
+        target = f"{_ident(schema)}.{_ident(table)}"
+        with duckdb.connect() as duck:
+            duck.register("_frame", frame)
+            duck.execute("create table _rows as select * from _frame")
+            with self.conn.transaction(), self.conn.cursor() as cur:
+                cur.execute(f"create schema if not exists {_ident(schema)}")
+                cur.execute(f"drop table if exists {target} cascade")
+                _create_and_copy(duck, cur, "main", "_rows", target)
 
     def record_batches(self, sql: str, batch_rows: int = BATCH_ROWS) -> Iterator[pa.Table]:
         """The rows of a query as Arrow tables of at least `batch_rows` rows each (the last one
@@ -333,7 +372,9 @@ _ARRAY_TYPES = {
 
 def arrow_type(column) -> pa.DataType:
     """The Arrow type of a column of a psycopg cursor's description."""
-    if column.type_code == _NUMERIC and column.precision is not None:
+    if column.type_code == _NUMERIC:
+        if column.precision is None:  # an unconstrained numeric (an average, a ratio): a double,
+            return pa.float64()  # as DuckDB types such a computation
         return pa.decimal128(column.precision, column.scale or 0)
     if column.type_code in _ARRAY_TYPES:
         return pa.list_(_ARRAY_TYPES[column.type_code])
@@ -458,9 +499,13 @@ def _same(a, b) -> bool:
     return a == b
 
 
-def relation_rows(con, schema: str, table: str, json_columns: set[str]) -> tuple[list, list]:
-    """The columns and the rows of a relation in canonical form, sorted, from either engine."""
-    cur = con.execute(f"select * from {_ident(schema)}.{_ident(table)}")
+def relation_rows(
+    con, schema: str, table: str, json_columns: set[str], columns: list[str] | None = None
+) -> tuple[list, list]:
+    """The columns (all, or `columns`) and the rows of a relation in canonical form, sorted,
+    from either engine."""
+    chosen = ", ".join(map(_ident, columns)) if columns else "*"
+    cur = con.execute(f"select {chosen} from {_ident(schema)}.{_ident(table)}")
     columns = [d[0] for d in cur.description]
     is_json = [c in json_columns for c in columns]
     rows = [
@@ -469,9 +514,12 @@ def relation_rows(con, schema: str, table: str, json_columns: set[str]) -> tuple
     return columns, sorted(rows, key=_sort_key)
 
 
-def first_difference(duck: duckdb.DuckDBPyConnection, pg, schema: str, table: str) -> str | None:
+def first_difference(
+    duck: duckdb.DuckDBPyConnection, pg, schema: str, table: str, ignore: Iterable[str] = ()
+) -> str | None:
     """None where the relation holds the same rows on both engines; else what differs first:
-    the columns, the row count, or the first differing row of each, in canonical order."""
+    the columns, the row count, or the first differing row of each, in canonical order. The
+    columns in `ignore` are left out of the rows (both engines must have the same columns)."""
     json_columns = {
         c
         for (c,) in duck.execute(
@@ -480,11 +528,22 @@ def first_difference(duck: duckdb.DuckDBPyConnection, pg, schema: str, table: st
             {"s": schema, "t": table},
         ).fetchall()
     }
-    duck_columns, duck_rows = relation_rows(duck, schema, table, json_columns)
-    pg_columns, pg_rows = relation_rows(pg.cursor(), schema, table, json_columns)
     name = f"{schema}.{table}"
-    if duck_columns != pg_columns:
-        return f"{name}: columns differ: DuckDB {duck_columns}, PostgreSQL {pg_columns}"
+    everything = [
+        d[0]
+        for d in duck.execute(f"select * from {_ident(schema)}.{_ident(table)} limit 0").description
+    ]
+    theirs = [
+        d[0]
+        for d in pg.cursor()
+        .execute(f"select * from {_ident(schema)}.{_ident(table)} limit 0")
+        .description
+    ]
+    if everything != theirs:
+        return f"{name}: columns differ: DuckDB {everything}, PostgreSQL {theirs}"
+    kept = [c for c in everything if c not in set(ignore)]
+    duck_columns, duck_rows = relation_rows(duck, schema, table, json_columns, kept)
+    pg_columns, pg_rows = relation_rows(pg.cursor(), schema, table, json_columns, kept)
     if len(duck_rows) != len(pg_rows):
         return f"{name}: DuckDB has {len(duck_rows)} rows, PostgreSQL {len(pg_rows)}"
     for i, (d, p) in enumerate(zip(duck_rows, pg_rows, strict=True)):

@@ -35,12 +35,12 @@ def keep_newest_runs(
     by their latest `time_column`; how many rows were deleted."""
     name = ".".join(quote_ident(part) for part in table.split("."))
     column = quote_ident(time_column)
-    return con.execute(
-        f"""
-        delete from {name} where run_id not in (
-            select run_id from {name} group by run_id order by max({column}) desc, run_id desc
-            limit $keep
-        )
-        """,
-        {"keep": keep},
-    ).fetchone()[0]
+    stale = (
+        f"from {name} where run_id not in (select run_id from {name} group by run_id"
+        f" order by max({column}) desc, run_id desc limit $keep)"
+    )
+    # counted first: a delete answers with its count on DuckDB, with none on PostgreSQL
+    deleted = con.execute(f"select count(*) {stale}", {"keep": keep}).fetchone()[0]
+    if deleted:
+        con.execute(f"delete {stale}", {"keep": keep})
+    return deleted

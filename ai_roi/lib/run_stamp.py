@@ -26,7 +26,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ai_roi import settings
-from ai_roi.lib.warehouse import sha256_file
+from ai_roi.lib.dbt_sql import template
+from ai_roi.lib.warehouse import engine_of, sha256_file
 from ai_roi.sources import SourceCatalog, SourceConfigError, delivered_files, load_catalog
 
 STAMP_FILE = "last_run.json"
@@ -192,8 +193,10 @@ def valid_until(con, clock_rules: set[str], expiries: Iterable[str]) -> datetime
     """
     times = [datetime.fromisoformat(e) for e in expiries]
     if clock_rules:
+        overlap = template(engine_of(con), "lists_overlap")  # each engine's spelling, from dbt
         held = con.execute(
-            "select count(*) from quarantine.rows where list_has_any(all_rules, $rules)",
+            "select count(*) from quarantine.rows where "
+            + overlap.format(first="all_rules", second="cast($rules as varchar[])"),
             {"rules": sorted(clock_rules)},
         ).fetchone()[0]
         if held:

@@ -56,6 +56,52 @@ def read_frame(con, sql: str) -> pl.DataFrame:
     return con.frame(sql)
 
 
+@contextlib.contextmanager
+def open_warehouse(*, read_only: bool = True) -> Iterator:
+    """The warehouse the settings name (AI_ROI_WAREHOUSE), opened outside a Dagster step (the
+    command line): the DuckDB file (read-only unless asked; the pipeline's memory limit) or the
+    PostgreSQL database of libpq's PG* variables (lib.postgres.Warehouse)."""
+    from ai_roi import settings
+
+    if settings.warehouse_engine() == "postgres":
+        from ai_roi.lib import postgres
+
+        with postgres.connect() as pg:
+            yield pg
+        return
+    con = duckdb.connect(
+        str(settings.duckdb_path()), read_only=read_only, config=settings.duckdb_config()
+    )
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def insert_arrow(con, table: str, rows: pa.Table) -> None:
+    """Append an Arrow table's rows to `table`, its columns by name, on either engine (in one
+    statement on DuckDB, by COPY on PostgreSQL; a row at a time costs seconds per 10,000)."""
+    if engine_of(con) != "duckdb":
+        con.insert_arrow(table, rows)
+        return
+    con.register("_rows", rows)
+    try:
+        names = ", ".join(map(quote_ident, rows.column_names))
+        con.execute(f"insert into {table} ({names}) select {names} from _rows")
+    finally:
+        con.unregister("_rows")
+
+
+def fetch_frame(con, sql: str, params: dict | None = None):
+    """The rows of a query as a pandas frame, on either engine (parameters on DuckDB only: a
+    server's rows come out through COPY, which binds none)."""
+    if engine_of(con) == "duckdb":
+        return con.execute(sql, params or {}).df()
+    if params:
+        raise ValueError("fetch_frame binds no parameters on PostgreSQL: write them in the SQL")
+    return con.frame(sql).to_pandas()
+
+
 def read_batches(con, sql: str, rows: int) -> Iterator[pa.RecordBatch | pa.Table]:
     """The rows of a query in Arrow batches of about `rows` rows, so a large result is never
     held whole; typed alike on either engine."""
@@ -122,18 +168,27 @@ def has_quality_mart(con) -> bool:
     return _has_relation(con, "marts", "mart_data_quality", "VIEW")
 
 
-def _has_relation(con, schema: str, name: str, kind: str) -> bool:
+def has_relation(con, schema: str, name: str) -> bool:
+    """Whether the warehouse (either engine) holds a table or view `schema`.`name`."""
+    return _has_relation(con, schema, name, None)
+
+
+def _has_relation(con, schema: str, name: str, kind: str | None) -> bool:
     return bool(
         con.execute(
             "select count(*) from information_schema.tables where table_schema = $s"
-            " and table_name = $t and table_type = $kind",
+            " and table_name = $t and coalesce($kind, table_type) = table_type",
             {"s": schema, "t": name, "kind": kind},
         ).fetchone()[0]
     )
 
 
-def replace_table(con: duckdb.DuckDBPyConnection, schema: str, table: str, frame) -> None:
-    """Replace `schema.table` with the rows of a pandas frame (the schema is created if new)."""
+def replace_table(con, schema: str, table: str, frame) -> None:
+    """Replace `schema.table` with the rows of a pandas frame (the schema is created if new), on
+    either engine."""
+    if engine_of(con) != "duckdb":
+        con.replace_frame(schema, table, frame)
+        return
     con.execute(f"create schema if not exists {schema}")
     con.register("_frame", frame)
     try:

@@ -57,8 +57,15 @@ def drift_finding(measures: dict[str, float], limits: dict[str, float], extra: d
     )
 
 
-def router_drift(con: duckdb.DuckDBPyConnection, path: str, p: DriftParams) -> Finding:
-    """Messages to route (test split) against the training messages: length, intents, words."""
+def router_drift(path: str, p: DriftParams) -> Finding:
+    """Messages to route (test split) against the training messages: length, intents, words.
+
+    The extract is a file: an in-memory DuckDB reads it, whatever engine the warehouse runs on."""
+    with duckdb.connect() as con:
+        return _router_drift(con, path, p)
+
+
+def _router_drift(con: duckdb.DuckDBPyConnection, path: str, p: DriftParams) -> Finding:
     rel = "read_parquet($path)"
     lengths = {
         split: np.array(
@@ -117,8 +124,14 @@ def router_drift(con: duckdb.DuckDBPyConnection, path: str, p: DriftParams) -> F
     )
 
 
-def demand_drift(con: duckdb.DuckDBPyConnection, path: str, p: DriftParams) -> Finding:
-    """The last `recent_weeks` of demand against the weeks before: units, zero weeks, product mix."""
+def demand_drift(path: str, p: DriftParams) -> Finding:
+    """The last `recent_weeks` of demand against the weeks before: units, zero weeks, product mix
+    (the extract read by an in-memory DuckDB, as `router_drift` reads its)."""
+    with duckdb.connect() as con:
+        return _demand_drift(con, path, p)
+
+
+def _demand_drift(con: duckdb.DuckDBPyConnection, path: str, p: DriftParams) -> Finding:
     rows = con.execute(
         """
         with d as (select *, dense_rank() over (order by week_start desc) as weeks_back

@@ -19,7 +19,7 @@ from markupsafe import Markup
 from ai_roi.lib import code_location, freshness, selection
 from ai_roi.lib.history import complete_history_runs, quality_states
 from ai_roi.lib.rules import DIMENSIONS, dimension_scores
-from ai_roi.lib.warehouse import fetch_dicts
+from ai_roi.lib.warehouse import fetch_dicts, fetch_frame
 from ai_roi.ml import tracking
 from ai_roi.reports import layout
 from ai_roi.reports import roi_charts as charts
@@ -37,7 +37,7 @@ VERSIONS_ID = "roi-data-versions"
 
 
 def _frame(con, sql: str) -> pd.DataFrame:
-    return con.execute(sql).df()
+    return fetch_frame(con, sql)
 
 
 def _quality_by_dimension(rows: list[dict]) -> pd.DataFrame:

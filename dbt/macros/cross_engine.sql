@@ -274,15 +274,40 @@
     hugeint
 {%- endmacro %}
 
-{#- True where the text matches the regular expression somewhere (not necessarily whole). -#}
+{#- True where the text matches the regular expression somewhere (not necessarily whole);
+    `regex_search_sql` takes the pattern as an SQL expression. -#}
 {% macro regex_search(expression, pattern) -%}
-    {{ return(adapter.dispatch('regex_search')(expression, pattern)) }}
+    {{ regex_search_sql(expression, text_literal(pattern)) }}
 {%- endmacro %}
-{% macro default__regex_search(expression, pattern) -%}
-    ({{ expression }} ~ {{ text_literal(pattern) }})
+{% macro regex_search_sql(expression, pattern_sql) -%}
+    {{ return(adapter.dispatch('regex_search_sql')(expression, pattern_sql)) }}
 {%- endmacro %}
-{% macro duckdb__regex_search(expression, pattern) -%}
-    regexp_matches({{ expression }}, {{ text_literal(pattern) }})
+{% macro default__regex_search_sql(expression, pattern_sql) -%}
+    ({{ expression }} ~ {{ pattern_sql }})
+{%- endmacro %}
+{% macro duckdb__regex_search_sql(expression, pattern_sql) -%}
+    regexp_matches({{ expression }}, {{ pattern_sql }})
+{%- endmacro %}
+
+{#- The spellings Python fills in itself, with `{placeholders}` for str.format
+    (ai_roi/lib/dbt_sql.py `template`): where SQL is built from values known only at run time,
+    such as a scan over every text column of every mart. -#}
+{% macro sql_templates() -%}
+    {{ return(tojson({
+        'regex_search': regex_search_sql('{value}', '{pattern}'),
+        'lists_overlap': lists_overlap('{first}', '{second}'),
+    })) }}
+{%- endmacro %}
+
+{#- True where two lists (arrays) of texts have an element in common. -#}
+{% macro lists_overlap(first, second) -%}
+    {{ return(adapter.dispatch('lists_overlap')(first, second)) }}
+{%- endmacro %}
+{% macro default__lists_overlap(first, second) -%}
+    ({{ first }} && {{ second }})
+{%- endmacro %}
+{% macro duckdb__lists_overlap(first, second) -%}
+    list_has_any({{ first }}, {{ second }})
 {%- endmacro %}
 
 {#- True where the text has a character outside ASCII. PostgreSQL's text holds no NUL character

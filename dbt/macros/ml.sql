@@ -1,6 +1,6 @@
 {#-
   What the AI use cases read from the warehouse (defs/features/assets.py), rendered for its engine
-  (ai_roi/lib/dbt_sql.py). `$name`s are bound when the query runs.
+  (ai_roi/lib/dbt_sql.py).
 -#}
 
 {#- Labelled support messages the router learns from and is evaluated on. -#}
@@ -10,12 +10,14 @@ from stg.stg_crm__messages
 order by message_id
 {%- endmacro %}
 
-{#- Weekly demand of the products the forecaster plans for: full weeks only, the largest products
-    among those sold in at least $min_active_weeks weeks. Weeks where returns outweigh sales count
-    as zero demand. -#}
-{% macro ml_demand_history() -%}
+{#- Weekly demand of the products the forecaster plans for: full weeks only, the largest
+    `p.top_products` products among those sold in at least `p.min_active_weeks` weeks
+    (params.yaml forecast). Weeks where returns outweigh sales count as zero demand. -#}
+{% macro ml_demand_history(p) -%}
 with weekly as (
-    select stock_code, week_start, greatest(net_units, 0) as units
+    -- a double on both engines (DuckDB hands its hugeint to pandas as one; a numeric from
+    -- PostgreSQL has no such reading)
+    select stock_code, week_start, cast(greatest(net_units, 0) as double precision) as units
     from marts.mart_demand_weekly
     where not is_partial_week
 ),
@@ -24,9 +26,9 @@ chosen as (
     select stock_code
     from weekly
     group by stock_code
-    having count(*) filter (where units > 0) >= $min_active_weeks
+    having count(*) filter (where units > 0) >= {{ p.min_active_weeks | int }}
     order by sum(units) desc, stock_code
-    limit $top_products
+    limit {{ p.top_products | int }}
 )
 
 select weekly.stock_code, weekly.week_start, weekly.units
@@ -54,4 +56,24 @@ create table if not exists ml.text_embeddings (
     model varchar not null,
     embedding float[384] not null
 );
+{%- endmacro %}
+
+{#- The messages the router left to a person, least confident first, with why and the nearest
+    intents (defs/router/assets.py human_queue). -#}
+{% macro ml_human_queue() -%}
+select
+    row_number() over (order by confidence, message_id) as queue_position,
+    message_id,
+    text,
+    reason,
+    predicted_intent as suggested_intent,
+    suggested_intents,
+    {{ round_double('confidence', 4) }} as confidence,
+    {{ round_double('unknown_score', 4) }} as unknown_score,
+    explanation as suggestion_because,
+    model_version,
+    'open' as status
+from ml.routed_messages
+where route = 'human'
+order by queue_position
 {%- endmacro %}

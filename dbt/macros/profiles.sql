@@ -59,3 +59,16 @@ select
     ) as events_top_priority_pct
 from staged.tickets
 {%- endmacro %}
+
+{#- The quarantine by source and rule for the quality page (defs/quality/assets.py): rows held
+    back, the rule's reason, one protected record as a sample, and whether the rule averts a bad
+    decision. -#}
+{% macro quality_quarantine_summary() -%}
+select q.source, q.rule, q.dimension, {{ dbt.any_value('q.reason') }} as reason, count(*) as rows,
+    cast({{ arg_min('q.record', 'q.source_row') }} as varchar) as sample,
+    coalesce(bool_or(r.averts_bad_decision), false) as averts_bad_decision
+from quarantine.rows as q
+left join quarantine.rules as r using (source, rule)
+group by q.source, q.rule, q.dimension
+order by q.source, rows desc, q.rule
+{%- endmacro %}

@@ -41,11 +41,11 @@ def _messages(con, path: Path, test_texts: list[tuple[str, str]]) -> str:
 
 def test_router_drift_quiet_on_similar_messages_fires_on_new_vocabulary(con, tmp_path):
     similar = [("how do I top up my card", "top_up"), ("my card was declined", "declined")] * 10
-    quiet = drift.router_drift(con, _messages(con, tmp_path / "a.parquet", similar), DRIFT)
+    quiet = drift.router_drift(_messages(con, tmp_path / "a.parquet", similar), DRIFT)
     assert quiet.passed, quiet.summary
 
     shifted = [("wie kann ich meine karte aufladen bitte schnell", "top_up")] * 20
-    fired = drift.router_drift(con, _messages(con, tmp_path / "b.parquet", shifted), DRIFT)
+    fired = drift.router_drift(_messages(con, tmp_path / "b.parquet", shifted), DRIFT)
     assert not fired.passed
     assert (
         fired.observed["unseen_word_share"] > 0.5
@@ -69,6 +69,6 @@ def test_demand_drift_fires_when_recent_demand_jumps(con, tmp_path):
         con.execute(f"copy d to '{path}' (format parquet)")
         return str(path)
 
-    assert drift.demand_drift(con, write(1.0), DRIFT).passed
-    fired = drift.demand_drift(con, write(5.0), DRIFT)
+    assert drift.demand_drift(write(1.0), DRIFT).passed
+    fired = drift.demand_drift(write(5.0), DRIFT)
     assert not fired.passed and fired.observed["weekly_units_psi"] > DRIFT.psi_warn

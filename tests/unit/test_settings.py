@@ -193,15 +193,33 @@ def test_mlflow_artifacts_go_where_the_store_keeps_them(tmp_path, monkeypatch):
     assert settings.mlflow_artifacts() == "s3://bucket/ai-roi"
 
 
-def test_a_dbt_target_the_pipeline_cannot_run_on_is_refused_with_the_way_out(monkeypatch):
+def test_the_dbt_target_follows_the_warehouse_and_another_is_refused_with_the_way_out(
+    monkeypatch,
+):
+    """dbt builds the marts in the database the pipeline writes: the target's adapter is the
+    warehouse's engine (AI_ROI_WAREHOUSE), by default the profile's target for it."""
+    monkeypatch.delenv("AI_ROI_WAREHOUSE", raising=False)
+    monkeypatch.delenv("DBT_TARGET", raising=False)
+    assert settings.warehouse_engine() == "duckdb"
+    assert settings.dbt_target() == "dev"
     monkeypatch.setenv("DBT_TARGET", "ci")
     assert settings.dbt_target() == "ci"
     monkeypatch.setenv("DBT_TARGET", "postgres")
     with pytest.raises(ValueError, match=r"'postgres' is a postgres target.*\['ci', 'dev'\]"):
         settings.dbt_target()
+    monkeypatch.setenv("AI_ROI_WAREHOUSE", "postgres")
+    assert settings.dbt_target() == "postgres"
+    monkeypatch.delenv("DBT_TARGET")
+    assert settings.dbt_target() == "postgres"
+    monkeypatch.setenv("DBT_TARGET", "dev")
+    with pytest.raises(ValueError, match=r"'dev' is a duckdb target.*warehouse is postgres"):
+        settings.dbt_target()
     monkeypatch.setenv("DBT_TARGET", "prod")
     with pytest.raises(ValueError, match=r"'prod' is not a target of dbt/profiles.yml"):
         settings.dbt_target()
+    monkeypatch.setenv("AI_ROI_WAREHOUSE", "sqlite")
+    with pytest.raises(settings.ConfigurationError, match="duckdb or postgres"):
+        settings.warehouse_engine()
 
 
 def test_ai_roi_run_on_such_a_target_says_so_and_starts_nothing(tmp_path, monkeypatch, capsys):

@@ -3,12 +3,13 @@
 import dagster as dg
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from dagster_duckdb import DuckDBResource
 
 from ai_roi.lib import freshness
 from ai_roi.lib.dbt_sql import render
 from ai_roi.lib.ml_assets import write_frame
-from ai_roi.lib.warehouse import engine_of
+from ai_roi.lib.warehouse import engine_of, fetch_frame, insert_arrow
 from ai_roi.ml import embeddings, router, tracking
 from ai_roi.resources import OutputsResource, ParamsResource
 
@@ -27,24 +28,27 @@ def _embeddings(con, texts: list[str]) -> tuple[np.ndarray, int]:
     keys = [embeddings.text_key(t) for t in texts]
     cached = dict(
         con.execute(
-            "select key, embedding from ml.text_embeddings where key in (select unnest($keys))",
+            "select key, embedding from ml.text_embeddings"
+            " where key in (select unnest($keys::text[]))",
             {"keys": sorted(set(keys))},
         ).fetchall()
     )
     missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in cached}.items())
     if missing:
-        fresh = embeddings.encode([t for _, t in missing])
-        new_rows = pd.DataFrame(
-            {
-                "key": [k for k, _ in missing],
-                "model": embeddings.MODEL_NAME,
-                "embedding": list(fresh),
-            }
+        fresh = np.asarray(embeddings.encode([t for _, t in missing]), dtype=np.float32)
+        new_keys = [k for k, _ in missing]
+        insert_arrow(
+            con,
+            "ml.text_embeddings",
+            pa.table(
+                {
+                    "key": new_keys,
+                    "model": [embeddings.MODEL_NAME] * len(new_keys),
+                    "embedding": pa.array(list(fresh), type=pa.list_(pa.float32())),
+                }
+            ),
         )
-        con.execute(
-            "insert into ml.text_embeddings select key, model, embedding::float[384] from new_rows"
-        )
-        cached.update(zip(new_rows["key"], fresh, strict=True))
+        cached.update(zip(new_keys, fresh, strict=True))
     return np.vstack([np.asarray(cached[k], dtype=np.float32) for k in keys]), len(missing)
 
 
@@ -59,7 +63,7 @@ def router_dataset(duckdb: DuckDBResource, outputs: OutputsResource) -> dg.Mater
     """Labelled support messages with their split, extracted to extracts/router_messages.parquet; one row per message."""
     path = outputs.path(*ROUTER_EXTRACT)
     with duckdb.get_connection() as con:
-        messages = con.execute(render(engine_of(con), "ml_router_dataset")).df()
+        messages = fetch_frame(con, render(engine_of(con), "ml_router_dataset"))
         vectors, encoded = _embeddings(con, messages["text"].tolist())
         versions = freshness.staged_versions(con, ["messages"])
     emb = pd.DataFrame(
@@ -101,10 +105,8 @@ def demand_history(
     p = params.load().forecast
     path = outputs.path(*DEMAND_EXTRACT)
     with duckdb.get_connection() as con:
-        data = con.execute(
-            render(engine_of(con), "ml_demand_history"),
-            {"min_active_weeks": p.min_active_weeks, "top_products": p.top_products},
-        ).df()
+        chosen = {"min_active_weeks": p.min_active_weeks, "top_products": p.top_products}
+        data = fetch_frame(con, render(engine_of(con), "ml_demand_history", chosen))
         versions = freshness.staged_versions(con, ["order_lines"])
     if data.empty:
         raise dg.Failure(

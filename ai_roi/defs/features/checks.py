@@ -18,9 +18,7 @@ router_inputs_drift = build_monitors(
             "consistency",
             "Messages to route (test split) vs training messages: PSI of text length and intent "
             "mix, share of unseen words.",
-            lambda i: router_drift(
-                i.con, str(i.outputs.path(*ROUTER_EXTRACT)), i.params.quality.drift
-            ),
+            lambda i: router_drift(str(i.outputs.path(*ROUTER_EXTRACT)), i.params.quality.drift),
             columns=lambda _i: ["text", "label"],
         )
     ],
@@ -35,9 +33,7 @@ demand_inputs_drift = build_monitors(
             "consistency",
             "The most recent weeks of demand vs the weeks before: PSI of weekly units and product "
             "mix, change in the share of zero weeks.",
-            lambda i: demand_drift(
-                i.con, str(i.outputs.path(*DEMAND_EXTRACT)), i.params.quality.drift
-            ),
+            lambda i: demand_drift(str(i.outputs.path(*DEMAND_EXTRACT)), i.params.quality.drift),
             columns=lambda _i: ["units", "stock_code"],
         )
     ],

@@ -24,6 +24,7 @@ from ai_roi.lib.ml_assets import (
     reusable_version,
     write_json,
 )
+from ai_roi.lib.warehouse import fetch_frame
 from ai_roi.ml import forecast, tracking
 from ai_roi.resources import MlflowResource, OutputsResource, ParamsResource
 
@@ -214,7 +215,7 @@ def demand_champion(
     )
     candidate = latest_metadata(context, MODEL_KEY)
     with duckdb.get_connection() as con:
-        backtest = con.execute(f"select * from ml.{CANDIDATE_BACKTEST}").df()
+        backtest = fetch_frame(con, f"select * from ml.{CANDIDATE_BACKTEST}")
     publish_table(duckdb, backtest, "demand_backtest")
     write_json(
         outputs.path("metrics", "forecast.json"),

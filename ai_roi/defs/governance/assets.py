@@ -9,8 +9,9 @@ from dagster_duckdb import DuckDBResource
 
 from ai_roi.defs.marts.assets import mart_keys
 from ai_roi.lib import code_location, postgres
+from ai_roi.lib.postgres import server_name
 from ai_roi.lib.rules import md_table
-from ai_roi.lib.warehouse import replace_table
+from ai_roi.lib.warehouse import engine_of, replace_table
 from ai_roi.resources import MartsExportResource, MartsServerResource
 
 EXPORT_KEY = dg.AssetKey(["exports", "marts"])
@@ -54,6 +55,19 @@ def marts_export(
     marts_server: MartsServerResource,
 ) -> dg.MaterializeResult:
     """Every mart copied to a separate DuckDB file that consumers open read-only, with no raw, staged or quarantine layer in it, and, where AI_ROI_MARTS_SERVER is set, published to the marts schema of a PostgreSQL server behind a read-only role; one table per mart, replaced whole each run."""
+    with duckdb.get_connection() as con:
+        if engine_of(con) == "postgres":  # the marts schema is the consumers' read-only path
+            tables = {
+                name: con.execute(f'select count(*) from marts."{name}"').fetchone()[0]
+                for name in _mart_tables(con)
+            }
+            return dg.MaterializeResult(
+                metadata={
+                    "on_server": server_name(),
+                    "tables": dg.MetadataValue.json(tables),
+                    "dagster/row_count": sum(tables.values()),
+                }
+            )
     target = marts_export.location
     target.parent.mkdir(parents=True, exist_ok=True)
     building = target.with_suffix(".building.duckdb")
@@ -63,14 +77,7 @@ def marts_export(
         con.execute(f"attach '{building}' as export")
         try:
             con.execute("create schema export.marts")
-            names = [
-                n
-                for (n,) in con.execute(
-                    "select table_name from information_schema.tables"
-                    " where table_catalog = current_database() and table_schema = 'marts'"
-                    " order by 1"
-                ).fetchall()
-            ]
+            names = _mart_tables(con)
             for name in names:
                 con.execute(f'create table export.marts."{name}" as select * from marts."{name}"')
                 tables[name] = con.execute(
@@ -100,6 +107,17 @@ def marts_export(
     if marts_server.enabled:
         metadata["published_to_server"] = dg.MetadataValue.json(published)
     return dg.MaterializeResult(metadata=metadata)
+
+
+def _mart_tables(con) -> list[str]:
+    """The tables and views of the warehouse's marts schema, on either engine."""
+    return [
+        n
+        for (n,) in con.execute(
+            "select table_name from information_schema.tables"
+            " where table_catalog = current_database() and table_schema = 'marts' order by 1"
+        ).fetchall()
+    ]
 
 
 INVENTORY_KEY = dg.AssetKey(["governance", "asset_inventory"])

@@ -15,13 +15,17 @@ from dagster_duckdb import DuckDBResource
 from ai_roi.defs.governance.assets import EXPORT_KEY
 from ai_roi.defs.marts.assets import mart_keys
 from ai_roi.defs.marts.project import dbt_project
+from ai_roi.lib.dbt_sql import template
 from ai_roi.lib.history import recorded
 from ai_roi.lib.pii import PERSONAL_COLUMNS, scan_identifiers, scan_patterns
+from ai_roi.lib.warehouse import engine_of, quote_ident
 from ai_roi.resources import MartsExportResource
 
 CHECK_NAME = "pii_scan"
 # A column is taken for raw identifiers when this share of its distinct values are ones.
 IDENTIFIER_SHARE = 0.5
+# an identifier holds a digit (the missing-value tokens do not)
+DIGIT = r"'\d'"
 
 
 def load_identifiers(con) -> str:
@@ -30,18 +34,21 @@ def load_identifiers(con) -> str:
     present = {
         t
         for (t,) in con.execute(
-            "select view_name from duckdb_views() where schema_name = 'raw'"
+            "select table_name from information_schema.tables"
+            " where table_schema = 'raw' and table_type = 'VIEW'"
         ).fetchall()
     }
+    matches = template(engine_of(con), "regex_search")  # each engine's spelling, from dbt
     parts = [
         f'select "{column}" as value from raw.{source}__current'
-        f" where regexp_matches(\"{column}\", '\\d')"
+        f" where {matches.format(value=quote_ident(column), pattern=DIGIT)}"
         for source, columns in PERSONAL_COLUMNS.items()
         if f"{source}__current" in present
         for column in columns
     ]
-    source = " union ".join(parts) or "select null::varchar as value where false"
-    con.execute(f"create or replace temp table _raw_identifiers as {source}")
+    source = " union ".join(parts) or "select cast(null as varchar) as value where false"
+    con.execute("drop table if exists _raw_identifiers")
+    con.execute(f"create temp table _raw_identifiers as {source}")
     return "select value from _raw_identifiers"
 
 
@@ -156,6 +163,19 @@ def export_pii_scan(
     marts_export: MartsExportResource,
 ) -> dg.AssetCheckResult:
     with duckdb.get_connection() as con:
+        if engine_of(con) == "postgres":  # the consumers read the warehouse's marts schema
+            catalog = con.execute("select current_database()").fetchone()[0]
+            tables = [
+                t
+                for (t,) in con.execute(
+                    "select table_name from information_schema.tables"
+                    " where table_schema = 'marts' order by 1"
+                ).fetchall()
+            ]
+            result = scan_result(
+                con, EXPORT_KEY, catalog, "marts", tables, load_identifiers(con), business_keys()
+            )
+            return recorded(context, con, [result], kind="monitor")[0]
         con.execute(f"attach '{marts_export.location}' as export (read_only)")
         try:
             tables = [

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import duckdb
 from dagster_dbt import (
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
@@ -25,6 +24,7 @@ from ai_roi.lib.history import CheckRecord, record
 from ai_roi.lib.ml_assets import FULL_REFRESH_TAG
 from ai_roi.lib.retention import keep_newest
 from ai_roi.lib.rules import DIMENSIONS
+from ai_roi.lib.warehouse import has_relation, quote_ident
 from ai_roi.resources import ParamsResource
 
 # Dimension of each kind of dbt test; a test can name its own with `config: {meta: {dimension: …}}`.
@@ -99,12 +99,16 @@ class Translator(DagsterDbtTranslator):
         )
 
 
-def _row_count(con, relation: str) -> int | None:
-    """Rows of a model, or None where dbt skipped building it."""
-    try:
-        return con.execute(f"select count(*) from {relation}").fetchone()[0]
-    except duckdb.CatalogException:
+def _row_count(con, node: dict) -> int | None:
+    """Rows of a model (a manifest node), or None where dbt skipped building it. Named by its
+    schema and name in the warehouse: the manifest's `relation_name` carries the database of
+    the target it was parsed for."""
+    schema, name = node["schema"], node.get("alias") or node["name"]
+    if not has_relation(con, schema, name):
         return None
+    return con.execute(
+        f"select count(*) from {quote_ident(schema)}.{quote_ident(name)}"
+    ).fetchone()[0]
 
 
 def _history(con, results: list[dg.AssetCheckResult]) -> list[CheckRecord]:
@@ -117,7 +121,7 @@ def _history(con, results: list[dg.AssetCheckResult]) -> list[CheckRecord]:
         node = tests[result.check_name]
         model = node.get("attached_node")
         if model and model not in row_counts:  # only models this invocation tested
-            row_counts[model] = _row_count(con, nodes[model]["relation_name"])
+            row_counts[model] = _row_count(con, nodes[model])
         meta = {k: getattr(v, "value", v) for k, v in result.metadata.items()}
         records.append(
             CheckRecord(

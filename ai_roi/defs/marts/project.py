@@ -19,10 +19,13 @@ if DBT_EXECUTABLE.exists() and str(DBT_EXECUTABLE.parent) not in os.environ.get(
 ):
     os.environ["PATH"] = os.pathsep.join([str(DBT_EXECUTABLE.parent), os.environ.get("PATH", "")])
 
+# No target here: the profile's default (dbt/profiles.yml) reads DBT_TARGET, else the warehouse's
+# engine (AI_ROI_WAREHOUSE), when each invocation starts, so a process that runs the pipeline
+# twice follows the settings of each run (settings.dbt_target says the same, and refuses a target
+# of the other engine before a run starts).
 dbt_project = DbtProject(
     project_dir=settings.DBT_PROJECT_DIR,
     profiles_dir=settings.DBT_PROJECT_DIR,
-    target=settings.dbt_target(),
 )
 # Under `dagster dev` the manifest is rebuilt on load; elsewhere `make setup` runs `dbt parse`.
 dbt_project.prepare_if_dev()

@@ -1,18 +1,25 @@
 """The quality history as an asset, check coverage, and the human-readable quality page."""
 
-import json
-
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from ai_roi.lib import code_location, freshness, retention, selection
+from ai_roi.lib.dbt_sql import render
 from ai_roi.lib.history import complete_history_runs, quality_states
 from ai_roi.lib.rules import DIMENSIONS, md_table
-from ai_roi.lib.warehouse import ensure_schemas, fetch_dicts, has_quality_mart
+from ai_roi.lib.warehouse import (
+    engine_of,
+    ensure_schemas,
+    fetch_dicts,
+    has_quality_mart,
+    parsed_json,
+)
 from ai_roi.reports import layout, roi_report
 from ai_roi.reports.quality_page import render_quality_page
 from ai_roi.resources import OutputsResource, ParamsResource
 
+# the dbt macros of its queries, its code as much as this module (lib.code_versions)
+CODE_PATHS = ("dbt/macros/profiles.sql", "dbt/macros/cross_engine.sql")
 CHECK_RESULTS_KEY = dg.AssetKey(["quality", "check_results"])
 REPORT_KEY = dg.AssetKey(["reports", "quality_page"])
 # per-run history kept to params.yaml retention.check_history_runs runs: (table, time column)
@@ -129,8 +136,10 @@ def quality_page(
         recorded_columns = {
             (a, c): cols
             for a, c, cols in con.execute(
-                "select asset_key, check_name, arg_max(columns, evaluated_at)"
-                " from quality.check_results group by all"
+                "select asset_key, check_name, columns from ("
+                "select asset_key, check_name, columns, row_number() over (partition by"
+                " asset_key, check_name order by evaluated_at desc) as newest"
+                " from quality.check_results) as evaluated where newest = 1"
             ).fetchall()
         }
         rows = coverage(graph_checks, assets, relations, recorded_columns)
@@ -213,17 +222,18 @@ def _page_data(con, instance: dg.DagsterInstance, assets: set[str]) -> dict:
         f
         for f in fetch_dicts(
             con,
-            "select asset_key, check_name, dimension, severity, observed, passed"
+            "select asset_key, check_name, dimension, severity, observed, passed from ("
+            "select *, row_number() over (partition by asset_key, check_name"
+            " order by evaluated_at desc) as newest"
             " from quality.check_results where run_id in (select unnest($runs::varchar[]))"
-            " qualify row_number() over (partition by asset_key, check_name"
-            " order by evaluated_at desc) = 1"
+            ") as evaluated where newest = 1"
             " order by severity, asset_key, check_name",
             {"runs": runs},
         )
         if not f.pop("passed") and f["asset_key"] in assets
     ]
     for f in failures:
-        observed = json.loads(f.pop("observed") or "{}")
+        observed = parsed_json(f.pop("observed") or "{}")
         f["detail"] = (
             observed.get("summary")
             or observed.get("failed_rules")
@@ -234,14 +244,8 @@ def _page_data(con, instance: dg.DagsterInstance, assets: set[str]) -> dict:
             f["detail"] = ", ".join(f"{k} {v:,}" for k, v in observed["failures_by_rule"].items())
             f["failures_by_rule"] = observed["failures_by_rule"]
         f["reasons"] = observed.get("reasons_by_rule") or {}
-    quarantine = fetch_dicts(
-        con,
-        "select q.source, q.rule, q.dimension, any_value(q.reason) as reason, count(*) as rows,"
-        " arg_min(q.record, q.source_row)::varchar as sample,"
-        " coalesce(bool_or(r.averts_bad_decision), false) as averts_bad_decision"
-        " from quarantine.rows q left join quarantine.rules r using (source, rule)"
-        " group by q.source, q.rule, q.dimension order by q.source, rows desc, q.rule",
-    )
+    # dbt/macros/profiles.sql
+    quarantine = fetch_dicts(con, render(engine_of(con), "quality_quarantine_summary"))
     return {
         "history": [row for rows in states.values() for row in rows],
         "latest": latest,

@@ -13,6 +13,7 @@ from mlflow.models import infer_signature
 
 from ai_roi.defs.features.assets import ROUTER_DATASET_KEY, ROUTER_EXTRACT, TEST, TRAIN
 from ai_roi.lib import freshness
+from ai_roi.lib.dbt_sql import render
 from ai_roi.lib.ml_assets import (
     ML_TAGS,
     latest_metadata,
@@ -22,6 +23,7 @@ from ai_roi.lib.ml_assets import (
     reusable_version,
     write_json,
 )
+from ai_roi.lib.warehouse import engine_of, rebuild_table
 from ai_roi.ml import router, tracking
 from ai_roi.resources import (
     MlflowResource,
@@ -334,6 +336,8 @@ def routed_messages(
 
 
 HUMAN_QUEUE_KEY = dg.AssetKey(["ml", "human_queue"])
+# the dbt macros of its queries, its code as much as this module (lib.code_versions)
+CODE_PATHS = ("dbt/macros/ml.sql", "dbt/macros/cross_engine.sql")
 
 
 @dg.asset(
@@ -346,26 +350,8 @@ HUMAN_QUEUE_KEY = dg.AssetKey(["ml", "human_queue"])
 def human_queue(duckdb: DuckDBResource) -> dg.MaterializeResult:
     """The messages the router left to a person, least confident first, with why (unknown_intent, escalation_label, low_confidence) and the nearest intents, for an agent to work from; one row per message waiting."""
     with duckdb.get_connection() as con:
-        con.execute(
-            """
-            create or replace table ml.human_queue as
-            select
-                row_number() over (order by confidence, message_id) as queue_position,
-                message_id,
-                text,
-                reason,
-                predicted_intent as suggested_intent,
-                suggested_intents,
-                round(confidence, 4) as confidence,
-                round(unknown_score, 4) as unknown_score,
-                explanation as suggestion_because,
-                model_version,
-                'open' as status
-            from ml.routed_messages
-            where route = 'human'
-            order by queue_position
-            """
-        )
+        # dbt/macros/ml.sql
+        rebuild_table(con, "ml.human_queue", render(engine_of(con), "ml_human_queue"))
         waiting, lowest = con.execute(
             "select count(*), min(confidence) from ml.human_queue"
         ).fetchone()

@@ -16,6 +16,7 @@ from ai_roi.defs.router.assets import (
 from ai_roi.lib.history import recorded
 from ai_roi.lib.ml_assets import latest_metadata, promotion_gate
 from ai_roi.lib.rules import md_table
+from ai_roi.lib.warehouse import fetch_frame
 from ai_roi.ml import fairness, router, tracking
 from ai_roi.resources import (
     MlflowResource,
@@ -109,12 +110,12 @@ def router_segment_gap(
 ) -> dg.AssetCheckResult:
     p = params.load().router.fairness
     with duckdb.get_connection() as con:
-        routed = con.execute(
-            "select text, labelled_intent, predicted_intent, route from ml.routed_messages"
-        ).df()
-        open_set = con.execute(
-            f"select labelled_intent, words, route from ml.{OPEN_SET_TABLE} where out_of_scope"
-        ).df()
+        routed = fetch_frame(
+            con, "select text, labelled_intent, predicted_intent, route from ml.routed_messages"
+        )
+        open_set = fetch_frame(
+            con, f"select labelled_intent, words, route from ml.{OPEN_SET_TABLE} where out_of_scope"
+        )
         table = fairness.segment_table(routed, p.length_bins, p.min_segment_size, open_set)
         gaps = fairness.largest_gaps(table)
         over = {k: v for k, v in gaps.items() if v["gap"] > p.max_gap}
