@@ -174,6 +174,8 @@ def test_the_whole_chain_runs_on_postgres_and_builds_the_marts_duckdb_builds(
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AI_ROI_MLFLOW_ARTIFACTS", raising=False)
     monkeypatch.delenv("AI_ROI_DUCKDB_PATH", raising=False)
+    # dbt's target follows the engine (`make test` exports DBT_TARGET=dev, which is refused)
+    monkeypatch.delenv("DBT_TARGET", raising=False)
 
     assert cli.main(["run"]) == 0
     out = capsys.readouterr().out
