@@ -17,7 +17,6 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
 from pathlib import Path
 
 import duckdb
@@ -37,7 +36,6 @@ class IngestError(RuntimeError):
     """A source file cannot be read as configured; the message says which file and what to do."""
 
 
-@cache
 def engine_of(con) -> str:
     """The engine a warehouse connection runs on: "duckdb", or "postgres" for a
     lib.postgres.Warehouse (the raw load runs on both)."""

@@ -211,3 +211,22 @@ def test_a_batch_left_by_a_killed_run_is_not_shown_as_a_staged_table(con):
     con.execute(f"create table {candidate_table('order_lines')} as select 1 as n from range(3)")
     staged = [row for row in _warehouse_summary(con)["stages"] if row[0] == "staged"]
     assert staged == [("staged", "order_lines", 1)]
+
+
+def test_asking_a_connection_its_engine_keeps_no_hold_on_it():
+    """`engine_of` is asked of every connection a step opens: it must not keep them (a cache
+    would hold every connection of a long-lived process, and could answer for a new connection
+    from an old one's record)."""
+    import gc
+    import types
+    import weakref
+
+    from ai_roi.lib import postgres
+    from ai_roi.lib.warehouse import engine_of
+
+    server = postgres.Warehouse(types.SimpleNamespace(autocommit=False))
+    held = weakref.ref(server)
+    assert engine_of(server) == "postgres"
+    del server
+    gc.collect()
+    assert held() is None
