@@ -137,8 +137,13 @@ def _keep_errors(event, said: list[str]) -> None:
         said.append(event.info.msg)
 
 
-@functools.cache
 def _target_path() -> str:
     """dbt's target and log folder for this process's renderings: apart from dbt/target (the
-    manifest Dagster reads), kept for the process so dbt parses the project once."""
-    return tempfile.mkdtemp(prefix="ai_roi_dbt_sql_")
+    manifest Dagster reads), kept for the process so dbt parses the project once, and deleted
+    when the process ends."""
+    return _target_folder().name
+
+
+@functools.cache
+def _target_folder() -> tempfile.TemporaryDirectory:
+    return tempfile.TemporaryDirectory(prefix="ai_roi_dbt_sql_")

@@ -52,3 +52,22 @@ def test_a_macro_edited_after_the_saved_parse_renders_as_edited(tmp_path, monkey
 def test_what_dbt_cannot_render_is_refused_with_dbts_reason():
     with pytest.raises(dbt_sql.DbtRenderError, match="staging_nothing"):
         dbt_sql.render("duckdb", "staging_nothing")
+
+
+def test_a_process_leaves_no_rendering_folder_behind(tmp_path):
+    """dbt writes a target folder (a manifest, a parse, about 4 MB) for a process's renderings:
+    it goes with the process, or every `ai-roi run` leaves one in the temp folder."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "from ai_roi.lib import dbt_sql; dbt_sql.render('duckdb', 'staging_tickets');"
+        " print(dbt_sql._target_path())"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    folder = Path(done.stdout.strip().splitlines()[-1])
+    assert folder.name.startswith("ai_roi_dbt_sql_")
+    assert not folder.exists()
