@@ -185,12 +185,7 @@ class WarehouseResource(DuckDBResource):
 
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        engine = self.engine or settings.warehouse_engine()
-        if engine not in settings.WAREHOUSE_ENGINES:
-            raise settings.ConfigurationError(
-                f"WarehouseResource(engine={engine!r}): use one of {settings.WAREHOUSE_ENGINES}"
-            )
-        if engine == "postgres":
+        if settings.warehouse_engine(self.engine) == "postgres":
             from ai_roi.lib import postgres
 
             with postgres.connect() as pg:  # libpq reads PGHOST, PGPORT, PGUSER, …

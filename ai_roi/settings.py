@@ -124,11 +124,12 @@ def mlflow_artifacts() -> str | None:
 WAREHOUSE_ENGINES = ("duckdb", "postgres")
 
 
-def warehouse_engine() -> str:
-    """AI_ROI_WAREHOUSE: where the pipeline keeps its warehouse: `duckdb` (the default, the file
-    at AI_ROI_DUCKDB_PATH) or `postgres` (the database libpq's PG* variables name: PGHOST,
-    PGPORT, PGUSER, PGPASSWORD, PGDATABASE; README, "Beyond one machine")."""
-    engine = (_env("AI_ROI_WAREHOUSE") or "duckdb").strip().lower()
+def warehouse_engine(named: str | None = None) -> str:
+    """Where the pipeline keeps its warehouse: `named` (a resource's own setting), else
+    AI_ROI_WAREHOUSE: `duckdb` (the default, the file at AI_ROI_DUCKDB_PATH) or `postgres` (the
+    database libpq's PG* variables name: PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE;
+    README, "Beyond one machine")."""
+    engine = (named or _env("AI_ROI_WAREHOUSE") or "duckdb").strip().lower()
     if engine not in WAREHOUSE_ENGINES:
         raise ConfigurationError(
             f"AI_ROI_WAREHOUSE={engine!r}: the warehouse runs on {' or '.join(WAREHOUSE_ENGINES)}"

@@ -57,6 +57,31 @@ def environment(env: Mapping[str, str]) -> Iterator[None]:
         os.environ.update(saved)
 
 
+def invoke(
+    dbt_args: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    cwd: str | os.PathLike | None = None,
+    callbacks: Sequence = (),
+    manifest=None,
+):
+    """`dbt <dbt_args>` in this process, with `env` as the environment and `cwd` as the working
+    directory, one invocation at a time, dbt's printing off (its events go to `callbacks`), and
+    the DuckDB database dbt opened closed afterwards; `manifest`, a parsed project to start from.
+    dbt's own result (`dbtRunnerResult`)."""
+    from dbt.cli.main import dbtRunner
+
+    with (
+        _ONE_AT_A_TIME,
+        environment(_quiet(env)),
+        contextlib.chdir(cwd or os.getcwd()),
+    ):
+        try:
+            return dbtRunner(manifest=manifest, callbacks=list(callbacks)).invoke(list(dbt_args))
+        finally:
+            _close_duckdb()
+
+
 class DbtProcess:
     """A finished dbt command, read the way dagster-dbt reads a `subprocess.Popen` of dbt."""
 
@@ -72,7 +97,6 @@ class DbtProcess:
         self.returncode = self._invoke(self.args[1:], env or os.environ, cwd)
 
     def _invoke(self, dbt_args: list[str], env: Mapping[str, str], cwd) -> int:
-        from dbt.cli.main import dbtRunner
         from dbt_common.events.functions import env_scrubber, msg_to_dict
         from dbt_common.utils.encoding import ForgivingJSONEncoder
 
@@ -84,15 +108,7 @@ class DbtProcess:
                 line = json.dumps(msg_to_dict(msg), sort_keys=True, cls=ForgivingJSONEncoder)
                 lines.append(env_scrubber(line).encode())
 
-        with (
-            _ONE_AT_A_TIME,
-            environment(_quiet(env)),
-            contextlib.chdir(cwd or os.getcwd()),
-        ):
-            try:
-                result = dbtRunner(callbacks=[keep]).invoke(dbt_args)
-            finally:
-                _close_duckdb()
+        result = invoke(dbt_args, env=env, cwd=cwd, callbacks=[keep])
         if result.exception is not None:
             lines.append(f"dbt failed: {result.exception}".encode())
             code = _ERROR

@@ -13,7 +13,6 @@ later calls take about 0.2 s, and a rendering is kept for the same call.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import os
@@ -21,10 +20,7 @@ import tempfile
 from pathlib import Path
 
 from ai_roi import settings
-from ai_roi.lib.dbt_in_process import _ONE_AT_A_TIME, _close_duckdb, _quiet, environment
-
-# the profile's target for each engine (dbt/profiles.yml)
-TARGETS = {"duckdb": "dev", "postgres": "postgres"}
+from ai_roi.lib import dbt_in_process
 
 
 class DbtRenderError(RuntimeError):
@@ -63,8 +59,6 @@ def _edited(project_dir: str) -> float:
 
 @functools.lru_cache(maxsize=64)
 def _render(engine: str, macro: str, given: str | None, project_dir: str, edited: float) -> str:
-    from dbt.cli.main import dbtRunner
-
     # a JSON string is a Jinja string literal
     argument = "" if given is None else f"fromjson({json.dumps(given)})"
     inline = f"{{{{ {macro}({argument}) }}}}"
@@ -72,34 +66,30 @@ def _render(engine: str, macro: str, given: str | None, project_dir: str, edited
     if engine == "duckdb":
         env["AI_ROI_DUCKDB_PATH"] = ":memory:"  # compiles only: the warehouse file stays shut
     said: list[str] = []
-    with _ONE_AT_A_TIME, environment(_quiet(env)), contextlib.chdir(project_dir):
-        try:
-            runner = dbtRunner(
-                manifest=_parsed(project_dir, engine, edited),
-                callbacks=[lambda e: _keep_errors(e, said)],
-            )
-            result = runner.invoke(
-                [
-                    "compile",
-                    "--inline",
-                    inline,
-                    "--target",
-                    TARGETS[engine],
-                    "--profiles-dir",
-                    project_dir,
-                    "--project-dir",
-                    project_dir,
-                    "--target-path",
-                    _target_path(),
-                    "--log-path",
-                    _target_path(),
-                    "--no-introspect",
-                    "--no-populate-cache",  # renders only: no connection to the database
-                    "--quiet",
-                ]
-            )
-        finally:
-            _close_duckdb()
+    result = dbt_in_process.invoke(
+        [
+            "compile",
+            "--inline",
+            inline,
+            "--target",
+            settings.DEFAULT_DBT_TARGETS[engine],
+            "--profiles-dir",
+            project_dir,
+            "--project-dir",
+            project_dir,
+            "--target-path",
+            _target_path(),
+            "--log-path",
+            _target_path(),
+            "--no-introspect",
+            "--no-populate-cache",  # renders only: no connection to the database
+            "--quiet",
+        ],
+        env=env,
+        cwd=project_dir,
+        callbacks=[lambda e: _keep_errors(e, said)],
+        manifest=_parsed(project_dir, engine, edited),
+    )
     if not result.success or not result.result or not result.result.results:
         why = "; ".join([str(result.exception or ""), *said]).strip("; ") or "no result"
         raise DbtRenderError(f"dbt could not render {macro} for {engine}: {why}")

@@ -27,6 +27,8 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
+from ai_roi.lib.warehouse import relation_columns
+
 BATCH_ROWS = 50_000
 
 # DuckDB type name -> PostgreSQL type; DECIMAL(p,s) and lists are handled by `pg_type`
@@ -529,16 +531,8 @@ def first_difference(
         ).fetchall()
     }
     name = f"{schema}.{table}"
-    everything = [
-        d[0]
-        for d in duck.execute(f"select * from {_ident(schema)}.{_ident(table)} limit 0").description
-    ]
-    theirs = [
-        d[0]
-        for d in pg.cursor()
-        .execute(f"select * from {_ident(schema)}.{_ident(table)} limit 0")
-        .description
-    ]
+    relation = f"{_ident(schema)}.{_ident(table)}"
+    everything, theirs = relation_columns(duck, relation), relation_columns(pg, relation)
     if everything != theirs:
         return f"{name}: columns differ: DuckDB {everything}, PostgreSQL {theirs}"
     kept = [c for c in everything if c not in set(ignore)]

@@ -139,10 +139,10 @@ class Candidate:
 def staging_settings(
     *, source: str, config: SourceConfig, now: datetime, delivered_columns: list[str]
 ) -> dict:
-    """The settings a source's staging SQL reads (dbt/macros/staging/staging.sql says which): its
-    catalogue entry, every field, every value its class derives from them or fixes, the columns of its
-    deliveries in play (raw.<source>__current), its personal identifiers, and `latest_valid_at`, the time of the run (a
-    date after it is in the future)."""
+    """The settings a source's staging SQL reads (dbt/macros/staging/staging.sql says which):
+    its catalogue entry (every field, every value its class derives from them or fixes), the
+    columns of its deliveries in play (raw.<source>__current), its personal identifiers, and
+    `latest_valid_at`, the time of the run (a date after it is in the future)."""
     derived = {
         name: getattr(config, name)
         for klass in type(config).__mro__

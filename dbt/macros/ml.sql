@@ -39,23 +39,23 @@ order by weekly.stock_code, weekly.week_start
 
 {#- Sentence embeddings already computed, keyed by model and text, so reruns skip the encoder. -#}
 {% macro ml_embedding_cache() -%}
-    {{ return(adapter.dispatch('ml_embedding_cache')()) }}
-{%- endmacro %}
-{% macro default__ml_embedding_cache() -%}
 create schema if not exists ml;
 create table if not exists ml.text_embeddings (
     key varchar primary key,
     model varchar not null,
-    embedding real[] not null
+    embedding {{ embedding_type() }} not null
 );
 {%- endmacro %}
-{% macro duckdb__ml_embedding_cache() -%}
-create schema if not exists ml;
-create table if not exists ml.text_embeddings (
-    key varchar primary key,
-    model varchar not null,
-    embedding float[384] not null
-);
+
+{#- An embedding's type: DuckDB's fixed-size array of 384 floats, PostgreSQL's array of reals. -#}
+{% macro embedding_type() -%}
+    {{ return(adapter.dispatch('embedding_type')()) }}
+{%- endmacro %}
+{% macro default__embedding_type() -%}
+    real[]
+{%- endmacro %}
+{% macro duckdb__embedding_type() -%}
+    float[384]
 {%- endmacro %}
 
 {#- The messages the router left to a person, least confident first, with why and the nearest

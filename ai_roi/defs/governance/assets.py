@@ -59,7 +59,7 @@ def marts_export(
         if engine_of(con) == "postgres":  # the marts schema is the consumers' read-only path
             tables = {
                 name: con.execute(f'select count(*) from marts."{name}"').fetchone()[0]
-                for name in _mart_tables(con)
+                for name in mart_tables(con)
             }
             return dg.MaterializeResult(
                 metadata={
@@ -77,7 +77,7 @@ def marts_export(
         con.execute(f"attach '{building}' as export")
         try:
             con.execute("create schema export.marts")
-            names = _mart_tables(con)
+            names = mart_tables(con)
             for name in names:
                 con.execute(f'create table export.marts."{name}" as select * from marts."{name}"')
                 tables[name] = con.execute(
@@ -109,13 +109,16 @@ def marts_export(
     return dg.MaterializeResult(metadata=metadata)
 
 
-def _mart_tables(con) -> list[str]:
-    """The tables and views of the warehouse's marts schema, on either engine."""
+def mart_tables(con, catalog: str | None = None) -> list[str]:
+    """The tables and views of the marts schema of `catalog` (the warehouse's own database
+    unless named), on either engine."""
     return [
         n
         for (n,) in con.execute(
             "select table_name from information_schema.tables"
-            " where table_catalog = current_database() and table_schema = 'marts' order by 1"
+            " where table_catalog = coalesce($catalog, current_database())"
+            " and table_schema = 'marts' order by 1",
+            {"catalog": catalog},
         ).fetchall()
     ]
 

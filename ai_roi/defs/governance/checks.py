@@ -6,13 +6,15 @@ ids, callers, agents). Core marts and ROI marts get separate checks: they are bu
 dbt invocations, and a blocking check must sit between a mart and what reads it.
 """
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from ai_roi.defs.governance.assets import EXPORT_KEY
+from ai_roi.defs.governance.assets import EXPORT_KEY, mart_tables
 from ai_roi.defs.marts.assets import mart_keys
 from ai_roi.defs.marts.project import dbt_project
 from ai_roi.lib.dbt_sql import template
@@ -162,32 +164,24 @@ def export_pii_scan(
     duckdb: DuckDBResource,
     marts_export: MartsExportResource,
 ) -> dg.AssetCheckResult:
-    with duckdb.get_connection() as con:
-        if engine_of(con) == "postgres":  # the consumers read the warehouse's marts schema
-            catalog = con.execute("select current_database()").fetchone()[0]
-            tables = [
-                t
-                for (t,) in con.execute(
-                    "select table_name from information_schema.tables"
-                    " where table_schema = 'marts' order by 1"
-                ).fetchall()
-            ]
-            result = scan_result(
-                con, EXPORT_KEY, catalog, "marts", tables, load_identifiers(con), business_keys()
-            )
-            return recorded(context, con, [result], kind="monitor")[0]
-        con.execute(f"attach '{marts_export.location}' as export (read_only)")
-        try:
-            tables = [
-                t
-                for (t,) in con.execute(
-                    "select table_name from information_schema.tables"
-                    " where table_catalog = 'export' and table_schema = 'marts' order by 1"
-                ).fetchall()
-            ]
-            result = scan_result(
-                con, EXPORT_KEY, "export", "marts", tables, load_identifiers(con), business_keys()
-            )
-        finally:
-            con.execute("detach export")
+    with duckdb.get_connection() as con, _consumers_marts(con, marts_export) as catalog:
+        tables = mart_tables(con, catalog)
+        result = scan_result(
+            con, EXPORT_KEY, catalog, "marts", tables, load_identifiers(con), business_keys()
+        )
         return recorded(context, con, [result], kind="monitor")[0]
+
+
+@contextlib.contextmanager
+def _consumers_marts(con, marts_export: MartsExportResource) -> Iterator[str]:
+    """The catalogue holding the marts as their consumers read them: the export file attached to
+    the DuckDB warehouse while the block runs, or a PostgreSQL warehouse's own database (its
+    marts schema is the consumers' path there)."""
+    if engine_of(con) == "postgres":
+        yield con.execute("select current_database()").fetchone()[0]
+        return
+    con.execute(f"attach '{marts_export.location}' as export (read_only)")
+    try:
+        yield "export"
+    finally:
+        con.execute("detach export")
