@@ -17,8 +17,11 @@ from collections.abc import Collection
 
 import duckdb
 
-from ai_roi.lib.dbt_sql import template
+from ai_roi.lib.dbt_sql import render, render_json, template
 from ai_roi.lib.warehouse import engine_of
+
+# the dbt macros it renders (lib.dbt_sql), its code as much as this module (lib.code_versions)
+CODE_PATHS = ("dbt/macros/privacy.sql", "dbt/macros/cross_engine.sql")
 
 # What a pattern finds and the token it is replaced with.
 # Letters, digits, `_` and `-` are not edges: identifiers such as UUID run ids ("82196911-15db-…")
@@ -49,30 +52,40 @@ def _sql_string(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def redaction(value: str) -> str:
-    """SQL redacting the text `value` (an SQL expression), alike on DuckDB and PostgreSQL."""
-    redacted = value
+# the privacy functions' schema on a server warehouse
+PRIVACY_SCHEMA = "privacy"
+# The PostgreSQL session setting that holds the pseudonym key: set per session, never stored.
+PG_KEY_SETTING = "ai_roi.pseudonym_key"
+
+
+def privacy_spec() -> dict:
+    """What dbt's `privacy_functions` (dbt/macros/privacy.sql) builds the functions from: the
+    patterns in the order they redact, each with the replacement that keeps the boundary
+    characters it consumed on either side; the pseudonym's form; where PostgreSQL keeps them."""
+    patterns = []
     for kind, pattern in PATTERNS.items():
-        # keep the boundary characters the pattern consumed on either side
         edged = pattern.startswith(_EDGE_L)
         replacement = f"\\1{TOKENS[kind]}\\2" if edged else TOKENS[kind]
-        redacted = (
-            f"regexp_replace({redacted}, {_sql_string(pattern)}, {_sql_string(replacement)}, 'g')"
-        )
-    return redacted
+        patterns.append({"kind": kind, "pattern": pattern, "replacement": replacement})
+    return {
+        "patterns": patterns,
+        "prefix": PSEUDONYM_PREFIX,
+        "hex_chars": PSEUDONYM_HEX_CHARS,
+        "key_setting": PG_KEY_SETTING,
+        "schema": PRIVACY_SCHEMA,
+    }
+
+
+def privacy_functions(engine: str) -> dict[str, str]:
+    """The statements creating each privacy function on `engine`, in the order they must run."""
+    return render_json(engine, "privacy_functions", privacy_spec())
 
 
 def register_redactor(con: duckdb.DuckDBPyConnection) -> None:
     """Add `redact_pii(text)` and `pii_kinds(text)` (the kinds found) to this connection."""
-    kinds = ", ".join(
-        f"case when regexp_matches(value, {_sql_string(p)}) then '{kind}' end"
-        for kind, p in PATTERNS.items()
-    )
-    con.execute(f"create or replace temp macro redact_pii(value) as ({redaction('value')})")
-    con.execute(
-        f"create or replace temp macro pii_kinds(value) as "
-        f"(list_filter([{kinds}], lambda k: k is not null))"
-    )
+    functions = privacy_functions("duckdb")
+    con.execute(functions["redact_pii"])
+    con.execute(functions["pii_kinds"])
 
 
 def register_protector(con: duckdb.DuckDBPyConnection) -> None:
@@ -83,20 +96,7 @@ def register_protector(con: duckdb.DuckDBPyConnection) -> None:
     addresses and phone, card and account numbers redacted. Keys and their order are kept, and a
     null stays null. Needs `register_redactor` and the pseudonymiser on the same connection.
     """
-    con.execute(
-        """
-        create or replace temp macro protect_record(record, personal) as (
-            to_json(map_from_entries(list_transform(json_keys(record), lambda k: {
-                'k': k,
-                'v': case
-                    when list_contains(personal, k)
-                        then pseudonymise(json_extract_string(record, '$."' || k || '"'))
-                    else redact_pii(json_extract_string(record, '$."' || k || '"'))
-                end
-            })))
-        )
-        """
-    )
+    con.execute(privacy_functions("duckdb")["protect_record"])
 
 
 def protect_rows(con, source: str, rows: list[dict]) -> list[dict]:
@@ -108,7 +108,7 @@ def protect_rows(con, source: str, rows: list[dict]) -> list[dict]:
     if not rows:
         return rows
     records = [json.dumps(row, default=str) for row in rows]
-    function = "protect_record" if engine_of(con) == "duckdb" else "privacy.protect_record"
+    function = render(engine_of(con), "privacy_function", "protect_record")
     protected = con.execute(
         f"select {function}(r::json, $personal::text[])::text"
         " from unnest($records::text[]) with ordinality as t(r, i) order by i",
@@ -215,10 +215,6 @@ PERSONAL_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
-# The PostgreSQL session setting that holds the pseudonym key: set per session, never stored.
-PG_KEY_SETTING = "ai_roi.pseudonym_key"
-
-
 def install_on_postgres(pg, key: str) -> None:
     """The privacy functions of a DuckDB connection, in the `privacy` schema of a PostgreSQL
     warehouse (a lib.postgres.Warehouse), with the same values (tests/integration/
@@ -227,37 +223,15 @@ def install_on_postgres(pg, key: str) -> None:
 
     The key is this session's setting only: no function body or table holds it.
     """
-    schema = "privacy"
-    kinds = ", ".join(
-        f"case when value ~ {_sql_string(p)} then '{kind}' end" for kind, p in PATTERNS.items()
-    )
-    pseudonym = (
-        f"'{PSEUDONYM_PREFIX}' || left(encode(hmac(value, current_setting('{PG_KEY_SETTING}'),"
-        f" 'sha256'), 'hex'), {PSEUDONYM_HEX_CHARS})"
-    )
-    functions = {
-        "redact_pii(value text) returns text immutable": redaction("value"),
-        "pii_kinds(value text) returns text[] immutable": f"array_remove(array[{kinds}], null)",
-        "pseudonymise(value text) returns text stable": pseudonym,
-        # every value a string afterwards, keys in their order, a null still null
-        "protect_record(record json, personal text[]) returns json stable": (
-            "coalesce((select json_object_agg(key, case when key = any(personal)"
-            f" then {schema}.pseudonymise(value) else {schema}.redact_pii(value) end"
-            " order by ordinality) from json_each_text(record) with ordinality), '{}'::json)"
-        ),
-    }
+    schema = PRIVACY_SCHEMA
     pg.execute("begin transaction")
     try:
         # sessions that install at once would otherwise replace the same functions together
         pg.execute(f"select pg_advisory_xact_lock(hashtext('{schema}'))")
         pg.execute(f"create schema if not exists {schema}")
         pg.execute(f"create extension if not exists pgcrypto with schema {schema}")
-        for signature, body in functions.items():
-            head, _, volatility = signature.rpartition(" ")
-            pg.execute(
-                f"create or replace function {schema}.{head} language sql {volatility}"
-                f" set search_path = {schema}, public as $fn$ select {body} $fn$"
-            )
+        for statement in privacy_functions("postgres").values():
+            pg.execute(statement)
         pg.execute("commit")
     except BaseException:
         pg.execute("rollback")

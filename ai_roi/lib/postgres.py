@@ -516,6 +516,23 @@ def relation_rows(
     return columns, sorted(rows, key=_sort_key)
 
 
+# What two builds of the same input have of their own, left out where their marts are compared:
+# the ids and times of their deliveries and runs (a delivery's id is drawn when it is loaded, and
+# an order line's id carries it), and the MLflow run and registry version a backtest came from
+# (the registry numbers each model's versions itself).
+BUILD_OWN_COLUMNS = frozenset(
+    {
+        "load_id",
+        "run_id",
+        "loaded_at",
+        "evaluated_at",
+        "order_line_id",
+        "mlflow_run_id",
+        "model_version",
+    }
+)
+
+
 def first_difference(
     duck: duckdb.DuckDBPyConnection, pg, schema: str, table: str, ignore: Iterable[str] = ()
 ) -> str | None:

@@ -21,6 +21,7 @@ import pandera.polars as pa
 import polars as pl
 from pandera.constants import CHECK_OUTPUT_KEY
 
+from ai_roi.lib.dbt_sql import template
 from ai_roi.lib.warehouse import (
     engine_of,
     hash_part,
@@ -29,6 +30,9 @@ from ai_roi.lib.warehouse import (
     read_frame,
     relation_columns,
 )
+
+# the dbt macros it renders (lib.dbt_sql), its code as much as this module (lib.code_versions)
+CODE_PATHS = ("dbt/macros/cross_engine.sql",)
 
 DIMENSIONS = ("accuracy", "completeness", "consistency", "timeliness", "uniqueness")
 
@@ -408,12 +412,12 @@ def _validate_by_reach(
     # row id, numbered on PostgreSQL as the copy is written.
     home, _, base = table.rpartition(".")
     scratch = f'{home}."_validating__{base}"' if home else f'"_validating__{base}"'
-    on_duckdb = engine_of(con) == "duckdb"
-    row_id = "rowid" if on_duckdb else f'"{ROW_ID}"'
+    engine = engine_of(con)
+    row_id = template(engine, "row_id_read").format(name=quote_ident(ROW_ID))
     con.execute(f"drop table if exists {scratch}")
     con.execute(
         f"create {'' if home else 'temp '}table {scratch} as select {_select(read_by)}"
-        + ("" if on_duckdb else f", row_number() over () as {row_id}")
+        + template(engine, "row_id_stored").format(name=quote_ident(ROW_ID))
         + "".join(f", {expr} as {column}" for column, expr, _ in buckets)
         + f" from {table}"
     )

@@ -30,6 +30,9 @@ from ai_roi.lib.dbt_sql import template
 from ai_roi.lib.warehouse import engine_of, sha256_file
 from ai_roi.sources import SourceCatalog, SourceConfigError, delivered_files, load_catalog
 
+# the dbt macros it renders (lib.dbt_sql), its code as much as this module (lib.code_versions)
+CODE_PATHS = ("dbt/macros/cross_engine.sql",)
+
 STAMP_FILE = "last_run.json"
 STAMP_VERSION = 1
 # What the pipeline's results depend on besides the data, the catalogue and params.yaml.

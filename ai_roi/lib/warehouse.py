@@ -23,11 +23,11 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 
-from ai_roi.lib.dbt_sql import render
+from ai_roi.lib.dbt_sql import render, template
 from ai_roi.sources import CsvOptions, SourceConfig, delivered_files
 
-# the dbt macro it renders, its code as much as this module (lib.code_versions)
-CODE_PATHS = ("dbt/macros/warehouse_tables.sql",)
+# the dbt macros it renders (lib.dbt_sql), its code as much as this module (lib.code_versions)
+CODE_PATHS = ("dbt/macros/warehouse_tables.sql", "dbt/macros/cross_engine.sql")
 
 SCHEMAS = ("raw", "staged", "quarantine", "quality", "governance")
 
@@ -110,13 +110,10 @@ def read_batches(con, sql: str, rows: int) -> Iterator[pa.RecordBatch | pa.Table
 
 def hash_part(con, columns: list[str], parts: int) -> str:
     """SQL for a part number, 0 to `parts` - 1, from a hash of `columns`: rows that agree on them
-    land in the same part (each engine hashes its own way; a part is never compared across
-    engines)."""
+    land in the same part (each engine hashes its own way, dbt/macros/cross_engine.sql `hash_part`;
+    a part is never compared across engines)."""
     key = ", ".join(map(quote_ident, columns))
-    if engine_of(con) == "duckdb":
-        return f"hash({key}) % {parts}"
-    # the sign bit cleared: PostgreSQL's `%` keeps the sign of a negative hash
-    return f"mod(hashtextextended(row({key})::text, 0) & 9223372036854775807, {parts})"
+    return template(engine_of(con), "hash_part").format(key=key, parts=parts)
 
 
 def parsed_json(value):
@@ -128,11 +125,6 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-# each engine's name for the length of a text in bytes (DuckDB's `length` counts characters,
-# which costs twice as much over millions of rows)
-BYTE_LENGTH = {"duckdb": "strlen", "postgres": "octet_length"}
-
-
 def row_fingerprint(columns: list[str], engine: str = "duckdb") -> str:
     """SQL for the fingerprint of a row over its text `columns`, to find exact copies.
 
@@ -141,9 +133,9 @@ def row_fingerprint(columns: list[str], engine: str = "duckdb") -> str:
     '-' included). DuckDB and PostgreSQL (`engine`) compute it alike, to the character
     (tests/integration/test_postgres.py), unlike DuckDB's `hash()`.
     """
-    length = BYTE_LENGTH[engine]
+    length = template(engine, "byte_length")  # in bytes: characters cost twice as much
     values = (
-        f"coalesce(cast({length}({c}) as varchar) || ':' || {c}, '-')"
+        f"coalesce(cast({length.format(value=c)} as varchar) || ':' || {c}, '-')"
         for c in map(quote_ident, columns)
     )
     return f"md5({' || '.join(values)})"
@@ -190,7 +182,7 @@ def replace_table(con, schema: str, table: str, frame) -> None:
     con.execute(f"create schema if not exists {schema}")
     con.register("_frame", frame)
     try:
-        con.execute(f"create or replace table {schema}.{table} as select * from _frame")
+        rebuild_table(con, f"{schema}.{table}", "select * from _frame")
     finally:
         con.unregister("_frame")
 
@@ -239,20 +231,18 @@ def _read_file(con: duckdb.DuckDBPyConnection, fmt: str, csv: CsvOptions, path: 
     """A relation over one file with every column as text."""
     try:
         if fmt == "parquet":
-            rel = con.sql("select * from read_parquet($path)", params={"path": str(path)})
+            rel = con.read_parquet(str(path))
             return rel.project(
                 ", ".join(f"{quote_ident(c)}::varchar as {quote_ident(c)}" for c in rel.columns)
             )
-        return con.sql(
-            "select * from read_csv($path, all_varchar = true, header = $header, delim = $delim,"
-            " quote = $quote, encoding = $encoding, strict_mode = true)",
-            params={
-                "path": str(path),
-                "header": csv.header,
-                "delim": csv.delimiter,
-                "quote": csv.quote,
-                "encoding": csv.encoding,
-            },
+        return con.read_csv(
+            str(path),
+            all_varchar=True,
+            header=csv.header,
+            sep=csv.delimiter,
+            quotechar=csv.quote,
+            encoding=csv.encoding,
+            strict_mode=True,
         )
     except duckdb.Error as exc:
         raise IngestError(
@@ -399,21 +389,23 @@ def _upgrade(con: duckdb.DuckDBPyConnection, table: str, columns: list[str]) -> 
     if not has_table(con, schema, name):
         return
     hashed = con.execute(
-        "select data_type from duckdb_columns() where schema_name = $s and table_name = $t"
-        " and column_name = '_row_hash'",
+        "select data_type from information_schema.columns where table_schema = $s"
+        " and table_name = $t and column_name = '_row_hash'",
         {"s": schema, "t": name},
     ).fetchone()
     if hashed is not None and hashed[0] != "VARCHAR":
         con.execute(
-            f"alter table {table} alter _row_hash set data type varchar"
+            f"alter table {table} alter column _row_hash type varchar"
             f" using ({row_fingerprint(columns)})"
         )
     con.execute(f"alter table {table} add column if not exists _delivery_row bigint")
+    # a row is one file's line of one delivery
     con.execute(
         f"update {table} as r set _delivery_row = n.rn from ("
-        "select rowid as rid, row_number() over ("
+        "select _load_id, _source_file, _row_number, row_number() over ("
         "partition by _load_id order by _source_file, _row_number) as rn"
-        f" from {table} where _delivery_row is null) as n where r.rowid = n.rid"
+        f" from {table} where _delivery_row is null) as n where r._load_id = n._load_id"
+        " and r._source_file = n._source_file and r._row_number = n._row_number"
     )
 
 
@@ -467,6 +459,14 @@ def _insert_delivery(con, source, config, files, fingerprint, run_id, table):
     total = 0
     # the delivered values' fingerprint, so exact copies can be found in any source
     row_hash = row_fingerprint(contract_cols)
+    # the columns of `rows` below, in their order
+    inserted = ", ".join(
+        map(
+            quote_ident,
+            [*contract_cols, "_load_id", "_source_file", "_partition", "_row_number"]
+            + ["_loaded_at", "_row_hash", "_delivery_row"],
+        )
+    )
     # a server warehouse receives the rows DuckDB reads from the file, in memory, by COPY
     on_server = engine_of(con) != "duckdb"
     reader = duckdb.connect() if on_server else con
@@ -489,11 +489,14 @@ def _insert_delivery(con, source, config, files, fingerprint, run_id, table):
             # transaction they do not start at 0). Numbered by `row_number() over ()` as they were
             # read, everything after the window (the fingerprints, the insert) ran on one core:
             # twice as long.
+            # DuckDB reads the file (in memory beside a server warehouse): its spelling of a
+            # stored row's id
+            row_id = template(engine_of(reader), "row_id_read").format(name="_file_row")
             rows = (
                 f"select *, {row_hash} as _row_hash, _row_number + $offset as _delivery_row from ("
                 f"select {select}, $load_id as _load_id, $file as _source_file,"
-                f" $partition as _partition, rowid - (select min(rowid) from {FILE_ROWS}) + 1"
-                f" as _row_number, $loaded_at as _loaded_at from {FILE_ROWS})"
+                f" $partition as _partition, {row_id} - (select min({row_id}) from {FILE_ROWS})"
+                f" + 1 as _row_number, $loaded_at as _loaded_at from {FILE_ROWS})"
             )
             values = {
                 "load_id": load_id,
@@ -503,12 +506,13 @@ def _insert_delivery(con, source, config, files, fingerprint, run_id, table):
                 "offset": total,
             }
             try:
-                reader.execute(f"create or replace temp table {FILE_ROWS} as select * from rel")
+                reader.execute(f"drop table if exists {FILE_ROWS}")
+                reader.execute(f"create temp table {FILE_ROWS} as select * from rel")
                 if on_server:
                     result = reader.sql(rows, params=values)
                     info["rows"] = con.copy_rows(table, result.columns, result)
                 else:  # an insert returns the rows it added
-                    added = con.execute(f"insert into {table} by name {rows}", values)
+                    added = con.execute(f"insert into {table} ({inserted}) {rows}", values)
                     info["rows"] = added.fetchone()[0]
             except duckdb.Error as exc:
                 raise IngestError(
@@ -543,11 +547,3 @@ def _insert_delivery(con, source, config, files, fingerprint, run_id, table):
         },
     )
     return load_id, total
-
-
-def table_fingerprint(con: duckdb.DuckDBPyConnection, table: str) -> str:
-    """Order-independent content hash of a table, to prove two builds are identical."""
-    row = con.execute(
-        f"select count(*), coalesce(sum(hash(t)), 0), coalesce(bit_xor(hash(t)), 0) from {table} t"
-    ).fetchone()
-    return f"{row[0]}:{row[1]}:{row[2]}"

@@ -66,13 +66,13 @@ def router_drift(path: str, p: DriftParams) -> Finding:
 
 
 def _router_drift(con: duckdb.DuckDBPyConnection, path: str, p: DriftParams) -> Finding:
-    rel = "read_parquet($path)"
+    con.read_parquet(path).create_view("messages")
     lengths = {
         split: np.array(
             [
                 n
                 for (n,) in con.execute(
-                    f"select length(text) from {rel} where split = $s", {"path": path, "s": split}
+                    "select length(text) from messages where split = $s", {"s": split}
                 ).fetchall()
             ],
             float,
@@ -82,26 +82,25 @@ def _router_drift(con: duckdb.DuckDBPyConnection, path: str, p: DriftParams) -> 
     labels = {
         split: dict(
             con.execute(
-                f"select label, count(*) from {rel} where split = $s group by 1",
-                {"path": path, "s": split},
+                "select label, count(*) from messages where split = $s group by 1",
+                {"s": split},
             ).fetchall()
         )
         for split in ("train", "test")
     }
     unseen, words, new_terms = con.execute(
-        f"""
+        """
         with words as (
             select split, unnest(regexp_split_to_array(lower(text), '[^a-z0-9]+')) as word
-            from {rel}
+            from messages
         ),
         vocab as (select distinct word from words where split = 'train' and word <> ''),
         new as (select word from words where split = 'test' and word <> '')
         select count(*) filter (where word not in (select word from vocab)),
                count(*),
-               list(distinct word) filter (where word not in (select word from vocab))
+               array_agg(distinct word) filter (where word not in (select word from vocab))
         from new
-        """,
-        {"path": path},
+        """
     ).fetchone()
     measures = {
         "text_length_psi": numeric_psi(lengths["train"], lengths["test"], p.bins),
@@ -132,13 +131,14 @@ def demand_drift(path: str, p: DriftParams) -> Finding:
 
 
 def _demand_drift(con: duckdb.DuckDBPyConnection, path: str, p: DriftParams) -> Finding:
+    con.read_parquet(path).create_view("demand")
     rows = con.execute(
         """
         with d as (select *, dense_rank() over (order by week_start desc) as weeks_back
-                   from read_parquet($path))
+                   from demand)
         select weeks_back <= $recent as recent, stock_code, units from d
         """,
-        {"path": path, "recent": p.recent_weeks},
+        {"recent": p.recent_weeks},
     ).fetchall()
     train = np.array([u for recent, _, u in rows if not recent], float)
     new = np.array([u for recent, _, u in rows if recent], float)

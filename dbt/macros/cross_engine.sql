@@ -296,7 +296,59 @@
     {{ return(tojson({
         'regex_search': regex_search_sql('{value}', '{pattern}'),
         'lists_overlap': lists_overlap('{first}', '{second}'),
+        'hash_part': hash_part('{key}', '{parts}'),
+        'byte_length': byte_length('{value}'),
+        'row_id_stored': row_id_stored('{name}'),
+        'row_id_read': row_id_read('{name}'),
     })) }}
+{%- endmacro %}
+
+{#- A part number, 0 to `parts` - 1, from a hash of the columns `key` (a list written in SQL):
+    rows that agree on them land in the same part. Each engine hashes its own way: a part is never
+    compared across engines. Trap: PostgreSQL's `%` keeps the sign of a negative hash, so its sign
+    bit is cleared first. -#}
+{% macro hash_part(key, parts) -%}
+    {{ return(adapter.dispatch('hash_part')(key, parts)) }}
+{%- endmacro %}
+{% macro default__hash_part(key, parts) -%}
+    mod(hashtextextended(row({{ key }})::text, 0) & 9223372036854775807, {{ parts }})
+{%- endmacro %}
+{% macro duckdb__hash_part(key, parts) -%}
+    hash({{ key }}) % {{ parts }}
+{%- endmacro %}
+
+{#- The length of a text in bytes. DuckDB's `length` counts characters, which costs twice as
+    much over millions of rows. -#}
+{% macro byte_length(value) -%}
+    {{ return(adapter.dispatch('byte_length')(value)) }}
+{%- endmacro %}
+{% macro default__byte_length(value) -%}
+    octet_length({{ value }})
+{%- endmacro %}
+{% macro duckdb__byte_length(value) -%}
+    strlen({{ value }})
+{%- endmacro %}
+
+{#- A row id for a table copied to be read in batches: `row_id_stored` is the column the copy's
+    select adds (its own `name`), `row_id_read` how the copy's rows are then read. DuckDB keeps a
+    row id of its own (numbering the copy with a window ran it on one core: twice as long);
+    PostgreSQL's rows are numbered as the copy is written. -#}
+{% macro row_id_stored(name) -%}
+    {{ return(adapter.dispatch('row_id_stored')(name)) }}
+{%- endmacro %}
+{% macro default__row_id_stored(name) -%}
+    , row_number() over () as {{ name }}
+{%- endmacro %}
+{% macro duckdb__row_id_stored(name) -%}
+{%- endmacro %}
+{% macro row_id_read(name) -%}
+    {{ return(adapter.dispatch('row_id_read')(name)) }}
+{%- endmacro %}
+{% macro default__row_id_read(name) -%}
+    {{ name }}
+{%- endmacro %}
+{% macro duckdb__row_id_read(name) -%}
+    rowid
 {%- endmacro %}
 
 {#- True where two lists (arrays) of texts have an element in common. -#}

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from ai_roi.cli import failure_reasons
-from ai_roi.lib.warehouse import table_fingerprint
 from tests.conftest import FIXTURE_FILES, FIXTURES, materialization_metadata
+from tests.fingerprints import table_fingerprint
 
 pytestmark = pytest.mark.long
 

@@ -8,8 +8,8 @@ import duckdb
 import pytest
 
 from ai_roi.cli import failure_reasons
-from ai_roi.lib.warehouse import table_fingerprint
 from tests.conftest import FIXTURE_FILES, FIXTURES, check_evaluations, staged_work_tables
+from tests.fingerprints import table_fingerprint
 
 MARTS = (
     "fct_order_lines",

@@ -80,7 +80,7 @@ def content(wh, table: str = "marts.fct_order_lines") -> str:
 
 
 def fingerprints(wh) -> dict[str, str]:
-    from ai_roi.lib.warehouse import table_fingerprint
+    from tests.fingerprints import table_fingerprint
 
     tables = ["staged.order_lines", "quarantine.rows", *(f"marts.{m}" for m in MARTS)]
     with wh.connect() as con:

@@ -121,20 +121,6 @@ def test_a_run_keeps_its_history_in_postgres_and_its_models_behind_the_mlflow_se
     assert "Nothing changed since the run" in capsys.readouterr().out
 
 
-# What each warehouse names its own way, left out of the comparison of the marts: the ids and
-# times of its deliveries and runs (a delivery's id is drawn when it is loaded, and an order
-# line's id carries it), and the MLflow run and registry version a backtest came from (the
-# registry numbers each model's versions itself: the server here already holds this module's
-# first test's).
-OWN_COLUMNS = {
-    "load_id",
-    "run_id",
-    "loaded_at",
-    "evaluated_at",
-    "order_line_id",
-    "mlflow_run_id",
-    "model_version",
-}
 KEY = "the same pseudonym key for both warehouses"
 
 
@@ -195,14 +181,19 @@ def test_the_whole_chain_runs_on_postgres_and_builds_the_marts_duckdb_builds(
             ).fetchall()
         ]
         assert len(marts) >= 15, marts
-        found = [postgres.first_difference(duck, pg, "marts", m, OWN_COLUMNS) for m in marts]
+        found = [
+            postgres.first_difference(duck, pg, "marts", m, postgres.BUILD_OWN_COLUMNS)
+            for m in marts
+        ]
         assert [d for d in found if d] == []
         # the comparison sees a changed value in a mart's own columns
         pg.execute(
             "update marts.mart_demand_weekly set net_units = net_units + 1"
             " where ctid = (select ctid from marts.mart_demand_weekly limit 1)"
         )
-        changed = postgres.first_difference(duck, pg, "marts", "mart_demand_weekly", OWN_COLUMNS)
+        changed = postgres.first_difference(
+            duck, pg, "marts", "mart_demand_weekly", postgres.BUILD_OWN_COLUMNS
+        )
         assert changed and "net_units" in changed, changed
         pg.rollback()
 

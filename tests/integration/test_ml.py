@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ai_roi.lib.warehouse import table_fingerprint
 from tests.conftest import (
     FIXTURE_FILES,
     FIXTURES,
@@ -18,6 +17,7 @@ from tests.conftest import (
     materialization_metadata,
     mlflow_client,
 )
+from tests.fingerprints import table_fingerprint
 
 pytestmark = pytest.mark.long
 

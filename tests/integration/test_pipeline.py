@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from ai_roi.lib.warehouse import table_fingerprint
 from tests.conftest import (
     check_evaluations,
     dbt_here,
@@ -12,6 +11,7 @@ from tests.conftest import (
     materialization_metadata,
     run_dbt,
 )
+from tests.fingerprints import table_fingerprint
 
 STAGED_SOURCES = ("order_lines", "ticket_events", "messages")
 MARTS = (

@@ -268,7 +268,7 @@ def test_inventory_lists_every_asset_in_the_mart_and_the_report(built):
 
 
 def test_a_rerun_on_the_same_data_reproduces_every_roi_figure_exactly(built):
-    from ai_roi.lib.warehouse import table_fingerprint
+    from tests.fingerprints import table_fingerprint
 
     wh, _ = built
 

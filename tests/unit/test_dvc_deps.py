@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import copy
+import re
+from pathlib import Path
 
 import yaml
 
@@ -80,3 +83,60 @@ def test_deriving_the_deps_lists_each_once_and_changes_nothing_the_second_time()
         deps = spec.get("deps", [])
         assert len(deps) == len(set(deps)), (stage, [d for d in deps if deps.count(d) > 1])
     assert dvc_deps.derive(once) == once
+
+
+# lib.dbt_sql's ways to render a dbt macro: (function, position of the macro's name)
+RENDERERS = {"render": 1, "render_json": 1, "template": None}
+
+
+def rendered_macros(source: str) -> set[str]:
+    """The dbt macros a module renders by a name written in it (`template` renders
+    `sql_templates`)."""
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Call):
+            continue
+        name = getattr(node.func, "id", None)
+        if name not in RENDERERS:
+            continue
+        if RENDERERS[name] is None:
+            found.add("sql_templates")
+        elif len(node.args) > 1 and isinstance(node.args[1], ast.Constant):
+            found.add(node.args[1].value)
+    return found
+
+
+def macro_files() -> dict[str, Path]:
+    """Each macro of the dbt project's macros folder and the file it is written in."""
+    return {
+        name: path.relative_to(ROOT)
+        for path in (ROOT / "dbt" / "macros").rglob("*.sql")
+        for name in re.findall(r"{%-?\s*macro\s+(\w+)\s*\(", path.read_text(encoding="utf-8"))
+    }
+
+
+def test_a_module_that_renders_a_dbt_macro_names_its_file_as_code():
+    """Its code version and its DVC stage follow the macro: editing the SQL a module runs marks
+    its assets stale and re-runs its stage."""
+    from ai_roi.lib import code_versions
+
+    files = macro_files()
+    missing = []
+    renderer = ROOT / "ai_roi" / "lib" / "dbt_sql.py"  # renders what its callers name
+    for module in sorted(set((ROOT / "ai_roi").rglob("*.py")) - {renderer}):
+        declared = {p.relative_to(ROOT) for p in code_versions.declared_paths(module, ROOT)}
+        for macro in sorted(rendered_macros(module.read_text(encoding="utf-8"))):
+            home = files.get(macro)
+            assert home is not None, f"{module}: renders {macro}, which no macro file defines"
+            if not any(home == d or d in home.parents for d in declared):
+                missing.append(f"{module.relative_to(ROOT)}: {macro} ({home})")
+    assert not missing, "CODE_PATHS lacks the file of a macro the module renders:\n" + "\n".join(
+        missing
+    )
+
+
+def test_the_rendering_scan_sees_a_macro_a_module_renders():
+    source = 'from ai_roi.lib.dbt_sql import render, template\nrender(e, "ml_human_queue")\n'
+    source += 'template(e, "hash_part").format(key="k", parts=2)\nrender(e, name)\n'
+    assert rendered_macros(source) == {"ml_human_queue", "sql_templates"}
+    assert macro_files()["ml_human_queue"] == Path("dbt/macros/ml.sql")

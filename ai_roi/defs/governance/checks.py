@@ -23,6 +23,9 @@ from ai_roi.lib.pii import PERSONAL_COLUMNS, scan_identifiers, scan_patterns
 from ai_roi.lib.warehouse import engine_of, quote_ident
 from ai_roi.resources import MartsExportResource
 
+# the dbt macros it renders (lib.dbt_sql), its code as much as this module (lib.code_versions)
+CODE_PATHS = ("dbt/macros/cross_engine.sql",)
+
 CHECK_NAME = "pii_scan"
 # A column is taken for raw identifiers when this share of its distinct values are ones.
 IDENTIFIER_SHARE = 0.5
