@@ -27,7 +27,11 @@ from ai_roi.lib.dbt_sql import render, template
 from ai_roi.sources import CsvOptions, SourceConfig, delivered_files
 
 # the dbt macros it renders (lib.dbt_sql), its code as much as this module (lib.code_versions)
-CODE_PATHS = ("dbt/macros/warehouse_tables.sql", "dbt/macros/cross_engine.sql")
+CODE_PATHS = (
+    "dbt/macros/warehouse_tables.sql",
+    "dbt/macros/files.sql",
+    "dbt/macros/cross_engine.sql",
+)
 
 SCHEMAS = ("raw", "staged", "quarantine", "quality", "governance")
 
@@ -229,20 +233,22 @@ class LoadResult:
 
 def _read_file(con: duckdb.DuckDBPyConnection, fmt: str, csv: CsvOptions, path: Path):
     """A relation over one file with every column as text."""
+    read = render(engine_of(con), "delivered_file", fmt)  # dbt/macros/files.sql
     try:
         if fmt == "parquet":
-            rel = con.read_parquet(str(path))
+            rel = con.sql(read, params={"path": str(path)})
             return rel.project(
                 ", ".join(f"{quote_ident(c)}::varchar as {quote_ident(c)}" for c in rel.columns)
             )
-        return con.read_csv(
-            str(path),
-            all_varchar=True,
-            header=csv.header,
-            sep=csv.delimiter,
-            quotechar=csv.quote,
-            encoding=csv.encoding,
-            strict_mode=True,
+        return con.sql(
+            read,
+            params={
+                "path": str(path),
+                "header": csv.header,
+                "delim": csv.delimiter,
+                "quote": csv.quote,
+                "encoding": csv.encoding,
+            },
         )
     except duckdb.Error as exc:
         raise IngestError(

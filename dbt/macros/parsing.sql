@@ -15,7 +15,9 @@
 
     Traps: DuckDB's try_strptime alone reads a year of one to three digits ('10' is the year 10,
     '0' is 1 BC) and skips leading whitespace; PostgreSQL's to_timestamp raises on bad text and
-    reads another format language. -#}
+    reads another format language. PostgreSQL pulls a plain subquery up into its caller, so every
+    `g[i]` ran the match again (about 13 matches a value, 180 µs a row): `offset 0` keeps the
+    subquery whole, matched once. -#}
 {% macro parse_timestamp(value, format) -%}
     {{ return(adapter.dispatch('parse_timestamp')(value, strptime_pattern(format))) }}
 {%- endmacro %}
@@ -34,7 +36,7 @@
         when {{ field.second }} < 60
             and {{ field.day }} <= extract(day from {{ dbt.last_day('make_date(' ~ field.year ~ ', ' ~ field.month ~ ', 1)', 'month') }})
         then make_timestamp({{ field.year }}, {{ field.month }}, {{ field.day }}, {{ field.hour }}, {{ field.minute }}, {{ field.second }})
-    end from (select regexp_match(lower({{ value }}), '^{{ parsed.pattern }}$') as g) as parts where g is not null)
+    end from (select regexp_match(lower({{ value }}), '^{{ parsed.pattern }}$') as g offset 0) as parts where g is not null)
 {%- endmacro %}
 
 {% macro duckdb__parse_timestamp(value, parsed) -%}

@@ -20,7 +20,7 @@ normalised as (
 ),
 
 -- e-mail addresses, phone, card and account numbers never leave the raw layer (lib/pii.py)
-redacted as (
+redacted as {{ materialized() }} (
     select
         *,
         {{ privacy_function('redact_pii') }}(text_clean) as text,

@@ -26,7 +26,7 @@ normalised as (
     from source
 ),
 
-typed as (
+typed as {{ materialized() }} (
     select
         *,
         {{ parse_integer('quantity_text') }} as quantity,

@@ -48,7 +48,7 @@ normalised as (
     from source
 ),
 
-typed as (
+typed as {{ materialized() }} (
     select
         *,
         {{ parse_flag('is_active_text', p.true_values, p.false_values) }} as is_active,
