@@ -99,7 +99,7 @@ dev: setup  ## the Dagster UI on http://127.0.0.1:3000
 bench: setup  ## each stage's time and peak memory at 1x, 10x and 50x the real order lines beside bare DuckDB; metrics/bench.json (QUICK=1: 1x only)
 	$(BIN)/python -m scripts.bench $(if $(filter-out 0,$(QUICK)),--quick)
 
-bench-postgres: setup postgres-server  ## the raw load, the raw checks and the dbt marts on DuckDB and on a throw-away PostgreSQL from the same sources, 1x and 10x; metrics/bench_postgres.json (QUICK=1: 1x only)
+bench-postgres: setup postgres-server  ## the whole data side (raw, staged, dbt marts) on DuckDB and on a throw-away PostgreSQL from the same sources, 1x and 10x, marts compared; metrics/bench_postgres.json (QUICK=1: 1x only)
 	$(BIN)/python -m scripts.bench_postgres $(if $(filter-out 0,$(QUICK)),--quick)
 
 bench-incremental: setup  ## time a full run, a no-change run and one new month on monthly files cut from the real data

@@ -1,203 +1,118 @@
-"""`make bench-postgres`: the dbt marts built on DuckDB and on PostgreSQL from the same sources.
+"""`make bench-postgres`: the data side on DuckDB and on PostgreSQL, from the same sources.
 
 For the full embedded order lines (1x) and ten shifted copies of them (10x, generated from the
-real file as `make bench` does), the data side is built on DuckDB (`ai-roi run --select` raw,
-staged and marts). Then the dbt models that side builds (staging views, core facts and
-dimensions, KPI and quality marts, with their data tests) are built again from scratch
-(`dbt build --full-refresh`), once on that DuckDB file and once on a throw-away PostgreSQL on
-127.0.0.1 that received the same dbt sources (timed apart: the copy). At 1x every model is then
-compared row by row on both engines.
+real file as `make bench` does), the pipeline's data side (`ai-roi run --select` the raw, staged,
+dbt staging and marts groups: the files loaded, checked, staged and quarantined, the dbt models
+built and tested) runs twice from empty: on a DuckDB file, and with `AI_ROI_WAREHOUSE=postgres`
+on a throw-away PostgreSQL on 127.0.0.1, the same code on both. Each is timed with its peak
+memory (the pipeline's own processes: the PostgreSQL server's memory is not counted), and the
+ratio is printed. Then every relation of the `marts` schema is compared row by row on the two
+engines (lib.postgres.first_difference, leaving out each build's own ids and times), so a fast
+run that built something else cannot pass for a result.
 
-The raw load (lib/warehouse.py load_source: the files read, fingerprinted and stored with their
-bookkeeping) runs on both engines and is timed on each, into an empty DuckDB file and an empty
-PostgreSQL database, and so are the raw order lines' Pandera checks on what each loaded
-(lib.rules.validate_table; their counts are compared). The staged layer (Python and DuckDB SQL)
-does not run on PostgreSQL yet, so there is no whole data side to time there. The figures are printed as a table and written to
-metrics/bench_postgres.json (under AI_ROI_OUTPUT_DIR); nothing is asserted. `make bench-postgres
-QUICK=1` runs 1x only.
+The figures are printed as a table and written to metrics/bench_postgres.json (under
+AI_ROI_OUTPUT_DIR); nothing is asserted and there is no speed goal for PostgreSQL.
+`make bench-postgres QUICK=1` runs 1x only.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 import psycopg
 
-from ai_roi import settings
-from ai_roi.defs.orders import schemas as orders
 from ai_roi.lib import postgres
-from ai_roi.lib.rules import validate_table
-from ai_roi.lib.warehouse import load_source
-from ai_roi.sources import load_catalog
 from scripts import local_postgres
-from scripts.bench import (
-    DATA_SIDE,
-    measure_and_write,
-    measured,
-    scaled_catalog,
-    scaled_orders,
-)
+from scripts.bench import DATA_SIDE, measure_and_write, measured, scaled_catalog, scaled_orders
 from scripts.bench_incremental import ORDERS, warehouse_env
 
 SCALES = (1, 10)
-# the dbt models the data side builds: not the ROI models, not the governance marts
-MODELS = [
-    "path:models/staging",
-    "path:models/marts/core",
-    "path:models/marts/kpis",
-    "path:models/marts/quality",
-]
-DBT = str(Path(sys.executable).with_name("dbt"))
+AI_ROI = str(Path(sys.executable).with_name("ai-roi"))
+# both warehouses pseudonymise with one key, so their marts can be compared value by value
+KEY = "bench-postgres: one pseudonym key for both engines"
+DATABASE = "warehouse"
 
 
-def dbt_build(env: dict[str, str], target: str, folder: Path) -> dict:
-    return measured(
-        [DBT, "build", "--full-refresh", "--select", *MODELS, "--target", target]
-        + ["--project-dir", str(settings.DBT_PROJECT_DIR)]
-        + ["--profiles-dir", str(settings.DBT_PROJECT_DIR)]
-        + ["--target-path", str(folder / f"dbt_{target}"), "--log-path", str(folder)],
-        env,
-    )
+def data_side(env: dict[str, str]) -> dict:
+    return measured([AI_ROI, "run", "--select", DATA_SIDE], {**env, "AI_ROI_PSEUDONYM_KEY": KEY})
 
 
-def built_models(folder: Path, target: str) -> list[tuple[str, str]]:
-    results = json.loads((folder / f"dbt_{target}" / "run_results.json").read_text())["results"]
-    manifest = json.loads((folder / f"dbt_{target}" / "manifest.json").read_text())["nodes"]
-    return sorted(
-        (manifest[r["unique_id"]]["schema"], manifest[r["unique_id"]]["alias"])
-        for r in results
-        if r["unique_id"].startswith("model.")
-    )
+def server_env(folder: Path, catalog: dict, server: dict[str, str]) -> dict[str, str]:
+    """The environment of a pipeline whose warehouse is the server's database `DATABASE` (its
+    Dagster and MLflow state stay local files, as on DuckDB: the warehouse is what is timed)."""
+    env = {**warehouse_env(folder, catalog), **server}
+    env.update({"PGDATABASE": DATABASE, "AI_ROI_WAREHOUSE": "postgres"})
+    env.pop("DBT_TARGET", None)  # dbt's target follows the engine
+    return env
 
 
-def raw_layer(folder: Path, server: dict[str, str]) -> dict:
-    """The order lines loaded into raw on each engine from empty, then their raw checks
-    (lib.rules.validate_table with the product's schema): seconds and rows of each, and whether
-    the checks counted the same failing rows per rule on both."""
-    catalog = load_catalog(folder / "sources.yaml")
-    schema, rules = orders.raw_schema(catalog), orders.RAW_RULES
-    figures, reports = {"load": {}, "checks": {}}, {}
+def marts_differing(duck_path: Path, server: dict[str, str]) -> tuple[int, list[str]]:
+    """How many marts there are, and the first difference of each that differs."""
     with (
-        duckdb.connect(str(folder / "raw_only.duckdb")) as duck,
-        psycopg.connect(**local_postgres.connect_args(server)) as connection,
+        duckdb.connect(str(duck_path), read_only=True) as duck,
+        psycopg.connect(**local_postgres.connect_args(server, DATABASE)) as pg,
     ):
-        for engine, con in (("duckdb", duck), ("postgres", postgres.Warehouse(connection))):
-            started = time.perf_counter()
-            rows = load_source(con, "order_lines", catalog.order_lines, "bench").rows
-            figures["load"][engine] = {"seconds": _since(started), "rows": rows}
-            started = time.perf_counter()
-            reports[engine] = validate_table(con, "raw.order_lines__current", schema, rules)
-            figures["checks"][engine] = {
-                "seconds": _since(started),
-                "rows": reports[engine].rows_checked,
-            }
-    for part in figures.values():
-        duck_s = part["duckdb"]["seconds"]
-        part["ratio_postgres_to_duckdb"] = (
-            round(part["postgres"]["seconds"] / duck_s, 2) if duck_s else None
-        )
-    counts = {e: {o.label: o.failures for o in r.outcomes} for e, r in reports.items()}
-    figures["checks"]["same_counts"] = counts["duckdb"] == counts["postgres"]
-    return figures
-
-
-def _since(started: float) -> float:
-    return round(time.perf_counter() - started, 2)
+        marts = [
+            t
+            for (t,) in duck.execute(
+                "select table_name from information_schema.tables where table_schema = 'marts'"
+                " order by 1"
+            ).fetchall()
+        ]
+        found = [
+            postgres.first_difference(duck, pg, "marts", m, postgres.BUILD_OWN_COLUMNS)
+            for m in marts
+        ]
+    return len(marts), [d for d in found if d]
 
 
 def bench_scale(root: Path, scale: int, timestamp_format: str) -> dict:
     folder = root / f"x{scale}"
     orders = folder / "landing" / "online_retail.csv.gz"
     lines = scaled_orders(ORDERS, orders, scale, timestamp_format)
-    env = warehouse_env(folder, scaled_catalog(orders, scale))
-    data_side = measured(
-        [str(Path(sys.executable).with_name("ai-roi")), "run", "--select", DATA_SIDE], env
-    )
-    db_path = folder / "state" / "warehouse.duckdb"
-    env = {**env, "AI_ROI_DUCKDB_PATH": str(db_path)}
-    on_duckdb = dbt_build(env, "dev", folder)
-    figures = {
+    catalog = scaled_catalog(orders, scale)
+    on_duckdb = data_side(warehouse_env(folder / "duckdb", catalog))
+    with local_postgres.running() as server:
+        with psycopg.connect(**local_postgres.connect_args(server), autocommit=True) as con:
+            con.execute(f"create database {DATABASE}")
+        on_postgres = data_side(server_env(folder / "postgres", catalog, server))
+        marts, differing = marts_differing(folder / "duckdb" / "state" / "warehouse.duckdb", server)
+    duck_s = on_duckdb["seconds"]
+    return {
         "scale": scale,
         "order_lines": lines,
-        "duckdb_data_side_run": data_side,
-        "dbt_build_duckdb": on_duckdb,
+        "data_side_duckdb": on_duckdb,
+        "data_side_postgres": on_postgres,
+        "ratio_postgres_to_duckdb": round(on_postgres["seconds"] / duck_s, 2) if duck_s else None,
+        "marts": marts,
+        "marts_differing": differing,
     }
-    with local_postgres.running() as server:
-        figures["raw"] = raw_layer(folder, server)
-        manifest = json.loads((folder / "dbt_dev" / "manifest.json").read_text())
-        sources = postgres.dbt_sources(manifest)
-        with duckdb.connect(str(db_path), read_only=True) as duck:
-            present = {
-                (s, t)
-                for s, t in duck.execute(
-                    "select table_schema, table_name from information_schema.tables"
-                ).fetchall()
-            }
-            started = time.perf_counter()
-            with psycopg.connect(**local_postgres.connect_args(server)) as pg:
-                rows = postgres.copy_tables(duck, pg, [s for s in sources if s in present])
-            figures["copy_sources_to_postgres"] = {
-                "seconds": round(time.perf_counter() - started, 2),
-                "rows": sum(rows.values()),
-            }
-        figures["dbt_build_postgres"] = dbt_build({**env, **server}, "postgres", folder)
-        models = built_models(folder, "dev")
-        figures["models"] = len(models)
-        if scale == 1:
-            with (
-                duckdb.connect(str(db_path), read_only=True) as duck,
-                psycopg.connect(**local_postgres.connect_args(server)) as pg,
-            ):
-                figures["models_differing"] = postgres.differences(duck, pg, models)
-    pg_s, duck_s = figures["dbt_build_postgres"]["seconds"], on_duckdb["seconds"]
-    figures["dbt_ratio_postgres_to_duckdb"] = round(pg_s / duck_s, 2) if duck_s else None
-    return figures
 
 
 HEADER = (
-    f"{'scale':>5} {'lines':>11} {'DuckDB data side s':>18} {'raw DuckDB s':>12} "
-    f"{'raw PG s':>9} {'PG/DuckDB':>9} {'checks DuckDB s':>15} {'checks PG s':>11} "
-    f"{'PG/DuckDB':>9} {'dbt DuckDB s':>12} {'copy to PG s':>12} {'dbt PG s':>9} "
-    f"{'PG/DuckDB':>9}  models"
+    f"{'scale':>5} {'order lines':>11} {'DuckDB s':>9} {'DuckDB GiB':>10} "
+    f"{'PostgreSQL s':>12} {'PG GiB':>7} {'PG/DuckDB':>9}  marts"
 )
 
 
 def print_row(s: dict) -> None:
-    ratio = s["dbt_ratio_postgres_to_duckdb"]
-    same = (
-        f"{s['models'] - len(s['models_differing'])} of {s['models']} equal row by row"
-        if "models_differing" in s
-        else f"{s['models']} (not compared at this size)"
-    )
-    load, checks = s["raw"]["load"], s["raw"]["checks"]
-
-    def ratio_of(part: dict) -> str:
-        return "-" if part["ratio_postgres_to_duckdb"] is None else part["ratio_postgres_to_duckdb"]
-
+    duck, pg, ratio = s["data_side_duckdb"], s["data_side_postgres"], s["ratio_postgres_to_duckdb"]
     print(
-        f"{s['scale']:>4}x {s['order_lines']:>11,} {s['duckdb_data_side_run']['seconds']:>18.1f} "
-        f"{load['duckdb']['seconds']:>12.1f} {load['postgres']['seconds']:>9.1f} "
-        f"{ratio_of(load):>9} {checks['duckdb']['seconds']:>15.1f} "
-        f"{checks['postgres']['seconds']:>11.1f} {ratio_of(checks):>9} "
-        f"{s['dbt_build_duckdb']['seconds']:>12.1f} {s['copy_sources_to_postgres']['seconds']:>12.1f} "
-        f"{s['dbt_build_postgres']['seconds']:>9.1f} {'-' if ratio is None else ratio:>9}  {same}",
+        f"{s['scale']:>4}x {s['order_lines']:>11,} {duck['seconds']:>9.1f} "
+        f"{duck['peak_gib']:>10.2f} {pg['seconds']:>12.1f} {pg['peak_gib']:>7.2f} "
+        f"{'-' if ratio is None else ratio:>9}  "
+        f"{s['marts'] - len(s['marts_differing'])} of {s['marts']} equal row by row",
         flush=True,
     )
-    if load["duckdb"]["rows"] != load["postgres"]["rows"]:
-        print(f"      RAW ROWS DIFFER: {load}", flush=True)
-    if not checks["same_counts"]:
-        print("      RAW CHECKS COUNT DIFFERENTLY ON THE TWO ENGINES", flush=True)
-    for difference in s.get("models_differing", []):
+    for difference in s["marts_differing"]:
         print(f"      DIFFERS: {difference}", flush=True)
-    for name in ("duckdb_data_side_run", "dbt_build_duckdb", "dbt_build_postgres"):
+    for name in ("data_side_duckdb", "data_side_postgres"):
         if s[name]["exit_code"]:
             print(f"      FAILED: {name} exit {s[name]['exit_code']}", flush=True)
 
