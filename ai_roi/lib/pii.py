@@ -1,4 +1,5 @@
-"""Personal data in free text and in marts: the patterns, redaction in DuckDB, and the scan.
+"""Personal data in free text and in marts: the patterns, the privacy functions built from them
+(dbt/macros/privacy.sql, for DuckDB and PostgreSQL), and the scan.
 
 Patterns are RE2 (DuckDB's regex engine, no look-around), so each one is wrapped in a boundary
 group: a match must not touch a letter, digit, `_` or `-` on either side. That keeps hexadecimal pseudonyms,
