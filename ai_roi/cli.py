@@ -24,20 +24,7 @@ import duckdb
 from ai_roi import settings
 from ai_roi.lib import freshness, run_lock
 from ai_roi.lib.progress import LOG_NAME, Progress, output_to
-from ai_roi.lib.warehouse import has_table, open_warehouse
-
-
-def _tables(con, schema: str) -> list[str]:
-    """The tables of a schema (not views; not work tables, `_…`), on either engine."""
-    return [
-        t
-        for (t,) in con.execute(
-            "select table_name from information_schema.tables where table_schema = $s"
-            " and table_type = 'BASE TABLE' order by 1",
-            {"s": schema},
-        ).fetchall()
-        if not t.startswith("_")
-    ]
+from ai_roi.lib.warehouse import has_table, open_warehouse, relation_names
 
 
 def _warehouse_summary(con) -> dict:
@@ -49,7 +36,10 @@ def _warehouse_summary(con) -> dict:
         ).fetchall()
     ]
     for schema in ("staged", "marts"):
-        for table in _tables(con, schema):
+        # tables, not views; not the work tables (`_…`)
+        for table in relation_names(con, schema, "BASE TABLE"):
+            if table.startswith("_"):
+                continue
             n = con.execute(f'select count(*) from {schema}."{table}"').fetchone()[0]
             stages.append((schema, table, n))
     quarantine = con.execute(

@@ -28,6 +28,7 @@ import duckdb
 import psycopg
 
 from ai_roi.lib import postgres
+from ai_roi.lib.warehouse import relation_names
 from scripts import local_postgres
 from scripts.bench import DATA_SIDE, measure_and_write, measured, scaled_catalog, scaled_orders
 from scripts.bench_incremental import ORDERS, warehouse_env
@@ -58,13 +59,7 @@ def marts_differing(duck_path: Path, server: dict[str, str]) -> tuple[int, list[
         duckdb.connect(str(duck_path), read_only=True) as duck,
         psycopg.connect(**local_postgres.connect_args(server, DATABASE)) as pg,
     ):
-        marts = [
-            t
-            for (t,) in duck.execute(
-                "select table_name from information_schema.tables where table_schema = 'marts'"
-                " order by 1"
-            ).fetchall()
-        ]
+        marts = relation_names(duck, "marts")
         found = [
             postgres.first_difference(duck, pg, "marts", m, postgres.BUILD_OWN_COLUMNS)
             for m in marts

@@ -167,6 +167,22 @@ def has_relation(con, schema: str, name: str) -> bool:
     return _has_relation(con, schema, name, None)
 
 
+def relation_names(
+    con, schema: str, kind: str | None = None, catalog: str | None = None
+) -> list[str]:
+    """The names of the tables and views (`kind`: "BASE TABLE" or "VIEW" only) of `schema` in
+    `catalog` (the warehouse's own database unless named), in order, on either engine."""
+    return [
+        name
+        for (name,) in con.execute(
+            "select table_name from information_schema.tables"
+            " where table_catalog = coalesce($catalog, current_database())"
+            " and table_schema = $s and coalesce($kind, table_type) = table_type order by 1",
+            {"catalog": catalog, "s": schema, "kind": kind},
+        ).fetchall()
+    ]
+
+
 def _has_relation(con, schema: str, name: str, kind: str | None) -> bool:
     return bool(
         con.execute(

@@ -115,28 +115,52 @@ def macro_files() -> dict[str, Path]:
     }
 
 
+def undeclared_macros(module: Path, files: dict[str, Path]) -> list[str]:
+    """The macros `module` renders whose file its CODE_PATHS does not name (itself or a folder
+    above it), each with that file."""
+    from ai_roi.lib import code_versions
+
+    declared = {p.relative_to(ROOT) for p in code_versions.declared_paths(module, ROOT)}
+    missing = []
+    for macro in sorted(rendered_macros(module.read_text(encoding="utf-8"))):
+        home = files.get(macro)
+        assert home is not None, f"{module}: renders {macro}, which no macro file defines"
+        if not any(home == d or d in home.parents for d in declared):
+            missing.append(f"{macro} ({home})")
+    return missing
+
+
 def test_a_module_that_renders_a_dbt_macro_names_its_file_as_code():
     """Its code version and its DVC stage follow the macro: editing the SQL a module runs marks
     its assets stale and re-runs its stage."""
-    from ai_roi.lib import code_versions
-
     files = macro_files()
-    missing = []
     renderer = ROOT / "ai_roi" / "lib" / "dbt_sql.py"  # renders what its callers name
-    for module in sorted(set((ROOT / "ai_roi").rglob("*.py")) - {renderer}):
-        declared = {p.relative_to(ROOT) for p in code_versions.declared_paths(module, ROOT)}
-        for macro in sorted(rendered_macros(module.read_text(encoding="utf-8"))):
-            home = files.get(macro)
-            assert home is not None, f"{module}: renders {macro}, which no macro file defines"
-            if not any(home == d or d in home.parents for d in declared):
-                missing.append(f"{module.relative_to(ROOT)}: {macro} ({home})")
+    missing = [
+        f"{module.relative_to(ROOT)}: {found}"
+        for module in sorted(set((ROOT / "ai_roi").rglob("*.py")) - {renderer})
+        for found in undeclared_macros(module, files)
+    ]
     assert not missing, "CODE_PATHS lacks the file of a macro the module renders:\n" + "\n".join(
         missing
     )
 
 
-def test_the_rendering_scan_sees_a_macro_a_module_renders():
+def test_the_rendering_scan_sees_a_macro_a_module_renders(tmp_path):
     source = 'from ai_roi.lib.dbt_sql import render, template\nrender(e, "ml_human_queue")\n'
     source += 'template(e, "hash_part").format(key="k", parts=2)\nrender(e, name)\n'
     assert rendered_macros(source) == {"ml_human_queue", "sql_templates"}
     assert macro_files()["ml_human_queue"] == Path("dbt/macros/ml.sql")
+
+    # a module rendering ml.sql's macro that names only the staging folder is reported
+    module = tmp_path / "module.py"
+    module.write_text('CODE_PATHS = ("dbt/macros/staging",)\n' + source, encoding="utf-8")
+    assert undeclared_macros(module, macro_files()) == [
+        "ml_human_queue (dbt/macros/ml.sql)",
+        "sql_templates (dbt/macros/cross_engine.sql)",
+    ]
+    # named, by its file or a folder above it (a second file: declared paths are read once)
+    named = tmp_path / "named.py"
+    named.write_text(
+        'CODE_PATHS = ("dbt/macros/ml.sql", "dbt/macros")\n' + source, encoding="utf-8"
+    )
+    assert undeclared_macros(named, macro_files()) == []

@@ -11,7 +11,7 @@ from ai_roi.defs.marts.assets import mart_keys
 from ai_roi.lib import code_location, postgres
 from ai_roi.lib.postgres import server_name
 from ai_roi.lib.rules import md_table
-from ai_roi.lib.warehouse import engine_of, replace_table
+from ai_roi.lib.warehouse import engine_of, relation_names, replace_table
 from ai_roi.resources import MartsExportResource, MartsServerResource
 
 EXPORT_KEY = dg.AssetKey(["exports", "marts"])
@@ -112,15 +112,7 @@ def marts_export(
 def mart_tables(con, catalog: str | None = None) -> list[str]:
     """The tables and views of the marts schema of `catalog` (the warehouse's own database
     unless named), on either engine."""
-    return [
-        n
-        for (n,) in con.execute(
-            "select table_name from information_schema.tables"
-            " where table_catalog = coalesce($catalog, current_database())"
-            " and table_schema = 'marts' order by 1",
-            {"catalog": catalog},
-        ).fetchall()
-    ]
+    return relation_names(con, "marts", catalog=catalog)
 
 
 INVENTORY_KEY = dg.AssetKey(["governance", "asset_inventory"])

@@ -20,7 +20,7 @@ from ai_roi.defs.marts.project import dbt_project
 from ai_roi.lib.dbt_sql import template
 from ai_roi.lib.history import recorded
 from ai_roi.lib.pii import PERSONAL_COLUMNS, scan_identifiers, scan_patterns
-from ai_roi.lib.warehouse import engine_of, quote_ident
+from ai_roi.lib.warehouse import engine_of, quote_ident, relation_names
 from ai_roi.resources import MartsExportResource
 
 # the dbt macros it renders (lib.dbt_sql), its code as much as this module (lib.code_versions)
@@ -36,13 +36,7 @@ DIGIT = r"'\d'"
 def load_identifiers(con) -> str:
     """Collect the raw identifiers of the current deliveries (those with a digit: not the
     missing-value tokens) once into a temporary table; returns the query the scans read."""
-    present = {
-        t
-        for (t,) in con.execute(
-            "select table_name from information_schema.tables"
-            " where table_schema = 'raw' and table_type = 'VIEW'"
-        ).fetchall()
-    }
+    present = set(relation_names(con, "raw", "VIEW"))
     matches = template(engine_of(con), "regex_search")  # each engine's spelling, from dbt
     parts = [
         f'select "{column}" as value from raw.{source}__current'
