@@ -1,11 +1,14 @@
 """The dbt project as Dagster sees it. Kept apart so `dagster-dbt project prepare-and-package` can load it."""
 
 import os
+import shutil
 import sys
+import tempfile
 from functools import cached_property
 from pathlib import Path
 
 from dagster_dbt import DbtCliResource, DbtProject
+from dagster_dbt.dbt_project import DagsterDbtProjectPreparer
 from packaging import version
 
 from ai_roi import settings
@@ -19,6 +22,45 @@ if DBT_EXECUTABLE.exists() and str(DBT_EXECUTABLE.parent) not in os.environ.get(
 ):
     os.environ["PATH"] = os.pathsep.join([str(DBT_EXECUTABLE.parent), os.environ.get("PATH", "")])
 
+
+class ManifestPreparer(DagsterDbtProjectPreparer):
+    """dagster-dbt's preparation under `dagster dev` (`dbt parse`), its files replaced whole.
+
+    Every process that loads the definitions under `dagster dev` parses the project again: the
+    code server at each reload, and each run the daemon launches. dbt writes target/manifest.json
+    in place as it serialises it (a tenth of a second for 1 MB), while other processes read it
+    (the PII scan's business keys, the assets' manifest, `make run` beside `make dev`): a reader
+    found half a manifest. Here dbt parses into a folder of its own beside the target, and each
+    file it wrote replaces the target's with a rename, which a reader sees whole or not at all.
+    dagster-dbt's lock on the manifest still keeps two parses from running at once.
+    """
+
+    def _prepare_manifest(self, project: DbtProject) -> None:
+        target = project.project_dir / project.target_path
+        target.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix=".parse-", dir=target))
+        try:
+            saved = target / "partial_parse.msgpack"
+            if saved.exists():  # dbt parses only what changed since
+                shutil.copy2(saved, scratch / saved.name)
+            DbtCliResource(project_dir=project).cli(
+                self._prepare_project_cli_args, target_path=scratch
+            ).wait()
+            self._invalidate_seeds_in_partial_parse(
+                DbtProject(
+                    project_dir=project.project_dir,
+                    profiles_dir=project.profiles_dir,
+                    target_path=scratch,
+                )
+            )
+            # the manifest last: a reader that sees the new manifest sees the rest with it
+            written = sorted(p for p in scratch.iterdir() if p.is_file())
+            for path in sorted(written, key=lambda p: p.name == "manifest.json"):
+                os.replace(path, target / path.name)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
 # No target here: the profile's default (dbt/profiles.yml) reads DBT_TARGET, else the warehouse's
 # engine (AI_ROI_WAREHOUSE), when each invocation starts, so a process that runs the pipeline
 # twice follows the settings of each run (settings.dbt_target says the same, and refuses a target
@@ -28,7 +70,7 @@ dbt_project = DbtProject(
     profiles_dir=settings.DBT_PROJECT_DIR,
 )
 # Under `dagster dev` the manifest is rebuilt on load; elsewhere `make setup` runs `dbt parse`.
-dbt_project.prepare_if_dev()
+ManifestPreparer().prepare_if_dev(dbt_project)
 
 
 class LocalDbtCliResource(DbtCliResource):
