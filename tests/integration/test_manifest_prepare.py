@@ -15,7 +15,7 @@ from ai_roi.defs.marts.project import ManifestPreparer
 from tests.conftest import ROOT
 
 
-def _torn_reads_while_parsing(tmp_path, preparer, parses: int = 2) -> tuple[int, int]:
+def _torn_reads_while_parsing(tmp_path, preparer, parses: int = 1) -> tuple[int, int]:
     """Read the manifest as fast as possible while `preparer` parses the project `parses` times
     in another thread (dbt itself runs in a child process): (reads, reads that were not JSON)."""
     project_dir = tmp_path / "dbt"
