@@ -72,6 +72,10 @@ def _render(engine: str, macro: str, given: str | None, project_dir: str, edited
         manifest=_manifest(project_dir, engine, edited),
     )
     if not result.success or not result.result or not result.result.results:
+        # dbt adds the inline query to the project it is given and takes it out only when the
+        # command ends well: a project left holding one refuses every later rendering
+        _parse.cache_clear()
+        _load_manifest.cache_clear()
         why = "; ".join([str(result.exception or ""), *said]).strip("; ") or "no result"
         raise DbtRenderError(f"dbt could not render {macro} for {engine}: {why}")
     return result.result.results[0].node.compiled_code

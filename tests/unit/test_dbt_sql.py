@@ -54,6 +54,18 @@ def test_what_dbt_cannot_render_is_refused_with_dbts_reason():
         dbt_sql.render("duckdb", "staging_nothing")
 
 
+def test_a_rendering_dbt_refused_leaves_the_next_ones_working():
+    """dbt adds each inline query to the parsed project it is given and takes it out only when
+    the command ends well: a refused rendering must not leave the process's project holding one
+    (every later rendering was then refused: "dbt found two sql_operations")."""
+    dbt_sql._render.cache_clear()  # renderings of this process's earlier tests are not asked
+    for _ in range(2):
+        with pytest.raises(dbt_sql.DbtRenderError, match="staging_nothing"):
+            dbt_sql.render("duckdb", "staging_nothing")
+        assert "create" in dbt_sql.render("duckdb", "warehouse_tables").lower()
+        dbt_sql._render.cache_clear()
+
+
 def test_a_process_leaves_no_rendering_folder_behind(tmp_path):
     """dbt writes a target folder (a manifest, a parse, about 4 MB) for a process's renderings:
     it goes with the process, or every `ai-roi run` leaves one in the temp folder."""
